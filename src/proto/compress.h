@@ -1,0 +1,24 @@
+/*
+ * compress.h - the four Kafka batch codecs: gzip (zlib), snappy (raw and
+ * the xerial-framed form that Java and kafka-python write), lz4 frame
+ * (liblz4) and zstd (libzstd).
+ *
+ * Decompression output is capped (max_out) so a small hostile input cannot
+ * expand without bound.
+ */
+#ifndef KF_COMPRESS_H
+#define KF_COMPRESS_H
+
+#include "common/buf.h"
+
+#include <stddef.h>
+
+enum { KF_CODEC_NONE = 0, KF_CODEC_GZIP = 1, KF_CODEC_SNAPPY = 2, KF_CODEC_LZ4 = 3, KF_CODEC_ZSTD = 4 };
+
+/* Appends the decompressed form of in to out. Returns 0, or -1 on corrupt
+ * input, unknown codec or output over max_out bytes. */
+int kf_decompress(int codec, const void *in, size_t inlen, kf_buf *out, size_t max_out);
+/* Appends the compressed form of in to out. Returns 0 or -1. */
+int kf_compress(int codec, const void *in, size_t inlen, kf_buf *out);
+
+#endif
