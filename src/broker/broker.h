@@ -118,6 +118,13 @@ const kb_api *kb_api_table(size_t *count);
 /* Ask the loop to re-run parked requests soon (new data, group change). */
 static inline void kb_broker_wake(kb_broker *b) { b->woken = 1; }
 
+/* broker.c: opens the store (running crash recovery), the group
+ * coordinator and producer state for b->cfg. 0 or -1 with a message. */
+int kb_broker_open(kb_broker *b, char *err, size_t errlen);
+void kb_broker_close(kb_broker *b);
+struct kb_log_cfg;
+void kb_log_cfg_from_broker(const kb_config *c, struct kb_log_cfg *l);
+
 /* config.c */
 void kb_config_defaults(kb_config *c);
 /* Applies properties (file) onto c; reports every problem, one per line,

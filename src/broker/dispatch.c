@@ -12,6 +12,7 @@
 #include "common/log.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NOFLEX INT16_MAX

@@ -68,7 +68,8 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
                   size_t errlen);
 /* Clean shutdown: flush, checkpoint, write the clean-shutdown marker. */
 void kb_store_close(kb_store *s);
-/* Periodic work: retention, time-based rolls, time-based flush. */
+/* Periodic work: retention, time-based rolls, time-based flush.
+ * now_ms is wall-clock time (kf_wall_ms), as record timestamps are. */
 void kb_store_tick(kb_store *s, int64_t now_ms);
 /* Makes everything written so far durable (fsync) and checkpoints. */
 int kb_store_flush(kb_store *s);
@@ -119,6 +120,7 @@ int64_t kb_part_size(const kb_part *p);
 /* Appends one validated batch (BaseOffset 0 in the buffer; it is rewritten
  * in place with the assigned base offset, and MaxTimestamp+CRC when the
  * topic uses LogAppendTime).  Rolls segments and maintains the indexes.
+ * now_ms is wall-clock time (kf_wall_ms).
  * Returns 0 or KAFKA_STORAGE_ERROR. */
 int kb_part_append(kb_part *p, uint8_t *batch, size_t len, int64_t now_ms, int64_t *base_offset);
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+#   1. installs missing Debian packages (scripts/deps.sh)
+#   2. -Werror build, unit tests (cmocka) and integration tests (pytest,
+#      real kferry-broker processes, kcat / kafka-python / confluent-kafka)
+#   3. the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   4. a short libFuzzer smoke run of every harness (docs/FUZZING.md has the long run)
+#   5. clang-format check
+# Build trees go to build/, build-asan/ and build-fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+JOBS=$(nproc)
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "format check"
+mapfile -t SRCS < <(git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
+clang-format --dry-run --Werror "${SRCS[@]}"
+
+step "build (-Werror)"
+cmake -S . -B build -DKF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+
+step "unit + integration tests"
+ctest --test-dir build --output-on-failure --timeout 1500
+
+step "ASan + UBSan build and tests"
+cmake -S . -B build-asan -DKF_WERROR=ON -DKF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure --timeout 1500
+
+if [ -x tests/fuzz/smoke.sh ]; then
+  step "fuzz smoke"
+  tests/fuzz/smoke.sh build-fuzz "${KF_FUZZ_SECONDS:-20}"
+fi
+step "all tests passed"

@@ -1,0 +1,482 @@
+/*
+ * server.c - single-threaded epoll loop serving the Kafka protocol.
+ *
+ * Each connection reads length-prefixed frames (size capped by
+ * socket.request.max.bytes) and handles one request at a time, so
+ * responses leave in request order even when a request parks (Fetch long
+ * poll, JoinGroup).  Parked requests are re-run after the loop is woken
+ * (new data, group change) and every KB_PARK_TICK_MS.  Malformed input
+ * closes only the offending connection, with one log line.
+ */
+#include "broker/server.h"
+
+#include "broker/dispatch.h"
+#include "broker/group.h"
+#include "broker/store.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK (256 * 1024)
+#define OUT_HIGH_WATER (64u * 1024 * 1024) /* stop handling requests above this */
+#define TICK_MS 100
+
+typedef struct kb_conn {
+    int fd;
+    kf_buf in;
+    kf_buf out;
+    size_t out_off;     /* bytes of out already written */
+    kb_req *cur;        /* parked request, if any */
+    struct kb_conn *next_parked;
+    int parked;
+    int want_write;
+    int dead;
+    char peer[64];
+    struct kb_conn *prev, *next; /* all connections */
+} kb_conn;
+
+typedef struct server {
+    int lfd;
+    int epfd;
+    int sigfd;
+    kb_conn *conns;
+    size_t nconns;
+    int64_t last_tick;
+} server;
+
+static server *srv(kb_broker *b) { return (server *)b->server; }
+
+static void req_free(kb_req *r) {
+    if (!r)
+        return;
+    if (r->park_free && r->park_state)
+        r->park_free(r->park_state);
+    free(r->frame);
+    free(r);
+}
+
+static void conn_close(kb_broker *b, kb_conn *c) {
+    server *s = srv(b);
+    if (c->dead)
+        return;
+    c->dead = 1;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    req_free(c->cur);
+    c->cur = NULL;
+    kf_buf_free(&c->in);
+    kf_buf_free(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    /* The struct itself is freed lazily (reap) because epoll events of the
+     * current batch may still point at it. */
+}
+
+static kb_conn *g_dead_list;
+
+static void conn_drop(kb_broker *b, kb_conn *c, const char *why) {
+    if (why)
+        kf_warn("net", "closing connection from %s: %s", c->peer, why);
+    else
+        kf_debug("net", "connection from %s closed", c->peer);
+    conn_close(b, c);
+    c->next = g_dead_list;
+    g_dead_list = c;
+}
+
+static void reap_dead(void) {
+    while (g_dead_list) {
+        kb_conn *n = g_dead_list->next;
+        free(g_dead_list);
+        g_dead_list = n;
+    }
+}
+
+static void update_events(kb_broker *b, kb_conn *c) {
+    int want = c->out.len > c->out_off;
+    if (want == c->want_write)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(srv(b)->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_write = want;
+}
+
+/* Writes as much of c->out as the socket takes. -1 if the peer is gone. */
+static int flush_out(kb_broker *b, kb_conn *c) {
+    while (c->out.len > c->out_off) {
+        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        c->out_off += (size_t)w;
+    }
+    if (c->out_off == c->out.len) {
+        c->out.len = 0;
+        c->out_off = 0;
+        /* Give back memory after a large response. */
+        if (c->out.cap > 4u * 1024 * 1024) {
+            kf_buf_free(&c->out);
+            kf_buf_init(&c->out, 0);
+        }
+    }
+    update_events(b, c);
+    return 0;
+}
+
+/* Runs the current request of c. Returns -1 if the connection was closed. */
+static int run_req(kb_broker *b, kb_conn *c) {
+    kb_req *r = c->cur;
+    int rc = kb_dispatch(b, r, &c->out);
+    if (rc == KB_PARK) {
+        r->retries++;
+        c->parked = 1;
+        return 0;
+    }
+    c->parked = 0;
+    c->cur = NULL;
+    if (rc == KB_CLOSE) {
+        char why[160];
+        snprintf(why, sizeof(why), "malformed %s v%d request (correlation id %d)",
+                 kf_api_name(r->api_key), r->api_version, r->correlation_id);
+        req_free(r);
+        conn_drop(b, c, why);
+        return -1;
+    }
+    if (kf_log_debug_enabled("proto"))
+        kf_debug("proto", "%s %s v%d corr %d -> %s", c->peer, kf_api_name(r->api_key),
+                 r->api_version, r->correlation_id, rc == KB_NORESP ? "no response" : "ok");
+    req_free(r);
+    return 0;
+}
+
+/* Handles complete frames in c->in while no request is parked. */
+static int process_input(kb_broker *b, kb_conn *c) {
+    size_t pos = 0;
+    while (!c->cur && c->out.len - c->out_off < OUT_HIGH_WATER) {
+        size_t avail = c->in.len - pos;
+        if (avail < 4)
+            break;
+        int32_t size = (int32_t)kf_be32(c->in.data + pos);
+        if (size < 8 || size > b->cfg.socket_request_max_bytes) {
+            char why[96];
+            snprintf(why, sizeof(why), "invalid request size %d", size);
+            conn_drop(b, c, why);
+            return -1;
+        }
+        if (avail < 4 + (size_t)size)
+            break;
+        kb_req *r = calloc(1, sizeof(*r));
+        uint8_t *frame = malloc((size_t)size);
+        if (!r || !frame) {
+            free(r);
+            free(frame);
+            conn_drop(b, c, "out of memory");
+            return -1;
+        }
+        memcpy(frame, c->in.data + pos + 4, (size_t)size);
+        pos += 4 + (size_t)size;
+        r->frame = frame;
+        r->frame_len = (size_t)size;
+        r->conn = c;
+        r->peer = c->peer;
+        r->arrived_ms = kf_now_ms();
+        char why[200];
+        if (kb_req_parse_header(r, why, sizeof(why)) != 0) {
+            req_free(r);
+            conn_drop(b, c, why);
+            return -1;
+        }
+        c->cur = r;
+        if (run_req(b, c) != 0)
+            return -1;
+    }
+    if (pos)
+        kf_buf_consume(&c->in, pos);
+    return 0;
+}
+
+static void on_readable(kb_broker *b, kb_conn *c) {
+    for (;;) {
+        /* Frames can be large; read in bounded chunks and stop reading
+         * while a request is parked and a frame is already buffered. */
+        if (kf_buf_reserve(&c->in, READ_CHUNK) != 0) {
+            conn_drop(b, c, "input buffer over limit");
+            return;
+        }
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_drop(b, c, NULL);
+            return;
+        }
+        if (n == 0) {
+            conn_drop(b, c, NULL);
+            return;
+        }
+        c->in.len += (size_t)n;
+        if ((size_t)n < READ_CHUNK)
+            break;
+    }
+    if (process_input(b, c) != 0)
+        return;
+    if (flush_out(b, c) != 0)
+        conn_drop(b, c, NULL);
+}
+
+static void accept_all(kb_broker *b) {
+    server *s = srv(b);
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                kf_warn("net", "accept: %s", strerror(errno));
+            return;
+        }
+        if (s->nconns >= (size_t)b->cfg.max_connections) {
+            kf_warn("net", "max.connections (%d) reached, refusing a client", b->cfg.max_connections);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        kb_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        kf_buf_init(&c->in, (size_t)b->cfg.socket_request_max_bytes + READ_CHUNK + 4);
+        kf_buf_init(&c->out, 0);
+        char host[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+        snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            kf_buf_free(&c->in);
+            free(c);
+            continue;
+        }
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        kf_debug("net", "connection from %s", c->peer);
+    }
+}
+
+/* Re-runs every parked request; continues their connections' input. */
+static void run_parked(kb_broker *b) {
+    server *s = srv(b);
+    b->woken = 0;
+    for (kb_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->cur || !c->parked)
+            continue;
+        if (run_req(b, c) != 0)
+            continue;
+        if (!c->cur) {
+            if (process_input(b, c) != 0)
+                continue;
+            if (flush_out(b, c) != 0)
+                conn_drop(b, c, NULL);
+        }
+    }
+}
+
+static int any_parked(kb_broker *b) {
+    for (kb_conn *c = srv(b)->conns; c; c = c->next)
+        if (c->parked)
+            return 1;
+    return 0;
+}
+
+int kb_server_start(kb_broker *b, char *err, size_t errlen) {
+    server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->lfd = s->epfd = s->sigfd = -1;
+    b->server = s;
+    const char *host = b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0";
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", b->cfg.listen_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve listen address %s: %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        freeaddrinfo(ai);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, b->cfg.listen_port,
+                 strerror(errno));
+        close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    b->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                        : ((struct sockaddr_in *)&ss)->sin_port);
+    if (!b->cfg.advertised_host[0]) {
+        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+            if (gethostname(b->cfg.advertised_host, sizeof(b->cfg.advertised_host)) != 0)
+                kf_strlcpy(b->cfg.advertised_host, "127.0.0.1", sizeof(b->cfg.advertised_host));
+        } else {
+            kf_strlcpy(b->cfg.advertised_host, host, sizeof(b->cfg.advertised_host));
+        }
+    }
+    if (b->cfg.advertised_port == 0)
+        b->cfg.advertised_port = b->cfg.listen_port;
+    s->lfd = fd;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->epfd < 0 || s->sigfd < 0) {
+        snprintf(err, errlen, "epoll/signalfd: %s", strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfd};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &s->sigfd};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &sev);
+    return 0;
+}
+
+int kb_server_run(kb_broker *b) {
+    server *s = srv(b);
+    struct epoll_event evs[256];
+    s->last_tick = kf_now_ms();
+    while (!b->stopping) {
+        int timeout = any_parked(b) ? KB_PARK_TICK_MS : TICK_MS;
+        if (b->woken)
+            timeout = 0;
+        int n = epoll_wait(s->epfd, evs, 256, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            kf_err("net", "epoll_wait: %s", strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &s->lfd) {
+                accept_all(b);
+            } else if (p == &s->sigfd) {
+                struct signalfd_siginfo si;
+                while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                    kf_notice("broker", "received %s, shutting down",
+                              si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                    b->stopping = 1;
+                }
+            } else {
+                kb_conn *c = p;
+                if (c->dead)
+                    continue;
+                if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN)) {
+                    conn_drop(b, c, NULL);
+                    continue;
+                }
+                if (evs[i].events & EPOLLIN)
+                    on_readable(b, c);
+                if (!c->dead && (evs[i].events & EPOLLOUT)) {
+                    if (flush_out(b, c) != 0) {
+                        conn_drop(b, c, NULL);
+                        continue;
+                    }
+                    /* Output drained below the high-water mark: resume. */
+                    if (!c->cur && c->in.len >= 4 && process_input(b, c) == 0 &&
+                        flush_out(b, c) != 0)
+                        conn_drop(b, c, NULL);
+                }
+            }
+        }
+        int64_t now = kf_now_ms();
+        if (b->woken || any_parked(b))
+            run_parked(b);
+        if (now - s->last_tick >= TICK_MS) {
+            s->last_tick = now;
+            kb_groups_tick(b->groups, now);
+            kb_store_tick(b->store, kf_wall_ms());
+        }
+        reap_dead();
+    }
+    return 0;
+}
+
+void kb_server_stop(kb_broker *b) {
+    server *s = srv(b);
+    if (!s)
+        return;
+    while (s->conns)
+        conn_drop(b, s->conns, NULL);
+    reap_dead();
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->sigfd >= 0)
+        close(s->sigfd);
+    free(s);
+    b->server = NULL;
+}
