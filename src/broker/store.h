@@ -39,6 +39,10 @@ typedef struct kb_log_cfg {
     int32_t max_message_bytes;    /* max.message.bytes */
     int log_append_time;          /* message.timestamp.type=LogAppendTime */
     int compact;                  /* cleanup.policy contains "compact" */
+    /* log.retention.check.interval.ms: store-wide, read from the defaults
+     * given to kb_store_open (ignored in topic configs); <= 0 checks on
+     * every kb_store_tick. */
+    int64_t retention_check_ms;
 } kb_log_cfg;
 
 typedef struct kb_topic kb_topic;

@@ -169,8 +169,14 @@ static void scratch_put(kf_buf *b) {
     scratch_busy = 0;
 }
 
+void kf_batch_thread_cleanup(void) {
+    if (!scratch_busy)
+        kf_buf_free(&scratch);
+    kf_compress_thread_cleanup();
+}
+
 /* Locates the (decompressed) record bytes of a batch whose header h has
- * been parsed and whose size fits in p.  Returns 0 with *data/*dlen set,
+ * been parsed and whose size fits in p.  Returns 0 with data and dlen set,
  * else a KF_DECOMP_* code. */
 static int batch_records(const uint8_t *p, const kf_batch_hdr *h, size_t max_uncompressed,
                          kf_buf *buf, const uint8_t **data, size_t *dlen) {

@@ -110,6 +110,10 @@ typedef struct kf_record {
 typedef int (*kf_record_cb)(const kf_batch_hdr *h, const kf_record *rec, void *opaque);
 int kf_batch_foreach(const uint8_t *batch, size_t len, size_t max_uncompressed, kf_record_cb cb, void *opaque);
 
+/* Frees this thread's scratch buffer and codec contexts (see
+ * kf_compress_thread_cleanup); for threads that exit. */
+void kf_batch_thread_cleanup(void);
+
 /* Decodes header i (0-based) of a record's raw header section. 0 or -1. */
 int kf_record_header(const kf_record *rec, int32_t i, kf_header *out);
 

@@ -22,6 +22,10 @@ int kf_decompress(int codec, const void *in, size_t inlen, kf_buf *out, size_t m
  * input or unknown codec) or KF_DECOMP_TOO_BIG (output over max_out). */
 enum { KF_DECOMP_OK = 0, KF_DECOMP_CORRUPT = -1, KF_DECOMP_TOO_BIG = -2 };
 int kf_decompress_ex(int codec, const void *in, size_t inlen, kf_buf *out, size_t max_out);
+/* Frees this thread's cached decompression contexts (they are kept per
+ * thread for speed).  Call before a worker thread exits; the next
+ * decompression on the thread simply recreates them. */
+void kf_compress_thread_cleanup(void);
 /* Appends the compressed form of in to out. Returns 0 or -1. */
 int kf_compress(int codec, const void *in, size_t inlen, kf_buf *out);
 

@@ -87,7 +87,9 @@ static int32_t rd_len(kf_rd *r, int flex, int wide) {
         n = wide ? kf_rd_i32(r) : kf_rd_i16(r);
     if (r->err)
         return -1;
-    if (n < -1) {
+    /* A compact length near UINT32_MAX must not wrap to a negative int32
+     * and read as "null". */
+    if (n < -1 || n > INT32_MAX) {
         r->err = 1;
         return -1;
     }

@@ -1,0 +1,25 @@
+/*
+ * clients.h - creates the librdkafka handles kferry uses, from the config.
+ *
+ * Source handles are read-only consumers (legacy per-partition API, no
+ * group, no commits); the target gets one idempotent producer and a reader.
+ * Invariant: kferry's safety settings are applied after user properties.
+ */
+#ifndef KF_MIRROR_CLIENTS_H
+#define KF_MIRROR_CLIENTS_H
+
+#include "mirror/config.h"
+
+#include <librdkafka/rdkafka.h>
+
+/* A consumer on cluster cl; eof=1 delivers partition-EOF events. */
+rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
+                             int eof);
+/* The target producer; dr is the delivery-report callback. */
+rd_kafka_t *clients_producer(const mirror_config *c,
+                             void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                             void *opaque);
+/* Splits kferry.debug into librdkafka contexts and kferry components. */
+void clients_setup_debug(const mirror_config *c);
+
+#endif

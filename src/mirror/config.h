@@ -1,0 +1,79 @@
+/*
+ * config.h - kferry mirror configuration: MirrorMaker 2 properties plus
+ * kferry.* keys, validated all at once at start-up.
+ *
+ * Not a client: it only knows keys and values.  Invariant: a loaded config
+ * has exactly one enabled flow, valid regexes and client properties that
+ * librdkafka accepted; every file key was either used or reported.
+ */
+#ifndef KF_MIRROR_CONFIG_H
+#define KF_MIRROR_CONFIG_H
+
+#include "common/props.h"
+
+#include <regex.h>
+#include <stddef.h>
+
+enum { MC_POLICY_DEFAULT = 0, MC_POLICY_IDENTITY = 1 };
+enum { MC_GAP_STOP = 0, MC_GAP_CONTINUE = 1 };
+/* Which librdkafka handle a client property applies to. */
+enum { MC_CLIENT_CONSUMER = 1, MC_CLIENT_PRODUCER = 2, MC_CLIENT_ANY = 3 };
+
+typedef struct mc_kv {
+    char *key, *value;
+    int roles; /* MC_CLIENT_* bits */
+} mc_kv;
+
+typedef struct mc_cluster {
+    char *alias;
+    mc_kv *props; /* pass-through client properties, bootstrap.servers included */
+    size_t nprops;
+} mc_cluster;
+
+typedef struct mc_regexes {
+    regex_t *re;
+    char **src; /* the patterns as written, for logs and docs */
+    size_t n;
+} mc_regexes;
+
+typedef struct mirror_config {
+    kf_props props;
+    mc_cluster src, tgt;
+    mc_regexes topics, topics_exclude, groups, groups_exclude;
+    int policy;
+    char separator[16];
+    int sync_topic_configs;
+    int refresh_s;
+    int replication_factor;
+    int gap_policy;
+    int metrics_port;
+    char metrics_bind[64];
+    int status_interval_s;
+    int map_persist_ms;
+    int shutdown_timeout_s;
+    int linger_ms;
+    char compression[16];
+    char map_topic[256];
+    char debug[128];
+} mirror_config;
+
+/* Loads and validates path. On failure prints every problem (file:line) to
+ * stderr and returns -1; the caller exits 2. */
+int mc_load(mirror_config *c, const char *path);
+void mc_free(mirror_config *c);
+
+/* Logs the effective configuration with secrets redacted. */
+void mc_log_effective(const mirror_config *c);
+/* 1 if the value of key must never be shown. */
+int mc_is_secret_key(const char *key);
+
+/* Topic selection: 1 selected, 0 excluded (reason set), never for kferry's
+ * own topics. */
+int mc_topic_selected(const mirror_config *c, const char *topic, const char **reason);
+/* Target topic name under the replication policy. 0 ok, -1 too long. */
+int mc_target_topic(const mirror_config *c, const char *src_topic, char *out, size_t outlen);
+
+/* Markdown reference of every key kferry reads (generated from the table). */
+void mc_print_reference(void);
+
+#endif

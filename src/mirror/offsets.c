@@ -1,0 +1,137 @@
+/*
+ * offsets.c - offset translation and map dumps (see offsets.h).
+ *
+ * The answer reflects the map as last persisted (every
+ * kferry.map.persist.interval.ms while mirroring, and at shutdown); records
+ * mirrored after that are reported as not mirrored yet.
+ */
+#include "mirror/offsets.h"
+
+#include "common/log.h"
+#include "mirror/clients.h"
+#include "mirror/mapstore.h"
+#include "mirror/offmap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int load(mirror_config *c, offmap *m) {
+    rd_kafka_t *rk = clients_consumer(c, &c->tgt, "offsets", 1);
+    if (!rk)
+        return -1;
+    char err[512];
+    int found = 0;
+    int rc = mapstore_load(rk, c->map_topic, m, &found, NULL, 0, err, sizeof(err));
+    if (rc)
+        kf_err("offsets", "cannot load the offset map from %s: %s", c->map_topic, err);
+    else if (!found)
+        kf_warn("offsets", "offset-map topic %s does not exist on %s: nothing mirrored yet",
+                c->map_topic, c->tgt.alias);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int offsets_translate(mirror_config *c, const char *topic, int32_t partition, int64_t offset,
+                      int json) {
+    offmap m;
+    offmap_init(&m);
+    if (load(c, &m)) {
+        offmap_free(&m);
+        return 2;
+    }
+    char tgt_topic[256];
+    mc_target_topic(c, topic, tgt_topic, sizeof(tgt_topic));
+    om_part *p = offmap_get(&m, topic, tgt_topic, partition, 0);
+    int64_t tgt = -1, next = -1;
+    int st = om_lookup(p, offset, &tgt, &next);
+    const char *status = "exact";
+    char why[512] = "";
+    if (st == OM_NOT_YET && offset < om_src_next(p)) {
+        st = OM_GAP; /* a gap after the last run */
+        next = om_src_next(p);
+        tgt = om_tgt_next(p);
+    } else if (st == OM_NOT_YET && offset == om_src_next(p)) {
+        status = "end";
+        tgt = om_tgt_next(p);
+        next = offset;
+        snprintf(why, sizeof(why), "the next source record will be written at this offset");
+    }
+    switch (st) {
+    case OM_EXACT: break;
+    case OM_HOLE:
+        status = "hole";
+        snprintf(why, sizeof(why),
+                 "source offset %lld holds no record (deleted, compacted or a transaction "
+                 "marker); next mirrored record is source offset %lld",
+                 (long long)offset, (long long)next);
+        break;
+    case OM_GAP:
+        status = "gap";
+        snprintf(why, sizeof(why),
+                 "source offset %lld was deleted by source retention before it was mirrored "
+                 "(recorded gap); next mirrored record is source offset %lld",
+                 (long long)offset, (long long)next);
+        break;
+    case OM_BELOW:
+        status = "below";
+        snprintf(why, sizeof(why),
+                 "source offset %lld is below the first mirrored record (source offset %lld; "
+                 "the source log started there)",
+                 (long long)offset, (long long)next);
+        break;
+    case OM_NOT_YET:
+        if (!strcmp(status, "end"))
+            break;
+        status = "not-mirrored";
+        snprintf(why, sizeof(why), "not mirrored yet: the map covers source offsets below %lld",
+                 (long long)om_src_next(p));
+        tgt = -1;
+        break;
+    default:
+        status = "unknown";
+        snprintf(why, sizeof(why), "nothing mirrored yet for %s/%d", topic, (int)partition);
+        tgt = -1;
+        break;
+    }
+    if (json) {
+        printf("{\"status\":\"%s\",\"source_topic\":\"%s\",\"partition\":%d,"
+               "\"source_offset\":%lld,\"target_topic\":\"%s\",\"target_offset\":%lld,"
+               "\"next_source_offset\":%lld,\"message\":\"%s\"}\n",
+               status, topic, (int)partition, (long long)offset, tgt_topic, (long long)tgt,
+               (long long)next, why);
+    } else if (tgt >= 0) {
+        printf("%s/%d@%lld -> %s/%d@%lld%s%s%s\n", topic, (int)partition, (long long)offset,
+               tgt_topic, (int)partition, (long long)tgt, why[0] ? " (" : "", why,
+               why[0] ? ")" : "");
+    } else {
+        printf("%s/%d@%lld: %s\n", topic, (int)partition, (long long)offset, why);
+    }
+    offmap_free(&m);
+    return tgt >= 0 ? 0 : 1;
+}
+
+int offsets_dump(mirror_config *c, const char *topic) {
+    offmap m;
+    offmap_init(&m);
+    if (load(c, &m)) {
+        offmap_free(&m);
+        return 2;
+    }
+    for (size_t i = 0; i < m.n; i++) {
+        om_part *p = m.parts[i];
+        if (topic && strcmp(topic, p->src_topic) != 0)
+            continue;
+        printf("{\"source_topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,\"runs\":[",
+               p->src_topic, p->tgt_topic, (int)p->partition);
+        for (size_t r = 0; r < p->nruns; r++)
+            printf("%s[%lld,%lld,%lld]", r ? "," : "", (long long)p->runs[r].src,
+                   (long long)p->runs[r].tgt, (long long)p->runs[r].len);
+        printf("],\"gaps\":[");
+        for (size_t g = 0; g < p->ngaps; g++)
+            printf("%s[%lld,%lld]", g ? "," : "", (long long)p->gaps[g].start,
+                   (long long)p->gaps[g].end);
+        printf("]}\n");
+    }
+    offmap_free(&m);
+    return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * progress.c - what the running mirror tells people: the periodic progress
+ * line on stderr, the status record in the map topic (read by `kferry
+ * status`) and the Prometheus snapshot.
+ *
+ * Lag uses the source high watermarks librdkafka caches from fetch
+ * responses, so reporting never issues extra requests to the source.
+ */
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/mapstore.h"
+#include "mirror/metrics.h"
+#include "mirror/mirror.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms;
+static double g_rps, g_bps;
+
+static int64_t part_lag(mirror *m, mpart *p) {
+    int64_t lo = -1, hi = -1;
+    if (p->state != P_RUNNING ||
+        rd_kafka_get_watermark_offsets(m->src, p->t->src, p->partition, &lo, &hi) || hi < 0)
+        return -1;
+    int64_t lag = hi - p->next_src;
+    return (lag < 0 ? 0 : lag) + (int64_t)p->fcount + (p->tail_n - p->tail_i);
+}
+
+int64_t progress_total_lag(mirror *m) {
+    int64_t total = 0;
+    for (size_t i = 0; i < m->ntopics; i++)
+        for (int k = 0; k < m->topics[i]->nparts; k++) {
+            int64_t l = part_lag(m, m->topics[i]->parts[k]);
+            if (l > 0)
+                total += l;
+        }
+    return total;
+}
+
+__attribute__((format(printf, 2, 3))) static void addf(kf_buf *b, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        kf_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void publish_metrics(mirror *m, int64_t lag) {
+    kf_buf b;
+    kf_buf_init(&b, 64u << 20);
+    addf(&b, "# HELP kferry_mirror_records_total Records mirrored and acknowledged by the "
+             "target.\n# TYPE kferry_mirror_records_total counter\n"
+             "kferry_mirror_records_total %lld\n",
+         (long long)m->delivered);
+    addf(&b, "# HELP kferry_mirror_bytes_total Key+value bytes mirrored.\n"
+             "# TYPE kferry_mirror_bytes_total counter\nkferry_mirror_bytes_total %lld\n",
+         (long long)m->delivered_bytes);
+    addf(&b, "# HELP kferry_mirror_reconciled_total Records found on the target after a "
+             "restart and mapped instead of re-sent.\n"
+             "# TYPE kferry_mirror_reconciled_total counter\n"
+             "kferry_mirror_reconciled_total %lld\n",
+         (long long)m->reconciled);
+    addf(&b, "# HELP kferry_mirror_gaps_total Retention gaps detected.\n"
+             "# TYPE kferry_mirror_gaps_total counter\nkferry_mirror_gaps_total %lld\n"
+             "# HELP kferry_mirror_gap_records_total Source records lost to retention gaps.\n"
+             "# TYPE kferry_mirror_gap_records_total counter\n"
+             "kferry_mirror_gap_records_total %lld\n",
+         (long long)m->gaps, (long long)m->gap_records);
+    addf(&b, "# HELP kferry_mirror_lag_records Records on the source not yet mirrored.\n"
+             "# TYPE kferry_mirror_lag_records gauge\nkferry_mirror_lag_records %lld\n",
+         (long long)lag);
+    addf(&b, "# HELP kferry_mirror_partition_lag_records Per-partition lag.\n"
+             "# TYPE kferry_mirror_partition_lag_records gauge\n");
+    for (size_t i = 0; i < m->ntopics; i++)
+        for (int k = 0; k < m->topics[i]->nparts; k++) {
+            mpart *p = m->topics[i]->parts[k];
+            int64_t l = part_lag(m, p);
+            if (l >= 0)
+                addf(&b, "kferry_mirror_partition_lag_records{topic=\"%s\",partition=\"%d\"} "
+                         "%lld\n",
+                     p->t->src, k, (long long)l);
+        }
+    if (kf_buf_ok(&b))
+        metrics_publish((const char *)b.data, b.len);
+    kf_buf_free(&b);
+}
+
+void progress_tick(mirror *m, int64_t now, int final) {
+    if (!g_start_ms) {
+        g_start_ms = g_last_ms = now;
+        return;
+    }
+    int64_t lag = progress_total_lag(m);
+    if (m->cfg->metrics_port)
+        publish_metrics(m, lag);
+    int interval = m->cfg->status_interval_s;
+    if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000))
+        return;
+    double dt = (double)(now - g_last_ms) / 1000.0;
+    if (dt <= 0)
+        dt = 1;
+    g_rps = (double)(m->delivered - g_last_delivered) / dt;
+    g_bps = (double)(m->delivered_bytes - g_last_bytes) / dt;
+    g_last_ms = now;
+    g_last_delivered = m->delivered;
+    g_last_bytes = m->delivered_bytes;
+    if (interval > 0 || final)
+        kf_info("progress",
+                "%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
+                "reconciled), gaps %lld",
+                g_rps, g_bps / 1e6, (long long)lag, (long long)m->delivered,
+                (long long)m->reconciled, (long long)m->gaps);
+    char json[512];
+    double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
+    snprintf(json, sizeof(json),
+             "{\"flow\":\"%s\",\"updated_ms\":%lld,\"records_per_s\":%.1f,\"bytes_per_s\":%.1f,"
+             "\"avg_record_bytes\":%.1f,\"records_total\":%lld,\"gaps\":%lld,"
+             "\"gap_records\":%lld,\"running\":%s}",
+             m->flow, (long long)kf_wall_ms(), g_rps, g_bps, avg, (long long)m->delivered,
+             (long long)m->gaps, (long long)m->gap_records, final ? "false" : "true");
+    if (m->map_rkt)
+        mapstore_put_status(m->prod, m->map_rkt, m->flow, json);
+}

@@ -1,0 +1,203 @@
+/*
+ * reconcile.c - where each partition resumes, so that a restart after any
+ * crash neither loses nor repeats a record.
+ *
+ * The target tail past the last persisted run holds records kferry wrote
+ * but had not yet mapped.  Since kferry is the only writer and its producer
+ * never reorders or leaves holes, target offset tail_start + k holds the
+ * k-th source record at or after the map's source end; those records are
+ * mapped (after a content check) instead of being sent again.
+ */
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/mirror.h"
+#include "mirror/reader.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t reconcile_hash(const void *key, size_t klen, const void *val, size_t vlen) {
+    /* FNV-1a over (key?, key, value?, value); null and empty differ */
+    uint64_t h = 1469598103934665603ULL;
+    const uint8_t marks[2] = {key != NULL, val != NULL};
+    const uint8_t *parts[3] = {marks, key, val};
+    size_t lens[3] = {2, key ? klen : 0, val ? vlen : 0};
+    for (int i = 0; i < 3; i++)
+        for (size_t k = 0; k < lens[i]; k++) {
+            h ^= parts[i][k];
+            h *= 1099511628211ULL;
+        }
+    return h;
+}
+
+static int tail_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
+    mpart *p = s->opaque;
+    int64_t k = msg->offset - p->tail_start;
+    if (k < 0 || k >= p->tail_n)
+        return 0;
+    p->tail_hash[k] = reconcile_hash(msg->key, msg->key_len, msg->payload, msg->len);
+    p->tail_have[k] = 1;
+    return 0;
+}
+
+int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
+    int64_t k = p->tail_i;
+    int64_t tgt = p->tail_start + k;
+    if (p->tail_have[k] &&
+        p->tail_hash[k] != reconcile_hash(msg->key, msg->key_len, msg->payload, msg->len)) {
+        mirror_fatal(m, 1,
+                     "%s/%d: target %s/%d offset %lld does not hold source offset %lld: the "
+                     "target partition has records kferry did not write; refusing to continue",
+                     p->t->src, p->partition, p->t->tgt, p->partition, (long long)tgt,
+                     (long long)msg->offset);
+        return -1;
+    }
+    if (om_append(p->map, msg->offset, tgt) != 0) {
+        mirror_fatal(m, 1, "%s/%d: reconciliation broke the offset map", p->t->src,
+                     p->partition);
+        return -1;
+    }
+    p->tail_i++;
+    p->reconciled++;
+    m->reconciled++;
+    if (p->tail_i == p->tail_n) {
+        kf_notice("reconcile",
+                  "%s/%d: %lld record(s) written before the last stop were found on the target "
+                  "and mapped (not re-sent); mirroring resumes at source offset %lld",
+                  p->t->src, p->partition, (long long)p->tail_n, (long long)msg->offset + 1);
+        free(p->tail_hash);
+        free(p->tail_have);
+        p->tail_hash = NULL;
+        p->tail_have = NULL;
+    }
+    return 0;
+}
+
+static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *lo, int64_t *hi) {
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* a just-created topic may not have a leader for a moment */
+    for (int attempt = 0; attempt < 10; attempt++) {
+        e = rd_kafka_query_watermark_offsets(rk, topic, part, lo, hi, 10000);
+        if (!e)
+            return 0;
+        rd_kafka_poll(rk, 300);
+    }
+    kf_warn("reconcile", "%s/%d: watermarks: %s (will retry)", topic, part, rd_kafka_err2str(e));
+    return -1;
+}
+
+/* Plans p: resume offset and target tail. 1 = needs a tail read, 0 = ready,
+ * -1 = not now (retried at the next refresh), -2 = fatal (already reported). */
+static int plan(mirror *m, mpart *p, int64_t *resume) {
+    int64_t lo, hi, tlo, thi;
+    if (watermarks(m->src, p->t->src, p->partition, &lo, &hi) ||
+        watermarks(m->tgt_reader, p->t->tgt, p->partition, &tlo, &thi))
+        return -1;
+    int64_t mapped_tgt = om_tgt_next(p->map);
+    p->tail_start = mapped_tgt >= 0 ? mapped_tgt : tlo;
+    p->tail_n = thi - p->tail_start;
+    p->tail_i = 0;
+    if (p->tail_n < 0) {
+        mirror_fatal(m, 1,
+                     "%s/%d: target %s ends at %lld but the offset map says kferry wrote up to "
+                     "%lld: the target partition lost data or was recreated",
+                     p->t->src, p->partition, p->t->tgt, (long long)thi, (long long)mapped_tgt);
+        return -2;
+    }
+    *resume = om_src_next(p->map);
+    if (*resume < 0)
+        *resume = lo; /* never mirrored: from the source's first record */
+    if (*resume > hi) {
+        mirror_fatal(m, 1,
+                     "%s/%d: source log end %lld is below the mirrored position %lld: the "
+                     "source partition was truncated or recreated",
+                     p->t->src, p->partition, (long long)hi, (long long)*resume);
+        return -2;
+    }
+    if (p->tail_n > hi - *resume) {
+        mirror_fatal(m, 1,
+                     "%s/%d: target %s has %lld unmapped record(s) but the source has only "
+                     "%lld after offset %lld: another writer on the target?",
+                     p->t->src, p->partition, p->t->tgt, (long long)p->tail_n,
+                     (long long)(hi - *resume), (long long)*resume);
+        return -2;
+    }
+    if (*resume < lo) {
+        if (p->tail_n > 0) {
+            mirror_fatal(m, 1,
+                         "%s/%d: cannot reconcile %lld unmapped target record(s): the source "
+                         "records after offset %lld were deleted",
+                         p->t->src, p->partition, (long long)p->tail_n, (long long)*resume);
+            return -2;
+        }
+        p->next_src = *resume;
+        mirror_gap(m, p, lo);
+        if (m->fatal)
+            return -2;
+        *resume = lo;
+    }
+    if (p->tail_n == 0)
+        return 0;
+    p->tail_hash = calloc((size_t)p->tail_n, sizeof(*p->tail_hash));
+    p->tail_have = calloc((size_t)p->tail_n, 1);
+    if (!p->tail_hash || !p->tail_have) {
+        mirror_fatal(m, 1, "out of memory for %lld tail records", (long long)p->tail_n);
+        return -2;
+    }
+    return 1;
+}
+
+int reconcile_start(mirror *m, mpart **parts, size_t n) {
+    int64_t *resume = calloc(n, sizeof(*resume));
+    int *st = calloc(n, sizeof(*st));
+    reader_spec *specs = calloc(n, sizeof(*specs));
+    size_t nspecs = 0;
+    int rc = -1;
+    if (!resume || !st || !specs)
+        goto out;
+    for (size_t i = 0; i < n && !m->fatal; i++) {
+        st[i] = plan(m, parts[i], &resume[i]);
+        if (st[i] == 1) {
+            mpart *p = parts[i];
+            specs[nspecs++] = (reader_spec){.topic = p->t->tgt,
+                                            .partition = p->partition,
+                                            .start = p->tail_start,
+                                            .end = p->tail_start + p->tail_n,
+                                            .opaque = p};
+        }
+    }
+    if (m->fatal)
+        goto out;
+    if (nspecs) {
+        char err[512];
+        if (reader_run(m->tgt_reader, specs, nspecs, tail_cb, NULL, 300000, err, sizeof(err))) {
+            mirror_fatal(m, 1, "reading the target tail for reconciliation: %s", err);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        mpart *p = parts[i];
+        if (st[i] < 0)
+            continue;
+        p->next_src = resume[i];
+        if (p->tail_n > 0)
+            kf_info("reconcile", "%s/%d: %lld unmapped record(s) on target %s from offset %lld; "
+                                 "matching them against source offsets from %lld",
+                    p->t->src, p->partition, (long long)p->tail_n, p->t->tgt,
+                    (long long)p->tail_start, (long long)resume[i]);
+        if (rd_kafka_consume_start_queue(p->t->src_rkt, p->partition, resume[i], m->q) != 0) {
+            kf_warn("mirror", "%s/%d: cannot start: %s", p->t->src, p->partition,
+                    rd_kafka_err2str(rd_kafka_last_error()));
+            continue;
+        }
+        p->state = P_RUNNING;
+        kf_info("mirror", "%s/%d -> %s/%d from source offset %lld", p->t->src, p->partition,
+                p->t->tgt, p->partition, (long long)resume[i]);
+    }
+    rc = 0;
+out:
+    free(resume);
+    free(st);
+    free(specs);
+    return rc;
+}

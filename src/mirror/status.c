@@ -1,0 +1,172 @@
+/*
+ * status.c - `kferry status` (see status.h).
+ *
+ * mirrored = map's source end + records on the target past the map's
+ * target end (written but not yet mapped); exact unless the source has
+ * holes in that short stretch.  Byte lag and ETA use the running mirror's
+ * last status record (average record size, throughput); lag seconds come
+ * from the timestamp of the first unmirrored source record.
+ */
+#include "mirror/status.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/clients.h"
+#include "mirror/mapstore.h"
+#include "mirror/offmap.h"
+#include "mirror/reader.h"
+#include "mirror/topics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct prow {
+    const char *topic;
+    char tgt[256];
+    int32_t partition;
+    int64_t src_lo, src_hi, mirrored, lag, first_unmirrored_ts;
+    int ok;
+} prow;
+
+static double json_num(const char *json, const char *field) {
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", field);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
+static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
+    prow *r = s->opaque;
+    if (r->first_unmirrored_ts < 0)
+        r->first_unmirrored_ts = rd_kafka_message_timestamp(msg, NULL);
+    s->end = msg->offset; /* one record is enough */
+    return 0;
+}
+
+int status_run(mirror_config *c, int json) {
+    int rc = 1;
+    rd_kafka_t *src = clients_consumer(c, &c->src, "status", 1);
+    rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "status", 1);
+    offmap m;
+    offmap_init(&m);
+    topic_list tl = {0};
+    prow *rows = NULL;
+    reader_spec *specs = NULL;
+    size_t nrows = 0, nspecs = 0;
+    char err[512], st[1024] = "";
+    if (!src || !tgt)
+        goto out;
+    int found = 0;
+    if (mapstore_load(tgt, c->map_topic, &m, &found, st, sizeof(st), err, sizeof(err))) {
+        kf_err("status", "cannot load the offset map: %s", err);
+        goto out;
+    }
+    if (topics_list(src, &tl, 15000)) {
+        kf_err("status", "cannot list topics of %s", c->src.alias);
+        goto out;
+    }
+    size_t cap = 0;
+    for (size_t i = 0; i < tl.n; i++) {
+        const char *why;
+        if (mc_topic_selected(c, tl.t[i].name, &why))
+            cap += (size_t)tl.t[i].partitions;
+    }
+    rows = calloc(cap + 1, sizeof(*rows));
+    specs = calloc(cap + 1, sizeof(*specs));
+    if (!rows || !specs)
+        goto out;
+    for (size_t i = 0; i < tl.n; i++) {
+        const char *why;
+        if (!mc_topic_selected(c, tl.t[i].name, &why))
+            continue;
+        for (int k = 0; k < tl.t[i].partitions; k++) {
+            prow *r = &rows[nrows++];
+            r->topic = tl.t[i].name;
+            r->partition = k;
+            r->first_unmirrored_ts = -1;
+            mc_target_topic(c, r->topic, r->tgt, sizeof(r->tgt));
+            if (rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi,
+                                                 10000))
+                continue;
+            om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
+            int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_next(p) : -1;
+            int64_t tlo = 0, thi = 0;
+            int64_t tail = 0;
+            if (!rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000))
+                tail = thi - (tnext >= 0 ? tnext : tlo);
+            if (snext < 0)
+                snext = r->src_lo;
+            r->mirrored = snext + (tail > 0 ? tail : 0);
+            if (r->mirrored > r->src_hi)
+                r->mirrored = r->src_hi;
+            r->lag = r->src_hi - r->mirrored;
+            r->ok = 1;
+            if (r->lag > 0 && r->mirrored >= r->src_lo)
+                specs[nspecs++] = (reader_spec){.topic = r->topic,
+                                                .partition = k,
+                                                .start = r->mirrored,
+                                                .end = r->src_hi,
+                                                .opaque = r};
+        }
+    }
+    if (nspecs && reader_run(src, specs, nspecs, ts_cb, NULL, 30000, err, sizeof(err)))
+        kf_warn("status", "lag seconds unavailable: %s", err);
+
+    double rps = json_num(st, "records_per_s"), avg = json_num(st, "avg_record_bytes");
+    double updated = json_num(st, "updated_ms");
+    int64_t now = kf_wall_ms(), total = 0;
+    for (size_t i = 0; i < nrows; i++)
+        total += rows[i].ok ? rows[i].lag : 0;
+    if (json) {
+        printf("{\"flow\":\"%s->%s\",\"map_topic\":\"%s\",\"mirror\":%s,\"total_lag_records\":%lld,"
+               "\"eta_seconds\":%.0f,\"partitions\":[",
+               c->src.alias, c->tgt.alias, c->map_topic, st[0] ? st : "null", (long long)total,
+               rps > 0 ? (double)total / rps : -1.0);
+    } else {
+        printf("flow %s->%s; mirror %s", c->src.alias, c->tgt.alias,
+               st[0] ? (strstr(st, "\"running\":true") ? "running" : "stopped") : "never ran");
+        if (st[0])
+            printf(" (last report %.0fs ago, %.0f records/s)", (double)(now - updated) / 1000.0,
+                   rps);
+        printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
+               "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        prow *r = &rows[i];
+        double lag_bytes = avg * (double)r->lag;
+        double lag_s =
+            r->lag > 0 && r->first_unmirrored_ts > 0 ? (double)(now - r->first_unmirrored_ts) / 1e3
+                                                     : 0;
+        double eta = rps > 0 ? (double)r->lag / rps : (r->lag ? -1 : 0);
+        if (json)
+            printf("%s{\"topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,"
+                   "\"ok\":%s,\"source_start\":%lld,\"source_end\":%lld,\"mirrored\":%lld,"
+                   "\"lag_records\":%lld,\"lag_bytes_approx\":%.0f,\"lag_seconds\":%.1f,"
+                   "\"eta_seconds_approx\":%.0f}",
+                   i ? "," : "", r->topic, r->tgt, r->partition, r->ok ? "true" : "false",
+                   (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
+                   (long long)r->lag, lag_bytes, lag_s, eta);
+        else if (r->ok)
+            printf("%-32s %5d %12lld %12lld %12lld %10lld %12.0f %8.1f %8.0f\n", r->topic,
+                   r->partition, (long long)r->src_lo, (long long)r->src_hi,
+                   (long long)r->mirrored, (long long)r->lag, lag_bytes, lag_s, eta);
+        else
+            printf("%-32s %5d (source watermarks unavailable)\n", r->topic, r->partition);
+    }
+    if (json)
+        printf("]}\n");
+    else
+        printf("total lag: %lld records\n", (long long)total);
+    rc = 0;
+out:
+    free(rows);
+    free(specs);
+    topics_list_free(&tl);
+    offmap_free(&m);
+    if (src)
+        rd_kafka_destroy(src);
+    if (tgt)
+        rd_kafka_destroy(tgt);
+    return rc;
+}

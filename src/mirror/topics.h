@@ -1,0 +1,43 @@
+/*
+ * topics.h - topic discovery on the source and creation/growth on the
+ * target, including the copy of topic configs.
+ *
+ * Only reads (Metadata, DescribeConfigs) go to the source; only CreateTopics
+ * and CreatePartitions go to the target.  Target topics are never deleted
+ * or shrunk.
+ */
+#ifndef KF_MIRROR_TOPICS_H
+#define KF_MIRROR_TOPICS_H
+
+#include "mirror/config.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct topic_info {
+    char *name;
+    int partitions;
+} topic_info;
+
+typedef struct topic_list {
+    topic_info *t;
+    size_t n;
+    int brokers;
+} topic_list;
+
+/* Partition count of one topic: >0, -1 if it does not exist, -2 on error. */
+int topics_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
+/* All topics of the cluster (sorted by name). 0 or -1. */
+int topics_list(rd_kafka_t *rk, topic_list *out, int timeout_ms);
+void topics_list_free(topic_list *l);
+const topic_info *topics_find(const topic_list *l, const char *name);
+
+/* Creates tgt with nparts partitions and (if enabled) src's explicit
+ * configs. Already existing is success. 0 or -1. */
+int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk,
+                  const char *src, const char *tgt, int nparts, int brokers);
+/* Grows tgt to total partitions. 0 or -1. */
+int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total);
+/* Creates the compacted offset-map topic if missing. 0 or -1. */
+int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, int brokers);
+
+#endif

@@ -1,0 +1,493 @@
+/*
+ * gen_seeds.c - writes the seed corpora in tests/fuzz/corpus/<harness>/:
+ * valid batches per codec, compressed payloads, wire-reader scripts and
+ * well-formed request frames for the common APIs.
+ *
+ * Every seed is produced here from our own encoders, so the committed
+ * bytes are reproducible: fuzz_gen_seeds <corpus-dir> rewrites them.
+ */
+#include "proto/batch.h"
+#include "proto/compress.h"
+#include "proto/proto.h"
+#include "proto/wire.h"
+
+#include <errno.h>
+#include <snappy-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *root;
+static int failures;
+
+static void put(const char *harness, const char *name, const kf_buf *b) {
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof(dir), "%s/%s", root, harness);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        perror(dir);
+        failures++;
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || !kf_buf_ok(b) || fwrite(b->data, 1, b->len, f) != b->len) {
+        perror(path);
+        failures++;
+    }
+    if (f)
+        fclose(f);
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+static const char *CODEC_NAMES[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+
+static void make_batch(int codec, int16_t attrs, int nrec, int with_headers, kf_buf *out) {
+    kf_batch_builder b;
+    kf_batch_builder_init(&b, codec);
+    b.extra_attributes = attrs;
+    if (attrs & KF_BATCH_ATTR_TRANSACTIONAL) {
+        b.producer_id = 1000;
+        b.producer_epoch = 0;
+        b.base_sequence = 0;
+    }
+    for (int i = 0; i < nrec; i++) {
+        char key[16], val[48];
+        int kl = snprintf(key, sizeof(key), "key-%d", i);
+        int vl = snprintf(val, sizeof(val), "value %d for the kferry fuzz corpus", i);
+        kf_header hs[2] = {{(const uint8_t *)"trace", 5, (const uint8_t *)"abc", 3},
+                           {(const uint8_t *)"empty", 5, NULL, -1}};
+        kf_batch_builder_add(&b, 1700000000000LL + i, i == 1 ? NULL : key, i == 1 ? -1 : kl,
+                             i == 2 ? NULL : val, i == 2 ? -1 : vl, with_headers ? hs : NULL,
+                             with_headers ? 2 : 0);
+    }
+    if (kf_batch_builder_finish(&b, out) != 0)
+        failures++;
+    kf_batch_builder_free(&b);
+}
+
+/* A snappy batch whose records are xerial-framed, as kafka-python and the
+ * Java client send them: encode the records, frame them by hand, wrap them
+ * as an uncompressed batch, then flip the codec bits and redo the CRC. */
+static void xerial_batch_seed(void) {
+    static const uint8_t magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
+    kf_batch_builder b;
+    kf_batch_builder_init(&b, KF_CODEC_NONE);
+    for (int i = 0; i < 3; i++)
+        kf_batch_builder_add(&b, 1700000000000LL + i, "k", 1, "xerial value", 12, NULL, 0);
+    kf_buf framed;
+    kf_buf_init(&framed, 0);
+    kf_buf_append(&framed, magic, 8);
+    kf_wr_i32(&framed, 1);
+    kf_wr_i32(&framed, 1);
+    size_t n = snappy_max_compressed_length(b.records.len);
+    char *tmp = malloc(n);
+    if (!tmp || snappy_compress((const char *)b.records.data, b.records.len, tmp, &n) != SNAPPY_OK) {
+        failures++;
+        free(tmp);
+        kf_buf_free(&framed);
+        kf_batch_builder_free(&b);
+        return;
+    }
+    kf_wr_i32(&framed, (int32_t)n);
+    kf_buf_append(&framed, tmp, n);
+    free(tmp);
+    kf_buf tmpb = b.records; /* swap the framed bytes in as "records" */
+    b.records = framed;
+    kf_buf out;
+    kf_buf_init(&out, 0);
+    if (kf_batch_builder_finish(&b, &out) != 0)
+        failures++;
+    kf_put_be16(out.data + KF_BATCH_OFF_ATTRIBUTES, KF_CODEC_SNAPPY);
+    kf_batch_set_crc(out.data, out.len);
+    kf_batch_hdr h;
+    if (kf_batch_validate(out.data, out.len, 1 << 20, &h) != 0)
+        failures++; /* the seed must be a valid batch */
+    put("fuzz_batch", "batch_snappy_xerial", &out);
+    kf_buf_free(&out);
+    kf_buf_free(&framed);
+    b.records = tmpb;
+    kf_batch_builder_free(&b);
+}
+
+static void batch_seeds(void) {
+    char name[64];
+    for (int c = 0; c <= KF_CODEC_ZSTD; c++) {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        make_batch(c, 0, 3, 0, &b);
+        snprintf(name, sizeof(name), "batch_%s", CODEC_NAMES[c]);
+        put("fuzz_batch", name, &b);
+        kf_buf_reset(&b);
+        make_batch(c, 0, 4, 1, &b);
+        snprintf(name, sizeof(name), "batch_%s_headers", CODEC_NAMES[c]);
+        put("fuzz_batch", name, &b);
+        kf_buf_free(&b);
+    }
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    make_batch(KF_CODEC_NONE, KF_BATCH_ATTR_LOG_APPEND_TIME, 2, 0, &b);
+    put("fuzz_batch", "batch_log_append_time", &b);
+    kf_buf_reset(&b);
+    make_batch(KF_CODEC_LZ4, KF_BATCH_ATTR_TRANSACTIONAL, 2, 0, &b);
+    put("fuzz_batch", "batch_transactional_lz4", &b);
+    kf_buf_reset(&b);
+    make_batch(KF_CODEC_NONE, 0, 1, 0, &b);
+    put("fuzz_batch", "batch_single", &b);
+    kf_buf_free(&b);
+    xerial_batch_seed();
+}
+
+/* ---- codec payloads -------------------------------------------------------- */
+
+static void compress_seeds(void) {
+    static const char text[] = "kferry kferry kferry: a record batch payload, "
+                               "repeated repeated repeated for the compressors.";
+    char name[64];
+    for (int c = 0; c <= KF_CODEC_ZSTD; c++) {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        uint8_t sel = (uint8_t)c;
+        kf_buf_append(&b, &sel, 1);
+        kf_compress(c, text, sizeof(text) - 1, &b);
+        snprintf(name, sizeof(name), "codec_%s", CODEC_NAMES[c]);
+        put("fuzz_compress", name, &b);
+        kf_buf_free(&b);
+    }
+    /* xerial-framed snappy: magic, version 1, compat 1, two blocks. */
+    static const uint8_t magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    uint8_t sel = KF_CODEC_SNAPPY;
+    kf_buf_append(&b, &sel, 1);
+    kf_buf_append(&b, magic, 8);
+    kf_wr_i32(&b, 1);
+    kf_wr_i32(&b, 1);
+    for (int blk = 0; blk < 2; blk++) {
+        char tmp[256];
+        size_t n = sizeof(tmp);
+        if (snappy_compress(text, sizeof(text) - 1, tmp, &n) != SNAPPY_OK) {
+            failures++;
+            break;
+        }
+        kf_wr_i32(&b, (int32_t)n);
+        kf_buf_append(&b, tmp, n);
+    }
+    put("fuzz_compress", "codec_snappy_xerial", &b);
+    kf_buf_free(&b);
+}
+
+/* ---- wire scripts ------------------------------------------------------------ */
+
+/* Opcodes as fuzz_wire.c decodes them: (case << 1) | flex. */
+#define OP(c, flex) (uint8_t)(((c) << 1) | (flex))
+
+static void wire_seeds(void) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    /* Ints, varints, a string, bytes, an array count and tags. */
+    kf_wr_i8(&b, (int8_t)OP(2, 0));
+    kf_wr_i32(&b, 12345);
+    kf_wr_i8(&b, (int8_t)OP(4, 0));
+    kf_wr_varint(&b, -300);
+    kf_wr_i8(&b, (int8_t)OP(5, 0));
+    kf_wr_varlong(&b, 1700000000000LL);
+    kf_wr_i8(&b, (int8_t)OP(6, 0));
+    kf_wr_uvarint(&b, 70000);
+    kf_wr_i8(&b, (int8_t)OP(7, 0));
+    kf_wr_cstr(&b, 0, "topic-name");
+    kf_wr_i8(&b, (int8_t)OP(7, 1));
+    kf_wr_cstr(&b, 1, "compact");
+    kf_wr_i8(&b, (int8_t)OP(8, 0));
+    kf_wr_bytes(&b, 0, "\x01\x02\x03", 3);
+    kf_wr_i8(&b, (int8_t)OP(10, 0));
+    kf_wr_arr(&b, 0, 2);
+    kf_wr_i8(&b, (int8_t)OP(11, 1));
+    kf_wr_uvarint(&b, 1);
+    kf_wr_uvarint(&b, 0);
+    kf_wr_uvarint(&b, 2);
+    kf_wr_i16(&b, 7);
+    put("fuzz_wire", "script_mixed", &b);
+    kf_buf_reset(&b);
+    kf_wr_i8(&b, (int8_t)OP(7, 0));
+    kf_wr_str(&b, 0, NULL, -1);
+    kf_wr_i8(&b, (int8_t)OP(9, 1));
+    kf_wr_cstr(&b, 1, "short");
+    kf_wr_i8(&b, (int8_t)OP(12, 0));
+    for (int i = 0; i < 16; i++)
+        kf_wr_i8(&b, (int8_t)i);
+    kf_wr_i8(&b, (int8_t)OP(3, 0));
+    kf_wr_i64(&b, -1);
+    put("fuzz_wire", "script_null_uuid", &b);
+    kf_buf_free(&b);
+}
+
+/* ---- request frames ------------------------------------------------------------ */
+
+/* Request header v1 (v2 adds tags when flex); the frame excludes the
+ * 4-byte size prefix, as kb_req.frame does. */
+static void hdr(kf_buf *b, int16_t key, int16_t ver, int flex) {
+    kf_wr_i16(b, key);
+    kf_wr_i16(b, ver);
+    kf_wr_i32(b, 7);
+    kf_wr_cstr(b, 0, "fuzz");
+    kf_wr_tags(b, flex);
+}
+
+/* fuzz_request reads a client byte stream: [i32 size][frame] repeated.
+ * Each request becomes a one-frame seed and is also appended to `all`, a
+ * whole session (create, produce, fetch, group calls, deletes). */
+static kf_buf all;
+static void emit_req(const char *name, kf_buf *b) {
+    kf_buf one;
+    kf_buf_init(&one, 0);
+    kf_wr_i32(&one, (int32_t)b->len);
+    kf_buf_append(&one, b->data, b->len);
+    put("fuzz_request", name, &one);
+    kf_buf_append(&all, one.data, one.len);
+    kf_buf_free(&one);
+    kf_buf_reset(b);
+}
+
+static void req_seeds(void) {
+    kf_buf b, batch;
+    kf_buf_init(&b, 0);
+    kf_buf_init(&batch, 0);
+    kf_buf_init(&all, 0);
+#define EMIT(name) emit_req(name, &b)
+
+    hdr(&b, KF_API_API_VERSIONS, 0, 0);
+    EMIT("api_versions_v0");
+    hdr(&b, KF_API_API_VERSIONS, 3, 1);
+    kf_wr_cstr(&b, 1, "kferry-fuzz");
+    kf_wr_cstr(&b, 1, "1.0");
+    kf_wr_tags(&b, 1);
+    EMIT("api_versions_v3");
+    hdr(&b, KF_API_API_VERSIONS, 9, 0); /* unsupported: answered with v0 */
+    EMIT("api_versions_v9");
+
+    hdr(&b, KF_API_METADATA, 1, 0);
+    kf_wr_arr(&b, 0, -1);
+    EMIT("metadata_v1_all");
+    hdr(&b, KF_API_METADATA, 4, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_i8(&b, 1); /* allow_auto_topic_creation */
+    EMIT("metadata_v4_t1");
+
+    hdr(&b, KF_API_CREATE_TOPICS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_i32(&b, 2);
+    kf_wr_i16(&b, 1);
+    kf_wr_arr(&b, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "retention.ms");
+    kf_wr_cstr(&b, 0, "60000");
+    kf_wr_i32(&b, 1000);
+    EMIT("create_topics_v0");
+
+    for (int c = 0; c <= KF_CODEC_ZSTD; c++) {
+        kf_buf_reset(&batch);
+        make_batch(c, 0, 3, c == KF_CODEC_NONE, &batch);
+        int16_t ver = c == KF_CODEC_ZSTD ? 7 : 3; /* zstd needs Produce v7+ */
+        hdr(&b, KF_API_PRODUCE, ver, 0);
+        kf_wr_str(&b, 0, NULL, -1); /* transactional_id */
+        kf_wr_i16(&b, -1);           /* acks */
+        kf_wr_i32(&b, 1000);
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_cstr(&b, 0, "t1");
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_i32(&b, 0);
+        kf_wr_bytes(&b, 0, batch.data, (int32_t)batch.len);
+        char name[64];
+        snprintf(name, sizeof(name), "produce_v%d_%s", ver, CODEC_NAMES[c]);
+        EMIT(name);
+    }
+
+    hdr(&b, KF_API_FETCH, 4, 0);
+    kf_wr_i32(&b, -1); /* replica_id */
+    kf_wr_i32(&b, 0);  /* max_wait_ms: never park */
+    kf_wr_i32(&b, 1);
+    kf_wr_i32(&b, 1 << 20);
+    kf_wr_i8(&b, 1); /* read_committed */
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i64(&b, 0);
+    kf_wr_i32(&b, 1 << 20);
+    EMIT("fetch_v4");
+    hdr(&b, KF_API_FETCH, 11, 0);
+    kf_wr_i32(&b, -1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i32(&b, 1);
+    kf_wr_i32(&b, 1 << 20);
+    kf_wr_i8(&b, 0);
+    kf_wr_i32(&b, 0); /* session_id */
+    kf_wr_i32(&b, -1); /* session_epoch */
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i32(&b, -1); /* current_leader_epoch */
+    kf_wr_i64(&b, 0);
+    kf_wr_i64(&b, -1); /* log_start_offset */
+    kf_wr_i32(&b, 1 << 20);
+    kf_wr_arr(&b, 0, 0); /* forgotten topics */
+    kf_wr_cstr(&b, 0, "");
+    EMIT("fetch_v11");
+
+    hdr(&b, KF_API_LIST_OFFSETS, 1, 0);
+    kf_wr_i32(&b, -1);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 2);
+    kf_wr_i32(&b, 0);
+    kf_wr_i64(&b, -1); /* latest */
+    kf_wr_i32(&b, 1);
+    kf_wr_i64(&b, 1700000000001LL);
+    EMIT("list_offsets_v1");
+
+    hdr(&b, KF_API_FIND_COORDINATOR, 1, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_i8(&b, 0);
+    EMIT("find_coordinator_v1");
+
+    hdr(&b, KF_API_JOIN_GROUP, 1, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_i32(&b, 10000);
+    kf_wr_i32(&b, 10000);
+    kf_wr_cstr(&b, 0, "");
+    kf_wr_cstr(&b, 0, "consumer");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "range");
+    kf_wr_bytes(&b, 0, "\x00\x00\x00\x00\x00\x01\x00\x02t1\x00\x00\x00\x00", 14);
+    EMIT("join_group_v1");
+
+    hdr(&b, KF_API_SYNC_GROUP, 0, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_i32(&b, 1);
+    kf_wr_cstr(&b, 0, "m1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "m1");
+    kf_wr_bytes(&b, 0, "\x00\x00", 2);
+    EMIT("sync_group_v0");
+
+    hdr(&b, KF_API_HEARTBEAT, 0, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_i32(&b, 1);
+    kf_wr_cstr(&b, 0, "m1");
+    EMIT("heartbeat_v0");
+
+    hdr(&b, KF_API_LEAVE_GROUP, 0, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_cstr(&b, 0, "m1");
+    EMIT("leave_group_v0");
+
+    hdr(&b, KF_API_OFFSET_COMMIT, 2, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_i32(&b, -1);
+    kf_wr_cstr(&b, 0, "");
+    kf_wr_i64(&b, -1);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i64(&b, 2);
+    kf_wr_cstr(&b, 0, "meta");
+    EMIT("offset_commit_v2");
+
+    hdr(&b, KF_API_OFFSET_FETCH, 1, 0);
+    kf_wr_cstr(&b, 0, "g1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    EMIT("offset_fetch_v1");
+    hdr(&b, KF_API_OFFSET_FETCH, 7, 1);
+    kf_wr_cstr(&b, 1, "g1");
+    kf_wr_arr(&b, 1, -1); /* all topics */
+    kf_wr_i8(&b, 1);      /* require_stable */
+    kf_wr_tags(&b, 1);
+    EMIT("offset_fetch_v7");
+
+    hdr(&b, KF_API_LIST_GROUPS, 0, 0);
+    EMIT("list_groups_v0");
+    hdr(&b, KF_API_DESCRIBE_GROUPS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "g1");
+    EMIT("describe_groups_v0");
+    hdr(&b, KF_API_DELETE_GROUPS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "g1");
+    EMIT("delete_groups_v0");
+
+    hdr(&b, KF_API_INIT_PRODUCER_ID, 0, 0);
+    kf_wr_str(&b, 0, NULL, -1);
+    kf_wr_i32(&b, 60000);
+    EMIT("init_producer_id_v0");
+    hdr(&b, KF_API_INIT_PRODUCER_ID, 2, 1);
+    kf_wr_str(&b, 1, NULL, -1);
+    kf_wr_i32(&b, 60000);
+    kf_wr_tags(&b, 1);
+    EMIT("init_producer_id_v2");
+
+    hdr(&b, KF_API_DESCRIBE_CONFIGS, 0, 0);
+    kf_wr_arr(&b, 0, 2);
+    kf_wr_i8(&b, 2); /* topic */
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, -1);
+    kf_wr_i8(&b, 4); /* broker */
+    kf_wr_cstr(&b, 0, "1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "log.retention.ms");
+    EMIT("describe_configs_v0");
+
+    hdr(&b, KF_API_DELETE_RECORDS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i64(&b, 1);
+    kf_wr_i32(&b, 1000);
+    EMIT("delete_records_v0");
+
+    hdr(&b, KF_API_CREATE_PARTITIONS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_i32(&b, 3);
+    kf_wr_arr(&b, 0, -1);
+    kf_wr_i32(&b, 1000);
+    kf_wr_i8(&b, 0);
+    EMIT("create_partitions_v0");
+
+    hdr(&b, KF_API_DELETE_TOPICS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "t1");
+    kf_wr_i32(&b, 1000);
+    EMIT("delete_topics_v0");
+#undef EMIT
+    put("fuzz_request", "session_all", &all);
+    kf_buf_free(&all);
+    kf_buf_free(&b);
+    kf_buf_free(&batch);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
+        return 2;
+    }
+    root = argv[1];
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+        perror(root);
+        return 1;
+    }
+    batch_seeds();
+    compress_seeds();
+    wire_seeds();
+    req_seeds();
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,211 @@
+"""pytest fixtures that run real kferry-broker processes.
+
+Which binary: $KFERRY_BROKER if set, else $KFERRY_BUILD_DIR/kferry-broker
+(ctest sets KFERRY_BUILD_DIR), else ./build/kferry-broker.
+
+Fixtures (function scope, so every test gets its own data dir and port):
+
+  broker            a running broker with DEFAULT_OVERRIDES
+                    (group.initial.rebalance.delay.ms=0), on a fresh tmp
+                    data dir, listening on 127.0.0.1:<free port>.
+  broker_factory    make(overrides=None, data_dir=None, extra_args=(),
+                         defaults=True, start=True) -> BrokerProc
+                    for tests that need settings (e.g. retention) or more
+                    than one broker; overrides are merged over
+                    DEFAULT_OVERRIDES unless defaults=False.
+  broker_binary     path of the kferry-broker executable.
+
+BrokerProc: .bootstrap ("127.0.0.1:PORT"), .host, .port, .data_dir,
+  .proc, .stderr_text(), .part_dir(topic, partition), .alive(),
+  .start(port=0), .stop() (SIGTERM, asserts exit 0 within 20 s),
+  .kill9(), .restart(same_port=True) (stop, or nothing if already dead,
+  then start again on the same data dir and, by default, the same port).
+
+Every broker's stderr goes to a file; when a test fails, the tail of the
+stderr of every broker it started is attached to the report.  All brokers
+are killed (SIGKILL) at teardown whatever happened.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+DEFAULT_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
+LISTEN_RE = re.compile(rb"^kferry-broker listening on 127\.0\.0\.1:(\d+)\n")
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+def find_broker_binary():
+    env = os.environ.get("KFERRY_BROKER")
+    if env:
+        return env
+    build = os.environ.get("KFERRY_BUILD_DIR")
+    if build:
+        return os.path.join(build, "kferry-broker")
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "..", "..", "build", "kferry-broker")
+
+
+class BrokerStartError(AssertionError):
+    pass
+
+
+class BrokerProc:
+    """A kferry-broker child process on a given data dir."""
+
+    def __init__(self, binary, data_dir, log_dir, name, overrides, extra_args=()):
+        self.binary = binary
+        self.data_dir = str(data_dir)
+        self.log_dir = str(log_dir)
+        self.name = name
+        self.overrides = dict(overrides)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.host = "127.0.0.1"
+        self.generation = 0
+        self.stderr_files = []
+        self.returncodes = []
+
+    # -- introspection
+    @property
+    def bootstrap(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def part_dir(self, topic, partition):
+        return os.path.join(self.data_dir, "%s-%d" % (topic, partition))
+
+    def stderr_text(self):
+        out = []
+        for path in self.stderr_files:
+            try:
+                with open(path, "rb") as f:
+                    out.append("==> %s <==\n%s" % (path, f.read().decode("utf-8", "replace")))
+            except OSError as e:
+                out.append("==> %s: %s" % (path, e))
+        return "\n".join(out)
+
+    def argv(self, port):
+        args = [self.binary, "--listen", "127.0.0.1:%d" % port, "--data-dir", self.data_dir]
+        for k, v in self.overrides.items():
+            args += ["--override", "%s=%s" % (k, v)]
+        return args + self.extra_args
+
+    # -- lifecycle
+    def start(self, port=0, timeout=START_TIMEOUT):
+        assert not self.alive(), "broker already running"
+        if not os.path.exists(self.binary):
+            raise BrokerStartError("kferry-broker binary not found at %s (set KFERRY_BUILD_DIR "
+                                   "or KFERRY_BROKER)" % self.binary)
+        self.generation += 1
+        base = os.path.join(self.log_dir, "%s.%d" % (self.name, self.generation))
+        out_path, err_path = base + ".stdout", base + ".stderr"
+        self.stderr_files.append(err_path)
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv(port), stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(out_path, "rb") as f:
+                data = f.read()
+            m = LISTEN_RE.match(data)
+            if m:
+                self.port = int(m.group(1))
+                if port:
+                    assert self.port == port, "asked for port %d, broker says %d" % (
+                        port, self.port)
+                return self
+            if len(data) > 200 or (data.endswith(b"\n") and not m):
+                self.kill9()
+                raise BrokerStartError("unexpected stdout from kferry-broker: %r" % data[:200])
+            rc = self.proc.poll()
+            if rc is not None:
+                raise BrokerStartError("kferry-broker exited with %d before listening; stdout=%r"
+                                       "\nstderr:\n%s" % (rc, data, self.stderr_text()[-4000:]))
+            if time.monotonic() > deadline:
+                self.kill9()
+                raise BrokerStartError("kferry-broker printed no listening line within %.0fs"
+                                       % timeout)
+            time.sleep(0.02)
+
+    def stop(self, timeout=STOP_TIMEOUT, check=True):
+        """SIGTERM and wait; asserts a clean exit (status 0) when check."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise AssertionError("kferry-broker did not exit within %.0fs of SIGTERM" % timeout)
+        self.returncodes.append(rc)
+        if check:
+            assert rc == 0, "kferry-broker exited with %d after SIGTERM (expected 0)" % rc
+        return rc
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+            self.returncodes.append(self.proc.returncode)
+
+    def restart(self, same_port=True, timeout=START_TIMEOUT):
+        """Stops the broker (clean, checked) if running, then starts it again
+        on the same data dir - by default on the same port, so that
+        existing clients can reconnect."""
+        if self.alive():
+            self.stop()
+        return self.start(port=self.port if (same_port and self.port) else 0, timeout=timeout)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for b in getattr(item, "_kferry_brokers", []):
+            text = b.stderr_text()
+            if len(text) > 20000:
+                text = "...(%d bytes cut)...\n%s" % (len(text) - 20000, text[-20000:])
+            rep.sections.append(("kferry-broker %s stderr" % b.name, text))
+
+
+@pytest.fixture(scope="session")
+def broker_binary():
+    return os.path.abspath(find_broker_binary())
+
+
+@pytest.fixture
+def broker_factory(request, tmp_path, broker_binary):
+    brokers = []
+    request.node._kferry_brokers = brokers
+
+    def make(overrides=None, data_dir=None, extra_args=(), defaults=True, start=True):
+        n = len(brokers)
+        ov = dict(DEFAULT_OVERRIDES) if defaults else {}
+        ov.update(overrides or {})
+        if data_dir is None:
+            data_dir = tmp_path / ("data%d" % n)
+            data_dir.mkdir()
+        b = BrokerProc(broker_binary, data_dir, tmp_path, "broker%d" % n, ov, extra_args)
+        brokers.append(b)
+        if start:
+            b.start()
+        return b
+
+    yield make
+    for b in brokers:
+        b.kill9()
+
+
+@pytest.fixture
+def broker(broker_factory):
+    return broker_factory()
