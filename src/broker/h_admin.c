@@ -1,12 +1,9 @@
 /*
  * h_admin.c - CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords,
- * DescribeConfigs and AlterConfigs.
- *
- * Requests whose deciding flag comes last (validate_only, include_synonyms)
- * are parsed twice: a first pass checks the whole structure and reads the
- * flag, the second acts and writes the response, so a malformed request
- * changes nothing.  Counts come from kf_rd_arr, which bounds them by the
- * bytes present, so allocations stay proportional to the request.
+ * DescribeConfigs and AlterConfigs.  Requests whose deciding flag comes last
+ * (validate_only, include_synonyms) are parsed twice: once to check the
+ * structure and read the flag, then to act and respond, so a malformed
+ * request changes nothing.
  */
 #include "broker/group.h"
 #include "broker/handlers.h"

@@ -1,12 +1,11 @@
 /*
  * h_fetch.c - Fetch (v4-11) and ListOffsets (v1-2).
  *
- * Fetch parses its request once into a compact plan kept across KB_PARK
- * re-runs (long polling), so a re-run when nothing changed is a handful of
- * comparisons per partition against the log end.  Record data is appended
- * by the store straight into the response buffer.  Fetch sessions (KIP-227)
- * are not implemented: every request is a full fetch answered with
- * session id 0, which clients accept as "no session".
+ * Fetch parses its request once into a plan kept across KB_PARK re-runs
+ * (long polling), so a re-run when nothing changed costs a few comparisons
+ * per partition; the store appends record data straight into the response.
+ * Fetch sessions (KIP-227) are not implemented: every request is a full
+ * fetch answered with session id 0, which clients take as "no session".
  */
 #include "broker/handlers.h"
 #include "broker/store.h"
@@ -171,7 +170,25 @@ static void plan_measure(kb_broker *b, fetch_plan *f, int64_t bytes) {
     }
 }
 
-/* Writes the full response; returns the record bytes included. */
+/* Offset after the last whole batch in p[0..len) (batches as the store
+ * returned them), or -1 if there is none. Header reads only. */
+static int64_t next_offset(const uint8_t *p, size_t len) {
+    int64_t next = -1;
+    size_t pos = 0;
+    while (pos + KF_BATCH_HDR_SIZE <= len) {
+        uint32_t blen = kf_be32(p + pos + KF_BATCH_OFF_LENGTH);
+        next = (int64_t)kf_be64(p + pos) + (int32_t)kf_be32(p + pos + KF_BATCH_OFF_LAST_OFFSET_DELTA) + 1;
+        if (blen > len - pos - KF_BATCH_LOG_OVERHEAD)
+            break;
+        pos += (size_t)blen + KF_BATCH_LOG_OVERHEAD;
+    }
+    return next;
+}
+
+/* Writes the full response.  Returns how "full" it is for min_bytes, as
+ * Kafka counts it: a partition whose data goes on past what was returned
+ * counts as its whole byte limit (with 1 MiB batches and min_bytes of
+ * 1 MB, one returned batch must satisfy the wait). */
 static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f, kf_buf *out) {
     int16_t v = r->api_version;
     kf_wr_i32(out, 0); /* throttle_time_ms */
@@ -179,7 +196,7 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
         kf_wr_i16(out, KF_ERR_NONE);
         kf_wr_i32(out, 0); /* session_id: no session */
     }
-    int64_t total = 0;
+    int64_t total = 0, readable = 0;
     int64_t max_total = f->max_bytes > 0 ? f->max_bytes : 0;
     kf_wr_arr(out, 0, f->ntopics);
     int32_t pi = 0;
@@ -212,15 +229,15 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
                 kf_wr_i32(out, -1); /* preferred_read_replica */
             size_t len_pos = kf_wr_reserve_i32(out);
             size_t before = out->len;
+            /* KIP-74: the first partition with data may exceed the limits
+             * by one batch so a large batch can make progress; later
+             * partitions only get what fits. */
+            int64_t limit = fp->max_bytes;
+            if (total > 0 && max_total - total < limit)
+                limit = max_total - total;
+            else if (total == 0 && max_total < limit)
+                limit = max_total;
             if (!err && fp->offset < hw) {
-                /* KIP-74: the first partition with data may exceed the
-                 * limits by one batch so a large batch can make progress;
-                 * later partitions only get what fits. */
-                int64_t limit = fp->max_bytes;
-                if (total > 0 && max_total - total < limit)
-                    limit = max_total - total;
-                else if (total == 0 && max_total < limit)
-                    limit = max_total;
                 if (total == 0 || limit > 0) {
                     int e = kb_part_read(p, fp->offset, (size_t)(limit > 0 ? limit : 0), out);
                     if (e) {
@@ -235,9 +252,15 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
             size_t n = kf_buf_ok(out) ? out->len - before : 0;
             kf_wr_patch_i32(out, len_pos, (int32_t)n);
             total += (int64_t)n;
+            readable += (int64_t)n;
+            if (!err && fp->offset < hw && limit > (int64_t)n &&
+                (n == 0 || next_offset(out->data + before, n) < hw))
+                readable += limit - (int64_t)n; /* more was there than fit */
         }
     }
-    return total;
+    if (max_total > 0 && total >= max_total && readable < INT64_MAX / 2)
+        readable = INT64_MAX / 2; /* the response cannot grow: answer */
+    return readable;
 }
 
 static void session_error(kf_buf *out) {
@@ -268,10 +291,10 @@ int kb_h_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
     if (can_wait && !plan_ready(b, f))
         goto park;
     size_t start = out->len;
-    int64_t total = fetch_respond(b, r, f, out);
-    if (can_wait && total < f->min_bytes && kf_buf_ok(out)) {
+    int64_t readable = fetch_respond(b, r, f, out);
+    if (can_wait && readable < f->min_bytes && kf_buf_ok(out)) {
         out->len = start;
-        plan_measure(b, f, total);
+        plan_measure(b, f, readable);
         goto park;
     }
     if (owned)

@@ -27,7 +27,7 @@
 /* Producer state is rebuilt from at most this many trailing offsets of each
  * partition: enough for any producer whose retries can still be in flight
  * across a restart, and cheap at startup. */
-#define PID_REBUILD_OFFSETS 200000
+#define PID_REBUILD_OFFSETS 100000
 /* Producer ids are reserved (persisted) this many at a time. */
 #define PID_BLOCK 1000
 #define PID_STATE_KEY "next.producer.id"

@@ -320,7 +320,7 @@ int replicate_run(mirror_config *c) {
     }
     m.brokers = tl.brokers;
     topics_list_free(&tl);
-    if (topics_ensure_map_topic(c, m.prod, m.brokers) != 0)
+    if (topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0)
         goto out;
     int found = 0;
     if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, NULL, 0, err, sizeof(err))) {

@@ -218,8 +218,11 @@ int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk
     return rc;
 }
 
-int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, int brokers) {
-    int np = topics_partition_count(tgt_rk, c->map_topic, 10000);
+int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
+                            int brokers) {
+    /* ask through the reader: a producer's metadata request could
+     * auto-create the topic without cleanup.policy=compact */
+    int np = topics_partition_count(tgt_reader, c->map_topic, 10000);
     if (np > 0)
         return 0;
     if (np == -2)

@@ -38,6 +38,7 @@ int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk
 /* Grows tgt to total partitions. 0 or -1. */
 int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total);
 /* Creates the compacted offset-map topic if missing. 0 or -1. */
-int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, int brokers);
+int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
+                            int brokers);
 
 #endif

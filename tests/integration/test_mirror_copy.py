@@ -9,6 +9,7 @@ same partition and order, and nothing else is on the target.
 
 import json
 import re
+import time
 import urllib.request
 
 from kf_util import cf_create_topic, cf_produce, unique, wait_until
@@ -17,6 +18,7 @@ from test_mirror_util import (KferryProc, check_exact, end_offsets, wait_mirrore
 
 
 def records(n, parts, seed):
+    base = int(time.time() * 1000) - 3_600_000  # recent: retention must not touch them
     out = []
     for i in range(n):
         value = None if i % 17 == 0 else (b"" if i % 23 == 0 else b"v%d-%d-" % (seed, i) +
@@ -24,7 +26,7 @@ def records(n, parts, seed):
         key = None if i % 29 == 0 else b"key-%d" % (i % 1000)
         headers = [] if i % 3 else [("h1", b"a%d" % i), ("h2", None), ("h1", b"dup")]
         out.append(dict(partition=i % parts, key=key, value=value, headers=headers,
-                        timestamp=1_600_000_000_000 + i))
+                        timestamp=base + i))
     return out
 
 

@@ -612,6 +612,22 @@ static void test_fetch_max_bytes(void **state) {
     parse_fetch(&out, 11, 2, fr);
     assert_int_equal(batches(fr[0].records, fr[0].records_len, bases, 4), 1);
     assert_int_equal(batches(fr[1].records, fr[1].records_len, bases, 4), 1);
+    /* min_bytes counts a partition with more data than fits as its whole
+     * limit (as Kafka does): 1.2 batches is satisfied by one partition
+     * returning one batch out of three, without waiting. */
+    int32_t one = 0;
+    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one,
+               offs, pmax);
+    assert_int_equal(call(b, kb_h_fetch, KF_API_FETCH, 11, 0, &body, &out, NULL), KB_OK);
+    parse_fetch(&out, 11, 1, fr);
+    assert_int_equal(batches(fr[0].records, fr[0].records_len, bases, 4), 1);
+    /* ...but from the last batch, which is all there is, it waits. */
+    int64_t last = 40;
+    kb_req r;
+    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one,
+               &last, pmax);
+    assert_int_equal(call(b, kb_h_fetch, KF_API_FETCH, 11, 0, &body, &out, &r), KB_PARK);
+    req_free(&r);
     kf_buf_free(&body);
     kf_buf_free(&out);
     kf_buf_free(&batch);
@@ -1235,7 +1251,8 @@ static void test_truncated_and_random(void **state) {
     kf_buf seeds[5];
     for (int i = 0; i < 5; i++)
         kf_buf_init(&seeds[i], 0);
-    kf_buf_append(&seeds[0], body.data, body.len); /* CreateTopics v4 */
+    kf_buf_append(&seeds[0], body.data, body.len); /* CreateTopics v4, validate_only */
+    seeds[0].data[seeds[0].len - 1] = 1;
     int32_t parts[2] = {0, 1};
     int64_t offs[2] = {0, 0};
     fetch_body(&seeds[1], 11, 0, 1, 1 << 20, "rob", 2, parts, offs, 1 << 20);
@@ -1276,6 +1293,8 @@ static void test_truncated_and_random(void **state) {
                 seed = seed * 1103515245 + 12345;
                 cut.data[pos] = (uint8_t)(seed >> 16);
             }
+            if (c == 0) /* keep validate_only: creating thousands of topics only tests the disk */
+                cut.data[cut.len - 1] = 1;
             kb_req keep;
             int rc = call(b, seeded[c].h, seeded[c].key, seeded[c].ver, 0, &cut, &out, &keep);
             if (rc == KB_PARK)

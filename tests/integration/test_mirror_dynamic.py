@@ -1,0 +1,43 @@
+"""Topics and partitions that appear on the source while kferry mirrors are
+picked up within the refresh interval (issue 3): the target topic is
+created, partitions added on the source are added on the target, and the
+records in them are mirrored exactly.
+"""
+
+from confluent_kafka.admin import AdminClient, NewPartitions
+
+from kf_util import cf_conf, cf_create_topic, cf_partitions, cf_produce, unique, wait_until
+from test_mirror_util import KferryProc, check_exact, wait_mirrored, write_config
+
+
+def recs(n, parts, tag):
+    return [dict(partition=i % parts, key=b"%s-%d" % (tag, i), value=b"x" * (i % 100))
+            for i in range(n)]
+
+
+def test_new_topic_and_new_partitions(broker_factory, tmp_path):
+    src, tgt = broker_factory(), broker_factory()
+    t1 = cf_create_topic(src.bootstrap, unique("dyn"), 2)
+    cf_produce(src.bootstrap, t1, recs(500, 2, b"a"))
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True)
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t1, t1, 2)
+        # a topic created while mirroring (refresh interval is 1 s)
+        t2 = cf_create_topic(src.bootstrap, unique("late"), 3)
+        cf_produce(src.bootstrap, t2, recs(900, 3, b"b"))
+        wait_until(lambda: len(cf_partitions(tgt.bootstrap, t2)) == 3, 15,
+                   "new topic %s on the target" % t2)
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t2, t2, 3)
+        # partitions added on the source
+        admin = AdminClient(cf_conf(src.bootstrap))
+        admin.create_partitions([NewPartitions(t1, 4)])[t1].result(15)
+        wait_until(lambda: len(cf_partitions(src.bootstrap, t1)) == 4, 10, "source growth")
+        cf_produce(src.bootstrap, t1, recs(800, 4, b"c"))
+        wait_until(lambda: len(cf_partitions(tgt.bootstrap, t1)) == 4, 15,
+                   "target %s grown to 4 partitions" % t1)
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t1, t1, 4)
+    finally:
+        kf.stop(expect=0)
+    assert check_exact(kf, src.bootstrap, tgt.bootstrap, t1, 4) == 1300
+    assert check_exact(kf, src.bootstrap, tgt.bootstrap, t2, 3) == 900
