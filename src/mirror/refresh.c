@@ -116,6 +116,10 @@ int refresh_topics(mirror *m) {
             kf_info("topics", "%s: target topic %s exists (%d partitions)", ti->name, tname,
                     tt->partitions);
         }
+        /* librdkafka would reject partitions its cached metadata lacks */
+        for (int i2 = 0; i2 < 50 && topics_partition_count(m->prod, tname, 5000) < ti->partitions;
+             i2++)
+            rd_kafka_poll(m->prod, 100);
         if (!t) {
             t = add_topic(m, ti->name, tname);
             if (!t)

@@ -167,6 +167,7 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
     if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
         ts = 0; /* producer assigns the current time */
+    int unknown_tries = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             m->prod, RD_KAFKA_V_RKT(p->t->tgt_rkt), RD_KAFKA_V_PARTITION(p->partition),
@@ -180,6 +181,14 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
                     rd_kafka_headers_destroy(copy);
                 return;
             }
+            continue;
+        }
+        if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && ++unknown_tries < 100) {
+            /* a partition just added: wait for librdkafka's metadata */
+            const struct rd_kafka_metadata *md = NULL;
+            if (!rd_kafka_metadata(m->prod, 0, p->t->tgt_rkt, &md, 5000))
+                rd_kafka_metadata_destroy(md);
+            rd_kafka_poll(m->prod, 100);
             continue;
         }
         if (e) {

@@ -40,7 +40,7 @@ def test_index_and_timeindex_files(broker_factory):
                 ts = base_ts + r * 100 + j
                 if r % 7 == 3:
                     ts -= 5000   # older than what came before
-                filler = bytes((r * 31 + j + k) % 251 for k in range(13 + (r * 37 + j * 11) % 300))
+                filler = b"compressible-%d-" % r * (1 + (r * 37 + j * 11) % 20)
                 val = ("r%d-p%d-j%d-" % (r, p, j)).encode() + filler
                 key = b"key-%d-%d" % (r, j)
                 off = len(want[p])
