@@ -8,6 +8,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/server.h"
+#include "broker/store.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,26 +22,38 @@
 #endif
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "Usage: kferry-broker --listen HOST:PORT --data-dir DIR [options]\n"
-            "\n"
-            "A single-node Kafka-compatible broker that stores data in Kafka's on-disk\n"
-            "format. Real Kafka clients (librdkafka, kafka-python, Java) can use it.\n"
-            "\n"
-            "Options:\n"
-            "  --listen HOST:PORT     address to listen on; port 0 picks a free port\n"
-            "  --data-dir DIR         data directory (created if missing; or log.dirs)\n"
-            "  --config FILE          Java-properties file with broker settings\n"
-            "  --override KEY=VALUE   set one config key (repeatable, wins over --config)\n"
-            "  --log-level LEVEL      error, warn, notice, info (default) or debug\n"
-            "  --debug LIST           debug logs for components: net,proto,store,group or all\n"
-            "  --print-config-reference  print every config key as a Markdown table\n"
-            "  --version              print the version\n"
-            "  --help                 this text\n"
-            "\n"
-            "Once serving, one line goes to stdout: 'kferry-broker listening on HOST:PORT'.\n"
-            "Logs go to stderr. SIGTERM or SIGINT stop the broker cleanly.\n"
-            "See docs/CONFIGURATION.md for every key and docs/STORAGE.md for durability.\n");
+    fprintf(f, "Usage: kferry-broker --listen HOST:PORT --data-dir DIR [options]\n"
+               "\n"
+               "A single-node Kafka-compatible broker that stores data in Kafka's on-disk\n"
+               "format. Real Kafka clients (librdkafka, kafka-python, Java) can use it.\n"
+               "\n"
+               "Options:\n"
+               "  --listen HOST:PORT     address to listen on; port 0 picks a free port\n"
+               "  --data-dir DIR         data directory (created if missing; or log.dirs)\n"
+               "  --config FILE          Java-properties file with broker settings\n"
+               "  --override KEY=VALUE   set one config key (repeatable, wins over --config)\n"
+               "  --log-level LEVEL      error, warn, notice, info (default) or debug\n"
+               "  --debug LIST           debug logs for components: net,proto,store,group or all\n"
+               "  --print-config-reference  print every config key as a Markdown table\n"
+               "  --version              print the version\n"
+               "  --help                 this text\n"
+               "\n"
+               "Once serving, one line goes to stdout: 'kferry-broker listening on HOST:PORT'.\n"
+               "Logs go to stderr. SIGTERM or SIGINT stop the broker cleanly.\n"
+               "See docs/CONFIGURATION.md for every key and docs/STORAGE.md for durability.\n");
+}
+
+static void print_reference(void) {
+    printf("## Broker keys\n\n");
+    kb_config_print_reference(stdout);
+    printf(
+        "\n## Topic keys\n\nSet with CreateTopics or AlterConfigs; unset keys inherit the broker "
+        "key shown (or Kafka's default).\n\n| key | inherits |\n|---|---|\n");
+    size_t n;
+    const kb_topic_config_desc *d = kb_topic_config_descs(&n);
+    for (size_t i = 0; i < n; i++)
+        printf("| `%s` | %s%s%s |\n", d[i].name, d[i].broker_key ? "`" : "",
+               d[i].broker_key ? d[i].broker_key : "-", d[i].broker_key ? "`" : "");
 }
 
 static int parse_level(const char *s) {
@@ -59,12 +72,16 @@ static int parse_level(const char *s) {
 
 int main(int argc, char **argv) {
     kf_log_set_prefix("kferry-broker");
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'},      {"data-dir", required_argument, 0, 'd'},
-        {"config", required_argument, 0, 'c'},      {"override", required_argument, 0, 'o'},
-        {"log-level", required_argument, 0, 'L'},   {"debug", required_argument, 0, 'D'},
-        {"print-config-reference", no_argument, 0, 'R'}, {"version", no_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                         {"data-dir", required_argument, 0, 'd'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"override", required_argument, 0, 'o'},
+                                         {"log-level", required_argument, 0, 'L'},
+                                         {"debug", required_argument, 0, 'D'},
+                                         {"print-config-reference", no_argument, 0, 'R'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *listen = NULL, *data_dir = NULL, *config = NULL, *debug = NULL;
     int level = KF_LOG_INFO;
     kf_props overrides;
@@ -97,7 +114,7 @@ int main(int argc, char **argv) {
             }
             break;
         case 'D': debug = optarg; break;
-        case 'R': kb_config_print_reference(stdout); return 0;
+        case 'R': print_reference(); return 0;
         case 'V': printf("kferry-broker %s\n", KFERRY_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -161,8 +178,8 @@ int main(int argc, char **argv) {
     }
     kf_info("broker", "node %d serving cluster %s from %s (advertised %s:%d)", b.cfg.node_id,
             b.cfg.cluster_id, b.cfg.data_dir, b.cfg.advertised_host, b.cfg.advertised_port);
-    printf("kferry-broker listening on %s:%d\n", b.cfg.listen_host[0] ? b.cfg.listen_host : "0.0.0.0",
-           b.cfg.listen_port);
+    printf("kferry-broker listening on %s:%d\n",
+           b.cfg.listen_host[0] ? b.cfg.listen_host : "0.0.0.0", b.cfg.listen_port);
     fflush(stdout);
     int rc = kb_server_run(&b);
     kb_server_stop(&b);

@@ -40,8 +40,8 @@ typedef struct kb_conn {
     int fd;
     kf_buf in;
     kf_buf out;
-    size_t out_off;     /* bytes of out already written */
-    kb_req *cur;        /* parked request, if any */
+    size_t out_off; /* bytes of out already written */
+    kb_req *cur;    /* parked request, if any */
     struct kb_conn *next_parked;
     int parked;
     int want_write;
@@ -265,7 +265,8 @@ static void accept_all(kb_broker *b) {
             return;
         }
         if (s->nconns >= (size_t)b->cfg.max_connections) {
-            kf_warn("net", "max.connections (%d) reached, refusing a client", b->cfg.max_connections);
+            kf_warn("net", "max.connections (%d) reached, refusing a client",
+                    b->cfg.max_connections);
             close(fd);
             continue;
         }
@@ -344,7 +345,8 @@ int kb_server_start(kb_broker *b, char *err, size_t errlen) {
     const char *host = b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0";
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", b->cfg.listen_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(host, portstr, &hints, &ai);

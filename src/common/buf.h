@@ -22,7 +22,7 @@ typedef struct kf_buf {
 
 void kf_buf_init(kf_buf *b, size_t max);
 void kf_buf_free(kf_buf *b);
-void kf_buf_reset(kf_buf *b); /* len = 0, keeps memory, clears failure */
+void kf_buf_reset(kf_buf *b);                /* len = 0, keeps memory, clears failure */
 int kf_buf_reserve(kf_buf *b, size_t extra); /* 0 ok, -1 failed */
 void kf_buf_append(kf_buf *b, const void *p, size_t n);
 /* Reserves n bytes at the end and returns a pointer to them (NULL on failure). */

@@ -19,7 +19,8 @@ int kf_log_set_debug(const char *components);
 int kf_log_debug_enabled(const char *component);
 void kf_log_set_prefix(const char *prog);
 
-__attribute__((format(printf, 3, 4))) void kf_log(int level, const char *component, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void kf_log(int level, const char *component, const char *fmt,
+                                                  ...);
 void kf_logv(int level, const char *component, const char *fmt, va_list ap);
 
 #define kf_err(comp, ...) kf_log(KF_LOG_ERR, comp, __VA_ARGS__)

@@ -17,8 +17,8 @@ int kf_parse_bool(const char *s, int *out);
 /* "host:port", "[v6]:port" or ":port". host gets "" for ":port". */
 int kf_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
-int64_t kf_now_ms(void);   /* monotonic */
-int64_t kf_wall_ms(void);  /* wall clock, ms since epoch */
+int64_t kf_now_ms(void);  /* monotonic */
+int64_t kf_wall_ms(void); /* wall clock, ms since epoch */
 
 char *kf_strdup(const char *s);
 char *kf_strndup(const char *s, size_t n);

@@ -196,9 +196,7 @@ void kf_wr_uvarint(kf_buf *b, uint32_t v) { wr_uvar64(b, v); }
 void kf_wr_varint(kf_buf *b, int32_t v) {
     wr_uvar64(b, (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)(v >> 31)));
 }
-void kf_wr_varlong(kf_buf *b, int64_t v) {
-    wr_uvar64(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
+void kf_wr_varlong(kf_buf *b, int64_t v) { wr_uvar64(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63)); }
 void kf_wr_uuid(kf_buf *b, const uint8_t id[16]) { kf_buf_append(b, id, 16); }
 
 static void wr_len(kf_buf *b, int flex, int wide, int32_t n) {

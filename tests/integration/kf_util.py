@@ -132,6 +132,9 @@ def cf_consumer(bootstrap, group=None, **extra):
 # 1.8.2); after a few hundred such records the interpreter aborts at exit
 # with "Fatal Python error: none_dealloc".  Debian 12 ships 1.7.0.
 _CK_NULL_HEADER_REFBUG = ck.version()[1] < 0x01080200
+_py_incref = ctypes.pythonapi.Py_IncRef
+_py_incref.argtypes = [ctypes.py_object]
+_py_incref.restype = None
 
 
 def cf_headers(m):
@@ -143,7 +146,7 @@ def cf_headers(m):
     if h and _CK_NULL_HEADER_REFBUG:
         for _, v in h:
             if v is None:
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(None))
+                _py_incref(None)
     return h
 
 
