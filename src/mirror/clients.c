@@ -40,7 +40,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
         return;
     }
     /* librdkafka levels are syslog levels; its notices are chatty */
-    kf_log(level < KF_LOG_ERR ? KF_LOG_ERR : level == KF_LOG_NOTICE ? KF_LOG_INFO : level,
+    kf_log(level < KF_LOG_ERR       ? KF_LOG_ERR
+           : level == KF_LOG_NOTICE ? KF_LOG_INFO
+                                    : level,
            "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 

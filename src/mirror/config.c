@@ -75,7 +75,7 @@ static const key_def g_keys[] = {
     {"kferry.linger.ms", T_INT, "10", 0, 5000, NULL, 0,
      "Producer linger: how long the target producer waits to fill a batch."},
     {"kferry.compression.type", T_ENUM, "lz4", 0, 0, NULL, 0,
-     "Compression of batches written to the target: none|gzip|snappy|lz4|zstd. Records are "
+     "Compression of batches written to the target: none, gzip, snappy, lz4 or zstd. Records are "
      "re-batched, so the source's compression is not kept byte for byte."},
     {"kferry.map.topic", T_STR, "", 0, 0, NULL, 0,
      "Compacted topic on the target holding the offset map; default "
@@ -183,8 +183,8 @@ static int in_choices(const char *choices, const char *v) {
 }
 
 int mc_is_secret_key(const char *key) {
-    static const char *needles[] = {"password", "secret", "jaas", "oauthbearer.config",
-                                    "ssl.key.pem", "token", "credential"};
+    static const char *needles[] = {"password",    "secret", "jaas",      "oauthbearer.config",
+                                    "ssl.key.pem", "token",  "credential"};
     for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
         if (strcasestr(key, needles[i]))
             return 1;
@@ -321,9 +321,10 @@ static int jaas_get(const char *jaas, const char *name, char *out, size_t outlen
 static void add_jaas(mc_cluster *c, const char *value, int roles, errs *e, int line) {
     char user[512], pass[512];
     if (!strstr(value, "PlainLoginModule") && !strstr(value, "ScramLoginModule")) {
-        cerr(e, line, "%s.sasl.jaas.config: only PlainLoginModule and ScramLoginModule can be "
-                      "translated; use sasl.username/sasl.password or librdkafka's "
-                      "sasl.oauthbearer.* settings",
+        cerr(e, line,
+             "%s.sasl.jaas.config: only PlainLoginModule and ScramLoginModule can be "
+             "translated; use sasl.username/sasl.password or librdkafka's "
+             "sasl.oauthbearer.* settings",
              c->alias);
         return;
     }
@@ -333,7 +334,8 @@ static void add_jaas(mc_cluster *c, const char *value, int roles, errs *e, int l
              c->alias);
         return;
     }
-    if (cluster_add(c, "sasl.username", user, roles) || cluster_add(c, "sasl.password", pass, roles))
+    if (cluster_add(c, "sasl.username", user, roles) ||
+        cluster_add(c, "sasl.password", pass, roles))
         cerr(e, line, "out of memory");
 }
 
@@ -353,8 +355,9 @@ static void add_client_prop(mc_cluster *c, const char *key, const char *value, i
         return;
     }
     if (strcmp(key, "group.id") == 0) {
-        kf_warn("config", "%s:%d: %s.group.id ignored: kferry reads the source by explicit "
-                          "partition assignment and never joins or commits to a group",
+        kf_warn("config",
+                "%s:%d: %s.group.id ignored: kferry reads the source by explicit "
+                "partition assignment and never joins or commits to a group",
                 e->file, line, c->alias);
         return;
     }
@@ -367,8 +370,9 @@ static void add_client_prop(mc_cluster *c, const char *key, const char *value, i
         }
     }
     if (strncmp(key, "ssl.truststore.", 15) == 0) {
-        cerr(e, line, "%s.%s: Java truststores are not supported by librdkafka; use "
-                      "ssl.ca.location (PEM)",
+        cerr(e, line,
+             "%s.%s: Java truststores are not supported by librdkafka; use "
+             "ssl.ca.location (PEM)",
              c->alias, key);
         return;
     }
@@ -412,8 +416,16 @@ static const char *key_value(mirror_config *c, const key_def *k, const char *flo
         char fk[512];
         snprintf(fk, sizeof(fk), "%s.%s", flow, k->name);
         p = kf_props_find(&c->props, fk);
-        if (p)
+        if (p) {
             kf_props_get(&c->props, fk);
+            kf_prop *global = kf_props_find(&c->props, k->name);
+            if (global) {
+                global->used = 1;
+                kf_info("config", "%s:%d: %s is overridden by %s for the enabled flow",
+                        c->props.source ? c->props.source : "config", global->line, k->name,
+                        fk);
+            }
+        }
     }
     if (!p) {
         p = kf_props_find(&c->props, k->name);
@@ -430,8 +442,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
     const char *name = k->name;
     if (k->type == T_INT) {
         if (kf_parse_i64(v, k->min, k->max, &n) != 0) {
-            cerr(e, line, "%s=%s: expected an integer in [%lld, %lld]", name, v,
-                 (long long)k->min, (long long)k->max);
+            cerr(e, line, "%s=%s: expected an integer in [%lld, %lld]", name, v, (long long)k->min,
+                 (long long)k->max);
             return;
         }
     } else if (k->type == T_BOOL) {
@@ -462,8 +474,9 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
         else if (!strcmp(cls, "IdentityReplicationPolicy"))
             c->policy = MC_POLICY_IDENTITY;
         else
-            cerr(e, line, "%s=%s: kferry implements DefaultReplicationPolicy and "
-                          "IdentityReplicationPolicy",
+            cerr(e, line,
+                 "%s=%s: kferry implements DefaultReplicationPolicy and "
+                 "IdentityReplicationPolicy",
                  name, v);
     } else if (!strcmp(name, "replication.policy.separator")) {
         if (!*v || kf_strlcpy(c->separator, v, sizeof(c->separator)) != 0)
@@ -534,8 +547,9 @@ int mc_load(mirror_config *c, const char *path) {
     kf_props_get(&c->props, "clusters");
     split_aliases(cl ? cl->value : NULL, &aliases, &naliases);
     if (naliases < 2)
-        cerr(&e, cl ? cl->line : 0, "clusters: at least two aliases are required (e.g. "
-                                    "\"clusters = source, target\")");
+        cerr(&e, cl ? cl->line : 0,
+             "clusters: at least two aliases are required (e.g. "
+             "\"clusters = source, target\")");
 
     /* Flows: exactly one "A->B.enabled = true". */
     int nflows = 0;
@@ -671,10 +685,10 @@ void mc_free(mirror_config *c) {
 }
 
 void mc_log_effective(const mirror_config *c) {
-    kf_info("config", "flow %s->%s, policy %s, target topics %s<topic>, refresh %ds, "
-                      "replication.factor %d, gap policy %s, map topic %s",
-            c->src.alias, c->tgt.alias,
-            c->policy == MC_POLICY_IDENTITY ? "identity" : "default",
+    kf_info("config",
+            "flow %s->%s, policy %s, target topics %s<topic>, refresh %ds, "
+            "replication.factor %d, gap policy %s, map topic %s",
+            c->src.alias, c->tgt.alias, c->policy == MC_POLICY_IDENTITY ? "identity" : "default",
             c->policy == MC_POLICY_IDENTITY ? "" : c->src.alias, c->refresh_s,
             c->replication_factor, c->gap_policy == MC_GAP_STOP ? "stop" : "continue",
             c->map_topic);

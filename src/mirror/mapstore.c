@@ -38,8 +38,7 @@ static int load_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
     }
     if (offmap_apply(lc->m, k, msg->key_len, msg->payload, msg->len) < 0) {
         if (lc->bad++ < 5)
-            kf_warn("map", "malformed map record at offset %lld ignored",
-                    (long long)msg->offset);
+            kf_warn("map", "malformed map record at offset %lld ignored", (long long)msg->offset);
     }
     return 0;
 }
@@ -81,8 +80,8 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
     return 0;
 }
 
-static int produce_kv(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, int kl,
-                      const char *v, int vl) {
+static int produce_kv(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, int kl, const char *v,
+                      int vl) {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(0),

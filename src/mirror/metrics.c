@@ -70,8 +70,8 @@ int metrics_start(const mirror_config *c) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    g_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)c->metrics_port, NULL,
-                             NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    g_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)c->metrics_port, NULL, NULL,
+                             handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!g_mhd) {
         kf_err("metrics", "cannot listen on %s:%d", c->metrics_bind, c->metrics_port);

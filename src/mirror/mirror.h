@@ -63,8 +63,7 @@ typedef struct mirror {
 } mirror;
 
 /* Stops the mirror with exit status code (first call wins) and logs why. */
-__attribute__((format(printf, 3, 4))) void mirror_fatal(mirror *m, int code, const char *fmt,
-                                                       ...);
+__attribute__((format(printf, 3, 4))) void mirror_fatal(mirror *m, int code, const char *fmt, ...);
 /* Retention gap on p: next_src is below the source log start lo. */
 void mirror_gap(mirror *m, mpart *p, int64_t lo);
 

@@ -22,7 +22,7 @@ static double g_rps, g_bps;
 
 static int64_t part_lag(mirror *m, mpart *p) {
     int64_t lo = -1, hi = -1;
-    if (p->state != P_RUNNING ||
+    if (p->state == P_IDLE ||
         rd_kafka_get_watermark_offsets(m->src, p->t->src, p->partition, &lo, &hi) || hi < 0)
         return -1;
     int64_t lag = hi - p->next_src;
@@ -53,26 +53,31 @@ __attribute__((format(printf, 2, 3))) static void addf(kf_buf *b, const char *fm
 static void publish_metrics(mirror *m, int64_t lag) {
     kf_buf b;
     kf_buf_init(&b, 64u << 20);
-    addf(&b, "# HELP kferry_mirror_records_total Records mirrored and acknowledged by the "
-             "target.\n# TYPE kferry_mirror_records_total counter\n"
-             "kferry_mirror_records_total %lld\n",
+    addf(&b,
+         "# HELP kferry_mirror_records_total Records mirrored and acknowledged by the "
+         "target.\n# TYPE kferry_mirror_records_total counter\n"
+         "kferry_mirror_records_total %lld\n",
          (long long)m->delivered);
-    addf(&b, "# HELP kferry_mirror_bytes_total Key+value bytes mirrored.\n"
-             "# TYPE kferry_mirror_bytes_total counter\nkferry_mirror_bytes_total %lld\n",
+    addf(&b,
+         "# HELP kferry_mirror_bytes_total Key+value bytes mirrored.\n"
+         "# TYPE kferry_mirror_bytes_total counter\nkferry_mirror_bytes_total %lld\n",
          (long long)m->delivered_bytes);
-    addf(&b, "# HELP kferry_mirror_reconciled_total Records found on the target after a "
-             "restart and mapped instead of re-sent.\n"
-             "# TYPE kferry_mirror_reconciled_total counter\n"
-             "kferry_mirror_reconciled_total %lld\n",
+    addf(&b,
+         "# HELP kferry_mirror_reconciled_total Records found on the target after a "
+         "restart and mapped instead of re-sent.\n"
+         "# TYPE kferry_mirror_reconciled_total counter\n"
+         "kferry_mirror_reconciled_total %lld\n",
          (long long)m->reconciled);
-    addf(&b, "# HELP kferry_mirror_gaps_total Retention gaps detected.\n"
-             "# TYPE kferry_mirror_gaps_total counter\nkferry_mirror_gaps_total %lld\n"
-             "# HELP kferry_mirror_gap_records_total Source records lost to retention gaps.\n"
-             "# TYPE kferry_mirror_gap_records_total counter\n"
-             "kferry_mirror_gap_records_total %lld\n",
+    addf(&b,
+         "# HELP kferry_mirror_gaps_total Retention gaps detected.\n"
+         "# TYPE kferry_mirror_gaps_total counter\nkferry_mirror_gaps_total %lld\n"
+         "# HELP kferry_mirror_gap_records_total Source records lost to retention gaps.\n"
+         "# TYPE kferry_mirror_gap_records_total counter\n"
+         "kferry_mirror_gap_records_total %lld\n",
          (long long)m->gaps, (long long)m->gap_records);
-    addf(&b, "# HELP kferry_mirror_lag_records Records on the source not yet mirrored.\n"
-             "# TYPE kferry_mirror_lag_records gauge\nkferry_mirror_lag_records %lld\n",
+    addf(&b,
+         "# HELP kferry_mirror_lag_records Records on the source not yet mirrored.\n"
+         "# TYPE kferry_mirror_lag_records gauge\nkferry_mirror_lag_records %lld\n",
          (long long)lag);
     addf(&b, "# HELP kferry_mirror_partition_lag_records Per-partition lag.\n"
              "# TYPE kferry_mirror_partition_lag_records gauge\n");
@@ -81,8 +86,9 @@ static void publish_metrics(mirror *m, int64_t lag) {
             mpart *p = m->topics[i]->parts[k];
             int64_t l = part_lag(m, p);
             if (l >= 0)
-                addf(&b, "kferry_mirror_partition_lag_records{topic=\"%s\",partition=\"%d\"} "
-                         "%lld\n",
+                addf(&b,
+                     "kferry_mirror_partition_lag_records{topic=\"%s\",partition=\"%d\"} "
+                     "%lld\n",
                      p->t->src, k, (long long)l);
         }
     if (kf_buf_ok(&b))

@@ -12,21 +12,27 @@
 #include "common/util.h"
 #include "mirror/mirror.h"
 #include "mirror/reader.h"
+#include "mirror/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 uint64_t reconcile_hash(const void *key, size_t klen, const void *val, size_t vlen) {
-    /* FNV-1a over (key?, key, value?, value); null and empty differ */
+    /* FNV-1a over (key length or -1, key, value length or -1, value): null
+     * and empty differ, and so do different key/value boundaries */
     uint64_t h = 1469598103934665603ULL;
-    const uint8_t marks[2] = {key != NULL, val != NULL};
-    const uint8_t *parts[3] = {marks, key, val};
-    size_t lens[3] = {2, key ? klen : 0, val ? vlen : 0};
-    for (int i = 0; i < 3; i++)
-        for (size_t k = 0; k < lens[i]; k++) {
-            h ^= parts[i][k];
+    int64_t lens[2] = {key ? (int64_t)klen : -1, val ? (int64_t)vlen : -1};
+    const uint8_t *data[2] = {key, val};
+    for (int i = 0; i < 2; i++) {
+        for (int b = 0; b < 8; b++) {
+            h ^= (uint8_t)((uint64_t)lens[i] >> (8 * b));
             h *= 1099511628211ULL;
         }
+        for (int64_t k = 0; k < lens[i]; k++) {
+            h ^= data[i][k];
+            h *= 1099511628211ULL;
+        }
+    }
     return h;
 }
 
@@ -53,8 +59,7 @@ int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
         return -1;
     }
     if (om_append(p->map, msg->offset, tgt) != 0) {
-        mirror_fatal(m, 1, "%s/%d: reconciliation broke the offset map", p->t->src,
-                     p->partition);
+        mirror_fatal(m, 1, "%s/%d: reconciliation broke the offset map", p->t->src, p->partition);
         return -1;
     }
     p->tail_i++;
@@ -80,7 +85,10 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *
         e = rd_kafka_query_watermark_offsets(rk, topic, part, lo, hi, 10000);
         if (!e)
             return 0;
-        rd_kafka_poll(rk, 300);
+        /* partitions added since the handle's last metadata refresh are
+         * unknown to it until it asks again */
+        topics_partition_count(rk, topic, 5000);
+        rd_kafka_poll(rk, 100);
     }
     kf_warn("reconcile", "%s/%d: watermarks: %s (will retry)", topic, part, rd_kafka_err2str(e));
     return -1;
@@ -181,8 +189,9 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
             continue;
         p->next_src = resume[i];
         if (p->tail_n > 0)
-            kf_info("reconcile", "%s/%d: %lld unmapped record(s) on target %s from offset %lld; "
-                                 "matching them against source offsets from %lld",
+            kf_info("reconcile",
+                    "%s/%d: %lld unmapped record(s) on target %s from offset %lld; "
+                    "matching them against source offsets from %lld",
                     p->t->src, p->partition, (long long)p->tail_n, p->t->tgt,
                     (long long)p->tail_start, (long long)resume[i]);
         if (rd_kafka_consume_start_queue(p->t->src_rkt, p->partition, resume[i], m->q) != 0) {

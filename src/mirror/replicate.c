@@ -116,8 +116,9 @@ void mirror_gap(mirror *m, mpart *p, int64_t lo) {
            "before kferry mirrored them",
            p->t->src, p->partition, (long long)start, (long long)lo, (long long)n);
     if (m->cfg->gap_policy == MC_GAP_STOP) {
-        mirror_fatal(m, 3, "stopping (kferry.gap.policy=stop); set kferry.gap.policy=continue to "
-                           "record the gap and go on");
+        mirror_fatal(m, 3,
+                     "stopping (kferry.gap.policy=stop); set kferry.gap.policy=continue to "
+                     "record the gap and go on");
         return;
     }
     om_put_gap(p->map, start, lo);

@@ -25,7 +25,7 @@ typedef struct prow {
     const char *topic;
     char tgt[256];
     int32_t partition;
-    int64_t src_lo, src_hi, mirrored, lag, first_unmirrored_ts;
+    int64_t src_lo, src_hi, mirrored, lag, gap, first_unmirrored_ts;
     int ok;
 } prow;
 
@@ -86,8 +86,7 @@ int status_run(mirror_config *c, int json) {
             r->partition = k;
             r->first_unmirrored_ts = -1;
             mc_target_topic(c, r->topic, r->tgt, sizeof(r->tgt));
-            if (rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi,
-                                                 10000))
+            if (rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
                 continue;
             om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
             int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_next(p) : -1;
@@ -100,9 +99,12 @@ int status_run(mirror_config *c, int json) {
             r->mirrored = snext + (tail > 0 ? tail : 0);
             if (r->mirrored > r->src_hi)
                 r->mirrored = r->src_hi;
-            r->lag = r->src_hi - r->mirrored;
+            /* records deleted by the source before they were mirrored are a
+             * gap, not lag: they can never be mirrored */
+            r->gap = r->mirrored < r->src_lo ? r->src_lo - r->mirrored : 0;
+            r->lag = r->src_hi - (r->gap ? r->src_lo : r->mirrored);
             r->ok = 1;
-            if (r->lag > 0 && r->mirrored >= r->src_lo)
+            if (r->lag > 0 && !r->gap)
                 specs[nspecs++] = (reader_spec){.topic = r->topic,
                                                 .partition = k,
                                                 .start = r->mirrored,
@@ -115,14 +117,16 @@ int status_run(mirror_config *c, int json) {
 
     double rps = json_num(st, "records_per_s"), avg = json_num(st, "avg_record_bytes");
     double updated = json_num(st, "updated_ms");
-    int64_t now = kf_wall_ms(), total = 0;
-    for (size_t i = 0; i < nrows; i++)
+    int64_t now = kf_wall_ms(), total = 0, gaps = 0;
+    for (size_t i = 0; i < nrows; i++) {
         total += rows[i].ok ? rows[i].lag : 0;
+        gaps += rows[i].ok ? rows[i].gap : 0;
+    }
     if (json) {
         printf("{\"flow\":\"%s->%s\",\"map_topic\":\"%s\",\"mirror\":%s,\"total_lag_records\":%lld,"
-               "\"eta_seconds\":%.0f,\"partitions\":[",
+               "\"gap_records\":%lld,\"eta_seconds\":%.0f,\"partitions\":[",
                c->src.alias, c->tgt.alias, c->map_topic, st[0] ? st : "null", (long long)total,
-               rps > 0 ? (double)total / rps : -1.0);
+               (long long)gaps, rps > 0 ? (double)total / rps : -1.0);
     } else {
         printf("flow %s->%s; mirror %s", c->src.alias, c->tgt.alias,
                st[0] ? (strstr(st, "\"running\":true") ? "running" : "stopped") : "never ran");
@@ -135,29 +139,34 @@ int status_run(mirror_config *c, int json) {
     for (size_t i = 0; i < nrows; i++) {
         prow *r = &rows[i];
         double lag_bytes = avg * (double)r->lag;
-        double lag_s =
-            r->lag > 0 && r->first_unmirrored_ts > 0 ? (double)(now - r->first_unmirrored_ts) / 1e3
-                                                     : 0;
+        double lag_s = r->lag > 0 && r->first_unmirrored_ts > 0
+                           ? (double)(now - r->first_unmirrored_ts) / 1e3
+                           : 0;
         double eta = rps > 0 ? (double)r->lag / rps : (r->lag ? -1 : 0);
         if (json)
             printf("%s{\"topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,"
                    "\"ok\":%s,\"source_start\":%lld,\"source_end\":%lld,\"mirrored\":%lld,"
-                   "\"lag_records\":%lld,\"lag_bytes_approx\":%.0f,\"lag_seconds\":%.1f,"
+                   "\"lag_records\":%lld,\"gap_records\":%lld,\"lag_bytes_approx\":%.0f,\"lag_"
+                   "seconds\":%.1f,"
                    "\"eta_seconds_approx\":%.0f}",
                    i ? "," : "", r->topic, r->tgt, r->partition, r->ok ? "true" : "false",
                    (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
-                   (long long)r->lag, lag_bytes, lag_s, eta);
+                   (long long)r->lag, (long long)r->gap, lag_bytes, lag_s, eta);
         else if (r->ok)
             printf("%-32s %5d %12lld %12lld %12lld %10lld %12.0f %8.1f %8.0f\n", r->topic,
-                   r->partition, (long long)r->src_lo, (long long)r->src_hi,
-                   (long long)r->mirrored, (long long)r->lag, lag_bytes, lag_s, eta);
+                   r->partition, (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
+                   (long long)r->lag, lag_bytes, lag_s, eta);
         else
             printf("%-32s %5d (source watermarks unavailable)\n", r->topic, r->partition);
+        if (!json && r->ok && r->gap)
+            printf("%-32s %5d GAP: source offsets [%lld, %lld) deleted before being mirrored\n",
+                   r->topic, r->partition, (long long)r->mirrored, (long long)r->src_lo);
     }
     if (json)
         printf("]}\n");
     else
-        printf("total lag: %lld records\n", (long long)total);
+        printf("total lag: %lld records%s\n", (long long)total,
+               gaps ? " (and a retention gap: see GAP lines)" : "");
     rc = 0;
 out:
     free(rows);

@@ -123,8 +123,9 @@ static void copy_configs(rd_kafka_t *src_rk, const char *src, rd_kafka_NewTopic_
     rd_kafka_DescribeConfigs(src_rk, &res, 1, NULL, q);
     rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 30000);
     if (!ev || rd_kafka_event_error(ev)) {
-        kf_warn("topics", "%s: cannot describe source configs (%s); creating the target "
-                          "topic with the target's defaults",
+        kf_warn("topics",
+                "%s: cannot describe source configs (%s); creating the target "
+                "topic with the target's defaults",
                 src, ev ? rd_kafka_event_error_string(ev) : "timed out");
         goto out;
     }
@@ -162,7 +163,8 @@ out:
 
 static int create_one(rd_kafka_t *tgt_rk, rd_kafka_NewTopic_t *nt, const char *tgt) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(tgt_rk);
-    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(tgt_rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_t *opt =
+        rd_kafka_AdminOptions_new(tgt_rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     char eb[256];
     rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, eb, sizeof(eb));
     rd_kafka_CreateTopics(tgt_rk, &nt, 1, opt, q);
@@ -192,15 +194,15 @@ static int create_one(rd_kafka_t *tgt_rk, rd_kafka_NewTopic_t *nt, const char *t
 static int capped_rf(const mirror_config *c, int brokers, const char *what) {
     int rf = c->replication_factor;
     if (rf > brokers && brokers > 0) {
-        kf_warn("topics", "%s: replication.factor %d capped to the target's %d broker(s)", what,
-                rf, brokers);
+        kf_warn("topics", "%s: replication.factor %d capped to the target's %d broker(s)", what, rf,
+                brokers);
         rf = brokers;
     }
     return rf;
 }
 
-int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk,
-                  const char *src, const char *tgt, int nparts, int brokers) {
+int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk, const char *src,
+                  const char *tgt, int nparts, int brokers) {
     char eb[512];
     rd_kafka_NewTopic_t *nt =
         rd_kafka_NewTopic_new(tgt, nparts, capped_rf(c, brokers, tgt), eb, sizeof(eb));
@@ -251,8 +253,8 @@ int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total) {
     int rc = -1;
     if (ev && !rd_kafka_event_error(ev)) {
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = rd_kafka_CreatePartitions_result_topics(
-            rd_kafka_event_CreatePartitions_result(ev), &n);
+        const rd_kafka_topic_result_t **tr =
+            rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
         rd_kafka_resp_err_t e = n ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (!e) {
             rc = 0;

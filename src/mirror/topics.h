@@ -33,8 +33,8 @@ const topic_info *topics_find(const topic_list *l, const char *name);
 
 /* Creates tgt with nparts partitions and (if enabled) src's explicit
  * configs. Already existing is success. 0 or -1. */
-int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk,
-                  const char *src, const char *tgt, int nparts, int brokers);
+int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk, const char *src,
+                  const char *tgt, int nparts, int brokers);
 /* Grows tgt to total partitions. 0 or -1. */
 int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total);
 /* Creates the compacted offset-map topic if missing. 0 or -1. */

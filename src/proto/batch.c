@@ -95,8 +95,7 @@ static int decode_record(kf_rd *r, rec_raw *out) {
         rec->value = b.p;
     rec->header_count = kf_rd_varint(&b);
     /* Each header takes at least two bytes (two length varints). */
-    if (!kf_rd_ok(&b) || rec->header_count < 0 ||
-        (size_t)rec->header_count > kf_rd_left(&b) / 2)
+    if (!kf_rd_ok(&b) || rec->header_count < 0 || (size_t)rec->header_count > kf_rd_left(&b) / 2)
         return -1;
     rec->headers = b.p;
     for (int32_t i = 0; i < rec->header_count; i++) {
@@ -269,8 +268,8 @@ int kf_batch_validate(const uint8_t *records, size_t len, size_t max_uncompresse
 int kf_batch_foreach(const uint8_t *batch, size_t len, size_t max_uncompressed, kf_record_cb cb,
                      void *opaque) {
     kf_batch_hdr h;
-    if (kf_batch_parse_hdr(batch, len, &h) != 0 || kf_batch_size(&h) > len ||
-        h.record_count < 0 || kf_batch_codec(&h) > KF_CODEC_ZSTD)
+    if (kf_batch_parse_hdr(batch, len, &h) != 0 || kf_batch_size(&h) > len || h.record_count < 0 ||
+        kf_batch_codec(&h) > KF_CODEC_ZSTD)
         return -1;
     int codec = kf_batch_codec(&h);
     kf_buf priv;

@@ -60,9 +60,15 @@ typedef struct kf_batch_hdr {
     int32_t record_count;
 } kf_batch_hdr;
 
-static inline size_t kf_batch_size(const kf_batch_hdr *h) { return (size_t)h->length + KF_BATCH_LOG_OVERHEAD; }
-static inline int64_t kf_batch_last_offset(const kf_batch_hdr *h) { return h->base_offset + h->last_offset_delta; }
-static inline int kf_batch_codec(const kf_batch_hdr *h) { return h->attributes & KF_BATCH_ATTR_CODEC_MASK; }
+static inline size_t kf_batch_size(const kf_batch_hdr *h) {
+    return (size_t)h->length + KF_BATCH_LOG_OVERHEAD;
+}
+static inline int64_t kf_batch_last_offset(const kf_batch_hdr *h) {
+    return h->base_offset + h->last_offset_delta;
+}
+static inline int kf_batch_codec(const kf_batch_hdr *h) {
+    return h->attributes & KF_BATCH_ATTR_CODEC_MASK;
+}
 
 /* Decodes the 61-byte header. Returns 0, or -1 if len < 61, magic != 2
  * or BatchLength is impossible (< 49). Does not check the CRC. */
@@ -108,7 +114,8 @@ typedef struct kf_record {
  * on, non-zero to stop (that value is returned). Returns 0 when all
  * records were visited, -1 if the batch is malformed. */
 typedef int (*kf_record_cb)(const kf_batch_hdr *h, const kf_record *rec, void *opaque);
-int kf_batch_foreach(const uint8_t *batch, size_t len, size_t max_uncompressed, kf_record_cb cb, void *opaque);
+int kf_batch_foreach(const uint8_t *batch, size_t len, size_t max_uncompressed, kf_record_cb cb,
+                     void *opaque);
 
 /* Frees this thread's scratch buffer and codec contexts (see
  * kf_compress_thread_cleanup); for threads that exit. */

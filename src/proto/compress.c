@@ -112,7 +112,8 @@ static int gzip_compress(const uint8_t *in, size_t inlen, kf_buf *out) {
         return -1;
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
         return -1;
     size_t bound = deflateBound(&zs, (uLong)inlen) + 32;
     size_t start = out->len;
@@ -382,16 +383,11 @@ int kf_decompress_ex(int codec, const void *in, size_t inlen, kf_buf *out, size_
             return D_TOO_BIG;
         kf_buf_append(out, p, inlen);
         return kf_buf_ok(out) ? D_OK : D_CORRUPT;
-    case KF_CODEC_GZIP:
-        return gzip_decompress(p, inlen, out, max_out);
-    case KF_CODEC_SNAPPY:
-        return snappy_decompress(p, inlen, out, max_out);
-    case KF_CODEC_LZ4:
-        return lz4_decompress(p, inlen, out, max_out);
-    case KF_CODEC_ZSTD:
-        return zstd_decompress(p, inlen, out, max_out);
-    default:
-        return D_CORRUPT;
+    case KF_CODEC_GZIP: return gzip_decompress(p, inlen, out, max_out);
+    case KF_CODEC_SNAPPY: return snappy_decompress(p, inlen, out, max_out);
+    case KF_CODEC_LZ4: return lz4_decompress(p, inlen, out, max_out);
+    case KF_CODEC_ZSTD: return zstd_decompress(p, inlen, out, max_out);
+    default: return D_CORRUPT;
     }
 }
 
@@ -407,18 +403,11 @@ int kf_compress(int codec, const void *in, size_t inlen, kf_buf *out) {
     if (!kf_buf_ok(out))
         return -1;
     switch (codec) {
-    case KF_CODEC_NONE:
-        kf_buf_append(out, p, inlen);
-        return kf_buf_ok(out) ? 0 : -1;
-    case KF_CODEC_GZIP:
-        return gzip_compress(p, inlen, out);
-    case KF_CODEC_SNAPPY:
-        return snappy_compress_raw(p, inlen, out);
-    case KF_CODEC_LZ4:
-        return lz4_compress(p, inlen, out);
-    case KF_CODEC_ZSTD:
-        return zstd_compress(p, inlen, out);
-    default:
-        return -1;
+    case KF_CODEC_NONE: kf_buf_append(out, p, inlen); return kf_buf_ok(out) ? 0 : -1;
+    case KF_CODEC_GZIP: return gzip_compress(p, inlen, out);
+    case KF_CODEC_SNAPPY: return snappy_compress_raw(p, inlen, out);
+    case KF_CODEC_LZ4: return lz4_compress(p, inlen, out);
+    case KF_CODEC_ZSTD: return zstd_compress(p, inlen, out);
+    default: return -1;
     }
 }

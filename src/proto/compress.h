@@ -13,7 +13,13 @@
 
 #include <stddef.h>
 
-enum { KF_CODEC_NONE = 0, KF_CODEC_GZIP = 1, KF_CODEC_SNAPPY = 2, KF_CODEC_LZ4 = 3, KF_CODEC_ZSTD = 4 };
+enum {
+    KF_CODEC_NONE = 0,
+    KF_CODEC_GZIP = 1,
+    KF_CODEC_SNAPPY = 2,
+    KF_CODEC_LZ4 = 3,
+    KF_CODEC_ZSTD = 4
+};
 
 /* Appends the decompressed form of in to out. Returns 0, or -1 on corrupt
  * input, unknown codec or output over max_out bytes. */

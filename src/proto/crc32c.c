@@ -35,7 +35,8 @@ static inline uint64_t load_le64(const uint8_t *p) {
     uint8_t b[8];
     memcpy(b, p, 8);
     return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
-           (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
+           (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 |
+           (uint64_t)b[7] << 56;
 }
 
 uint32_t kf_crc32c_sw(uint32_t crc, const void *data, size_t len) {

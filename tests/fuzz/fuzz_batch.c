@@ -18,8 +18,8 @@
 
 typedef struct walk {
     int32_t n;
-    uint32_t sum;                /* touch every byte so ASan checks the pointers */
-    kf_batch_builder *rebuild;   /* non-NULL: copy records here */
+    uint32_t sum;              /* touch every byte so ASan checks the pointers */
+    kf_batch_builder *rebuild; /* non-NULL: copy records here */
 } walk;
 
 static int on_record(const kf_batch_hdr *h, const kf_record *r, void *opaque) {

@@ -83,7 +83,8 @@ static void xerial_batch_seed(void) {
     kf_wr_i32(&framed, 1);
     size_t n = snappy_max_compressed_length(b.records.len);
     char *tmp = malloc(n);
-    if (!tmp || snappy_compress((const char *)b.records.data, b.records.len, tmp, &n) != SNAPPY_OK) {
+    if (!tmp ||
+        snappy_compress((const char *)b.records.data, b.records.len, tmp, &n) != SNAPPY_OK) {
         failures++;
         free(tmp);
         kf_buf_free(&framed);
@@ -294,7 +295,7 @@ static void req_seeds(void) {
         int16_t ver = c == KF_CODEC_ZSTD ? 7 : 3; /* zstd needs Produce v7+ */
         hdr(&b, KF_API_PRODUCE, ver, 0);
         kf_wr_str(&b, 0, NULL, -1); /* transactional_id */
-        kf_wr_i16(&b, -1);           /* acks */
+        kf_wr_i16(&b, -1);          /* acks */
         kf_wr_i32(&b, 1000);
         kf_wr_arr(&b, 0, 1);
         kf_wr_cstr(&b, 0, "t1");
@@ -325,7 +326,7 @@ static void req_seeds(void) {
     kf_wr_i32(&b, 1);
     kf_wr_i32(&b, 1 << 20);
     kf_wr_i8(&b, 0);
-    kf_wr_i32(&b, 0); /* session_id */
+    kf_wr_i32(&b, 0);  /* session_id */
     kf_wr_i32(&b, -1); /* session_epoch */
     kf_wr_arr(&b, 0, 1);
     kf_wr_cstr(&b, 0, "t1");

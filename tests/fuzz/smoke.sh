@@ -16,13 +16,18 @@ if [ $# -lt 1 ]; then
 fi
 build=$1
 secs=${2:-30}
-[ $# -ge 2 ] && shift 2 || shift 1
+if [ $# -ge 2 ]; then shift 2; else shift 1; fi
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
 if [ $# -gt 0 ]; then
     harnesses="$*"
 else
-    harnesses=$(cd "$src/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
+    harnesses=""
+    for f in "$src"/tests/fuzz/fuzz_*.c; do
+        h=$(basename "$f" .c)
+        harnesses="$harnesses $h"
+    done
+    harnesses=${harnesses# }
 fi
 
 cc=${CC:-clang}

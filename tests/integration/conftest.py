@@ -22,8 +22,13 @@ BrokerProc: .bootstrap ("127.0.0.1:PORT"), .host, .port, .data_dir,
   then start again on the same data dir and, by default, the same port).
 
 Every broker's stderr goes to a file; when a test fails, the tail of the
-stderr of every broker it started is attached to the report.  All brokers
-are killed (SIGKILL) at teardown whatever happened.
+stderr of every broker it started is attached to the report.
+
+Teardown: a broker still running gets SIGTERM and must exit 0 within
+STOP_TIMEOUT, and no broker's stderr may hold a sanitizer report (ASan,
+UBSan, LSan: build with -DKF_SANITIZE=ON to use this) - checked only when
+the test itself passed, reported as a teardown error.  Whatever happens,
+every broker is SIGKILLed at the end.
 """
 
 import os
@@ -38,6 +43,7 @@ DEFAULT_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
 LISTEN_RE = re.compile(rb"^kferry-broker listening on 127\.0\.0\.1:(\d+)\n")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 def find_broker_binary():
@@ -170,6 +176,8 @@ class BrokerProc:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if rep.when == "call":
+        item._kferry_call_passed = rep.passed
     if rep.failed:
         for b in getattr(item, "_kferry_brokers", []):
             text = b.stderr_text()
@@ -202,8 +210,23 @@ def broker_factory(request, tmp_path, broker_binary):
         return b
 
     yield make
-    for b in brokers:
-        b.kill9()
+    problems = []
+    try:
+        if getattr(request.node, "_kferry_call_passed", False):
+            for b in brokers:
+                if b.alive():
+                    try:
+                        b.stop()
+                    except AssertionError as e:
+                        problems.append("%s: %s" % (b.name, e))
+                text = b.stderr_text()
+                for mark in SANITIZER_MARKS:
+                    if mark in text:
+                        problems.append("%s: sanitizer report in stderr (%r)" % (b.name, mark))
+    finally:
+        for b in brokers:
+            b.kill9()
+    assert not problems, "at teardown: " + "; ".join(problems)
 
 
 @pytest.fixture

@@ -28,9 +28,10 @@ def test_help_exits_0(broker_binary):
 
 
 @pytest.mark.parametrize("args", [[], ["--bogus-option"], ["--listen"],
-                                  ["--data-dir", "/tmp/x", "--listen", "not-a-host-port"]],
+                                  ["--data-dir", "DATA", "--listen", "not-a-host-port"]],
                          ids=["no-args", "unknown-option", "missing-value", "bad-listen"])
 def test_usage_errors_exit_2(broker_binary, tmp_path, args):
+    args = [str(tmp_path / "data") if a == "DATA" else a for a in args]
     cp = run(broker_binary, args)
     assert cp.returncode == 2, "%s: exit %d, stderr %r" % (args, cp.returncode, cp.stderr)
     assert cp.stderr.strip(), "no message on stderr"

@@ -5,13 +5,17 @@ partitions, produce keyed records, null keys/values and headers with one
 codec, read everything back from the beginning and compare every record
 (partition, offset, key, value, headers, timestamp, order); then look up
 offsets by timestamp and check that reading from there starts at the first
-record (in offset order) whose timestamp is >= the target.
+record (in offset order) whose timestamp is >= the target; finally stop the
+broker and check on disk that every batch was stored with the requested
+codec (so a client that silently fell back to uncompressed is caught).
 """
 
 import json
 
 import confluent_kafka as ck
 import pytest
+
+import kf_segments as ks
 
 from kf_util import (Rec, cf_consumer, cf_create_topic, cf_produce, cf_read, cf_watermarks,
                      kcat, kp_consumer, kp_kwargs, kp_read, now_ms, unique, wait_until)
@@ -89,6 +93,30 @@ def check_watermarks(bootstrap, topic, want_high):
             "partition %d watermarks" % p)
 
 
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def check_stored_codec(broker, topic, codec, client):
+    """Stops the broker and checks that every stored batch carries the
+    codec the client was asked to use: the records went over the wire
+    compressed and were stored as sent.  (librdkafka silently sends
+    uncompressed batches when it decides from ApiVersions that the broker
+    cannot take the codec - see its debug log 'Broker does not support
+    compression type'.)"""
+    broker.stop()
+    for p in range(PARTS):
+        pdir = broker.part_dir(topic, p)
+        for base in ks.segment_bases(pdir):
+            batches, tail = ks.read_log(ks.seg_path(pdir, base, ".log"))
+            assert tail is None, "partition %d segment %d: %s" % (p, base, tail)
+            for b in batches:
+                assert b.crc_ok, "partition %d: bad CRC in %r" % (p, b)
+                assert b.compression == CODEC_IDS[codec], (
+                    "%s asked for %s, but partition %d holds %r with codec %d (%s)" % (
+                        client, codec, p, b, b.compression,
+                        {v: k for k, v in CODEC_IDS.items()}.get(b.compression)))
+
+
 def skip_if_kafka_python_lacks(codec):
     import kafka.codec as kc
     has = {"none": True, "gzip": True, "snappy": kc.has_snappy(), "lz4": kc.has_lz4(),
@@ -146,6 +174,7 @@ def test_roundtrip_confluent(broker, codec):
                     targets[p], p)
     finally:
         c.close()
+    check_stored_codec(broker, topic, codec, "confluent-kafka")
 
 
 # ---------------------------------------------------------------- kafka-python
@@ -217,6 +246,7 @@ def test_roundtrip_kafka_python(broker, codec):
                     targets[p], p)
     finally:
         c.close()
+    check_stored_codec(broker, topic, codec, "kafka-python")
 
 
 # ---------------------------------------------------------------- kcat
@@ -309,3 +339,4 @@ def test_roundtrip_kcat(broker, codec):
             else:
                 assert first == [exp], "kcat -o s@%d on partition %d: got %r, expected %r" % (
                     targets[p], p, first, exp)
+    check_stored_codec(broker, topic, codec, "kcat")

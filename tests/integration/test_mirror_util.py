@@ -205,4 +205,9 @@ def wait_mirrored(kf, src_bs, tgt_bs, topic, tgt_topic, partitions, timeout=120)
         got = end_offsets(tgt_bs, tgt_topic, partitions)
         return all(got.get(p, -1) >= want[p] for p in want)
 
-    wait_until(done, timeout, "%s mirrored to %s (%r)" % (topic, tgt_topic, want), interval=0.3)
+    try:
+        wait_until(done, timeout, "%s mirrored to %s (%r)" % (topic, tgt_topic, want),
+                   interval=0.3)
+    except AssertionError as e:
+        raise AssertionError("%s; target has %r\nkferry log tail:\n%s" % (
+            e, end_offsets(tgt_bs, tgt_topic, partitions), kf.log_text()[-6000:])) from None

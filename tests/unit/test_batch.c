@@ -177,7 +177,8 @@ static void test_batch_xerial(void **state) {
     kf_batch_builder b;
     kf_batch_builder_init(&b, KF_CODEC_NONE);
     for (int i = 0; i < 50; i++)
-        assert_int_equal(kf_batch_builder_add(&b, 100 + i, "key", 3, "xerial value", 12, NULL, 0), 0);
+        assert_int_equal(kf_batch_builder_add(&b, 100 + i, "key", 3, "xerial value", 12, NULL, 0),
+                         0);
     kf_buf framed;
     kf_buf_init(&framed, 0);
     xerial_frame(b.records.data, b.records.len, 200, &framed); /* several blocks */
@@ -605,8 +606,8 @@ static void test_validate_records(void **state) {
     /* Negative record length. */
     static const uint8_t neg_len[] = {1, 0, 0, 0, 1, 2, 'a', 0};
     /* Overlong varint in the timestamp delta (11 bytes). */
-    static const uint8_t overlong[] = {32,   0,    0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                       0x80, 0x80, 0x80, 0x80, 0x01, 0,    1,    0,    0};
+    static const uint8_t overlong[] = {32,   0,    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                       0x80, 0x80, 0x80, 0x01, 0,    1,    0,    0};
     /* Two valid records, the second with delta 1. */
     static const uint8_t two[] = {14, 0, 0, 0, 1, 2, 'a', 0, 14, 0, 0, 2, 1, 2, 'b', 0};
     /* Two records with the deltas swapped. */

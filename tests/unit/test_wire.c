@@ -363,11 +363,11 @@ static void test_capped_buf(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixed_ints),  cmocka_unit_test(test_short_reads),
-        cmocka_unit_test(test_varints),     cmocka_unit_test(test_bad_varints),
-        cmocka_unit_test(test_strings),     cmocka_unit_test(test_bad_strings),
-        cmocka_unit_test(test_bytes),       cmocka_unit_test(test_arrays),
-        cmocka_unit_test(test_tags),        cmocka_unit_test(test_patch),
+        cmocka_unit_test(test_fixed_ints), cmocka_unit_test(test_short_reads),
+        cmocka_unit_test(test_varints),    cmocka_unit_test(test_bad_varints),
+        cmocka_unit_test(test_strings),    cmocka_unit_test(test_bad_strings),
+        cmocka_unit_test(test_bytes),      cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_tags),       cmocka_unit_test(test_patch),
         cmocka_unit_test(test_capped_buf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
