@@ -2,9 +2,10 @@
  * dispatch.c - the API table, request-header parsing, response framing and
  * the ApiVersions handler.
  *
- * Version ranges are chosen for the clients on our machines (see
- * ../shared notes): librdkafka 2.0.2 disables whole features unless each
- * API's range overlaps what it expects, so the minimums stay low.
+ * Version ranges are chosen for the clients on our machines: librdkafka
+ * 2.0.2 disables whole features unless each API's range overlaps what it
+ * expects, so the minimums stay low (Produce must include v0, or it sends
+ * gzip/snappy/lz4 data uncompressed).
  */
 #include "broker/dispatch.h"
 
@@ -18,7 +19,7 @@
 #define NOFLEX INT16_MAX
 
 static const kb_api api_table[] = {
-    {KF_API_PRODUCE, 3, 7, NOFLEX, kb_h_produce},
+    {KF_API_PRODUCE, 0, 7, NOFLEX, kb_h_produce},
     {KF_API_FETCH, 4, 11, NOFLEX, kb_h_fetch},
     {KF_API_LIST_OFFSETS, 1, 2, NOFLEX, kb_h_list_offsets},
     {KF_API_METADATA, 0, 4, NOFLEX, kb_h_metadata},

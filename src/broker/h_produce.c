@@ -1,5 +1,10 @@
 /*
- * h_produce.c - Produce (v3-7) and InitProducerId (v0-4).
+ * h_produce.c - Produce (v0-7) and InitProducerId (v0-4).
+ *
+ * Produce v0-2 is advertised only because librdkafka 2.0.2 will not
+ * compress with gzip, snappy or lz4 unless the broker's Produce range
+ * includes v0; those versions carry legacy MessageSets (magic 0/1), which
+ * are refused per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT.
  *
  * Produce validates each partition's batch in place inside the request
  * frame and hands those same bytes to the store, which rewrites the base
@@ -58,6 +63,11 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
         res->err = KF_ERR_MESSAGE_TOO_LARGE;
         return;
     }
+    if (len > KF_BATCH_OFF_MAGIC && recs[KF_BATCH_OFF_MAGIC] < 2) {
+        /* MessageSet v0/v1: the magic byte sits where RecordBatch's does. */
+        res->err = KF_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+        return;
+    }
     kf_batch_hdr h;
     int err = kf_batch_validate(recs, (size_t)len, uncompressed_cap((size_t)len), &h);
     if (err) {
@@ -70,7 +80,8 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
         /* Transactions are not implemented yet: accepting the batch would
          * expose records that may later be aborted.  INVALID_REQUEST is
          * non-retriable, so the client fails the batch instead of looping. */
-        kf_warn("broker", "%s: transactional produce to %s-%d refused (transactions are not supported)",
+        kf_warn("broker",
+                "%s: transactional produce to %s-%d refused (transactions are not supported)",
                 r->peer ? r->peer : "?", t->name, (int)idx);
         res->err = KF_ERR_INVALID_REQUEST;
         return;
@@ -109,7 +120,8 @@ int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
     kb_req_body(r, &rd);
     const char *txn;
-    (void)kf_rd_str(&rd, 0, &txn); /* transactional_id: checked per batch */
+    if (r->api_version >= 3)
+        (void)kf_rd_str(&rd, 0, &txn); /* transactional_id: checked per batch */
     int16_t acks = kf_rd_i16(&rd);
     (void)kf_rd_i32(&rd); /* timeout_ms: appends are synchronous */
     int32_t ntopics = kf_rd_arr(&rd, 0, 2 + 4);
@@ -145,12 +157,14 @@ int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
             kf_wr_i32(out, idx);
             kf_wr_i16(out, res.err);
             kf_wr_i64(out, res.base_offset);
-            kf_wr_i64(out, res.log_append_time); /* v2+ */
+            if (r->api_version >= 2)
+                kf_wr_i64(out, res.log_append_time);
             if (r->api_version >= 5)
                 kf_wr_i64(out, res.log_start);
         }
     }
-    kf_wr_i32(out, 0); /* throttle_time_ms */
+    if (r->api_version >= 1)
+        kf_wr_i32(out, 0); /* throttle_time_ms */
     if (acks == 0) {
         /* No response is sent; like Kafka, close the connection on an error
          * so the client learns something went wrong. */
@@ -208,8 +222,10 @@ int kb_h_init_producer_id(kb_broker *b, kb_req *r, kf_buf *out) {
         int64_t now = kf_now_ms();
         if (!last_log || now - last_log >= 10000) {
             last_log = now;
-            kf_warn("broker", "%s: InitProducerId for transactional.id '%s' refused: transactions "
-                    "are not supported by this broker yet", r->peer ? r->peer : "?", shown);
+            kf_warn("broker",
+                    "%s: InitProducerId for transactional.id '%s' refused: transactions "
+                    "are not supported by this broker yet",
+                    r->peer ? r->peer : "?", shown);
         }
         err = KF_ERR_UNSUPPORTED_VERSION;
     } else if (pid >= 0 && pid < b->next_producer_id && epoch >= 0 && epoch < INT16_MAX - 1) {

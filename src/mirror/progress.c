@@ -107,19 +107,21 @@ void progress_tick(mirror *m, int64_t now, int final) {
     int interval = m->cfg->status_interval_s;
     if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000))
         return;
-    double dt = (double)(now - g_last_ms) / 1000.0;
+    /* the final line reports the average of the whole run */
+    int64_t since = final ? g_start_ms : g_last_ms;
+    double dt = (double)(now - since) / 1000.0;
     if (dt <= 0)
         dt = 1;
-    g_rps = (double)(m->delivered - g_last_delivered) / dt;
-    g_bps = (double)(m->delivered_bytes - g_last_bytes) / dt;
+    g_rps = (double)(m->delivered - (final ? 0 : g_last_delivered)) / dt;
+    g_bps = (double)(m->delivered_bytes - (final ? 0 : g_last_bytes)) / dt;
     g_last_ms = now;
     g_last_delivered = m->delivered;
     g_last_bytes = m->delivered_bytes;
     if (interval > 0 || final)
         kf_info("progress",
-                "%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
+                "%s%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
                 "reconciled), gaps %lld",
-                g_rps, g_bps / 1e6, (long long)lag, (long long)m->delivered,
+                final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag, (long long)m->delivered,
                 (long long)m->reconciled, (long long)m->gaps);
     char json[512];
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
