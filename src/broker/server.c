@@ -45,6 +45,7 @@ typedef struct kb_conn {
     struct kb_conn *next_parked;
     int parked;
     int want_write;
+    int paused_read; /* EPOLLIN off: enough input buffered while busy */
     int dead;
     char peer[64];
     struct kb_conn *prev, *next; /* all connections */
@@ -113,13 +114,22 @@ static void reap_dead(void) {
     }
 }
 
+/* Reading pauses while the connection is busy (a parked request, or a
+ * large unsent response) and already holds PAUSE_INPUT bytes, so a client
+ * pipelining requests cannot grow the input buffer without bound. */
+#define PAUSE_INPUT (1u << 20)
+
 static void update_events(kb_broker *b, kb_conn *c) {
     int want = c->out.len > c->out_off;
-    if (want == c->want_write)
+    int busy = c->cur != NULL || c->out.len - c->out_off >= OUT_HIGH_WATER;
+    int pause = busy && c->in.len >= PAUSE_INPUT;
+    if (want == c->want_write && pause == c->paused_read)
         return;
-    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+    struct epoll_event ev = {.events = (pause ? 0 : EPOLLIN) | (want ? EPOLLOUT : 0),
+                             .data.ptr = c};
     epoll_ctl(srv(b)->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     c->want_write = want;
+    c->paused_read = pause;
 }
 
 /* Writes as much of c->out as the socket takes. -1 if the peer is gone. */
@@ -242,7 +252,7 @@ static void on_readable(kb_broker *b, kb_conn *c) {
             return;
         }
         c->in.len += (size_t)n;
-        if ((size_t)n < READ_CHUNK)
+        if ((size_t)n < READ_CHUNK || (c->cur && c->in.len >= PAUSE_INPUT))
             break;
     }
     if (process_input(b, c) != 0)

@@ -53,6 +53,9 @@ static const key_def g_keys[] = {
      "Separator used by DefaultReplicationPolicy."},
     {"sync.topic.configs.enabled", T_BOOL, "true", 0, 0, NULL, 1,
      "Copy the source topic's explicitly set configs when creating the target topic."},
+    {"sync.topic.configs.interval.seconds", T_INT, "60", 0, 86400, NULL, 1,
+     "How often configs of mirrored topics are compared and the target brought in line "
+     "(AlterConfigs, copyable keys only); 0 = only at creation. MirrorMaker 2 uses 600."},
     {"refresh.topics.interval.seconds", T_INT, "5", 1, 86400, NULL, 1,
      "How often new topics and partitions are looked for (MirrorMaker 2 uses 600)."},
     {"replication.factor", T_INT, "2", -1, 32767, NULL, 1,
@@ -102,7 +105,6 @@ static const char *g_mm2_ignored[] = {
     "refresh.groups.interval.seconds",
     "sync.topic.acls.enabled",
     "sync.topic.acls.interval.seconds",
-    "sync.topic.configs.interval.seconds",
     "checkpoints.topic.replication.factor",
     "heartbeats.topic.replication.factor",
     "offset-syncs.topic.replication.factor",
@@ -422,8 +424,7 @@ static const char *key_value(mirror_config *c, const key_def *k, const char *flo
             if (global) {
                 global->used = 1;
                 kf_info("config", "%s:%d: %s is overridden by %s for the enabled flow",
-                        c->props.source ? c->props.source : "config", global->line, k->name,
-                        fk);
+                        c->props.source ? c->props.source : "config", global->line, k->name, fk);
             }
         }
     }
@@ -483,6 +484,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
             cerr(e, line, "%s: must be 1..15 characters", name);
     } else if (!strcmp(name, "sync.topic.configs.enabled"))
         c->sync_topic_configs = b;
+    else if (!strcmp(name, "sync.topic.configs.interval.seconds"))
+        c->sync_configs_s = (int)n;
     else if (!strcmp(name, "refresh.topics.interval.seconds"))
         c->refresh_s = (int)n;
     else if (!strcmp(name, "replication.factor")) {

@@ -43,6 +43,7 @@ typedef struct mirror_config {
     int policy;
     char separator[16];
     int sync_topic_configs;
+    int sync_configs_s;
     int refresh_s;
     int replication_factor;
     int gap_policy;

@@ -35,6 +35,8 @@ typedef struct mpart {
     uint8_t *tail_have;
     int64_t tail_start, tail_n, tail_i;
     int64_t delivered, delivered_bytes, reconciled;
+    int last_err; /* rate-limits consumer error logs */
+    int64_t last_err_ms;
 } mpart;
 
 typedef struct mtopic {

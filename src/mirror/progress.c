@@ -121,8 +121,8 @@ void progress_tick(mirror *m, int64_t now, int final) {
         kf_info("progress",
                 "%s%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
                 "reconciled), gaps %lld",
-                final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag, (long long)m->delivered,
-                (long long)m->reconciled, (long long)m->gaps);
+                final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag,
+                (long long)m->delivered, (long long)m->reconciled, (long long)m->gaps);
     char json[512];
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
     snprintf(json, sizeof(json),

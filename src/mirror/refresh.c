@@ -146,7 +146,22 @@ int refresh_topics(mirror *m) {
     /* Partitions whose start failed earlier are retried too. */
     for (size_t i = 0; i < m->ntopics && start; i++) {
         mtopic *t = m->topics[i];
-        t->gone = topics_find(&src, t->src) == NULL;
+        int gone = topics_find(&src, t->src) == NULL;
+        if (gone && !t->gone) {
+            /* stop fetching; the target topic and the map stay as they are */
+            kf_warn("topics",
+                    "source topic %s disappeared: its partitions are stopped; the "
+                    "target topic %s and its offset map are kept",
+                    t->src, t->tgt);
+            for (int k = 0; k < t->nparts; k++)
+                if (t->parts[k]->state == P_RUNNING) {
+                    rd_kafka_consume_stop(t->src_rkt, k);
+                    t->parts[k]->state = P_IDLE;
+                }
+        } else if (!gone && t->gone) {
+            kf_notice("topics", "source topic %s is back: resuming", t->src);
+        }
+        t->gone = gone;
         for (int k = 0; k < t->nparts; k++) {
             mpart *p = t->parts[k];
             int listed = 0;

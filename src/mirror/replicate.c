@@ -15,6 +15,7 @@
 #include "mirror/mapstore.h"
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
+#include "mirror/topicconf.h"
 #include "mirror/topics.h"
 
 #include <signal.h>
@@ -223,8 +224,14 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
             on_out_of_range(m, p);
             return;
         }
-        kf_warn("mirror", "%s/%d: consumer: %s", t->src, p->partition,
-                rd_kafka_message_errstr(msg));
+        /* librdkafka retries by itself; say so once per error and minute */
+        int64_t now = kf_now_ms();
+        if (msg->err != p->last_err || now - p->last_err_ms > 60000) {
+            kf_warn("mirror", "%s/%d: consumer: %s (retrying)", t->src, p->partition,
+                    rd_kafka_message_errstr(msg));
+            p->last_err = msg->err;
+            p->last_err_ms = now;
+        }
         return;
     }
     if (msg->offset < p->next_src)
@@ -349,6 +356,7 @@ int replicate_run(mirror_config *c) {
     int64_t next_persist = now + c->map_persist_ms;
     int64_t next_refresh = now + (int64_t)c->refresh_s * 1000;
     int64_t next_tick = now + 1000;
+    int64_t next_sync = now + (int64_t)c->sync_configs_s * 1000;
     rd_kafka_message_t *msgs[10000];
     while (!g_stop && !m.fatal) {
         ssize_t got = rd_kafka_consume_batch_queue(m.q, 100, msgs, 10000);
@@ -367,6 +375,12 @@ int replicate_run(mirror_config *c) {
         if (now >= next_refresh) {
             refresh_topics(&m);
             next_refresh = kf_now_ms() + (int64_t)c->refresh_s * 1000;
+        }
+        if (c->sync_topic_configs && c->sync_configs_s > 0 && now >= next_sync) {
+            for (size_t i = 0; i < m.ntopics && !g_stop; i++)
+                if (!m.topics[i]->gone)
+                    tconf_sync(m.src, m.prod, m.topics[i]->src, m.topics[i]->tgt);
+            next_sync = kf_now_ms() + (int64_t)c->sync_configs_s * 1000;
         }
         if (now >= next_tick) {
             progress_tick(&m, now, 0);

@@ -1,32 +1,17 @@
 /*
  * topics.c - source topic discovery and target topic creation (see topics.h).
  *
- * Config copy rule: a source topic config is copied when the broker reports
- * it as set on the topic (not a default, not read-only, not sensitive) and
- * it is not on the exclusion list below (replica placement and settings that
- * would change what kferry writes).
+ * Which configs are copied is decided in topicconf.c.
  */
 #include "mirror/topics.h"
 
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/topicconf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Why each is excluded is in docs/MIRROR.md. */
-static const char *g_config_exclude[] = {
-    "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas",
-    "message.timestamp.type",
-    "message.timestamp.difference.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.after.max.ms",
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
-    "confluent.placement.constraints",
-};
 
 int topics_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -94,8 +79,7 @@ const topic_info *topics_find(const topic_list *l, const char *name) {
     return bsearch(&key, l->t, l->n, sizeof(*l->t), cmp_topic);
 }
 
-/* Waits for one admin result event of the given type. */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int type, int timeout_ms) {
+rd_kafka_event_t *topics_admin_wait(rd_kafka_queue_t *q, int type, int timeout_ms) {
     int64_t deadline = kf_now_ms() + timeout_ms;
     while (kf_now_ms() < deadline) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 200);
@@ -108,57 +92,28 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int type, int timeout_m
     return NULL;
 }
 
-static int excluded_config(const char *name) {
-    for (size_t i = 0; i < sizeof(g_config_exclude) / sizeof(g_config_exclude[0]); i++)
-        if (!strcmp(name, g_config_exclude[i]))
-            return 1;
-    return 0;
-}
-
 /* Adds src's explicitly set configs to nt. Failure to describe is logged
- * and the topic is created with target defaults (the log says so). */
+ * and the topic is created with the target's defaults (the log says so). */
 static void copy_configs(rd_kafka_t *src_rk, const char *src, rd_kafka_NewTopic_t *nt) {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(src_rk);
-    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, src);
-    rd_kafka_DescribeConfigs(src_rk, &res, 1, NULL, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 30000);
-    if (!ev || rd_kafka_event_error(ev)) {
+    tconf tc;
+    char err[512];
+    if (tconf_describe(src_rk, src, &tc, err, sizeof(err))) {
         kf_warn("topics",
-                "%s: cannot describe source configs (%s); creating the target "
-                "topic with the target's defaults",
-                src, ev ? rd_kafka_event_error_string(ev) : "timed out");
-        goto out;
+                "%s: cannot describe source configs (%s); creating the target topic with the "
+                "target's defaults",
+                src, err);
+        return;
     }
-    size_t nres = 0;
-    const rd_kafka_ConfigResource_t **rs =
-        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
-    for (size_t i = 0; i < nres; i++) {
-        size_t ncfg = 0;
-        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
-        for (size_t k = 0; k < ncfg; k++) {
-            const rd_kafka_ConfigEntry_t *ce = ents[k];
-            const char *name = rd_kafka_ConfigEntry_name(ce);
-            const char *val = rd_kafka_ConfigEntry_value(ce);
-            int source = rd_kafka_ConfigEntry_source(ce);
-            int set_on_topic = source == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG ||
-                               (source == RD_KAFKA_CONFIG_SOURCE_UNKNOWN_CONFIG &&
-                                !rd_kafka_ConfigEntry_is_default(ce));
-            if (!set_on_topic || !val || rd_kafka_ConfigEntry_is_read_only(ce) ||
-                rd_kafka_ConfigEntry_is_sensitive(ce))
-                continue;
-            if (excluded_config(name)) {
-                kf_info("topics", "%s: config %s=%s not copied (excluded)", src, name, val);
-                continue;
-            }
-            rd_kafka_NewTopic_set_config(nt, name, val);
-            kf_info("topics", "%s: copying config %s=%s", src, name, val);
+    for (size_t i = 0; i < tc.n; i++) {
+        if (!tconf_copyable(tc.name[i])) {
+            kf_info("topics", "%s: config %s=%s not copied (excluded)", src, tc.name[i],
+                    tc.value[i]);
+            continue;
         }
+        rd_kafka_NewTopic_set_config(nt, tc.name[i], tc.value[i]);
+        kf_info("topics", "%s: copying config %s=%s", src, tc.name[i], tc.value[i]);
     }
-out:
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_ConfigResource_destroy(res);
-    rd_kafka_queue_destroy(q);
+    tconf_free(&tc);
 }
 
 static int create_one(rd_kafka_t *tgt_rk, rd_kafka_NewTopic_t *nt, const char *tgt) {
@@ -168,7 +123,7 @@ static int create_one(rd_kafka_t *tgt_rk, rd_kafka_NewTopic_t *nt, const char *t
     char eb[256];
     rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, eb, sizeof(eb));
     rd_kafka_CreateTopics(tgt_rk, &nt, 1, opt, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, 60000);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, 60000);
     int rc = -1;
     if (!ev) {
         kf_err("topics", "create %s: timed out", tgt);
@@ -249,7 +204,7 @@ int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total) {
         return -1;
     rd_kafka_queue_t *q = rd_kafka_queue_new(tgt_rk);
     rd_kafka_CreatePartitions(tgt_rk, &np, 1, NULL, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT, 60000);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT, 60000);
     int rc = -1;
     if (ev && !rd_kafka_event_error(ev)) {
         size_t n = 0;

@@ -24,6 +24,8 @@ typedef struct topic_list {
     int brokers;
 } topic_list;
 
+/* Waits for one admin result event of the given type (NULL on timeout). */
+rd_kafka_event_t *topics_admin_wait(rd_kafka_queue_t *q, int type, int timeout_ms);
 /* Partition count of one topic: >0, -1 if it does not exist, -2 on error. */
 int topics_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
 /* All topics of the cluster (sorted by name). 0 or -1. */

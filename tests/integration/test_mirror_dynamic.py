@@ -49,3 +49,37 @@ def test_new_topic_and_new_partitions(broker_factory, tmp_path):
         kf.stop(expect=0)
     assert check_exact(kf, src.bootstrap, tgt.bootstrap, t1, 4) == 1300
     assert check_exact(kf, src.bootstrap, tgt.bootstrap, t2, 3) == 900
+
+
+def describe(bootstrap, topic):
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient(cf_conf(bootstrap))
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return {k: v.value for k, v in admin.describe_configs([res])[res].result(10).items()}
+
+
+def alter(bootstrap, topic, configs):
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient(cf_conf(bootstrap))
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config=configs)
+    admin.alter_configs([res])[res].result(10)
+
+
+def test_topic_config_changes_follow_the_source(broker_factory, tmp_path):
+    src, tgt = broker_factory(), broker_factory()
+    t = cf_create_topic(src.bootstrap, unique("conf"), 1,
+                        config={"retention.ms": "111111111", "min.insync.replicas": "1"})
+    cfg = write_config(tmp_path / "m.properties", src, tgt,
+                       extra={"sync.topic.configs.interval.seconds": "1"})
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        wait_until(lambda: describe(tgt.bootstrap, "src." + t).get("retention.ms") == "111111111",
+                   20, "retention.ms copied at creation")
+        alter(src.bootstrap, t, {"retention.ms": "222222222", "max.message.bytes": "2000000",
+                                 "min.insync.replicas": "1"})
+        wait_until(lambda: describe(tgt.bootstrap, "src." + t).get("retention.ms") == "222222222",
+                   20, "retention.ms change propagated")
+        assert describe(tgt.bootstrap, "src." + t)["max.message.bytes"] == "2000000"
+    finally:
+        kf.stop()
+    assert "config retention.ms: 111111111 -> 222222222" in kf.log_text()
