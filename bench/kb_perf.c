@@ -52,16 +52,15 @@ static double now_s(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "Usage: kb_perf MODE -b HOST:PORT -t TOPIC [options]\n"
-            "MODE: create | produce | consume\n"
-            "  -n N       records to produce/consume (default 1000000)\n"
-            "  -s BYTES   record value size (default 100)\n"
-            "  -a ACKS    producer acks: 1 or all (default 1)\n"
-            "  -z CODEC   compression: none, gzip, snappy, lz4, zstd (default none)\n"
-            "  -p N       partitions for create (default 1)\n"
-            "  -T SECS    give up after SECS seconds (default 120)\n"
-            "  -X K=V     extra librdkafka property (repeatable)\n");
+    fprintf(f, "Usage: kb_perf MODE -b HOST:PORT -t TOPIC [options]\n"
+               "MODE: create | produce | consume\n"
+               "  -n N       records to produce/consume (default 1000000)\n"
+               "  -s BYTES   record value size (default 100)\n"
+               "  -a ACKS    producer acks: 1 or all (default 1)\n"
+               "  -z CODEC   compression: none, gzip, snappy, lz4, zstd (default none)\n"
+               "  -p N       partitions for create (default 1)\n"
+               "  -T SECS    give up after SECS seconds (default 120)\n"
+               "  -X K=V     extra librdkafka property (repeatable)\n");
 }
 
 static int parse_ll(const char *s, long long min, long long *out) {
@@ -198,7 +197,8 @@ static int do_create(const perf_opts *o) {
         size_t cnt;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-        rd_kafka_resp_err_t e = cnt ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t e =
+            cnt ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
             fprintf(stderr, "kb_perf: CreateTopics %s: %s\n", o->topic,
                     rd_kafka_topic_result_error_string(res[0]));
@@ -228,15 +228,24 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 }
 
 static int do_produce(const perf_opts *o) {
-    const char *const tuning[] = {"acks", o->acks,
-                                  "compression.codec", o->codec,
-                                  "linger.ms", "5",
-                                  "batch.size", "1000000",
-                                  "batch.num.messages", "100000",
-                                  "queue.buffering.max.messages", "1000000",
-                                  "queue.buffering.max.kbytes", "1048576",
-                                  "message.timeout.ms", "60000",
-                                  "enable.idempotence", "false",
+    const char *const tuning[] = {"acks",
+                                  o->acks,
+                                  "compression.codec",
+                                  o->codec,
+                                  "linger.ms",
+                                  "5",
+                                  "batch.size",
+                                  "1000000",
+                                  "batch.num.messages",
+                                  "100000",
+                                  "queue.buffering.max.messages",
+                                  "1000000",
+                                  "queue.buffering.max.kbytes",
+                                  "1048576",
+                                  "message.timeout.ms",
+                                  "60000",
+                                  "enable.idempotence",
+                                  "false",
                                   NULL};
     rd_kafka_conf_t *c = make_conf(o, tuning);
     if (!c)
@@ -287,8 +296,8 @@ static int do_produce(const perf_opts *o) {
     while (rc == 0 && pc.delivered + pc.failed < o->records) {
         rd_kafka_poll(rk, 100);
         if (now_s() > deadline) {
-            fprintf(stderr, "kb_perf: timed out after %d s: %lld of %lld delivered\n",
-                    o->timeout_s, pc.delivered, o->records);
+            fprintf(stderr, "kb_perf: timed out after %d s: %lld of %lld delivered\n", o->timeout_s,
+                    pc.delivered, o->records);
             rc = 1;
         }
     }
@@ -313,15 +322,24 @@ static int do_produce(const perf_opts *o) {
 static int do_consume(const perf_opts *o) {
     char group[64];
     snprintf(group, sizeof(group), "kb_perf-%ld", (long)time(NULL));
-    const char *const tuning[] = {"group.id", group,
-                                  "enable.auto.commit", "false",
-                                  "enable.auto.offset.store", "false",
-                                  "enable.partition.eof", "false",
-                                  "fetch.wait.max.ms", "100",
-                                  "fetch.max.bytes", "52428800",
-                                  "max.partition.fetch.bytes", "10485760",
-                                  "queued.min.messages", "1000000",
-                                  "queued.max.messages.kbytes", "1048576",
+    const char *const tuning[] = {"group.id",
+                                  group,
+                                  "enable.auto.commit",
+                                  "false",
+                                  "enable.auto.offset.store",
+                                  "false",
+                                  "enable.partition.eof",
+                                  "false",
+                                  "fetch.wait.max.ms",
+                                  "100",
+                                  "fetch.max.bytes",
+                                  "52428800",
+                                  "max.partition.fetch.bytes",
+                                  "10485760",
+                                  "queued.min.messages",
+                                  "1000000",
+                                  "queued.max.messages.kbytes",
+                                  "1048576",
                                   NULL};
     rd_kafka_conf_t *c = make_conf(o, tuning);
     if (!c)
@@ -337,7 +355,9 @@ static int do_consume(const perf_opts *o) {
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
     if (e || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1) {
         fprintf(stderr, "kb_perf: no metadata for topic %s: %s\n", o->topic,
-                rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+                rd_kafka_err2str(e               ? e
+                                 : md->topic_cnt ? md->topics[0].err
+                                                 : RD_KAFKA_RESP_ERR_UNKNOWN));
         if (md)
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
@@ -375,8 +395,8 @@ static int do_consume(const perf_opts *o) {
         if (rc)
             break;
         if (now_s() > deadline) {
-            fprintf(stderr, "kb_perf: timed out after %d s: %lld of %lld records\n",
-                    o->timeout_s, got, o->records);
+            fprintf(stderr, "kb_perf: timed out after %d s: %lld of %lld records\n", o->timeout_s,
+                    got, o->records);
             rc = 1;
             break;
         }

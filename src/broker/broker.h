@@ -32,33 +32,33 @@ struct kb_groups;
 struct kb_conn;
 
 typedef struct kb_config {
-    int32_t node_id;                  /* node.id / broker.id, default 1 */
-    char listen_host[256];            /* from --listen */
+    int32_t node_id;       /* node.id / broker.id, default 1 */
+    char listen_host[256]; /* from --listen */
     int listen_port;
-    char advertised_host[256];        /* advertised.listeners host, default listen host */
-    int advertised_port;              /* 0 = the bound port */
-    char data_dir[4096];              /* --data-dir / log.dirs */
-    char cluster_id[64];              /* cluster.id; generated and persisted if unset */
-    int32_t num_partitions;           /* num.partitions, default 1 */
-    int auto_create_topics;           /* auto.create.topics.enable, default true */
-    int16_t default_replication_factor; /* default.replication.factor, 1 */
-    int64_t segment_bytes;            /* log.segment.bytes, 1073741824 */
-    int64_t segment_ms;               /* log.roll.ms / log.segment.ms, 604800000 */
-    int64_t retention_ms;             /* log.retention.ms, 604800000 (-1 = forever) */
-    int64_t retention_bytes;          /* log.retention.bytes, -1 */
-    int64_t retention_check_ms;       /* log.retention.check.interval.ms, 300000 */
-    int64_t flush_messages;           /* log.flush.interval.messages, INT64_MAX */
-    int64_t flush_ms;                 /* log.flush.interval.ms, INT64_MAX (= never) */
-    int64_t index_interval_bytes;     /* log.index.interval.bytes, 4096 */
-    int64_t index_max_bytes;          /* log.index.size.max.bytes, 10485760 */
-    int32_t message_max_bytes;        /* message.max.bytes, 1048588 */
-    int32_t socket_request_max_bytes; /* socket.request.max.bytes, 104857600 */
-    int32_t group_min_session_ms;     /* group.min.session.timeout.ms, 6000 */
-    int32_t group_max_session_ms;     /* group.max.session.timeout.ms, 1800000 */
+    char advertised_host[256];                /* advertised.listeners host, default listen host */
+    int advertised_port;                      /* 0 = the bound port */
+    char data_dir[4096];                      /* --data-dir / log.dirs */
+    char cluster_id[64];                      /* cluster.id; generated and persisted if unset */
+    int32_t num_partitions;                   /* num.partitions, default 1 */
+    int auto_create_topics;                   /* auto.create.topics.enable, default true */
+    int16_t default_replication_factor;       /* default.replication.factor, 1 */
+    int64_t segment_bytes;                    /* log.segment.bytes, 1073741824 */
+    int64_t segment_ms;                       /* log.roll.ms / log.segment.ms, 604800000 */
+    int64_t retention_ms;                     /* log.retention.ms, 604800000 (-1 = forever) */
+    int64_t retention_bytes;                  /* log.retention.bytes, -1 */
+    int64_t retention_check_ms;               /* log.retention.check.interval.ms, 300000 */
+    int64_t flush_messages;                   /* log.flush.interval.messages, INT64_MAX */
+    int64_t flush_ms;                         /* log.flush.interval.ms, INT64_MAX (= never) */
+    int64_t index_interval_bytes;             /* log.index.interval.bytes, 4096 */
+    int64_t index_max_bytes;                  /* log.index.size.max.bytes, 10485760 */
+    int32_t message_max_bytes;                /* message.max.bytes, 1048588 */
+    int32_t socket_request_max_bytes;         /* socket.request.max.bytes, 104857600 */
+    int32_t group_min_session_ms;             /* group.min.session.timeout.ms, 6000 */
+    int32_t group_max_session_ms;             /* group.max.session.timeout.ms, 1800000 */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, 3000 */
-    int64_t offsets_retention_ms;     /* offsets.retention.minutes*60000, 7 days */
-    int32_t max_connections;          /* max.connections, 1024 */
-    kf_props raw;                     /* the file as loaded, for DescribeConfigs */
+    int64_t offsets_retention_ms;             /* offsets.retention.minutes*60000, 7 days */
+    int32_t max_connections;                  /* max.connections, 1024 */
+    kf_props raw;                             /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
 typedef struct kb_broker {
@@ -68,15 +68,15 @@ typedef struct kb_broker {
     int64_t next_producer_id; /* InitProducerId allocator (persisted by the store) */
     int woken;                /* set by kb_broker_wake(); cleared by the loop */
     volatile int stopping;
-    void *server;             /* server.c private */
+    void *server; /* server.c private */
 } kb_broker;
 
 /* Handler return codes. */
 enum {
-    KB_OK = 0,      /* response body written to out */
-    KB_PARK = 1,    /* not ready: call again later (out is discarded) */
-    KB_NORESP = 2,  /* no response is sent (Produce with acks=0) */
-    KB_CLOSE = -1   /* malformed request: log one line and close the connection */
+    KB_OK = 0,     /* response body written to out */
+    KB_PARK = 1,   /* not ready: call again later (out is discarded) */
+    KB_NORESP = 2, /* no response is sent (Produce with acks=0) */
+    KB_CLOSE = -1  /* malformed request: log one line and close the connection */
 };
 
 typedef struct kb_req {
@@ -89,12 +89,12 @@ typedef struct kb_req {
     int32_t client_id_len; /* -1 = null */
     uint8_t *frame;        /* the whole request (after the size prefix), owned */
     size_t frame_len;
-    size_t body_off;       /* where the request body starts in frame */
-    int64_t arrived_ms;    /* kf_now_ms() when the request was read */
-    int retries;           /* 0 on the first call */
-    void *park_state;      /* handler-owned, survives KB_PARK */
+    size_t body_off;           /* where the request body starts in frame */
+    int64_t arrived_ms;        /* kf_now_ms() when the request was read */
+    int retries;               /* 0 on the first call */
+    void *park_state;          /* handler-owned, survives KB_PARK */
     void (*park_free)(void *); /* called when the request is dropped or answered */
-    const char *peer;      /* "ip:port" of the client, for logs */
+    const char *peer;          /* "ip:port" of the client, for logs */
 } kb_req;
 
 static inline void kb_req_body(const kb_req *r, kf_rd *rd) {

@@ -39,7 +39,9 @@ static int cstr(const char *s, int32_t len, char *dst, size_t dstlen) {
 }
 
 /* For messages: a wire string's length clipped to something printable. */
-static int clip(int32_t len) { return len < 0 ? 0 : len > TOPIC_NAME_MAX ? TOPIC_NAME_MAX : (int)len; }
+static int clip(int32_t len) {
+    return len < 0 ? 0 : len > TOPIC_NAME_MAX ? TOPIC_NAME_MAX : (int)len;
+}
 
 /* Writes a nullable error message: null on success, as Kafka does. */
 static void wr_msg(kf_buf *out, int16_t err, const char *msg) {
@@ -153,7 +155,8 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
         } else if (cstr(name, nlen, cname, sizeof(cname)) < 0 ||
                    !kb_topic_name_valid(name, (size_t)nlen)) {
             err = KF_ERR_INVALID_TOPIC_EXCEPTION;
-            snprintf(msg, sizeof(msg), "topic name '%.*s' is illegal: it must be 1-249 characters "
+            snprintf(msg, sizeof(msg),
+                     "topic name '%.*s' is illegal: it must be 1-249 characters "
                      "of ASCII letters, digits, '.', '_' and '-', and not '.' or '..'",
                      clip(nlen), name);
         } else if (kb_store_find(b->store, name, (size_t)nlen)) {
@@ -161,7 +164,8 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
             snprintf(msg, sizeof(msg), "Topic '%s' already exists.", cname);
         } else if (nassign > 0 && (nparts != -1 || rf != -1)) {
             err = KF_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "both numPartitions or replicationFactor and "
+            snprintf(msg, sizeof(msg),
+                     "both numPartitions or replicationFactor and "
                      "replicasAssignments were set; only one can be used");
         }
     }
@@ -178,12 +182,15 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
             continue;
         if (pidx < 0 || pidx >= nassign || seen[pidx]) {
             err = KF_ERR_INVALID_REPLICA_ASSIGNMENT;
-            snprintf(msg, sizeof(msg), "the replica assignment must list partitions 0..%" PRId32
-                     " once each", nassign - 1);
+            snprintf(msg, sizeof(msg),
+                     "the replica assignment must list partitions 0..%" PRId32 " once each",
+                     nassign - 1);
         } else if (!ok) {
             err = KF_ERR_INVALID_REPLICA_ASSIGNMENT;
-            snprintf(msg, sizeof(msg), "the replicas of partition %" PRId32 " must be exactly [%"
-                     PRId32 "]: this cluster has one broker", pidx, b->cfg.node_id);
+            snprintf(msg, sizeof(msg),
+                     "the replicas of partition %" PRId32 " must be exactly [%" PRId32
+                     "]: this cluster has one broker",
+                     pidx, b->cfg.node_id);
         } else {
             seen[pidx] = 1;
         }
@@ -203,8 +210,9 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
                 snprintf(msg, sizeof(msg), "Number of partitions must be larger than 0.");
             } else if (nparts > MAX_PARTITIONS) {
                 err = KF_ERR_INVALID_PARTITIONS;
-                snprintf(msg, sizeof(msg), "%" PRId32 " partitions exceeds this broker's limit of %d",
-                         nparts, MAX_PARTITIONS);
+                snprintf(msg, sizeof(msg),
+                         "%" PRId32 " partitions exceeds this broker's limit of %d", nparts,
+                         MAX_PARTITIONS);
             } else if (rf <= 0) {
                 err = KF_ERR_INVALID_REPLICATION_FACTOR;
                 snprintf(msg, sizeof(msg), "Replication factor must be larger than 0.");
@@ -358,23 +366,29 @@ static int partitions_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int
             snprintf(msg, sizeof(msg), "Topic already has %" PRId32 " partitions.", t->nparts);
         } else if (count < t->nparts) {
             err = KF_ERR_INVALID_PARTITIONS;
-            snprintf(msg, sizeof(msg), "Topic currently has %" PRId32 " partitions, which is "
-                     "higher than the requested %" PRId32 ".", t->nparts, count);
+            snprintf(msg, sizeof(msg),
+                     "Topic currently has %" PRId32 " partitions, which is "
+                     "higher than the requested %" PRId32 ".",
+                     t->nparts, count);
         } else if (count > MAX_PARTITIONS) {
             err = KF_ERR_INVALID_PARTITIONS;
             snprintf(msg, sizeof(msg), "%" PRId32 " partitions exceeds this broker's limit of %d",
                      count, MAX_PARTITIONS);
         } else if (nassign >= 0 && nassign != count - t->nparts) {
             err = KF_ERR_INVALID_REPLICA_ASSIGNMENT;
-            snprintf(msg, sizeof(msg), "Increasing the number of partitions by %" PRId32 " but %"
-                     PRId32 " assignments provided.", count - t->nparts, nassign);
+            snprintf(msg, sizeof(msg),
+                     "Increasing the number of partitions by %" PRId32 " but %" PRId32
+                     " assignments provided.",
+                     count - t->nparts, nassign);
         }
     }
     for (int32_t i = 0; i < nassign && kf_rd_ok(rd); i++) {
         if (!read_replicas(b, rd) && act && !err) {
             err = KF_ERR_INVALID_REPLICA_ASSIGNMENT;
-            snprintf(msg, sizeof(msg), "replicas of new partitions must be exactly [%" PRId32
-                     "]: this cluster has one broker", b->cfg.node_id);
+            snprintf(msg, sizeof(msg),
+                     "replicas of new partitions must be exactly [%" PRId32
+                     "]: this cluster has one broker",
+                     b->cfg.node_id);
         }
     }
     if (!kf_rd_ok(rd))
@@ -385,8 +399,8 @@ static int partitions_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int
             int32_t before = t->nparts;
             err = (int16_t)kb_store_add_partitions(b->store, t, count, msg, sizeof(msg));
             if (!err)
-                kf_info("broker", "%s: topic '%s' grown from %" PRId32 " to %" PRId32
-                        " partitions", peer(r), t->name, before, count);
+                kf_info("broker", "%s: topic '%s' grown from %" PRId32 " to %" PRId32 " partitions",
+                        peer(r), t->name, before, count);
         }
         kf_wr_str(out, 0, name, nlen);
         kf_wr_i16(out, err);
@@ -463,8 +477,8 @@ int kb_h_delete_records(kb_broker *b, kb_req *r, kf_buf *out) {
             int64_t low = -1;
             if (t && idx >= 0 && idx < t->nparts && t->parts[idx]) {
                 kb_part *p = t->parts[idx];
-                err = off < -1 ? KF_ERR_OFFSET_OUT_OF_RANGE
-                               : (int16_t)kb_part_delete_records(p, off);
+                err =
+                    off < -1 ? KF_ERR_OFFSET_OUT_OF_RANGE : (int16_t)kb_part_delete_records(p, off);
                 if (!err) {
                     low = kb_part_log_start(p);
                     changed = 1;
@@ -492,7 +506,7 @@ typedef struct dc_ctx {
     kb_broker *b;
     int16_t version;
     int synonyms;
-    kf_rd names; /* positioned at the config_names elements */
+    kf_rd names;    /* positioned at the config_names elements */
     int32_t nnames; /* -1 = all */
     kf_buf *out;
     int32_t count;
@@ -556,8 +570,8 @@ static void describe_topic(dc_ctx *c, kb_topic *t) {
             continue;
         char buf[256];
         int is_override = 0;
-        const char *v = kb_topic_config_value(c->b->store, t, d[i].name, buf, sizeof(buf),
-                                              &is_override);
+        const char *v =
+            kb_topic_config_value(c->b->store, t, d[i].name, buf, sizeof(buf), &is_override);
         const char *broker_val = raw_value(c->b, d[i].broker_key);
         int8_t src = is_override ? SRC_DYNAMIC_TOPIC : broker_val ? SRC_STATIC_BROKER : SRC_DEFAULT;
         synonym syn[3];
@@ -593,13 +607,31 @@ static void broker_num(dc_ctx *c, const char *key, int64_t v) {
 }
 
 static const char *const broker_keys[] = {
-    "broker.id", "node.id", "listeners", "advertised.listeners", "log.dirs", "cluster.id",
-    "num.partitions", "auto.create.topics.enable", "default.replication.factor",
-    "log.segment.bytes", "log.roll.ms", "log.retention.ms", "log.retention.bytes",
-    "log.retention.check.interval.ms", "log.flush.interval.messages", "log.flush.interval.ms",
-    "log.index.interval.bytes", "log.index.size.max.bytes", "message.max.bytes",
-    "socket.request.max.bytes", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
-    "group.initial.rebalance.delay.ms", "offsets.retention.minutes", "max.connections",
+    "broker.id",
+    "node.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "cluster.id",
+    "num.partitions",
+    "auto.create.topics.enable",
+    "default.replication.factor",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.retention.check.interval.ms",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.index.interval.bytes",
+    "log.index.size.max.bytes",
+    "message.max.bytes",
+    "socket.request.max.bytes",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+    "offsets.retention.minutes",
+    "max.connections",
 };
 
 static void describe_broker(dc_ctx *c) {
@@ -679,8 +711,10 @@ static int describe_one(dc_ctx *c, kf_rd *rd) {
     } else if (type == RES_BROKER) {
         if (nlen != 0 && ((size_t)nlen != strlen(idbuf) || memcmp(name, idbuf, (size_t)nlen))) {
             err = KF_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "Unexpected broker id, expected %s or empty string, but "
-                     "received %.*s", idbuf, clip(nlen), name);
+            snprintf(msg, sizeof(msg),
+                     "Unexpected broker id, expected %s or empty string, but "
+                     "received %.*s",
+                     idbuf, clip(nlen), name);
         }
     } else {
         err = KF_ERR_INVALID_REQUEST;
@@ -749,7 +783,8 @@ static int alter_one(kb_broker *b, const kb_req *r, kf_rd *rd, int validate_only
             }
         } else if (type == RES_BROKER) {
             err = KF_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "broker configs are static: edit the broker's config "
+            snprintf(msg, sizeof(msg),
+                     "broker configs are static: edit the broker's config "
                      "file and restart it");
         } else {
             err = KF_ERR_INVALID_REQUEST;

@@ -18,11 +18,11 @@
 #define KF_ERR_FETCH_SESSION_ID_NOT_FOUND 70
 
 typedef struct fetch_part {
-    int32_t topic;     /* index into fetch_plan.topics */
+    int32_t topic; /* index into fetch_plan.topics */
     int32_t partition;
     int64_t offset;
     int32_t max_bytes;
-    int64_t size0;     /* kb_part_size when last measured (min_bytes > 1) */
+    int64_t size0; /* kb_part_size when last measured (min_bytes > 1) */
 } fetch_part;
 
 typedef struct fetch_topic {
@@ -37,7 +37,7 @@ typedef struct fetch_plan {
     int32_t max_bytes;
     int8_t isolation;
     int32_t session_id;
-    int measured;  /* bytes0/size0 valid */
+    int measured;   /* bytes0/size0 valid */
     int64_t bytes0; /* bytes readable at the last full read */
     int32_t ntopics;
     int32_t nparts;
@@ -177,7 +177,8 @@ static int64_t next_offset(const uint8_t *p, size_t len) {
     size_t pos = 0;
     while (pos + KF_BATCH_HDR_SIZE <= len) {
         uint32_t blen = kf_be32(p + pos + KF_BATCH_OFF_LENGTH);
-        next = (int64_t)kf_be64(p + pos) + (int32_t)kf_be32(p + pos + KF_BATCH_OFF_LAST_OFFSET_DELTA) + 1;
+        next = (int64_t)kf_be64(p + pos) +
+               (int32_t)kf_be32(p + pos + KF_BATCH_OFF_LAST_OFFSET_DELTA) + 1;
         if (blen > len - pos - KF_BATCH_LOG_OVERHEAD)
             break;
         pos += (size_t)blen + KF_BATCH_LOG_OVERHEAD;

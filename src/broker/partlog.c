@@ -189,8 +189,10 @@ static int recover(struct kb_plog *l, int64_t rp) {
             kb_seg *nx = l->segs[i + 1];
             if (cut > 0 || g->next_off > nx->base) {
                 if (cut == 0)
-                    kf_warn("store", "%s: segment %" PRId64 " overlaps segment %" PRId64
-                            ", dropping the later segments", l->dir, g->base, nx->base);
+                    kf_warn("store",
+                            "%s: segment %" PRId64 " overlaps segment %" PRId64
+                            ", dropping the later segments",
+                            l->dir, g->base, nx->base);
                 dropped = l->nsegs - i - 1;
                 drop_back(l, i + 1);
             } else {
@@ -199,8 +201,9 @@ static int recover(struct kb_plog *l, int64_t rp) {
             }
         }
     }
-    kf_warn("store", "%s: recovered after unclean shutdown from offset %" PRId64
-            ": log end %" PRId64 ", %" PRId64 " byte(s) truncated, %zu segment(s) dropped",
+    kf_warn("store",
+            "%s: recovered after unclean shutdown from offset %" PRId64 ": log end %" PRId64
+            ", %" PRId64 " byte(s) truncated, %zu segment(s) dropped",
             l->dir, l->segs[start < l->nsegs ? start : 0]->base, plog_end(l), cut_total, dropped);
     return 0;
 }
@@ -634,8 +637,8 @@ int64_t kb_part_max_timestamp(kb_part *p, int64_t *offset) {
     kf_batch_hdr h;
     if (kb_seg_load_idx(best, plog_cfg(l)->index_interval_bytes) == 0 &&
         kb_seg_find(best, best->max_ts_off, &pos, &h) == 1) {
-        ts_ctx c = {.target_ts = best->max_ts, .min_off = l->log_start, .found_off = -1,
-                    .exact_ts = 1};
+        ts_ctx c = {
+            .target_ts = best->max_ts, .min_off = l->log_start, .found_off = -1, .exact_ts = 1};
         if (search_batch(best, pos, &h, &c) == 1)
             off = c.found_off;
     }
@@ -708,7 +711,8 @@ static int delete_oldest(struct kb_plog *l, size_t k, int64_t now_ms, const char
     drop_front(l, k);
     if (l->log_start < l->segs[0]->base)
         l->log_start = l->segs[0]->base;
-    kf_info("store", "%s: deleted %zu segment(s) [%" PRId64 ", %" PRId64 ") by %s; log start %" PRId64,
+    kf_info("store",
+            "%s: deleted %zu segment(s) [%" PRId64 ", %" PRId64 ") by %s; log start %" PRId64,
             l->dir, k, first, upto, why, l->log_start);
     kb_store_note_log_start(l->store);
     return 0;

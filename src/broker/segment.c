@@ -535,7 +535,8 @@ int kb_seg_rebuild(kb_seg *g, int64_t interval, int check_crc, int64_t *truncate
         }
         if (pos - last_entry_pos > interval) {
             if (idx_push(g, (uint32_t)(last - g->base), (uint32_t)pos) != 0 ||
-                (tim_wants(g) && tim_push(g, g->max_ts, (uint32_t)(g->max_ts_off - g->base)) != 0)) {
+                (tim_wants(g) &&
+                 tim_push(g, g->max_ts, (uint32_t)(g->max_ts_off - g->base)) != 0)) {
                 errno = ENOMEM;
                 rc = io_fail("index", path);
                 break;

@@ -94,7 +94,10 @@ static int parse_hex_id(const char *s, uint8_t id[16]) {
         return -1;
     for (int i = 0; i < 32; i++) {
         char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (v < 0)
             return -1;
         if (i % 2 == 0)
@@ -204,7 +207,8 @@ static int ckpt_load(const char *path, kb_ckpt *c, char *err, size_t errlen) {
         c->n++;
     }
     if (lineno < 2 || count != (int64_t)c->n) {
-        snprintf(err, errlen, "%s: truncated or inconsistent checkpoint (%zu entries, header says %" PRId64 ")",
+        snprintf(err, errlen,
+                 "%s: truncated or inconsistent checkpoint (%zu entries, header says %" PRId64 ")",
                  path, c->n, count);
         goto out;
     }
@@ -302,8 +306,8 @@ static kb_topic *topic_new(const char *name, size_t len) {
         free(t);
         return NULL;
     }
-    t->internal = strcmp(t->name, "__consumer_offsets") == 0 ||
-                  strcmp(t->name, "__transaction_state") == 0;
+    t->internal =
+        strcmp(t->name, "__consumer_offsets") == 0 || strcmp(t->name, "__transaction_state") == 0;
     return t;
 }
 
@@ -330,7 +334,8 @@ static int topic_meta_path(const kb_store *s, const char *name, char *buf, size_
     return snprintf(buf, n, "%s/%s.properties", s->topics_dir, name) >= (int)n ? -1 : 0;
 }
 
-static int save_topic_meta(kb_store *s, const kb_topic *t, int32_t nparts, const kf_props *overrides) {
+static int save_topic_meta(kb_store *s, const kb_topic *t, int32_t nparts,
+                           const kf_props *overrides) {
     kf_props p;
     kf_props_init(&p);
     char id[33], num[32], key[512];
@@ -419,7 +424,8 @@ static int load_topic_meta(kb_store *s, const char *file, char *err, size_t errl
             continue;
         char cerr[256];
         if (kb_topic_config_check(k + 7, p.items[i].value, cerr, sizeof(cerr)) != 0) {
-            snprintf(err, errlen, "bad topic metadata %s: line %d: %s", path, p.items[i].line, cerr);
+            snprintf(err, errlen, "bad topic metadata %s: line %d: %s", path, p.items[i].line,
+                     cerr);
             goto fail;
         }
         if (kf_props_set(&t->overrides, k + 7, p.items[i].value) != 0) {
@@ -474,9 +480,15 @@ static int load_all_meta(kb_store *s, char *err, size_t errlen) {
 
 /* Checks every entry of the data dir, warning about what is not ours. */
 static void scan_data_dir(kb_store *s) {
-    static const char *const known[] = {".lock", CLEAN_MARKER, RP_CKPT, LS_CKPT, "kferry-meta",
+    static const char *const known[] = {".lock",
+                                        CLEAN_MARKER,
+                                        RP_CKPT,
+                                        LS_CKPT,
+                                        "kferry-meta",
                                         "replication-offset-checkpoint",
-                                        "cleaner-offset-checkpoint", "meta.properties", NULL};
+                                        "cleaner-offset-checkpoint",
+                                        "meta.properties",
+                                        NULL};
     DIR *d = opendir(s->dir);
     if (!d)
         return;
@@ -612,8 +624,8 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
             if (!exists)
                 kf_warn("store", "%s: partition directory missing, creating it empty", pd);
             int64_t r = ckpt_get(&rp, t->name, j);
-            if (kb_plog_open(s, t->parts[j], pd, clean, r, ckpt_get(&ls, t->name, j), !exists,
-                             err, errlen) != 0)
+            if (kb_plog_open(s, t->parts[j], pd, clean, r, ckpt_get(&ls, t->name, j), !exists, err,
+                             errlen) != 0)
                 goto fail;
         }
     }
@@ -782,9 +794,10 @@ int kb_store_create(kb_store *s, const char *name, int32_t nparts, const kf_prop
         *out = NULL;
     size_t len = name ? strlen(name) : 0;
     if (!kb_topic_name_valid(name, len)) {
-        snprintf(err, errlen, "Topic name \"%.*s\" is illegal: it must be 1-249 characters of "
-                 "[a-zA-Z0-9._-] and not '.' or '..'", (int)(len > 255 ? 255 : len),
-                 name ? name : "");
+        snprintf(err, errlen,
+                 "Topic name \"%.*s\" is illegal: it must be 1-249 characters of "
+                 "[a-zA-Z0-9._-] and not '.' or '..'",
+                 (int)(len > 255 ? 255 : len), name ? name : "");
         return KF_ERR_INVALID_TOPIC_EXCEPTION;
     }
     if (kb_store_find(s, name, len)) {

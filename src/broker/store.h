@@ -57,7 +57,7 @@ typedef struct kb_part {
 
 struct kb_topic {
     char *name;
-    uint8_t id[16];     /* topic id (random UUID, persisted) */
+    uint8_t id[16]; /* topic id (random UUID, persisted) */
     int32_t nparts;
     kb_part **parts;
     kf_props overrides; /* per-topic configs as set by users (key -> value) */

@@ -17,12 +17,22 @@ enum ctype { CT_LONG, CT_INT, CT_BOOL, CT_ENUM, CT_POLICY, CT_RATIO, CT_STRING, 
 
 /* Which kb_log_cfg field a key feeds (its default comes from there). */
 enum cfield {
-    F_NONE, F_SEG_BYTES, F_SEG_MS, F_RET_BYTES, F_RET_MS, F_FLUSH_MSGS, F_FLUSH_MS,
-    F_IDX_INTERVAL, F_IDX_BYTES, F_MAX_MSG, F_TS_TYPE, F_POLICY
+    F_NONE,
+    F_SEG_BYTES,
+    F_SEG_MS,
+    F_RET_BYTES,
+    F_RET_MS,
+    F_FLUSH_MSGS,
+    F_FLUSH_MS,
+    F_IDX_INTERVAL,
+    F_IDX_BYTES,
+    F_MAX_MSG,
+    F_TS_TYPE,
+    F_POLICY
 };
 
-static const char *const compression_types[] = {"uncompressed", "zstd", "lz4", "snappy",
-                                                "gzip", "producer", NULL};
+static const char *const compression_types[] = {"uncompressed", "zstd",     "lz4", "snappy",
+                                                "gzip",         "producer", NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
 
 typedef struct cdef {
@@ -38,36 +48,156 @@ typedef struct cdef {
 #define IMAX INT32_MAX
 static const cdef defs[] = {
     {{"cleanup.policy", "log.cleanup.policy", 0}, CT_POLICY, 0, 0, NULL, F_POLICY, NULL},
-    {{"compression.type", "compression.type", 0}, CT_ENUM, 0, 0, compression_types, F_NONE, "producer"},
-    {{"delete.retention.ms", "log.cleaner.delete.retention.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "86400000"},
-    {{"file.delete.delay.ms", "log.segment.delete.delay.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "60000"},
-    {{"flush.messages", "log.flush.interval.messages", 0}, CT_LONG, 1, LMAX, NULL, F_FLUSH_MSGS, NULL},
+    {{"compression.type", "compression.type", 0},
+     CT_ENUM,
+     0,
+     0,
+     compression_types,
+     F_NONE,
+     "producer"},
+    {{"delete.retention.ms", "log.cleaner.delete.retention.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "86400000"},
+    {{"file.delete.delay.ms", "log.segment.delete.delay.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "60000"},
+    {{"flush.messages", "log.flush.interval.messages", 0},
+     CT_LONG,
+     1,
+     LMAX,
+     NULL,
+     F_FLUSH_MSGS,
+     NULL},
     {{"flush.ms", "log.flush.interval.ms", 0}, CT_LONG, 0, LMAX, NULL, F_FLUSH_MS, NULL},
-    {{"follower.replication.throttled.replicas", "follower.replication.throttled.replicas", 0}, CT_LIST, 0, 0, NULL, F_NONE, ""},
-    {{"index.interval.bytes", "log.index.interval.bytes", 0}, CT_INT, 0, IMAX, NULL, F_IDX_INTERVAL, NULL},
-    {{"leader.replication.throttled.replicas", "leader.replication.throttled.replicas", 0}, CT_LIST, 0, 0, NULL, F_NONE, ""},
-    {{"local.retention.bytes", "log.local.retention.bytes", 0}, CT_LONG, -2, LMAX, NULL, F_NONE, "-2"},
+    {{"follower.replication.throttled.replicas", "follower.replication.throttled.replicas", 0},
+     CT_LIST,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     ""},
+    {{"index.interval.bytes", "log.index.interval.bytes", 0},
+     CT_INT,
+     0,
+     IMAX,
+     NULL,
+     F_IDX_INTERVAL,
+     NULL},
+    {{"leader.replication.throttled.replicas", "leader.replication.throttled.replicas", 0},
+     CT_LIST,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     ""},
+    {{"local.retention.bytes", "log.local.retention.bytes", 0},
+     CT_LONG,
+     -2,
+     LMAX,
+     NULL,
+     F_NONE,
+     "-2"},
     {{"local.retention.ms", "log.local.retention.ms", 0}, CT_LONG, -2, LMAX, NULL, F_NONE, "-2"},
-    {{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", 0}, CT_LONG, 1, LMAX, NULL, F_NONE, "9223372036854775807"},
+    {{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", 0},
+     CT_LONG,
+     1,
+     LMAX,
+     NULL,
+     F_NONE,
+     "9223372036854775807"},
     {{"max.message.bytes", "message.max.bytes", 0}, CT_INT, 0, IMAX, NULL, F_MAX_MSG, NULL},
-    {{"message.downconversion.enable", "log.message.downconversion.enable", 0}, CT_BOOL, 0, 0, NULL, F_NONE, "true"},
-    {{"message.format.version", "log.message.format.version", 0}, CT_STRING, 0, 0, NULL, F_NONE, "3.0-IV1"},
-    {{"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "9223372036854775807"},
-    {{"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "9223372036854775807"},
-    {{"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "9223372036854775807"},
-    {{"message.timestamp.type", "log.message.timestamp.type", 0}, CT_ENUM, 0, 0, timestamp_types, F_TS_TYPE, NULL},
-    {{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", 0}, CT_RATIO, 0, 0, NULL, F_NONE, "0.5"},
-    {{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "0"},
+    {{"message.downconversion.enable", "log.message.downconversion.enable", 0},
+     CT_BOOL,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     "true"},
+    {{"message.format.version", "log.message.format.version", 0},
+     CT_STRING,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     "3.0-IV1"},
+    {{"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "9223372036854775807"},
+    {{"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "9223372036854775807"},
+    {{"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "9223372036854775807"},
+    {{"message.timestamp.type", "log.message.timestamp.type", 0},
+     CT_ENUM,
+     0,
+     0,
+     timestamp_types,
+     F_TS_TYPE,
+     NULL},
+    {{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", 0},
+     CT_RATIO,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     "0.5"},
+    {{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", 0},
+     CT_LONG,
+     0,
+     LMAX,
+     NULL,
+     F_NONE,
+     "0"},
     {{"min.insync.replicas", "min.insync.replicas", 0}, CT_INT, 1, IMAX, NULL, F_NONE, "1"},
     {{"preallocate", "log.preallocate", 0}, CT_BOOL, 0, 0, NULL, F_NONE, "false"},
     {{"remote.storage.enable", NULL, 0}, CT_BOOL, 0, 0, NULL, F_NONE, "false"},
-    {{"retention.bytes", "log.retention.bytes", 0}, CT_LONG, INT64_MIN, LMAX, NULL, F_RET_BYTES, NULL},
+    {{"retention.bytes", "log.retention.bytes", 0},
+     CT_LONG,
+     INT64_MIN,
+     LMAX,
+     NULL,
+     F_RET_BYTES,
+     NULL},
     {{"retention.ms", "log.retention.ms", 0}, CT_LONG, -1, LMAX, NULL, F_RET_MS, NULL},
     {{"segment.bytes", "log.segment.bytes", 0}, CT_INT, 14, IMAX, NULL, F_SEG_BYTES, NULL},
-    {{"segment.index.bytes", "log.index.size.max.bytes", 0}, CT_INT, 4, IMAX, NULL, F_IDX_BYTES, NULL},
+    {{"segment.index.bytes", "log.index.size.max.bytes", 0},
+     CT_INT,
+     4,
+     IMAX,
+     NULL,
+     F_IDX_BYTES,
+     NULL},
     {{"segment.jitter.ms", "log.roll.jitter.ms", 0}, CT_LONG, 0, LMAX, NULL, F_NONE, "0"},
     {{"segment.ms", "log.roll.ms", 0}, CT_LONG, 1, LMAX, NULL, F_SEG_MS, NULL},
-    {{"unclean.leader.election.enable", "unclean.leader.election.enable", 0}, CT_BOOL, 0, 0, NULL, F_NONE, "false"},
+    {{"unclean.leader.election.enable", "unclean.leader.election.enable", 0},
+     CT_BOOL,
+     0,
+     0,
+     NULL,
+     F_NONE,
+     "false"},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -164,8 +294,9 @@ int kb_topic_config_check(const char *key, const char *value, char *err, size_t 
                     break;
                 o += (size_t)w;
             }
-            snprintf(err, errlen, "Invalid value %s for configuration %s: String must be one of: %s",
-                     value, key, list);
+            snprintf(err, errlen,
+                     "Invalid value %s for configuration %s: String must be one of: %s", value, key,
+                     list);
         }
         return KF_ERR_INVALID_CONFIG;
     case CT_POLICY:
@@ -188,8 +319,9 @@ int kb_topic_config_check(const char *key, const char *value, char *err, size_t 
         return 0;
     }
     case CT_STRING:
-        if (!*value || strspn(value, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-") !=
-                           strlen(value)) {
+        if (!*value ||
+            strspn(value, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-") !=
+                strlen(value)) {
             snprintf(err, errlen, "Invalid value %s for configuration %s", value, key);
             return KF_ERR_INVALID_CONFIG;
         }
@@ -277,15 +409,11 @@ const char *kb_topic_config_value(kb_store *s, const kb_topic *t, const char *ke
     const kb_log_cfg *c = &s->defaults;
     int64_t n = 0;
     switch (d->field) {
-    case F_NONE:
-        kf_strlcpy(buf, d->kdefault, buflen);
-        return buf;
+    case F_NONE: kf_strlcpy(buf, d->kdefault, buflen); return buf;
     case F_TS_TYPE:
         kf_strlcpy(buf, c->log_append_time ? "LogAppendTime" : "CreateTime", buflen);
         return buf;
-    case F_POLICY:
-        kf_strlcpy(buf, c->compact ? "compact" : "delete", buflen);
-        return buf;
+    case F_POLICY: kf_strlcpy(buf, c->compact ? "compact" : "delete", buflen); return buf;
     case F_SEG_BYTES: n = c->segment_bytes; break;
     case F_SEG_MS: n = c->segment_ms; break;
     case F_RET_BYTES: n = c->retention_bytes; break;

@@ -18,11 +18,16 @@ typedef struct rtopic {
     const char *name;
 } rtopic;
 
-static reader_spec *find_spec(reader_spec *specs, size_t n, const rd_kafka_message_t *m) {
+/* Messages arrive in runs of one partition (one fetch response each), so
+ * the last hit is remembered: the linear search runs about once per run. */
+static reader_spec *find_spec(reader_spec *specs, size_t n, const rd_kafka_message_t *m,
+                              reader_spec **last) {
     const char *t = rd_kafka_topic_name(m->rkt);
+    if (*last && (*last)->partition == m->partition && !strcmp((*last)->topic, t))
+        return *last;
     for (size_t i = 0; i < n; i++)
         if (specs[i].partition == m->partition && !strcmp(specs[i].topic, t))
-            return &specs[i];
+            return *last = &specs[i];
     return NULL;
 }
 
@@ -67,6 +72,7 @@ int reader_run(rd_kafka_t *rk, reader_spec *specs, size_t n, reader_cb cb, void 
         remaining++;
     }
     int64_t deadline = kf_now_ms() + timeout_ms;
+    reader_spec *last = NULL;
     while (remaining > 0) {
         if (kf_now_ms() > deadline) {
             snprintf(err, errlen, "timed out with %zu partition(s) unread", remaining);
@@ -75,7 +81,7 @@ int reader_run(rd_kafka_t *rk, reader_spec *specs, size_t n, reader_cb cb, void 
         ssize_t got = rd_kafka_consume_batch_queue(q, 200, msgs, 1000);
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *m = msgs[i];
-            reader_spec *s = find_spec(specs, n, m);
+            reader_spec *s = find_spec(specs, n, m, &last);
             int abort = 0;
             if (s && !s->done) {
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {

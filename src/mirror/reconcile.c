@@ -96,10 +96,30 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *
 
 /* Plans p: resume offset and target tail. 1 = needs a tail read, 0 = ready,
  * -1 = not now (retried at the next refresh), -2 = fatal (already reported). */
-static int plan(mirror *m, mpart *p, int64_t *resume) {
-    int64_t lo, hi, tlo, thi;
-    if (watermarks(m->src, p->t->src, p->partition, &lo, &hi) ||
-        watermarks(m->tgt_reader, p->t->tgt, p->partition, &tlo, &thi))
+/* Earliest (-2) or latest (-1) offsets of many partitions in one ListOffsets
+ * round per broker; partitions that fail keep -1 in out and are asked one
+ * by one later. */
+static void batch_offsets(rd_kafka_t *rk, mpart **parts, size_t n, int target, int64_t which,
+                          int64_t *out) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = -1;
+        rd_kafka_topic_partition_list_add(l, target ? parts[i]->t->tgt : parts[i]->t->src,
+                                          parts[i]->partition)
+            ->offset = which;
+    }
+    if (rd_kafka_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < l->cnt; i++)
+            if (!l->elems[i].err && l->elems[i].offset >= 0)
+                out[i] = l->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
+    int64_t lo = wm[0], hi = wm[1], tlo = wm[2], thi = wm[3];
+    if ((lo < 0 || hi < 0) && watermarks(m->src, p->t->src, p->partition, &lo, &hi))
+        return -1;
+    if ((tlo < 0 || thi < 0) && watermarks(m->tgt_reader, p->t->tgt, p->partition, &tlo, &thi))
         return -1;
     int64_t mapped_tgt = om_tgt_next(p->map);
     p->tail_start = mapped_tgt >= 0 ? mapped_tgt : tlo;
@@ -161,10 +181,25 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
     reader_spec *specs = calloc(n, sizeof(*specs));
     size_t nspecs = 0;
     int rc = -1;
-    if (!resume || !st || !specs)
+    int64_t *wm = calloc(4 * n, sizeof(*wm));
+    if (!resume || !st || !specs || !wm) {
+        free(wm);
         goto out;
+    }
+    /* watermarks of all partitions first: a few requests instead of 4 per
+     * partition, which matters with many partitions and remote clusters */
+    int64_t *col = calloc(n, sizeof(*col));
+    for (int k = 0; k < 4 && col; k++) {
+        batch_offsets(k < 2 ? m->src : m->tgt_reader, parts, n, k >= 2, k % 2 ? -1 : -2, col);
+        for (size_t i = 0; i < n; i++)
+            wm[4 * i + (size_t)k] = col[i];
+    }
+    if (!col)
+        for (size_t i = 0; i < 4 * n; i++)
+            wm[i] = -1;
+    free(col);
     for (size_t i = 0; i < n && !m->fatal; i++) {
-        st[i] = plan(m, parts[i], &resume[i]);
+        st[i] = plan(m, parts[i], &wm[4 * i], &resume[i]);
         if (st[i] == 1) {
             mpart *p = parts[i];
             specs[nspecs++] = (reader_spec){.topic = p->t->tgt,
@@ -174,6 +209,7 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
                                             .opaque = p};
         }
     }
+    free(wm);
     if (m->fatal)
         goto out;
     if (nspecs) {

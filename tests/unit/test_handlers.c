@@ -455,9 +455,9 @@ static void init_pid(kb_broker *b, int16_t ver, const char *txn, int64_t pid, in
         kf_wr_i16(&body, epoch);
     }
     kf_wr_tags(&body, flex);
-    assert_int_equal(call(b, kb_h_init_producer_id, KF_API_INIT_PRODUCER_ID, ver, flex, &body,
-                          &out, NULL),
-                     KB_OK);
+    assert_int_equal(
+        call(b, kb_h_init_producer_id, KF_API_INIT_PRODUCER_ID, ver, flex, &body, &out, NULL),
+        KB_OK);
     kf_rd rd;
     kf_rd_init(&rd, out.data, out.len);
     assert_int_equal(kf_rd_i32(&rd), 0);
@@ -616,16 +616,16 @@ static void test_fetch_max_bytes(void **state) {
      * limit (as Kafka does): 1.2 batches is satisfied by one partition
      * returning one batch out of three, without waiting. */
     int32_t one = 0;
-    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one,
-               offs, pmax);
+    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one, offs,
+               pmax);
     assert_int_equal(call(b, kb_h_fetch, KF_API_FETCH, 11, 0, &body, &out, NULL), KB_OK);
     parse_fetch(&out, 11, 1, fr);
     assert_int_equal(batches(fr[0].records, fr[0].records_len, bases, 4), 1);
     /* ...but from the last batch, which is all there is, it waits. */
     int64_t last = 40;
     kb_req r;
-    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one,
-               &last, pmax);
+    fetch_body(&body, 11, 5000, (int32_t)(batch.len + batch.len / 5), 1 << 20, "mb", 1, &one, &last,
+               pmax);
     assert_int_equal(call(b, kb_h_fetch, KF_API_FETCH, 11, 0, &body, &out, &r), KB_PARK);
     req_free(&r);
     kf_buf_free(&body);
@@ -799,9 +799,9 @@ typedef struct ct_spec {
     const char *name;
     int32_t parts;
     int16_t rf;
-    int nassign;          /* assignments 0..n-1 */
-    int32_t assign_node;  /* broker id in each assignment */
-    const char *cfg_key;  /* one config, or NULL */
+    int nassign;         /* assignments 0..n-1 */
+    int32_t assign_node; /* broker id in each assignment */
+    const char *cfg_key; /* one config, or NULL */
     const char *cfg_val;
 } ct_spec;
 
@@ -939,9 +939,9 @@ static void test_delete_topics_create_partitions(void **state) {
         kf_wr_arr(&body, 0, -1);
         kf_wr_i32(&body, 1000);
         kf_wr_i8(&body, (int8_t)validate);
-        assert_int_equal(call(b, kb_h_create_partitions, KF_API_CREATE_PARTITIONS, 1, 0, &body,
-                              &out, NULL),
-                         KB_OK);
+        assert_int_equal(
+            call(b, kb_h_create_partitions, KF_API_CREATE_PARTITIONS, 1, 0, &body, &out, NULL),
+            KB_OK);
         kf_rd rd;
         kf_rd_init(&rd, out.data, out.len);
         const char *s;
@@ -1241,8 +1241,8 @@ static void test_truncated_and_random(void **state) {
                 kf_buf_append(&cut, &v, 1);
             }
             kb_req keep;
-            int rc = call(b, cases[c].h, cases[c].key, cases[c].ver, cases[c].flex, &cut, &out,
-                          &keep);
+            int rc =
+                call(b, cases[c].h, cases[c].key, cases[c].ver, cases[c].flex, &cut, &out, &keep);
             if (rc == KB_PARK)
                 req_free(&keep);
         }

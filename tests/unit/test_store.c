@@ -224,7 +224,8 @@ static void check_segment_indexes(const char *pdir, int64_t base, int64_t interv
         nb++;
         if ((int64_t)(pos - last_entry) > interval) {
             assert_true((ni + 1) * 8 <= idx.len);
-            assert_int_equal(kf_be32(idx.data + ni * 8), (uint32_t)(kf_batch_last_offset(&h) - base));
+            assert_int_equal(kf_be32(idx.data + ni * 8),
+                             (uint32_t)(kf_batch_last_offset(&h) - base));
             assert_int_equal(kf_be32(idx.data + ni * 8 + 4), (uint32_t)pos);
             ni++;
             if (ne == 0 || max_ts > exp_ts[ne - 1]) {
@@ -403,7 +404,8 @@ static void test_offset_for_time(void **state) {
         kf_buf_init(&buf, 0);
         kf_batch_builder_init(&bb, b % 3 == 0 ? 0 : 4 /* zstd */);
         for (int r = 0; r < 4; r++)
-            assert_int_equal(kf_batch_builder_add(&bb, T0 + 10 * (off + r), NULL, 0, "v", 1, NULL, 0), 0);
+            assert_int_equal(
+                kf_batch_builder_add(&bb, T0 + 10 * (off + r), NULL, 0, "v", 1, NULL, 0), 0);
         assert_int_equal(kf_batch_builder_finish(&bb, &buf), 0);
         int64_t base;
         assert_int_equal(kb_part_append(p, buf.data, buf.len, kf_wall_ms(), &base), 0);
@@ -747,8 +749,13 @@ static void test_topic_admin(void **state) {
     kb_store *s = open_store();
     char err[256];
     kb_topic *t = NULL;
-    static const char *const kv[] = {"retention.ms", "12345", "cleanup.policy", "compact,delete",
-                                     "min.insync.replicas", "1", NULL};
+    static const char *const kv[] = {"retention.ms",
+                                     "12345",
+                                     "cleanup.policy",
+                                     "compact,delete",
+                                     "min.insync.replicas",
+                                     "1",
+                                     NULL};
     t = create(s, "alpha", 3, kv);
     assert_int_equal(t->cfg.retention_ms, 12345);
     assert_true(t->cfg.compact);
@@ -777,12 +784,18 @@ static void test_topic_admin(void **state) {
     assert_null(kb_store_find(s, "gamma", 5));
     kf_props_free(&bad);
     static const char *const bads[][2] = {
-        {"retention.ms", "-2"},           {"retention.ms", "abc"},
-        {"segment.bytes", "10"},          {"segment.bytes", "3000000000"},
-        {"cleanup.policy", "remove"},     {"cleanup.policy", ""},
-        {"compression.type", "brotli"},   {"message.timestamp.type", "createtime"},
-        {"min.insync.replicas", "0"},     {"unclean.leader.election.enable", "yes"},
-        {"min.cleanable.dirty.ratio", "1.5"}, {"flush.messages", "0"},
+        {"retention.ms", "-2"},
+        {"retention.ms", "abc"},
+        {"segment.bytes", "10"},
+        {"segment.bytes", "3000000000"},
+        {"cleanup.policy", "remove"},
+        {"cleanup.policy", ""},
+        {"compression.type", "brotli"},
+        {"message.timestamp.type", "createtime"},
+        {"min.insync.replicas", "0"},
+        {"unclean.leader.election.enable", "yes"},
+        {"min.cleanable.dirty.ratio", "1.5"},
+        {"flush.messages", "0"},
     };
     for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
         err[0] = 0;
@@ -791,10 +804,15 @@ static void test_topic_admin(void **state) {
         assert_non_null(strstr(err, bads[i][0]));
     }
     static const char *const goods[][2] = {
-        {"cleanup.policy", "delete"}, {"cleanup.policy", "compact"}, {"compression.type", "zstd"},
-        {"compression.type", "producer"}, {"message.timestamp.type", "LogAppendTime"},
-        {"retention.bytes", "-1"}, {"unclean.leader.election.enable", "false"},
-        {"min.cleanable.dirty.ratio", "0.25"}, {"segment.ms", "1"},
+        {"cleanup.policy", "delete"},
+        {"cleanup.policy", "compact"},
+        {"compression.type", "zstd"},
+        {"compression.type", "producer"},
+        {"message.timestamp.type", "LogAppendTime"},
+        {"retention.bytes", "-1"},
+        {"unclean.leader.election.enable", "false"},
+        {"min.cleanable.dirty.ratio", "0.25"},
+        {"segment.ms", "1"},
     };
     for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++)
         assert_int_equal(kb_topic_config_check(goods[i][0], goods[i][1], err, sizeof(err)), 0);
@@ -816,11 +834,13 @@ static void test_topic_admin(void **state) {
 
     char buf[64];
     int ov = -1;
-    assert_string_equal(kb_topic_config_value(s, t, "compression.type", buf, sizeof(buf), &ov), "lz4");
+    assert_string_equal(kb_topic_config_value(s, t, "compression.type", buf, sizeof(buf), &ov),
+                        "lz4");
     assert_int_equal(ov, 1);
     assert_string_equal(kb_topic_config_value(s, t, "retention.ms", buf, sizeof(buf), &ov), "-1");
     assert_int_equal(ov, 0);
-    assert_string_equal(kb_topic_config_value(s, t, "cleanup.policy", buf, sizeof(buf), &ov), "delete");
+    assert_string_equal(kb_topic_config_value(s, t, "cleanup.policy", buf, sizeof(buf), &ov),
+                        "delete");
     assert_string_equal(kb_topic_config_value(s, t, "segment.index.bytes", buf, sizeof(buf), &ov),
                         "10485760");
     assert_null(kb_topic_config_value(s, t, "no.such", buf, sizeof(buf), &ov));
@@ -899,10 +919,18 @@ static void test_bad_files(void **state) {
     err[0] = 0;
     assert_int_not_equal(kb_store_open(&s2, dir, &d, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "good.properties"));
-    assert_int_equal(kf_write_file_atomic(path, "name=good\npartitions=1\nid=00112233445566778899aabbccddeeff\nconfig.retention.ms=x\n", 82), 0);
+    assert_int_equal(
+        kf_write_file_atomic(
+            path,
+            "name=good\npartitions=1\nid=00112233445566778899aabbccddeeff\nconfig.retention.ms=x\n",
+            82),
+        0);
     assert_int_not_equal(kb_store_open(&s2, dir, &d, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "retention.ms"));
-    assert_int_equal(kf_write_file_atomic(path, "name=good\npartitions=1\nid=00112233445566778899aabbccddeeff\n", 59), 0);
+    assert_int_equal(
+        kf_write_file_atomic(path, "name=good\npartitions=1\nid=00112233445566778899aabbccddeeff\n",
+                             59),
+        0);
     snprintf(path, sizeof(path), "%s/recovery-point-offset-checkpoint", dir);
     assert_int_equal(kf_write_file_atomic(path, "0\n5\ngood 0\n", 11), 0);
     assert_int_not_equal(kb_store_open(&s2, dir, &d, err, sizeof(err)), 0);
@@ -932,12 +960,12 @@ static void test_flush_messages(void **state) {
     kb_store_close(s);
 }
 
-
 static void test_roll_triggers(void **state) {
     (void)state;
     kb_store *s = open_store();
     /* Index full: 24 bytes = 3 offset entries / 2 time entries. */
-    static const char *const kv[] = {"segment.index.bytes", "24", "index.interval.bytes", "0", NULL};
+    static const char *const kv[] = {"segment.index.bytes", "24", "index.interval.bytes", "0",
+                                     NULL};
     kb_topic *t = create(s, "full", 1, kv);
     for (int i = 0; i < 9; i++)
         append(t->parts[0], NULL, 1, T0 + i, 10);
