@@ -7,8 +7,10 @@
 #include "mirror/clients.h"
 #include "mirror/config.h"
 #include "mirror/offsets.h"
+#include "mirror/plan.h"
 #include "mirror/replicate.h"
 #include "mirror/status.h"
+#include "mirror/verify.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -24,6 +26,12 @@ static const char *g_usage =
     "  offsets dump --config FILE [--topic T]\n"
     "                                the offset map as JSON lines\n"
     "  status --config FILE [--json] per-partition source end, mirrored position and lag\n"
+    "  plan --config FILE [--json] [--timeout S]\n"
+    "                                inventory and preflight checks before mirroring\n"
+    "                                (docs/PLAN.md)\n"
+    "  verify --config FILE [--json] [--topic REGEX] [--require-complete]\n"
+    "                                compare source and target record by record through the\n"
+    "                                offset map (docs/VERIFY.md)\n"
     "  config-reference              every configuration key (Markdown)\n"
     "\n"
     "The config file is MirrorMaker 2's mm2.properties format; see docs/MIRROR.md.\n"
@@ -96,6 +104,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     int first = 2;
     int sub = 0; /* offsets: 1 translate, 2 dump */
+    if (!strcmp(cmd, "plan"))
+        return plan_main(argc, argv); /* its own options */
+    if (!strcmp(cmd, "verify"))
+        return verify_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "config-reference")) {
         mc_print_reference();
         return 0;

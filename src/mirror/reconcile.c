@@ -96,25 +96,6 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *
 
 /* Plans p: resume offset and target tail. 1 = needs a tail read, 0 = ready,
  * -1 = not now (retried at the next refresh), -2 = fatal (already reported). */
-/* Earliest (-2) or latest (-1) offsets of many partitions in one ListOffsets
- * round per broker; partitions that fail keep -1 in out and are asked one
- * by one later. */
-static void batch_offsets(rd_kafka_t *rk, mpart **parts, size_t n, int target, int64_t which,
-                          int64_t *out) {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = -1;
-        rd_kafka_topic_partition_list_add(l, target ? parts[i]->t->tgt : parts[i]->t->src,
-                                          parts[i]->partition)
-            ->offset = which;
-    }
-    if (rd_kafka_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        for (int i = 0; i < l->cnt; i++)
-            if (!l->elems[i].err && l->elems[i].offset >= 0)
-                out[i] = l->elems[i].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
 static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
     int64_t lo = wm[0], hi = wm[1], tlo = wm[2], thi = wm[3];
     if ((lo < 0 || hi < 0) && watermarks(m->src, p->t->src, p->partition, &lo, &hi))
@@ -189,15 +170,23 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
     /* watermarks of all partitions first: a few requests instead of 4 per
      * partition, which matters with many partitions and remote clusters */
     int64_t *col = calloc(n, sizeof(*col));
-    for (int k = 0; k < 4 && col; k++) {
-        batch_offsets(k < 2 ? m->src : m->tgt_reader, parts, n, k >= 2, k % 2 ? -1 : -2, col);
+    const char **names = calloc(n, sizeof(*names));
+    int32_t *pnums = calloc(n, sizeof(*pnums));
+    for (int k = 0; k < 4 && col && names && pnums; k++) {
+        for (size_t i = 0; i < n; i++) {
+            names[i] = k < 2 ? parts[i]->t->src : parts[i]->t->tgt;
+            pnums[i] = parts[i]->partition;
+        }
+        topics_offsets(k < 2 ? m->src : m->tgt_reader, names, pnums, n, k % 2 ? -1 : -2, col);
         for (size_t i = 0; i < n; i++)
             wm[4 * i + (size_t)k] = col[i];
     }
-    if (!col)
+    if (!col || !names || !pnums)
         for (size_t i = 0; i < 4 * n; i++)
             wm[i] = -1;
     free(col);
+    free(names);
+    free(pnums);
     for (size_t i = 0; i < n && !m->fatal; i++) {
         st[i] = plan(m, parts[i], &wm[4 * i], &resume[i]);
         if (st[i] == 1) {

@@ -159,7 +159,13 @@ int refresh_topics(mirror *m) {
                     t->parts[k]->state = P_IDLE;
                 }
         } else if (!gone && t->gone) {
-            kf_notice("topics", "source topic %s is back: resuming", t->src);
+            /* a recreated topic restarts at offset 0: resuming at the old
+             * position would silently skip its first records */
+            mirror_fatal(m, 1,
+                         "source topic %s disappeared and is back (recreated?): its offsets no "
+                         "longer match the offset map of %s; delete or rename the target topic "
+                         "and its map entries before mirroring it again",
+                         t->src, t->tgt);
         }
         t->gone = gone;
         for (int k = 0; k < t->nparts; k++) {

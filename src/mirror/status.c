@@ -86,32 +86,60 @@ int status_run(mirror_config *c, int json) {
             r->partition = k;
             r->first_unmirrored_ts = -1;
             mc_target_topic(c, r->topic, r->tgt, sizeof(r->tgt));
-            if (rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
-                continue;
-            om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
-            int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_next(p) : -1;
-            int64_t tlo = 0, thi = 0;
-            int64_t tail = 0;
-            if (!rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000))
-                tail = thi - (tnext >= 0 ? tnext : tlo);
-            if (snext < 0)
-                snext = r->src_lo;
-            r->mirrored = snext + (tail > 0 ? tail : 0);
-            if (r->mirrored > r->src_hi)
-                r->mirrored = r->src_hi;
-            /* records deleted by the source before they were mirrored are a
-             * gap, not lag: they can never be mirrored */
-            r->gap = r->mirrored < r->src_lo ? r->src_lo - r->mirrored : 0;
-            r->lag = r->src_hi - (r->gap ? r->src_lo : r->mirrored);
-            r->ok = 1;
-            if (r->lag > 0 && !r->gap)
-                specs[nspecs++] = (reader_spec){.topic = r->topic,
-                                                .partition = k,
-                                                .start = r->mirrored,
-                                                .end = r->src_hi,
-                                                .opaque = r};
         }
     }
+    /* all watermarks in four batched rounds instead of two calls per partition */
+    int64_t *wm[4];
+    const char **names = calloc(nrows + 1, sizeof(*names));
+    int32_t *pnums = calloc(nrows + 1, sizeof(*pnums));
+    for (int k = 0; k < 4; k++)
+        wm[k] = calloc(nrows + 1, sizeof(int64_t));
+    if (!names || !pnums || !wm[0] || !wm[1] || !wm[2] || !wm[3]) {
+        nrows = 0;
+    }
+    for (int k = 0; k < 4 && nrows; k++) {
+        for (size_t i = 0; i < nrows; i++) {
+            names[i] = k < 2 ? rows[i].topic : rows[i].tgt;
+            pnums[i] = rows[i].partition;
+        }
+        topics_offsets(k < 2 ? src : tgt, names, pnums, nrows, k % 2 ? -1 : -2, wm[k]);
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        prow *r = &rows[i];
+        int32_t k = r->partition;
+        r->src_lo = wm[0][i];
+        r->src_hi = wm[1][i];
+        if ((r->src_lo < 0 || r->src_hi < 0) &&
+            rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
+            continue;
+        om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
+        int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_next(p) : -1;
+        int64_t tlo = wm[2][i], thi = wm[3][i];
+        int64_t tail = 0;
+        if ((tlo >= 0 && thi >= 0) ||
+            !rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000))
+            tail = thi - (tnext >= 0 ? tnext : tlo);
+        if (snext < 0)
+            snext = r->src_lo;
+        r->mirrored = snext + (tail > 0 ? tail : 0);
+        if (r->mirrored > r->src_hi)
+            r->mirrored = r->src_hi;
+        /* records deleted by the source before they were mirrored are a gap,
+         * not lag: they can never be mirrored */
+        r->gap = r->mirrored < r->src_lo ? r->src_lo - r->mirrored : 0;
+        r->lag = r->src_hi - (r->gap ? r->src_lo : r->mirrored);
+        r->ok = 1;
+        if (r->lag > 0 && !r->gap)
+            specs[nspecs++] = (reader_spec){.topic = r->topic,
+                                            .partition = k,
+                                            .start = r->mirrored,
+                                            .end = r->src_hi,
+                                            .opaque = r};
+    }
+    free(names);
+    free(pnums);
+    for (int k = 0; k < 4; k++)
+        free(wm[k]);
     if (nspecs && reader_run(src, specs, nspecs, ts_cb, NULL, 30000, err, sizeof(err)))
         kf_warn("status", "lag seconds unavailable: %s", err);
 

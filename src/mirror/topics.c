@@ -156,6 +156,21 @@ static int capped_rf(const mirror_config *c, int brokers, const char *what) {
     return rf;
 }
 
+void topics_offsets(rd_kafka_t *rk, const char *const *topics, const int32_t *parts, size_t n,
+                    int64_t which, int64_t *out) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = -1;
+        rd_kafka_topic_partition_list_add(l, topics[i], parts[i])->offset = which;
+    }
+    /* the special timestamps -2/-1 ask ListOffsets for earliest/latest */
+    if (n && rd_kafka_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < l->cnt; i++)
+            if (!l->elems[i].err && l->elems[i].offset >= 0)
+                out[i] = l->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk, const char *src,
                   const char *tgt, int nparts, int brokers) {
     char eb[512];

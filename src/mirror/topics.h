@@ -33,6 +33,10 @@ int topics_list(rd_kafka_t *rk, topic_list *out, int timeout_ms);
 void topics_list_free(topic_list *l);
 const topic_info *topics_find(const topic_list *l, const char *name);
 
+/* Earliest (which = -2) or latest (-1) offsets of n partitions, batched
+ * into one ListOffsets per broker.  out[i] = -1 where unavailable. */
+void topics_offsets(rd_kafka_t *rk, const char *const *topics, const int32_t *parts, size_t n,
+                    int64_t which, int64_t *out);
 /* Creates tgt with nparts partitions and (if enabled) src's explicit
  * configs. Already existing is success. 0 or -1. */
 int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk, const char *src,

@@ -101,7 +101,7 @@ def test_bad_config_reports_everything(tmp_path):
 def test_help():
     for args in (["--help"], ["mirror", "--help"], ["offsets", "--help"], ["status", "-h"]):
         cp = subprocess.run([kferry_binary()] + args, capture_output=True, timeout=10)
-        assert cp.returncode == 0 and b"kferry offsets translate" in cp.stdout or \
-            b"offsets translate" in cp.stdout, (args, cp)
+        assert cp.returncode == 0, (args, cp)
+        assert b"offsets translate --config FILE" in cp.stdout, (args, cp.stdout)
     cp = subprocess.run([kferry_binary(), "config-reference"], capture_output=True, timeout=10)
     assert cp.returncode == 0 and b"kferry.gap.policy" in cp.stdout

@@ -100,3 +100,60 @@ def test_retention_gap_stops_by_default(broker_factory, tmp_path):
     assert st["partitions"][0]["gap_records"] == 30 and st["gap_records"] == 30
     text = kf.cmd("status").stdout.decode()
     assert "GAP: source offsets [100, 130)" in text, text
+
+
+
+def test_time_retention_gap_continue(broker_factory, tmp_path):
+    """Real time-based retention (not DeleteRecords) removes records kferry
+    has not mirrored yet: with kferry.gap.policy=continue the gap is logged,
+    recorded in the map and counted in the metrics/status, and mirroring goes
+    on after it."""
+    import time
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    from kafka import TopicPartition
+    from kf_util import cf_conf, kp_consumer
+
+    src = broker_factory({"log.retention.check.interval.ms": "200"})
+    tgt = broker_factory()
+    topic = cf_create_topic(src.bootstrap, unique("ret"), 1, config={"segment.bytes": "1024"})
+    old = int(time.time() * 1000) - 3_600_000
+
+    def produce_old(start, n):
+        for i in range(start, start + n):  # one batch each: many small segments
+            cf_produce(src.bootstrap, topic, [dict(partition=0, key=b"o%d" % i,
+                                                   value=b"x" * 100, timestamp=old + i)])
+
+    def log_start():
+        c = kp_consumer(src.bootstrap)
+        try:
+            tp = TopicPartition(topic, 0)
+            return c.beginning_offsets([tp])[tp]
+        finally:
+            c.close()
+
+    produce_old(0, 10)
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True,
+                       extra={"kferry.gap.policy": "continue"})
+    kf = KferryProc(cfg, tmp_path).start()
+    wait_until(lambda: mapped_count(tgt.bootstrap, topic) == 10, 30, "first 10 mirrored")
+    kf.stop()
+    produce_old(10, 30)
+    # now retention (10 minutes) applies to the hour-old records
+    admin = AdminClient(cf_conf(src.bootstrap))
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic,
+                         set_config={"segment.bytes": "1024", "retention.ms": "600000"})
+    admin.alter_configs([res])[res].result(10)
+    lo = wait_until(lambda: log_start() > 10 and log_start(), 30, "retention to delete")
+    cf_produce(src.bootstrap, topic, [dict(partition=0, key=b"n%d" % i, value=b"y")
+                                      for i in range(5)])
+    kf.start()
+    wait_until(lambda: mapped_count(tgt.bootstrap, topic) == 10 + 45 - lo, 30,
+               "mirrored after the gap")
+    wait_until(lambda: kf.status()["mirror"]["gaps"] == 1, 20, "status to count the gap")
+    kf.stop()
+    log = kf.log_text(last_only=True)
+    assert re.search(r"GAP %s/0: source offsets \[10, %d\)" % (topic, lo), log), log[-3000:]
+    m = kf.dump()[(topic, 0)]
+    assert m["runs"] == [[0, 0, 10], [lo, 10, 45 - lo]] and m["gaps"] == [[10, lo]], m
+    r = kf.translate(topic, 0, 10)
+    assert (r["status"], r["target_offset"], r["next_source_offset"]) == ("gap", 10, lo), r

@@ -1,0 +1,261 @@
+/*
+ * plan.c - `kferry plan`: arguments, one bounded connection per cluster,
+ * the inventory, the checks and the output (see plan.h, docs/PLAN.md).
+ *
+ * Nothing here writes to either cluster: the only request that could
+ * create anything, CreateTopics, is sent with validate_only.
+ */
+#include "mirror/plan.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/clients.h"
+#include "mirror/inventory.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *g_plan_usage =
+    "usage: kferry plan --config FILE [--json] [--timeout SECONDS]\n"
+    "\n"
+    "Inventories the source and target clusters of the enabled flow and checks\n"
+    "that `kferry mirror` can run: connectivity, API support, replication factor,\n"
+    "topic name collisions, configs the target rejects or changes, message size\n"
+    "limits.  Nothing is written to either cluster.\n"
+    "\n"
+    "  --json             the plan as JSON (schema: docs/PLAN.md)\n"
+    "  --timeout SECONDS  bound of each request to a cluster (default 10)\n"
+    "\n"
+    "Exit status: 0 no blocker, 1 at least one blocker, 2 usage or config error.\n";
+
+void plan_check(plan_ctx *p, const char *id, const char *status, const char *cluster,
+                const char *object_type, const char *object, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_array_append_new(p->checks, json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s}", "check", id, "status",
+                                               status, "cluster", cluster, "object_type",
+                                               object_type, "object", object, "message", msg));
+}
+
+/* --- one librdkafka handle per cluster, with the reason of failures ------ */
+
+typedef struct conn {
+    char last_error[512];
+    int auth_failed;
+} conn;
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    conn *cn = opaque;
+    /* "all brokers down" says less than the connect error before it */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && cn->last_error[0])
+        return;
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        cn->auth_failed = 1;
+    kf_strlcpy(cn->last_error, reason, sizeof(cn->last_error));
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    /* failures reach the report through error_cb; the log is for debugging */
+    kf_debug("plan", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char eb[512], v[32], id[128];
+    snprintf(id, sizeof(id), "kferry-plan-%s", cl->alias);
+    rd_kafka_conf_set(conf, "client.id", id, eb, sizeof(eb));
+    snprintf(v, sizeof(v), "%d", p->timeout_ms);
+    rd_kafka_conf_set(conf, "socket.timeout.ms", v, eb, sizeof(eb));
+    rd_kafka_conf_set(conf, "socket.connection.setup.timeout.ms", v, eb, sizeof(eb));
+    for (size_t i = 0; i < cl->nprops; i++) {
+        const mc_kv *kv = &cl->props[i];
+        if ((kv->roles & MC_CLIENT_CONSUMER) &&
+            rd_kafka_conf_set(conf, kv->key, kv->value, eb, sizeof(eb)) != RD_KAFKA_CONF_OK)
+            kf_warn("plan", "%s.%s: %s", cl->alias, kv->key, eb);
+    }
+    /* read-only: never auto-create a topic by asking about it */
+    rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", eb, sizeof(eb));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", eb, sizeof(eb));
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, cn);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
+    if (!rk) {
+        kf_strlcpy(cn->last_error, eb, sizeof(cn->last_error));
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+/* Connectivity check, then the inventory of one cluster. */
+static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd_kafka_t **out,
+                         conn *cn) {
+    json_t *inv = json_pack("{s:s,s:s,s:s,s:b,s:n}", "role", role, "alias", cl->alias, "bootstrap",
+                            plan_bootstrap(cl), "reachable", 0, "error");
+    json_object_set_new(json_object_get(p->doc, "clusters"), role, inv);
+    rd_kafka_t *rk = connect_cluster(p, cl, cn);
+    char err[512] = "";
+    int64_t t0 = kf_now_ms();
+    if (rk && inv_cluster(rk, p->timeout_ms, inv, err, sizeof(err)) == 0) {
+        json_object_set_new(inv, "reachable", json_true());
+        plan_check(p, "connectivity", "ok", cl->alias, "cluster", cl->alias,
+                   "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, plan_bootstrap(cl),
+                   (long long)json_integer_value(json_object_get(inv, "broker_count")),
+                   (double)(kf_now_ms() - t0) / 1000.0);
+        *out = rk;
+        plan_api(p, cl, role, inv);
+        inv_groups(rk, p->timeout_ms, inv);
+        inv_acls(rk, p->timeout_ms, inv);
+        return inv;
+    }
+    if (rk)
+        rd_kafka_poll(rk, 100); /* error events, with the reason, reach error_cb here */
+    const char *why = cn->last_error[0] ? cn->last_error : err;
+    json_object_set_new(inv, "error", json_string(why));
+    if (cn->auth_failed)
+        plan_check(p, "authentication", "blocker", cl->alias, "cluster", cl->alias,
+                   "authentication failed on %s cluster %s at %s: %s", role, cl->alias,
+                   plan_bootstrap(cl), why);
+    else
+        plan_check(p, "connectivity", "blocker", cl->alias, "cluster", cl->alias,
+                   "cannot connect to %s cluster %s at %s within %ds: %s", role, cl->alias,
+                   plan_bootstrap(cl), p->timeout_ms / 1000, why);
+    if (rk)
+        rd_kafka_destroy(rk);
+    *out = NULL;
+    return NULL;
+}
+
+static void check_acls(plan_ctx *p, const mc_cluster *cl, json_t *inv) {
+    json_t *a = json_object_get(inv, "acls");
+    if (!a)
+        return;
+    if (!json_is_true(json_object_get(a, "readable"))) {
+        plan_check(p, "acls", "warning", cl->alias, "cluster", cl->alias,
+                   "ACLs of %s: not readable (%s)", cl->alias,
+                   json_string_value(json_object_get(a, "error")));
+        return;
+    }
+    size_t n = json_array_size(json_object_get(a, "bindings"));
+    plan_check(p, "acls", n && inv == p->src_inv ? "warning" : "ok", cl->alias, "cluster",
+               cl->alias,
+               n && inv == p->src_inv
+                   ? "%s has %zu ACL binding(s); kferry does not copy ACLs: recreate them on the "
+                     "target (IAM policies on MSK with IAM auth)"
+                   : "%s has %zu ACL binding(s)",
+               cl->alias, n);
+}
+
+static void summarize(plan_ctx *p) {
+    size_t ok = 0, warn = 0, block = 0, i;
+    json_t *c;
+    json_array_foreach(p->checks, i, c) {
+        const char *s = json_string_value(json_object_get(c, "status"));
+        ok += !strcmp(s, "ok");
+        warn += !strcmp(s, "warning");
+        block += !strcmp(s, "blocker");
+    }
+    json_object_set_new(p->doc, "summary",
+                        json_pack("{s:I,s:I,s:I,s:b,s:i}", "ok", (json_int_t)ok, "warnings",
+                                  (json_int_t)warn, "blockers", (json_int_t)block, "ready",
+                                  block == 0, "exit_code", block ? 1 : 0));
+}
+
+static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s) {
+    for (int i = 2; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            fputs(g_plan_usage, stdout);
+            return 1;
+        } else if (!strcmp(o, "--json")) {
+            *json = 1;
+        } else if ((!strcmp(o, "--config") || !strcmp(o, "-c")) && v) {
+            *config = argv[++i];
+        } else if (!strcmp(o, "--timeout") && v) {
+            if (kf_parse_i64(v, 1, 600, &n)) {
+                fprintf(stderr, "kferry plan: --timeout %s: expected seconds in [1, 600]\n", v);
+                return -1;
+            }
+            *timeout_s = (int)n;
+            i++;
+        } else {
+            fprintf(stderr, "kferry plan: %s %s\n%s", o, v ? "is unknown" : "needs a value",
+                    g_plan_usage);
+            return -1;
+        }
+    }
+    if (!*config) {
+        fprintf(stderr, "kferry plan: --config FILE is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+int plan_main(int argc, char **argv) {
+    const char *config = NULL;
+    int json = 0, timeout_s = 10;
+    int pr = parse(argc, argv, &config, &json, &timeout_s);
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    kf_log_set_level(KF_LOG_WARNING); /* stdout is the answer */
+    mirror_config cfg;
+    if (mc_load(&cfg, config) != 0) {
+        mc_free(&cfg);
+        return 2;
+    }
+    clients_setup_debug(&cfg);
+    plan_ctx p = {.cfg = &cfg, .timeout_ms = timeout_s * 1000};
+    p.doc = json_object();
+    p.checks = json_array();
+    json_object_set_new(p.doc, "kferry_plan", json_integer(1));
+    json_object_set_new(
+        p.doc, "flow",
+        json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:s}", "source", cfg.src.alias, "target", cfg.tgt.alias,
+                  "replication_policy", cfg.policy == MC_POLICY_IDENTITY ? "identity" : "default",
+                  "separator", cfg.separator, "replication_factor", cfg.replication_factor,
+                  "sync_topic_configs", cfg.sync_topic_configs, "map_topic", cfg.map_topic));
+    json_object_set_new(p.doc, "clusters", json_object());
+    conn src_conn = {{0}, 0}, tgt_conn = {{0}, 0};
+    p.src_inv = inventory(&p, &cfg.src, "source", &p.src, &src_conn);
+    p.tgt_inv = inventory(&p, &cfg.tgt, "target", &p.tgt, &tgt_conn);
+    const char *sid = json_string_value(json_object_get(p.src_inv, "cluster_id"));
+    const char *tid = json_string_value(json_object_get(p.tgt_inv, "cluster_id"));
+    if (sid && tid && !strcmp(sid, tid)) /* e.g. both aliases point at one cluster */
+        plan_check(&p, "same_cluster", "blocker", cfg.tgt.alias, "cluster", cfg.tgt.alias,
+                   "%s and %s are the same cluster (cluster id %s): kferry would mirror the "
+                   "cluster into itself",
+                   cfg.src.alias, cfg.tgt.alias, sid);
+    if (p.src_inv)
+        check_acls(&p, &cfg.src, p.src_inv);
+    if (p.tgt_inv)
+        check_acls(&p, &cfg.tgt, p.tgt_inv);
+    plan_topics(&p);
+    plan_groups(&p);
+    json_object_set_new(p.doc, "checks", p.checks);
+    summarize(&p);
+    if (p.src_inv)
+        inv_drop_index(p.src_inv);
+    if (p.tgt_inv)
+        inv_drop_index(p.tgt_inv);
+    if (json) {
+        json_dumpf(p.doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+    } else {
+        plan_report(p.doc, stdout);
+    }
+    fflush(stdout);
+    int rc =
+        (int)json_integer_value(json_object_get(json_object_get(p.doc, "summary"), "exit_code"));
+    json_decref(p.doc);
+    if (p.src)
+        rd_kafka_destroy(p.src);
+    if (p.tgt)
+        rd_kafka_destroy(p.tgt);
+    mc_free(&cfg);
+    return rc;
+}

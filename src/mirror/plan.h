@@ -1,0 +1,51 @@
+/*
+ * plan.h - `kferry plan`: inventory of source and target, what the mirror
+ * would do with every source topic, and preflight checks (ok / warning /
+ * blocker).  The whole result is one JSON document (docs/PLAN.md); the
+ * human report is rendered from it, so both always say the same thing.
+ */
+#ifndef KF_MIRROR_PLAN_H
+#define KF_MIRROR_PLAN_H
+
+#include "mirror/config.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+typedef struct plan_ctx {
+    mirror_config *cfg;
+    int timeout_ms;
+    rd_kafka_t *src, *tgt; /* NULL when that cluster is unreachable */
+    json_t *doc;           /* the document; owns everything below */
+    json_t *src_inv, *tgt_inv;
+    json_t *checks;
+} plan_ctx;
+
+/* `kferry plan ...` with argv[1] == "plan".  Exit status: 0 no blocker,
+ * 1 at least one blocker, 2 usage or configuration error. */
+int plan_main(int argc, char **argv);
+
+/* Appends a check. status: "ok", "warning" or "blocker"; cluster may be
+ * NULL (flow-wide); object_type e.g. "cluster", "topic", "group". */
+__attribute__((format(printf, 7, 8))) void plan_check(plan_ctx *p, const char *id,
+                                                      const char *status, const char *cluster,
+                                                      const char *object_type, const char *object,
+                                                      const char *fmt, ...);
+
+/* plan_api.c: ApiVersions probe of one cluster against what kferry needs.
+ * role is "source" or "target"; adds "api_versions" to inv. */
+void plan_api(plan_ctx *p, const mc_cluster *cl, const char *role, json_t *inv);
+/* First bootstrap.servers of cl (for messages). */
+const char *plan_bootstrap(const mc_cluster *cl);
+
+/* plan_topics.c: doc "topics" (every source topic and its fate) and the
+ * topic checks; needs both inventories. */
+void plan_topics(plan_ctx *p);
+/* plan_groups.c: doc "groups" (source groups, selected or not, with
+ * target state) and group checks. */
+void plan_groups(plan_ctx *p);
+
+/* plan_report.c: the human report of a finished document. */
+void plan_report(const json_t *doc, FILE *out);
+
+#endif
