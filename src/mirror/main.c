@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
+#include "mirror/demo.h"
 #include "mirror/offsets.h"
 #include "mirror/plan.h"
 #include "mirror/replicate.h"
@@ -20,6 +21,7 @@ static const char *g_usage =
     "usage: kferry <command> [options]\n"
     "\n"
     "commands:\n"
+    "  demo                          rehearse a whole migration on two local brokers\n"
     "  mirror --config FILE          replicate the enabled flow continuously (SIGTERM stops)\n"
     "  offsets translate --config FILE --topic T --partition P --offset O [--json]\n"
     "                                target offset of a source offset, from the offset map\n"
@@ -106,6 +108,8 @@ int main(int argc, char **argv) {
     int sub = 0; /* offsets: 1 translate, 2 dump */
     if (!strcmp(cmd, "plan"))
         return plan_main(argc, argv); /* its own options */
+    if (!strcmp(cmd, "demo"))
+        return demo_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "verify"))
         return verify_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "config-reference")) {

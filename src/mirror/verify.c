@@ -879,7 +879,6 @@ int verify_main(int argc, char **argv) {
     clients_setup_debug(&c);
     mc_cluster *both[2] = {&c.src, &c.tgt};
     for (int k = 0; k < 2; k++) {
-        default_prop(both[k], "queued.min.messages", "20000");
         default_prop(both[k], "queued.max.messages.kbytes", "32768");
         default_prop(both[k], "max.partition.fetch.bytes", "2097152");
     }

@@ -243,3 +243,70 @@ def test_verify_usage_errors(tmp_path, broker_factory):
         cp = subprocess.run([kferry_binary()] + args, capture_output=True, timeout=60)
         assert cp.returncode == 2, (args, cp.stdout, cp.stderr)
     assert os.path.exists(cfg)
+
+
+def test_verify_pairs_unmapped_target_tail(broker_factory, tmp_path):
+    """Records on the target past the map (written by a mirror that died
+    before persisting the map) are paired with the next source records by
+    position, as the mirror's reconciliation does: matching ones pass,
+    a differing one fails, one more than the source has is extra."""
+    src, tgt, kf, topic, counts = mirrored_pair(broker_factory, tmp_path, n=300)
+    late = [dict(partition=0, key=b"late%d" % i, value=b"v%d" % i, timestamp=now_ms() - i,
+                 headers=[("x", b"%d" % i)]) for i in range(5)]
+    cf_produce(src.bootstrap, topic, late)
+    cf_produce(tgt.bootstrap, "src." + topic, late[:3])  # as if mirrored, map not persisted
+    rc, rep, _ = verify_json(kf)
+    assert rc == 0, json.dumps(rep["partitions"], indent=1)
+    e = part_of(rep, topic, 0)
+    assert e["pending_map"] == 3 and e["compared"] == e["matched"] == counts[0] + 3
+    assert e["not_yet_mirrored"] == 2 and e["not_yet_mirrored_from"] == counts[0] + 3
+    assert e["status"] == "incomplete"
+    # the next target record differs from the source record at its position
+    bad = dict(late[3], value=b"not the same")
+    cf_produce(tgt.bootstrap, "src." + topic, [bad])
+    rc, rep, _ = verify_json(kf)
+    assert rc == 1
+    e = part_of(rep, topic, 0)
+    assert e["problems"] == [{"kind": "mismatch", "source_offset": counts[0] + 3,
+                              "target_offset": counts[0] + 3, "differs": ["value"]}]
+    # and target records beyond everything the source has are extra
+    cf_produce(tgt.bootstrap, "src." + topic, [late[4], late[4]])
+    rc, rep, _ = verify_json(kf)
+    assert rc == 1
+    e = part_of(rep, topic, 0)
+    assert e["extra_on_target"] == 1 and e["mismatched"] == 1
+    assert e["problems"][-1] == {"kind": "extra_on_target", "source_offset": None,
+                                 "target_offset": counts[0] + 5}
+
+
+def test_verify_reports_recorded_retention_gap(broker_factory, tmp_path):
+    """Source retention removed records before they were mirrored; the
+    mirror (gap policy continue) recorded the gap.  verify lists the gap and
+    the records retention removed after mirroring, and passes."""
+    src, tgt, kf, topic, counts = mirrored_pair(
+        broker_factory, tmp_path, n=300, extra_cfg={"kferry.gap.policy": "continue"})
+    c0 = counts[0]
+    cf_produce(src.bootstrap, topic, [dict(partition=0, key=b"g%d" % i, value=b"%d" % i)
+                                      for i in range(60)])
+    with kw.RawConn(src.host, src.port) as c:
+        assert kw.delete_records(c, topic, {0: c0 + 20}) == {0: (c0 + 20, 0)}
+    kf.start()
+    try:
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, "src." + topic, PARTS)
+        # the target has 20 fewer records than the source's end offset
+    except AssertionError:
+        pass
+    finally:
+        kf.stop(expect=0)
+    rc, rep, _ = verify_json(kf, "--require-complete")
+    assert rc == 0, json.dumps(rep["partitions"], indent=1)
+    e = part_of(rep, topic, 0)
+    assert e["retention_gaps"] == [{"start": c0, "end": c0 + 20}]
+    assert e["gap_records"] == 20
+    assert e["removed_by_retention"]["source"] == c0
+    assert e["compared"] == e["matched"] == 40
+    assert e["source"]["first_compared"] == c0 + 20 and e["target"]["first_compared"] == c0
+    rc, out, _ = verify(kf)
+    assert rc == 0
+    assert "gap: source offsets [%d, %d) were deleted by source retention before" % (
+        c0, c0 + 20) in out, out
