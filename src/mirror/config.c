@@ -41,10 +41,16 @@ static const key_def g_keys[] = {
      "Regexes of topics never mirrored; replaces the default. `__consumer_offsets`, "
      "`__transaction_state` and `__kferry.*` are always excluded."},
     {"groups", T_REGEXES, ".*", 0, 0, NULL, 1,
-     "Consumer groups whose offsets will be translated (stored; used by group sync, not yet "
-     "by `mirror`)."},
+     "Consumer groups whose offsets are translated and synced to the target (group offset "
+     "sync, `kferry groups`)."},
     {"groups.exclude", T_REGEXES, "console-consumer-.*, connect-.*, __.*", 0, 0, NULL, 1,
      "Groups excluded from `groups`."},
+    /* group offset sync (groupsync.c reads these two; validated here) */
+    {"sync.group.offsets.enabled", T_BOOL, "true", 0, 0, NULL, 1,
+     "Translate the selected groups' committed offsets and commit them on the target while "
+     "mirroring (only for groups with no active member there; never backwards)."},
+    {"sync.group.offsets.interval.seconds", T_INT, "5", 1, 86400, NULL, 1,
+     "How often group offsets are synced (MirrorMaker 2 uses 60)."},
     {"replication.policy.class", T_STR, "org.apache.kafka.connect.mirror.DefaultReplicationPolicy",
      0, 0, NULL, 1,
      "`DefaultReplicationPolicy` names the target topic `<source alias><separator><topic>`; "
@@ -83,6 +89,10 @@ static const key_def g_keys[] = {
     {"kferry.map.topic", T_STR, "", 0, 0, NULL, 0,
      "Compacted topic on the target holding the offset map; default "
      "`__kferry.offset-map.<source alias>`."},
+    {"kferry.opposite.map.topic", T_STR, "", 0, 0, NULL, 0,
+     "The opposite flow's offset map, read on the source cluster for loop prevention (records "
+     "kferry copied from the target are never mirrored back); default "
+     "`__kferry.offset-map.<target alias>`."},
     {"kferry.debug", T_STR, "", 0, 0, NULL, 0,
      "librdkafka debug contexts (e.g. `broker,fetch,msg`) and kferry components "
      "(`mirror,map`), comma-separated. librdkafka debug output may include broker "
@@ -100,8 +110,6 @@ static const char *g_mm2_ignored[] = {
     "emit.heartbeats.interval.seconds",
     "emit.checkpoints.enabled",
     "emit.checkpoints.interval.seconds",
-    "sync.group.offsets.enabled",
-    "sync.group.offsets.interval.seconds",
     "refresh.groups.interval.seconds",
     "sync.topic.acls.enabled",
     "sync.topic.acls.interval.seconds",
@@ -512,6 +520,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
             *p = (char)tolower((unsigned char)*p);
     } else if (!strcmp(name, "kferry.map.topic"))
         kf_strlcpy(c->map_topic, v, sizeof(c->map_topic));
+    else if (!strcmp(name, "kferry.opposite.map.topic"))
+        kf_strlcpy(c->opposite_map_topic, v, sizeof(c->opposite_map_topic));
     else if (!strcmp(name, "kferry.debug"))
         kf_strlcpy(c->debug, v, sizeof(c->debug));
 }
@@ -621,6 +631,9 @@ int mc_load(mirror_config *c, const char *path) {
     }
     if (!c->map_topic[0] && c->src.alias)
         snprintf(c->map_topic, sizeof(c->map_topic), "__kferry.offset-map.%s", c->src.alias);
+    if (!c->opposite_map_topic[0] && c->tgt.alias)
+        snprintf(c->opposite_map_topic, sizeof(c->opposite_map_topic), "__kferry.offset-map.%s",
+                 c->tgt.alias);
 
     /* Cluster-prefixed client properties. */
     for (size_t i = 0; i < c->props.count; i++) {
@@ -711,6 +724,23 @@ void mc_log_effective(const mirror_config *c) {
         kf_info("config", "topics exclude: %s", c->topics_exclude.src[i]);
 }
 
+/* MirrorMaker 2's cycle rule for DefaultReplicationPolicy: every prefix
+ * segment of a name is an upstream cluster alias ("cloud.orders" came from
+ * cloud), so a topic whose chain names the target came from it. */
+static int is_cycle(const mirror_config *c, const char *topic) {
+    if (c->policy != MC_POLICY_DEFAULT || !c->tgt.alias)
+        return 0;
+    size_t al = strlen(c->tgt.alias), sl = strlen(c->separator);
+    for (const char *s = topic;;) {
+        const char *sep = strstr(s, c->separator);
+        if (!sep)
+            return 0;
+        if ((size_t)(sep - s) == al && !strncmp(s, c->tgt.alias, al))
+            return 1;
+        s = sep + sl;
+    }
+}
+
 int mc_topic_selected(const mirror_config *c, const char *topic, const char **reason) {
     if (!strcmp(topic, "__consumer_offsets") || !strcmp(topic, "__transaction_state") ||
         !strncmp(topic, "__kferry", 8)) {
@@ -723,6 +753,11 @@ int mc_topic_selected(const mirror_config *c, const char *topic, const char **re
     }
     if (regexes_match(&c->topics_exclude, topic)) {
         *reason = "matched by 'topics.exclude'";
+        return 0;
+    }
+    if (is_cycle(c, topic)) {
+        *reason = "a replica of a target topic (DefaultReplicationPolicy: mirroring it back "
+                  "would be a cycle)";
         return 0;
     }
     *reason = NULL;

@@ -55,6 +55,7 @@ typedef struct mirror_config {
     int linger_ms;
     char compression[16];
     char map_topic[256];
+    char opposite_map_topic[256]; /* the opposite flow's map, on the source */
     char debug[128];
 } mirror_config;
 

@@ -6,7 +6,9 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
+#include "mirror/cutover.h"
 #include "mirror/demo.h"
+#include "mirror/groupcmd.h"
 #include "mirror/offsets.h"
 #include "mirror/plan.h"
 #include "mirror/replicate.h"
@@ -34,6 +36,12 @@ static const char *g_usage =
     "  verify --config FILE [--json] [--topic REGEX] [--require-complete]\n"
     "                                compare source and target record by record through the\n"
     "                                offset map (docs/VERIFY.md)\n"
+    "  cutover --config FILE --group G [--producers-first] [--timeout S]\n"
+    "  cutover producers --config FILE [--topics REGEX]  |  cutover --status --config FILE\n"
+    "                                move consumer groups to the target exactly, journaled\n"
+    "                                (docs/CUTOVER.md; `kferry cutover --help`)\n"
+    "  groups status|sync --config FILE [--group G] [--json]\n"
+    "                                per group: source offsets, translation, exact or waiting\n"
     "  config-reference              every configuration key (Markdown)\n"
     "\n"
     "The config file is MirrorMaker 2's mm2.properties format; see docs/MIRROR.md.\n"
@@ -110,6 +118,10 @@ int main(int argc, char **argv) {
         return plan_main(argc, argv); /* its own options */
     if (!strcmp(cmd, "demo"))
         return demo_main(argc - 2, argv + 2); /* its own options */
+    if (!strcmp(cmd, "cutover"))
+        return cutover_main(argc - 2, argv + 2); /* its own options */
+    if (!strcmp(cmd, "groups"))
+        return groups_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "verify"))
         return verify_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "config-reference")) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 char mapstore_opaque;
+char mapstore_baseline_opaque;
 
 typedef struct load_ctx {
     offmap *m;
@@ -74,19 +75,20 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
         }
         p->runs_dirty = p->nruns;
         p->gaps_dirty = p->ngaps;
+        p->skips_dirty = p->nskips;
     }
     kf_info("map", "loaded offset map from %s: %zu partition(s), %lld record(s) [%lld..%lld)",
             topic, m->n, (long long)(hi - lo), (long long)lo, (long long)hi);
     return 0;
 }
 
-static int produce_kv(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, int kl, const char *v,
-                      int vl) {
+static int produce_kv_opaque(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, int kl,
+                             const char *v, int vl, void *opaque) {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, (size_t)kl),
-            RD_KAFKA_V_VALUE((void *)v, (size_t)vl), RD_KAFKA_V_OPAQUE(&mapstore_opaque),
+            RD_KAFKA_V_VALUE((void *)v, (size_t)vl), RD_KAFKA_V_OPAQUE(opaque),
             RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(prod, 10);
@@ -98,6 +100,11 @@ static int produce_kv(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, in
         }
         return 0;
     }
+}
+
+static int produce_kv(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *k, int kl, const char *v,
+                      int vl) {
+    return produce_kv_opaque(prod, rkt, k, kl, v, vl, &mapstore_opaque);
 }
 
 int mapstore_persist(rd_kafka_t *prod, rd_kafka_topic_t *rkt, offmap *m) {
@@ -121,8 +128,25 @@ int mapstore_persist(rd_kafka_t *prod, rd_kafka_topic_t *rkt, offmap *m) {
             count++;
         }
         p->gaps_dirty = p->ngaps;
+        for (size_t s = p->skips_dirty; s < p->nskips; s++) {
+            int kl = om_key_skip(k, sizeof(k), p, &p->skips[s]);
+            int vl = om_val_skip(v, sizeof(v), &p->skips[s]);
+            if (kl < 0 || vl < 0 || produce_kv(prod, rkt, k, kl, v, vl))
+                return -1;
+            count++;
+        }
+        p->skips_dirty = p->nskips;
     }
     return count;
+}
+
+int mapstore_put_baseline(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const om_part *p) {
+    char k[1024], v[32];
+    int kl = om_key_baseline(k, sizeof(k), p);
+    int vl = snprintf(v, sizeof(v), "%lld", (long long)p->baseline);
+    if (kl < 0 || vl < 0 || (size_t)vl >= sizeof(v))
+        return -1;
+    return produce_kv_opaque(prod, rkt, k, kl, v, vl, &mapstore_baseline_opaque);
 }
 
 int mapstore_put_status(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *flow,

@@ -13,8 +13,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* Message opaque of map writes, so delivery reports can tell them apart. */
-extern char mapstore_opaque;
+/* Message opaques of map writes, so delivery reports can tell them apart:
+ * baselines are counted until acknowledged (no data before them). */
+extern char mapstore_opaque, mapstore_baseline_opaque;
 
 /* Loads topic into m. *found = 0 if the topic does not exist (m stays empty).
  * status (may be NULL) receives the last "S" record's value. 0 or -1. */
@@ -22,6 +23,8 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
                   size_t statuslen, char *err, size_t errlen);
 /* Produces changed runs/gaps. Returns the number of records queued, -1 on error. */
 int mapstore_persist(rd_kafka_t *prod, rd_kafka_topic_t *rkt, offmap *m);
+/* Produces p's baseline record (opaque mapstore_baseline_opaque). */
+int mapstore_put_baseline(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const om_part *p);
 /* Produces the mirror's status record (key "S <flow>"). */
 int mapstore_put_status(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *flow,
                         const char *json);

@@ -11,12 +11,22 @@
 #define KF_MIRROR_MIRROR_H
 
 #include "mirror/config.h"
+#include "mirror/inverse.h"
 #include "mirror/offmap.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
 enum { P_IDLE = 0, P_RUNNING = 1, P_STOPPED = 2 };
+/* FIFO entries: a produced record, or a hole recorded in the map only once
+ * every record before it was acknowledged (so a persisted hole never hides
+ * an unacknowledged record from reconciliation). */
+enum { F_RECORD = 0, F_SKIP = 1, F_GAP = 2 };
+
+typedef struct fentry {
+    int64_t off, end, origin; /* F_RECORD: off; holes: [off, end) */
+    int kind;
+} fentry;
 
 struct mtopic;
 
@@ -27,14 +37,21 @@ typedef struct mpart {
     int state;
     int failed;
     int64_t next_src; /* source offset after the last record handed over */
-    int64_t *fifo;
+    fentry *fifo;
     size_t fcap, fhead, fcount;
     /* reconciliation: target records [tail_start, tail_start + tail_n)
-     * written before a crash, matched in order against the source */
+     * written before a crash, matched in order against the source; those
+     * flagged foreign were mirrored by the opposite flow and are skipped */
     uint64_t *tail_hash;
-    uint8_t *tail_have;
+    uint8_t *tail_have, *tail_foreign;
     int64_t tail_start, tail_n, tail_i;
-    int64_t delivered, delivered_bytes, reconciled;
+    /* loop prevention (inverse.h): source stretches the opposite flow
+     * wrote (loop_i: cursor, offsets only grow) and target stretches it
+     * mirrored */
+    inv_range *loop, *foreign;
+    size_t nloop, loop_i, nforeign;
+    int baseline_wait; /* baseline record not acknowledged yet */
+    int64_t delivered, delivered_bytes, reconciled, skipped;
     int last_err; /* rate-limits consumer error logs */
     int64_t last_err_ms;
 } mpart;
@@ -50,6 +67,9 @@ typedef struct mtopic {
 typedef struct mirror {
     mirror_config *cfg;
     rd_kafka_t *src, *tgt_reader, *prod;
+    rd_kafka_t *src_reader; /* reads the opposite flow's map on the source */
+    inv_map inv;
+    int64_t baseline_pending; /* baseline records not acknowledged yet */
     rd_kafka_queue_t *q;
     rd_kafka_topic_t *map_rkt;
     offmap map;
@@ -58,7 +78,7 @@ typedef struct mirror {
     char **noted; /* excluded topics already logged */
     size_t nnoted;
     int brokers;
-    int64_t delivered, delivered_bytes, produced, gaps, gap_records, reconciled;
+    int64_t delivered, delivered_bytes, produced, gaps, gap_records, reconciled, skipped;
     int fatal;
     int exit_code;
     char flow[128];
@@ -68,10 +88,21 @@ typedef struct mirror {
 __attribute__((format(printf, 3, 4))) void mirror_fatal(mirror *m, int code, const char *fmt, ...);
 /* Retention gap on p: next_src is below the source log start lo. */
 void mirror_gap(mirror *m, mpart *p, int64_t lo);
+/* Records hole [start, end) (F_SKIP or F_GAP) in p's map once every record
+ * handed over before it is acknowledged. */
+void mirror_hole(mirror *m, mpart *p, int kind, int64_t start, int64_t end, int64_t origin);
+/* Skips the opposite flow's records at off (next_src moves past them);
+ * 1 if off was one of them. */
+int mirror_loop_skip(mirror *m, mpart *p, int64_t off, int at_start);
 
 /* refresh.c: discovers topics/partitions, creates them on the target and
  * starts new partitions.  0, or -1 if discovery failed (retried later). */
 int refresh_topics(mirror *m);
+/* Rebuilds p's loop/foreign stretches from m->inv. 0 or -1 (OOM). */
+int refresh_loop_attach(mirror *m, mpart *p);
+/* Reloads the opposite flow's map if it changed; stops the mirror if the
+ * opposite flow is running. */
+void refresh_opposite(mirror *m);
 
 /* reconcile.c: computes resume positions (with target tail reconciliation)
  * and starts consuming. */
@@ -82,6 +113,8 @@ int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg);
 
 /* progress.c */
 void progress_tick(mirror *m, int64_t now_ms, int final);
+/* Writes the status record now (running, and clean = nothing in flight). */
+void progress_status(mirror *m, int running, int clean);
 int64_t progress_total_lag(mirror *m);
 
 #endif

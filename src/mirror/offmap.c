@@ -2,7 +2,8 @@
  * offmap.c - offset-map runs, lookup and text encoding (see offmap.h).
  *
  * Appends are O(1) (extend the last run or start a new one); lookups are a
- * binary search over runs.  Nothing here talks to Kafka.
+ * binary search over runs (skips are few: one per stretch the opposite flow
+ * wrote).  Nothing here talks to Kafka.
  */
 #include "mirror/offmap.h"
 
@@ -21,6 +22,7 @@ void offmap_free(offmap *m) {
         free(p->tgt_topic);
         free(p->runs);
         free(p->gaps);
+        free(p->skips);
         free(p);
     }
     free(m->parts);
@@ -51,6 +53,7 @@ om_part *offmap_get(offmap *m, const char *src_topic, const char *tgt_topic, int
     p->src_topic = kf_strdup(src_topic);
     p->tgt_topic = kf_strdup(tgt_topic);
     p->partition = partition;
+    p->baseline = -1;
     if (!p->src_topic || !p->tgt_topic) {
         free(p->src_topic);
         free(p->tgt_topic);
@@ -82,6 +85,8 @@ int64_t om_src_next(const om_part *p) {
     for (size_t i = 0; i < p->ngaps; i++)
         if (p->gaps[i].end > next)
             next = p->gaps[i].end;
+    if (p->nskips && p->skips[p->nskips - 1].end > next)
+        next = p->skips[p->nskips - 1].end;
     return next;
 }
 
@@ -90,6 +95,121 @@ int64_t om_tgt_next(const om_part *p) {
         return -1;
     const om_run *r = &p->runs[p->nruns - 1];
     return r->tgt + r->len;
+}
+
+int64_t om_tgt_write_pos(const om_part *p) {
+    int64_t t = om_tgt_next(p);
+    return t >= 0 ? t : p->baseline;
+}
+
+int64_t om_tgt_end(const om_part *p) {
+    const om_run *r = p->nruns ? &p->runs[p->nruns - 1] : NULL;
+    const om_skip *s = p->nskips ? &p->skips[p->nskips - 1] : NULL;
+    /* a skip coming after the last run: the position after its original */
+    if (s && s->origin >= 0 && (!r || s->start >= r->src + r->len))
+        return s->origin + (s->end - s->start);
+    return om_tgt_write_pos(p);
+}
+
+int om_is_new(const om_part *p) {
+    return !p->nruns && !p->ngaps && !p->nskips && p->baseline < 0;
+}
+
+static int grow_skips(om_part *p) {
+    om_skip *ns = realloc(p->skips, (p->nskips + 1) * sizeof(*ns));
+    if (!ns)
+        return -1;
+    p->skips = ns;
+    return 0;
+}
+
+int om_add_skip(om_part *p, int64_t start, int64_t end, int64_t origin) {
+    if (start < 0 || end <= start)
+        return -1;
+    if (p->nruns) {
+        const om_run *r = &p->runs[p->nruns - 1];
+        if (start < r->src + r->len)
+            return -1;
+    }
+    if (p->nskips) {
+        om_skip *s = &p->skips[p->nskips - 1];
+        if (start < s->end)
+            return -1;
+        /* extend in place when nothing was mapped in between and the
+         * originals are consecutive too */
+        int contiguous = s->end == start &&
+                         (s->origin < 0 ? origin < 0 : origin == s->origin + (s->end - s->start));
+        int run_between = p->nruns && p->runs[p->nruns - 1].src >= s->end;
+        if (contiguous && !run_between) {
+            s->end = end;
+            if (p->skips_dirty > p->nskips - 1)
+                p->skips_dirty = p->nskips - 1;
+            return 0;
+        }
+    }
+    if (grow_skips(p))
+        return -1;
+    p->skips[p->nskips] = (om_skip){start, end, origin < 0 ? -1 : origin};
+    if (p->skips_dirty > p->nskips)
+        p->skips_dirty = p->nskips;
+    p->nskips++;
+    return 0;
+}
+
+int om_put_skip(om_part *p, int64_t start, int64_t end, int64_t origin) {
+    if (start < 0 || end <= start)
+        return -1;
+    size_t i = 0;
+    while (i < p->nskips && p->skips[i].start < start)
+        i++;
+    if (i < p->nskips && p->skips[i].start == start) {
+        p->skips[i].end = end;
+        p->skips[i].origin = origin < 0 ? -1 : origin;
+    } else {
+        if (grow_skips(p))
+            return -1;
+        memmove(&p->skips[i + 1], &p->skips[i], (p->nskips - i) * sizeof(om_skip));
+        p->skips[i] = (om_skip){start, end, origin < 0 ? -1 : origin};
+        p->nskips++;
+    }
+    p->skips_dirty = p->nskips;
+    return 0;
+}
+
+/* Index of the first skip ending after src (nskips if none). */
+static size_t skip_at_or_after(const om_part *p, int64_t src) {
+    size_t lo = 0, hi = p->nskips;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (p->skips[mid].end <= src)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int64_t om_origin_covered(const om_part *p, int64_t from, int64_t to) {
+    int64_t n = 0;
+    for (size_t i = 0; p && i < p->nskips; i++) {
+        const om_skip *s = &p->skips[i];
+        if (s->origin < 0)
+            continue;
+        int64_t a = s->origin > from ? s->origin : from;
+        int64_t b = s->origin + (s->end - s->start);
+        if (b > to)
+            b = to;
+        if (b > a)
+            n += b - a;
+    }
+    return n;
+}
+
+const om_skip *om_find_skip(const om_part *p, int64_t src) {
+    if (!p)
+        return NULL;
+    size_t i = skip_at_or_after(p, src);
+    return i < p->nskips && p->skips[i].start <= src ? &p->skips[i] : NULL;
 }
 
 int om_append(om_part *p, int64_t src, int64_t tgt) {
@@ -167,6 +287,17 @@ int om_check(const om_part *p) {
         if (a->src + a->len > b->src || a->tgt + a->len > b->tgt)
             return -1;
     }
+    for (size_t i = 0; i < p->nskips; i++) {
+        const om_skip *s = &p->skips[i];
+        if (i && p->skips[i - 1].end > s->start)
+            return -1;
+        /* no run may overlap a skipped stretch */
+        for (size_t k = 0; k < p->nruns; k++)
+            if (p->runs[k].src < s->end && s->start < p->runs[k].src + p->runs[k].len)
+                return -1;
+    }
+    if (p->baseline >= 0 && p->nruns && p->runs[0].tgt < p->baseline)
+        return -1;
     return 0;
 }
 
@@ -178,7 +309,7 @@ static const om_gap *in_gap(const om_part *p, int64_t src) {
 }
 
 int om_lookup(const om_part *p, int64_t src, int64_t *tgt, int64_t *next_src) {
-    if (!p || !p->nruns)
+    if (!p || (!p->nruns && !p->nskips))
         return OM_EMPTY;
     /* last run with run.src <= src */
     size_t lo = 0, hi = p->nruns;
@@ -197,11 +328,30 @@ int om_lookup(const om_part *p, int64_t src, int64_t *tgt, int64_t *next_src) {
             return OM_EXACT;
         }
     }
-    if (lo == p->nruns)
+    /* a skipped record's original is on the target already */
+    size_t si = skip_at_or_after(p, src);
+    if (si < p->nskips && p->skips[si].start <= src && p->skips[si].origin >= 0) {
+        *tgt = p->skips[si].origin + (src - p->skips[si].start);
+        *next_src = src;
+        return OM_EXACT;
+    }
+    /* the next record with a known target offset: a run or a skip whose
+     * original is in this target topic */
+    while (si < p->nskips && (p->skips[si].origin < 0 || p->skips[si].start <= src))
+        si++;
+    const om_run *nr = lo < p->nruns ? &p->runs[lo] : NULL;
+    const om_skip *ns = si < p->nskips ? &p->skips[si] : NULL;
+    if (!nr && !ns)
         return OM_NOT_YET;
-    *next_src = p->runs[lo].src;
-    *tgt = p->runs[lo].tgt;
-    if (lo == 0)
+    if (nr && (!ns || nr->src < ns->start)) {
+        *next_src = nr->src;
+        *tgt = nr->tgt;
+    } else {
+        *next_src = ns->start;
+        *tgt = ns->origin;
+    }
+    int below = lo == 0 && (!p->nskips || p->skips[0].start > src);
+    if (below)
         return in_gap(p, src) ? OM_GAP : OM_BELOW;
     return in_gap(p, src) ? OM_GAP : OM_HOLE;
 }
@@ -228,6 +378,22 @@ int om_val_gap(char *buf, size_t len, const om_gap *g) {
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
+int om_key_skip(char *buf, size_t len, const om_part *p, const om_skip *s) {
+    int n = snprintf(buf, len, "L %s %s %d %lld", p->src_topic, p->tgt_topic, (int)p->partition,
+                     (long long)s->start);
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+int om_val_skip(char *buf, size_t len, const om_skip *s) {
+    int n = snprintf(buf, len, "%lld %lld", (long long)s->end, (long long)s->origin);
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+int om_key_baseline(char *buf, size_t len, const om_part *p) {
+    int n = snprintf(buf, len, "B %s %s %d", p->src_topic, p->tgt_topic, (int)p->partition);
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
 /* Splits s (NUL-terminated, modified) on single spaces into at most max fields. */
 static int split(char *s, char **f, int max) {
     int n = 0;
@@ -241,7 +407,7 @@ static int split(char *s, char **f, int max) {
 }
 
 int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, size_t vallen) {
-    if (keylen < 2 || (key[0] != 'R' && key[0] != 'G') || key[1] != ' ')
+    if (keylen < 2 || !strchr("RGLB", key[0]) || key[1] != ' ')
         return 1;
     char kb[1024], vb[128];
     if (keylen >= sizeof(kb) || !val || vallen >= sizeof(vb))
@@ -251,17 +417,30 @@ int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, siz
     memcpy(vb, val, vallen);
     vb[vallen] = 0;
     char *kf[6], *vf[3];
-    int64_t part, start, a, b = 0;
+    int64_t part, start = 0, a, b = 0;
     int nv = split(vb, vf, 3);
-    if (split(kb, kf, 6) != 5 || kf_parse_i64(kf[3], 0, INT32_MAX, &part) ||
-        kf_parse_i64(kf[4], 0, INT64_MAX, &start) || nv < 1 ||
+    int nk = split(kb, kf, 6);
+    int is_base = kf[0][0] == 'B';
+    if (nk != (is_base ? 4 : 5) || kf_parse_i64(kf[3], 0, INT32_MAX, &part) ||
+        (!is_base && kf_parse_i64(kf[4], 0, INT64_MAX, &start)) || nv < 1 ||
         kf_parse_i64(vf[0], 0, INT64_MAX, &a))
         return -1;
     om_part *p = offmap_get(m, kf[1], kf[2], (int32_t)part, 1);
     if (!p)
         return -1;
-    if (kf[0][0] == 'G')
-        return nv == 1 ? om_put_gap(p, start, a) : -1;
+    switch (kf[0][0]) {
+    case 'B':
+        if (nv != 1)
+            return -1;
+        p->baseline = a;
+        return 0;
+    case 'G': return nv == 1 ? om_put_gap(p, start, a) : -1;
+    case 'L':
+        if (nv != 2 || kf_parse_i64(vf[1], -1, INT64_MAX, &b))
+            return -1;
+        return om_put_skip(p, start, a, b);
+    default: break;
+    }
     if (nv != 2 || kf_parse_i64(vf[1], 1, INT64_MAX, &b))
         return -1;
     return om_put_run(p, start, a, b);

@@ -47,16 +47,37 @@ int offsets_translate(mirror_config *c, const char *topic, int32_t partition, in
     const char *status = "exact";
     char why[512] = "";
     if (st == OM_NOT_YET && offset < om_src_next(p)) {
-        st = OM_GAP; /* a gap after the last run */
+        st = OM_GAP; /* a gap (or skip) after the last run */
         next = om_src_next(p);
-        tgt = om_tgt_next(p);
+        tgt = om_tgt_end(p);
     } else if (st == OM_NOT_YET && offset == om_src_next(p)) {
         status = "end";
-        tgt = om_tgt_next(p);
+        tgt = om_tgt_end(p);
         next = offset;
         snprintf(why, sizeof(why), "the next source record will be written at this offset");
     }
-    switch (st) {
+    const om_skip *sk = om_find_skip(p, offset);
+    switch (sk ? -1 : st) {
+    case -1:
+        /* loop prevention: the opposite flow copied this record from the
+         * target, so its original is the answer */
+        status = "skipped";
+        if (st == OM_EXACT)
+            snprintf(why, sizeof(why),
+                     "source offset %lld was written by the opposite flow %s->%s (a copy of "
+                     "target offset %lld): not mirrored back",
+                     (long long)offset, c->tgt.alias, c->src.alias, (long long)tgt);
+        else if (tgt >= 0)
+            snprintf(why, sizeof(why),
+                     "source offset %lld was written by the opposite flow %s->%s from another "
+                     "topic; next record with a target offset is source offset %lld",
+                     (long long)offset, c->tgt.alias, c->src.alias, (long long)next);
+        else
+            snprintf(why, sizeof(why),
+                     "source offset %lld was written by the opposite flow %s->%s from another "
+                     "topic; no later record is mapped yet",
+                     (long long)offset, c->tgt.alias, c->src.alias);
+        break;
     case OM_EXACT: break;
     case OM_HOLE:
         status = "hole";
@@ -84,7 +105,7 @@ int offsets_translate(mirror_config *c, const char *topic, int32_t partition, in
             break;
         status = "not-mirrored";
         snprintf(why, sizeof(why), "not mirrored yet: the map covers source offsets below %lld",
-                 (long long)om_src_next(p));
+                 (long long)(p ? om_src_next(p) : 0));
         tgt = -1;
         break;
     default:
@@ -130,7 +151,11 @@ int offsets_dump(mirror_config *c, const char *topic) {
         for (size_t g = 0; g < p->ngaps; g++)
             printf("%s[%lld,%lld]", g ? "," : "", (long long)p->gaps[g].start,
                    (long long)p->gaps[g].end);
-        printf("]}\n");
+        printf("],\"skips\":[");
+        for (size_t s = 0; s < p->nskips; s++)
+            printf("%s[%lld,%lld,%lld]", s ? "," : "", (long long)p->skips[s].start,
+                   (long long)p->skips[s].end, (long long)p->skips[s].origin);
+        printf("],\"baseline\":%lld}\n", (long long)p->baseline);
     }
     offmap_free(&m);
     return 0;

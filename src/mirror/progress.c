@@ -123,14 +123,19 @@ void progress_tick(mirror *m, int64_t now, int final) {
                 "reconciled), gaps %lld",
                 final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag,
                 (long long)m->delivered, (long long)m->reconciled, (long long)m->gaps);
-    char json[512];
+    progress_status(m, !final, 0);
+}
+
+void progress_status(mirror *m, int running, int clean) {
+    char json[640];
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
     snprintf(json, sizeof(json),
              "{\"flow\":\"%s\",\"updated_ms\":%lld,\"records_per_s\":%.1f,\"bytes_per_s\":%.1f,"
              "\"avg_record_bytes\":%.1f,\"records_total\":%lld,\"gaps\":%lld,"
-             "\"gap_records\":%lld,\"running\":%s}",
+             "\"gap_records\":%lld,\"loop_skipped\":%lld,\"running\":%s,\"clean\":%s}",
              m->flow, (long long)kf_wall_ms(), g_rps, g_bps, avg, (long long)m->delivered,
-             (long long)m->gaps, (long long)m->gap_records, final ? "false" : "true");
+             (long long)m->gaps, (long long)m->gap_records, (long long)m->skipped,
+             running ? "true" : "false", clean ? "true" : "false");
     if (m->map_rkt)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);
 }

@@ -4,12 +4,17 @@
  *
  * The target tail past the last persisted run holds records kferry wrote
  * but had not yet mapped.  Since kferry is the only writer and its producer
- * never reorders or leaves holes, target offset tail_start + k holds the
+ * never reorders or leaves holes, the k-th record of the tail holds the
  * k-th source record at or after the map's source end; those records are
- * mapped (after a content check) instead of being sent again.
+ * mapped (after a content check) instead of being sent again.  Records of
+ * the tail the opposite flow mirrored (inverse.h) are not ours and are left
+ * out, as are source records the opposite flow wrote.  A partition's first
+ * start records a baseline, so records already on the target are not taken
+ * for ours.
  */
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/mapstore.h"
 #include "mirror/mirror.h"
 #include "mirror/reader.h"
 #include "mirror/topics.h"
@@ -34,6 +39,21 @@ uint64_t reconcile_hash(const void *key, size_t klen, const void *val, size_t vl
         }
     }
     return h;
+}
+
+/* Moves tail_i past tail records the opposite flow mirrored. */
+static void skip_foreign(mpart *p) {
+    while (p->tail_i < p->tail_n && p->tail_foreign && p->tail_foreign[p->tail_i])
+        p->tail_i++;
+}
+
+static void tail_done(mpart *p) {
+    free(p->tail_hash);
+    free(p->tail_have);
+    free(p->tail_foreign);
+    p->tail_hash = NULL;
+    p->tail_have = NULL;
+    p->tail_foreign = NULL;
 }
 
 static int tail_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
@@ -65,15 +85,13 @@ int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
     p->tail_i++;
     p->reconciled++;
     m->reconciled++;
+    skip_foreign(p);
     if (p->tail_i == p->tail_n) {
         kf_notice("reconcile",
                   "%s/%d: %lld record(s) written before the last stop were found on the target "
                   "and mapped (not re-sent); mirroring resumes at source offset %lld",
-                  p->t->src, p->partition, (long long)p->tail_n, (long long)msg->offset + 1);
-        free(p->tail_hash);
-        free(p->tail_have);
-        p->tail_hash = NULL;
-        p->tail_have = NULL;
+                  p->t->src, p->partition, (long long)p->reconciled, (long long)msg->offset + 1);
+        tail_done(p);
     }
     return 0;
 }
@@ -94,6 +112,25 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *
     return -1;
 }
 
+/* First start of p: the target's current end is where kferry's writes
+ * begin; whatever is below was not written by this flow.  The baseline is
+ * persisted (and acknowledged, see reconcile_start) before any record. */
+static int put_baseline(mirror *m, mpart *p, int64_t thi) {
+    p->map->baseline = thi;
+    if (mapstore_put_baseline(m->prod, m->map_rkt, p->map) != 0) {
+        p->map->baseline = -1;
+        return -1;
+    }
+    m->baseline_pending++;
+    p->baseline_wait = 1;
+    if (thi > 0)
+        kf_notice("reconcile",
+                  "%s/%d: first start; target %s/%d already ends at %lld: kferry's writes begin "
+                  "there (baseline)",
+                  p->t->src, p->partition, p->t->tgt, p->partition, (long long)thi);
+    return 0;
+}
+
 /* Plans p: resume offset and target tail. 1 = needs a tail read, 0 = ready,
  * -1 = not now (retried at the next refresh), -2 = fatal (already reported). */
 static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
@@ -102,10 +139,23 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
         return -1;
     if ((tlo < 0 || thi < 0) && watermarks(m->tgt_reader, p->t->tgt, p->partition, &tlo, &thi))
         return -1;
-    int64_t mapped_tgt = om_tgt_next(p->map);
+    if (p->baseline_wait) {
+        if (m->baseline_pending > 0)
+            return -1; /* its baseline is not acknowledged yet */
+        p->baseline_wait = 0;
+    }
+    if (om_is_new(p->map)) {
+        if (put_baseline(m, p, thi) != 0) {
+            mirror_fatal(m, 1, "%s/%d: cannot queue the baseline record", p->t->src,
+                         p->partition);
+            return -2;
+        }
+    }
+    int64_t mapped_tgt = om_tgt_write_pos(p->map);
     p->tail_start = mapped_tgt >= 0 ? mapped_tgt : tlo;
     p->tail_n = thi - p->tail_start;
     p->tail_i = 0;
+    p->reconciled = 0;
     if (p->tail_n < 0) {
         mirror_fatal(m, 1,
                      "%s/%d: target %s ends at %lld but the offset map says kferry wrote up to "
@@ -113,6 +163,23 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
                      p->t->src, p->partition, p->t->tgt, (long long)thi, (long long)mapped_tgt);
         return -2;
     }
+    /* target records the opposite flow mirrored are not ours: leave the
+     * leading and trailing ones out of the tail, flag those in between */
+    for (size_t i = 0; i < p->nforeign; i++)
+        if (p->foreign[i].start <= p->tail_start && p->tail_start < p->foreign[i].end) {
+            p->tail_n -= p->foreign[i].end - p->tail_start;
+            p->tail_start = p->foreign[i].end;
+        }
+    for (size_t i = p->nforeign; i-- > 0 && p->tail_n > 0;) {
+        int64_t end = p->tail_start + p->tail_n;
+        if (p->foreign[i].start < end && end <= p->foreign[i].end)
+            p->tail_n = p->foreign[i].start > p->tail_start ? p->foreign[i].start - p->tail_start
+                                                            : 0;
+    }
+    if (p->tail_n < 0)
+        p->tail_n = 0;
+    int64_t own =
+        p->tail_n - inv_count_in(p->foreign, p->nforeign, p->tail_start, p->tail_start + p->tail_n);
     *resume = om_src_next(p->map);
     if (*resume < 0)
         *resume = lo; /* never mirrored: from the source's first record */
@@ -123,20 +190,30 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
                      p->t->src, p->partition, (long long)hi, (long long)*resume);
         return -2;
     }
-    if (p->tail_n > hi - *resume) {
+    /* the opposite flow's records at the resume point are skipped right
+     * away (nothing is in flight for p now) */
+    p->next_src = *resume;
+    p->loop_i = 0;
+    while (p->nloop && p->next_src < hi && mirror_loop_skip(m, p, p->next_src, 1))
+        ;
+    if (m->fatal)
+        return -2;
+    *resume = p->next_src;
+    int64_t avail = hi - *resume - inv_count_in(p->loop, p->nloop, *resume, hi);
+    if (own > avail) {
         mirror_fatal(m, 1,
                      "%s/%d: target %s has %lld unmapped record(s) but the source has only "
                      "%lld after offset %lld: another writer on the target?",
-                     p->t->src, p->partition, p->t->tgt, (long long)p->tail_n,
-                     (long long)(hi - *resume), (long long)*resume);
+                     p->t->src, p->partition, p->t->tgt, (long long)own, (long long)avail,
+                     (long long)*resume);
         return -2;
     }
     if (*resume < lo) {
-        if (p->tail_n > 0) {
+        if (own > 0) {
             mirror_fatal(m, 1,
                          "%s/%d: cannot reconcile %lld unmapped target record(s): the source "
                          "records after offset %lld were deleted",
-                         p->t->src, p->partition, (long long)p->tail_n, (long long)*resume);
+                         p->t->src, p->partition, (long long)own, (long long)*resume);
             return -2;
         }
         p->next_src = *resume;
@@ -145,14 +222,21 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
             return -2;
         *resume = lo;
     }
-    if (p->tail_n == 0)
+    if (own == 0) {
+        p->tail_n = 0;
         return 0;
+    }
     p->tail_hash = calloc((size_t)p->tail_n, sizeof(*p->tail_hash));
     p->tail_have = calloc((size_t)p->tail_n, 1);
-    if (!p->tail_hash || !p->tail_have) {
+    p->tail_foreign = p->nforeign ? calloc((size_t)p->tail_n, 1) : NULL;
+    if (!p->tail_hash || !p->tail_have || (p->nforeign && !p->tail_foreign)) {
         mirror_fatal(m, 1, "out of memory for %lld tail records", (long long)p->tail_n);
         return -2;
     }
+    for (size_t i = 0; i < p->nforeign; i++)
+        for (int64_t o = p->foreign[i].start; o < p->foreign[i].end; o++)
+            if (o >= p->tail_start && o < p->tail_start + p->tail_n)
+                p->tail_foreign[o - p->tail_start] = 1;
     return 1;
 }
 
@@ -199,6 +283,10 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
         }
     }
     free(wm);
+    /* no record may reach a partition before its baseline is stored */
+    int64_t deadline = kf_now_ms() + 30000;
+    while (m->baseline_pending > 0 && !m->fatal && kf_now_ms() < deadline)
+        rd_kafka_poll(m->prod, 50);
     if (m->fatal)
         goto out;
     if (nspecs) {
@@ -212,6 +300,14 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
         mpart *p = parts[i];
         if (st[i] < 0)
             continue;
+        if (p->baseline_wait) {
+            if (m->baseline_pending > 0) {
+                kf_warn("reconcile", "%s/%d: baseline not acknowledged by the target yet; "
+                        "retrying at the next refresh", p->t->src, p->partition);
+                continue;
+            }
+            p->baseline_wait = 0;
+        }
         p->next_src = resume[i];
         if (p->tail_n > 0)
             kf_info("reconcile",

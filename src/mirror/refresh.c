@@ -68,13 +68,39 @@ static int add_parts(mirror *m, mtopic *t, int n) {
         p->t = t;
         p->partition = k;
         p->map = offmap_get(&m->map, t->src, t->tgt, k, 1);
-        if (!p->map) {
+        if (!p->map || refresh_loop_attach(m, p) != 0) {
             free(p);
             return -1;
         }
         t->parts[t->nparts++] = p;
     }
     return 0;
+}
+
+int refresh_loop_attach(mirror *m, mpart *p) {
+    free(p->loop);
+    free(p->foreign);
+    p->loop = p->foreign = NULL;
+    p->nloop = p->nforeign = p->loop_i = 0;
+    if (inv_loop_ranges(&m->inv, p->t->src, p->t->tgt, p->partition, &p->loop, &p->nloop) ||
+        inv_foreign_ranges(&m->inv, p->t->tgt, p->partition, &p->foreign, &p->nforeign))
+        return -1;
+    return 0;
+}
+
+void refresh_opposite(mirror *m) {
+    int64_t hwm = inv_hwm(m->cfg, m->src_reader);
+    if (hwm < -1 || hwm == m->inv.hwm)
+        return; /* unreadable now (checked again next time) or unchanged */
+    /* The opposite flow wrote its map since we started: it runs at the same
+     * time, and records it wrote but has not mapped yet would come back. */
+    char err[512], why[512] = "its offset map changed while this flow runs";
+    if (inv_load(m->cfg, m->src_reader, &m->inv, err, sizeof(err)) == 0)
+        inv_check_stopped(&m->inv, why, sizeof(why));
+    mirror_fatal(m, 1,
+                 "the opposite flow %s->%s wrote to %s while this flow runs (%s); kferry does not "
+                 "mirror both directions at once: stop one of them",
+                 m->cfg->tgt.alias, m->cfg->src.alias, m->cfg->opposite_map_topic, why);
 }
 
 int refresh_topics(mirror *m) {

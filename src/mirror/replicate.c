@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/groupsync.h"
 #include "mirror/mapstore.h"
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
@@ -46,10 +47,10 @@ void mirror_fatal(mirror *m, int code, const char *fmt, ...) {
 
 /* --- in-flight FIFO ------------------------------------------------------------ */
 
-static int fifo_push(mpart *p, int64_t off) {
+static int fifo_push(mpart *p, fentry e) {
     if (p->fcount == p->fcap) {
         size_t nc = p->fcap ? p->fcap * 2 : 1024;
-        int64_t *nf = malloc(nc * sizeof(*nf));
+        fentry *nf = malloc(nc * sizeof(*nf));
         if (!nf)
             return -1;
         for (size_t i = 0; i < p->fcount; i++)
@@ -59,31 +60,96 @@ static int fifo_push(mpart *p, int64_t off) {
         p->fcap = nc;
         p->fhead = 0;
     }
-    p->fifo[(p->fhead + p->fcount) % p->fcap] = off;
+    p->fifo[(p->fhead + p->fcount) % p->fcap] = e;
     p->fcount++;
     return 0;
 }
 
-static int64_t fifo_pop(mpart *p) {
+static int fifo_pop(mpart *p, fentry *e) {
     if (!p->fcount)
         return -1;
-    int64_t off = p->fifo[p->fhead];
+    *e = p->fifo[p->fhead];
     p->fhead = (p->fhead + 1) % p->fcap;
     p->fcount--;
-    return off;
+    return 0;
+}
+
+static void apply_hole(mirror *m, mpart *p, const fentry *e) {
+    int rc = e->kind == F_SKIP ? om_add_skip(p->map, e->off, e->end, e->origin)
+                               : om_put_gap(p->map, e->off, e->end);
+    if (rc != 0) {
+        p->failed = 1;
+        mirror_fatal(m, 1, "%s/%d: cannot record source offsets [%lld, %lld) in the offset map",
+                     p->t->src, p->partition, (long long)e->off, (long long)e->end);
+    }
+}
+
+/* Applies the holes at the head of the FIFO: everything before them is
+ * acknowledged. */
+static void apply_head_holes(mirror *m, mpart *p) {
+    while (p->fcount && p->fifo[p->fhead].kind != F_RECORD && !p->failed) {
+        fentry e;
+        fifo_pop(p, &e);
+        apply_hole(m, p, &e);
+    }
+}
+
+void mirror_hole(mirror *m, mpart *p, int kind, int64_t start, int64_t end, int64_t origin) {
+    fentry e = {start, end, origin, kind};
+    if (!p->fcount) {
+        apply_hole(m, p, &e);
+        return;
+    }
+    /* consecutive skips of one stretch become one entry */
+    fentry *last = &p->fifo[(p->fhead + p->fcount - 1) % p->fcap];
+    if (kind == F_SKIP && last->kind == F_SKIP && last->end == start &&
+        (origin < 0 ? last->origin < 0 : origin == last->origin + (last->end - last->off))) {
+        last->end = end;
+        return;
+    }
+    if (fifo_push(p, e) != 0)
+        mirror_fatal(m, 1, "out of memory");
+}
+
+int mirror_loop_skip(mirror *m, mpart *p, int64_t off, int at_start) {
+    while (p->loop_i < p->nloop && p->loop[p->loop_i].end <= off)
+        p->loop_i++;
+    if (p->loop_i == p->nloop || p->loop[p->loop_i].start > off)
+        return 0;
+    const inv_range *r = &p->loop[p->loop_i];
+    int64_t end = r->end;
+    mirror_hole(m, p, F_SKIP, off, end, r->origin >= 0 ? r->origin + (off - r->start) : -1);
+    p->next_src = end;
+    p->skipped += end - off;
+    m->skipped += end - off;
+    kf_debug("mirror", "%s/%d: source offsets [%lld, %lld) were written by the opposite flow: "
+             "not mirrored back", p->t->src, p->partition, (long long)off, (long long)end);
+    /* a long stretch: fetch from its end instead of reading it through */
+    if (!at_start && end - off > 1000) {
+        rd_kafka_consume_stop(p->t->src_rkt, p->partition);
+        if (rd_kafka_consume_start_queue(p->t->src_rkt, p->partition, end, m->q) != 0)
+            mirror_fatal(m, 1, "%s/%d: cannot restart consumption: %s", p->t->src, p->partition,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    return 1;
 }
 
 /* --- delivery reports ---------------------------------------------------------- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     mirror *m = opaque;
-    if (msg->_private == &mapstore_opaque) {
+    if (msg->_private == &mapstore_opaque || msg->_private == &mapstore_baseline_opaque) {
         if (msg->err)
             mirror_fatal(m, 1, "offset-map write failed: %s", rd_kafka_err2str(msg->err));
+        else if (msg->_private == &mapstore_baseline_opaque)
+            m->baseline_pending--;
         return;
     }
     mpart *p = msg->_private;
-    int64_t src = fifo_pop(p);
+    apply_head_holes(m, p);
+    fentry e = {-1, 0, -1, F_RECORD};
+    fifo_pop(p, &e);
+    int64_t src = e.off;
     if (p->failed)
         return;
     if (msg->err) {
@@ -104,6 +170,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     p->delivered_bytes += (int64_t)msg->len + (int64_t)msg->key_len;
     m->delivered++;
     m->delivered_bytes += (int64_t)msg->len + (int64_t)msg->key_len;
+    apply_head_holes(m, p);
 }
 
 /* --- gaps ------------------------------------------------------------------------ */
@@ -122,7 +189,7 @@ void mirror_gap(mirror *m, mpart *p, int64_t lo) {
                      "record the gap and go on");
         return;
     }
-    om_put_gap(p->map, start, lo);
+    mirror_hole(m, p, F_GAP, start, lo, -1);
     p->next_src = lo;
     kf_warn("gap", "%s/%d: gap recorded in the offset map; continuing at %lld", p->t->src,
             p->partition, (long long)lo);
@@ -202,7 +269,7 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
         }
         break;
     }
-    if (fifo_push(p, msg->offset) != 0) {
+    if (fifo_push(p, (fentry){msg->offset, 0, -1, F_RECORD}) != 0) {
         mirror_fatal(m, 1, "out of memory");
         return;
     }
@@ -236,6 +303,8 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
     }
     if (msg->offset < p->next_src)
         return; /* re-delivery after a restart of the partition */
+    if (p->nloop && mirror_loop_skip(m, p, msg->offset, 0))
+        return; /* written by the opposite flow: never mirrored back */
     if (p->tail_i < p->tail_n) {
         if (reconcile_match(m, p, msg) == 0)
             p->next_src = msg->offset + 1;
@@ -270,6 +339,9 @@ static void free_topics(mirror *m) {
             free(t->parts[k]->fifo);
             free(t->parts[k]->tail_hash);
             free(t->parts[k]->tail_have);
+            free(t->parts[k]->tail_foreign);
+            free(t->parts[k]->loop);
+            free(t->parts[k]->foreign);
             free(t->parts[k]);
         }
         free(t->parts);
@@ -298,6 +370,11 @@ static void shutdown_flush(mirror *m) {
     progress_tick(m, kf_now_ms(), 1);
     rd_kafka_flush(m->prod, 10000);
     int left = rd_kafka_outq_len(m->prod);
+    /* "clean": every record written is in the persisted map, which the
+     * opposite flow requires before it starts (loop prevention) */
+    int complete = (!m->fatal || m->exit_code == 3) && !inflight && !left;
+    progress_status(m, 0, complete);
+    rd_kafka_flush(m->prod, 10000);
     if (inflight || left)
         kf_warn("mirror",
                 "%d record(s) still in flight at shutdown; the next start reconciles them "
@@ -323,10 +400,12 @@ int replicate_run(mirror_config *c) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    inv_init(&m.inv);
     m.src = clients_consumer(c, &c->src, "mirror", 0);
     m.tgt_reader = clients_consumer(c, &c->tgt, "reader", 1);
+    m.src_reader = clients_consumer(c, &c->src, "loop", 1);
     m.prod = clients_producer(c, on_delivery, &m);
-    if (!m.src || !m.tgt_reader || !m.prod)
+    if (!m.src || !m.tgt_reader || !m.src_reader || !m.prod)
         goto out;
     m.q = rd_kafka_queue_new(m.src);
 
@@ -340,13 +419,45 @@ int replicate_run(mirror_config *c) {
     if (topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0)
         goto out;
     int found = 0;
-    if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, NULL, 0, err, sizeof(err))) {
+    char own_status[1024];
+    if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status, sizeof(own_status),
+                      err, sizeof(err))) {
         kf_err("map", "cannot load the offset map: %s", err);
         goto out;
     }
     m.map_rkt = rd_kafka_topic_new(m.prod, c->map_topic, NULL);
+    /* Loop prevention: the opposite flow's map, on our source.  Saying
+     * "running" (acknowledged) before looking at the opposite flow's status
+     * means two flows started at once cannot both miss each other. */
+    int was_clean = inv_status_clean(own_status);
+    progress_status(&m, 1, 0);
+    rd_kafka_flush(m.prod, 30000);
+    char why[1536] = "";
+    if (inv_load(c, m.src_reader, &m.inv, err, sizeof(err))) {
+        snprintf(why, sizeof(why), "cannot read the opposite flow's offset map %s: %s",
+                 c->opposite_map_topic, err);
+    } else if (inv_check_stopped(&m.inv, err, sizeof(err))) {
+        snprintf(why, sizeof(why),
+                 "the opposite flow %s->%s (offset map %s on %s) is not stopped cleanly: %s. "
+                 "kferry does not mirror both directions at once; stop it with SIGTERM (if it "
+                 "was killed, start it again and stop it with SIGTERM so it maps its last "
+                 "records), then start this flow",
+                 c->tgt.alias, c->src.alias, c->opposite_map_topic, c->src.alias, err);
+    }
+    if (why[0]) {
+        kf_err("mirror", "%s", why);
+        progress_status(&m, 0, was_clean); /* this run wrote nothing */
+        rd_kafka_flush(m.prod, 30000);
+        goto out;
+    }
+    if (m.inv.found)
+        kf_notice("mirror",
+                  "loop prevention: records the opposite flow %s->%s wrote (offset map %s) are "
+                  "not mirrored back",
+                  c->tgt.alias, c->src.alias, c->opposite_map_topic);
     if (metrics_start(c) != 0)
         goto out;
+    groupsync_start(c); /* own thread and clients (groupsync.c); failure is logged */
 
     if (refresh_topics(&m) != 0 && !m.fatal)
         kf_warn("mirror", "initial topic discovery failed; retrying every %ds", c->refresh_s);
@@ -373,6 +484,7 @@ int replicate_run(mirror_config *c) {
             next_persist = now + c->map_persist_ms;
         }
         if (now >= next_refresh) {
+            refresh_opposite(&m);
             refresh_topics(&m);
             next_refresh = kf_now_ms() + (int64_t)c->refresh_s * 1000;
         }
@@ -397,6 +509,7 @@ int replicate_run(mirror_config *c) {
     shutdown_flush(&m);
     rc = m.fatal ? m.exit_code : 0;
 out:
+    groupsync_stop();
     metrics_stop();
     if (m.q)
         rd_kafka_queue_destroy(m.q);
@@ -409,6 +522,9 @@ out:
         rd_kafka_destroy(m.src);
     if (m.tgt_reader)
         rd_kafka_destroy(m.tgt_reader);
+    if (m.src_reader)
+        rd_kafka_destroy(m.src_reader);
+    inv_free(&m.inv);
     offmap_free(&m.map);
     return rc;
 }

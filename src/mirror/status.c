@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/inverse.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 #include "mirror/reader.h"
@@ -25,7 +26,7 @@ typedef struct prow {
     const char *topic;
     char tgt[256];
     int32_t partition;
-    int64_t src_lo, src_hi, mirrored, lag, gap, first_unmirrored_ts;
+    int64_t src_lo, src_hi, mirrored, lag, gap, first_unmirrored_ts, skipped;
     int ok;
 } prow;
 
@@ -50,6 +51,8 @@ int status_run(mirror_config *c, int json) {
     rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "status", 1);
     offmap m;
     offmap_init(&m);
+    inv_map inv;
+    inv_init(&inv);
     topic_list tl = {0};
     prow *rows = NULL;
     reader_spec *specs = NULL;
@@ -62,6 +65,10 @@ int status_run(mirror_config *c, int json) {
         kf_err("status", "cannot load the offset map: %s", err);
         goto out;
     }
+    /* the opposite flow's map: its records on the target are not lag */
+    if (inv_load(c, src, &inv, err, sizeof(err)))
+        kf_warn("status", "opposite flow's map unreadable (%s): unmapped target records are "
+                "all counted as mirrored", err);
     if (topics_list(src, &tl, 15000)) {
         kf_err("status", "cannot list topics of %s", c->src.alias);
         goto out;
@@ -113,12 +120,21 @@ int status_run(mirror_config *c, int json) {
             rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
             continue;
         om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
-        int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_next(p) : -1;
+        int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_write_pos(p) : -1;
         int64_t tlo = wm[2][i], thi = wm[3][i];
         int64_t tail = 0;
         if ((tlo >= 0 && thi >= 0) ||
-            !rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000))
-            tail = thi - (tnext >= 0 ? tnext : tlo);
+            !rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000)) {
+            int64_t from = tnext >= 0 ? tnext : tlo;
+            inv_range *fr = NULL;
+            size_t nfr = 0;
+            tail = thi - from;
+            if (inv_foreign_ranges(&inv, r->tgt, k, &fr, &nfr) == 0)
+                tail -= inv_count_in(fr, nfr, from, thi);
+            free(fr);
+        }
+        for (size_t s = 0; p && s < p->nskips; s++)
+            r->skipped += p->skips[s].end - p->skips[s].start;
         if (snext < 0)
             snext = r->src_lo;
         r->mirrored = snext + (tail > 0 ? tail : 0);
@@ -174,12 +190,13 @@ int status_run(mirror_config *c, int json) {
         if (json)
             printf("%s{\"topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,"
                    "\"ok\":%s,\"source_start\":%lld,\"source_end\":%lld,\"mirrored\":%lld,"
-                   "\"lag_records\":%lld,\"gap_records\":%lld,\"lag_bytes_approx\":%.0f,\"lag_"
-                   "seconds\":%.1f,"
+                   "\"lag_records\":%lld,\"gap_records\":%lld,\"loop_skipped\":%lld,"
+                   "\"lag_bytes_approx\":%.0f,\"lag_seconds\":%.1f,"
                    "\"eta_seconds_approx\":%.0f}",
                    i ? "," : "", r->topic, r->tgt, r->partition, r->ok ? "true" : "false",
                    (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
-                   (long long)r->lag, (long long)r->gap, lag_bytes, lag_s, eta);
+                   (long long)r->lag, (long long)r->gap, (long long)r->skipped, lag_bytes, lag_s,
+                   eta);
         else if (r->ok)
             printf("%-32s %5d %12lld %12lld %12lld %10lld %12.0f %8.1f %8.0f\n", r->topic,
                    r->partition, (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
@@ -201,6 +218,7 @@ out:
     free(specs);
     topics_list_free(&tl);
     offmap_free(&m);
+    inv_free(&inv);
     if (src)
         rd_kafka_destroy(src);
     if (tgt)

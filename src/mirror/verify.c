@@ -1,13 +1,10 @@
 /*
- * verify.c - `kferry verify` (see verify.h, docs/VERIFY.md): reads each
- * selected partition on both clusters at once and pairs source offset S
- * with target offset map(S), comparing a SHA-256 of every record.
+ * verify.c - `kferry verify` (see verify.h, docs/VERIFY.md): plans the
+ * selected partitions, reads each on both clusters at once and feeds the
+ * records' SHA-256 digests to the merge in verify_merge.c.
  *
- * Both streams are in offset order and the map is monotonic, so pairing is a
- * merge: only the side that is ahead is buffered (as digests, not records),
- * and a side is not polled while its buffer is full, so memory stays bounded
- * whatever the partition sizes.  Records past the map's end are paired by
- * position, exactly as the mirror's reconciliation pairs them.
+ * A side is not polled while its pending-digest ring is full, so memory
+ * stays bounded whatever the partition sizes.
  */
 #include "mirror/verify.h"
 
@@ -15,9 +12,11 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
+#include "mirror/inverse.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 #include "mirror/topics.h"
+#include "mirror/verify_merge.h"
 #include "mirror/verify_report.h"
 
 #include <librdkafka/rdkafka.h>
@@ -43,41 +42,10 @@ typedef struct vctx {
     EVP_MD *md;
     EVP_MD_CTX *rec_ctx;
     offmap map;
+    inv_map inv; /* the opposite flow's map, if any */
     vreport *rep;
-    int64_t compared_total, last_progress_ms, started_ms;
+    int64_t last_progress_ms, started_ms;
 } vctx;
-
-/* ---- ring of pending record digests (one side of one partition) ------- */
-
-static int ring_push(vring *r, const vrec *v) {
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 256;
-        vrec *nv = malloc(nc * sizeof(*nv));
-        if (!nv)
-            return -1;
-        for (size_t i = 0; i < r->n; i++)
-            nv[i] = r->v[(r->head + i) % r->cap];
-        free(r->v);
-        r->v = nv;
-        r->cap = nc;
-        r->head = 0;
-    }
-    r->v[(r->head + r->n) % r->cap] = *v;
-    r->n++;
-    return 0;
-}
-
-static vrec *ring_head(vring *r) { return &r->v[r->head]; }
-
-static void ring_pop(vring *r) {
-    r->head = (r->head + 1) % r->cap;
-    r->n--;
-}
-
-static void ring_free(vring *r) {
-    free(r->v);
-    memset(r, 0, sizeof(*r));
-}
 
 /* ---- record digests ----------------------------------------------------- */
 
@@ -143,262 +111,6 @@ static void hex(const unsigned char *d, size_t n, char *out) {
         out[2 * i + 1] = digits[d[i] & 15];
     }
     out[2 * n] = 0;
-}
-
-/* ---- classification ----------------------------------------------------- */
-
-static void problem(vctx *x, vpart *p, int kind, int64_t src, int64_t tgt, unsigned fields) {
-    if (p->nproblems < (size_t)x->a->max_problems && p->nproblems < VERIFY_MAX_PROBLEMS)
-        p->problems[p->nproblems++] = (vproblem){kind, src, tgt, fields};
-}
-
-/* Source offset whose map entry is target offset t, or -1. */
-static int64_t reverse_lookup(const om_part *m, int64_t t) {
-    if (!m)
-        return -1;
-    size_t lo = 0, hi = m->nruns;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m->runs[mid].tgt <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return -1;
-    const om_run *r = &m->runs[lo - 1];
-    return t < r->tgt + r->len ? r->src + (t - r->tgt) : -1;
-}
-
-static void pair(vpart *p, vctx *x, const vrec *s, const vrec *t) {
-    p->compared++;
-    x->compared_total++;
-    if (s->exp < 0)
-        p->pending_map++;
-    for (int k = 0; k < 2; k++) {
-        vside *sd = &p->side[k];
-        const vrec *r = k ? t : s;
-        if (sd->first_cmp < 0)
-            sd->first_cmp = r->off;
-        sd->last_cmp = r->off;
-        EVP_DigestUpdate(sd->agg, r->d, sizeof(r->d));
-    }
-    if (!memcmp(s->d, t->d, sizeof(s->d))) {
-        p->matched++;
-        return;
-    }
-    p->mismatched++;
-    unsigned f = 0;
-    if (s->ts != t->ts)
-        f |= VF_TIMESTAMP;
-    if (s->crc[0] != t->crc[0])
-        f |= VF_KEY;
-    if (s->crc[1] != t->crc[1])
-        f |= VF_VALUE;
-    if (s->crc[2] != t->crc[2])
-        f |= VF_HEADERS;
-    problem(x, p, VP_MISMATCH, s->off, t->off, f);
-}
-
-static void unmatched_source(vpart *p, vctx *x, const vrec *s) {
-    if (s->exp < 0) {
-        if (!p->not_yet++)
-            p->not_yet_from = s->off;
-    } else if (p->compacted)
-        p->compacted_n++;
-    else {
-        p->missing++;
-        problem(x, p, VP_MISSING, s->off, s->exp, 0);
-    }
-}
-
-static void unmatched_target(vpart *p, vctx *x, const vrec *t) {
-    if (t->tail) {
-        p->extra++;
-        problem(x, p, VP_TAIL_EXTRA, -1, t->off, 0);
-        return;
-    }
-    int64_t s = reverse_lookup(p->map, t->off);
-    if (s < 0) {
-        p->extra++;
-        problem(x, p, VP_EXTRA, -1, t->off, 0);
-    } else if (s < p->side[0].lo) {
-        /* its source record went to retention; counted from the map */
-    } else if (p->compacted) {
-        p->compacted_n++;
-    } else {
-        p->absent_src++;
-        problem(x, p, VP_ABSENT_SOURCE, s, t->off, 0);
-    }
-}
-
-/* Merge step for one source record; see the file comment. */
-static int feed_src(vpart *p, vctx *x, const vrec *s) {
-    vring *tr = &p->side[1].ring;
-    while (tr->n) {
-        vrec *h = ring_head(tr);
-        if (s->exp < 0) {
-            if (!h->tail) {
-                unmatched_target(p, x, h);
-                ring_pop(tr);
-                continue;
-            }
-            pair(p, x, s, h);
-            ring_pop(tr);
-            return 0;
-        }
-        if (h->tail || h->off > s->exp) {
-            unmatched_source(p, x, s);
-            return 0;
-        }
-        if (h->off < s->exp) {
-            unmatched_target(p, x, h);
-            ring_pop(tr);
-            continue;
-        }
-        pair(p, x, s, h);
-        ring_pop(tr);
-        return 0;
-    }
-    if (p->side[1].done) {
-        unmatched_source(p, x, s);
-        return 0;
-    }
-    return ring_push(&p->side[0].ring, s);
-}
-
-static int feed_tgt(vpart *p, vctx *x, const vrec *t) {
-    vring *sr = &p->side[0].ring;
-    while (sr->n) {
-        vrec *h = ring_head(sr);
-        if (h->exp < 0) {
-            if (!t->tail) {
-                unmatched_target(p, x, t);
-                return 0;
-            }
-            pair(p, x, h, t);
-            ring_pop(sr);
-            return 0;
-        }
-        if (t->tail || t->off > h->exp) {
-            unmatched_source(p, x, h);
-            ring_pop(sr);
-            continue;
-        }
-        if (t->off < h->exp) {
-            unmatched_target(p, x, t);
-            return 0;
-        }
-        pair(p, x, h, t);
-        ring_pop(sr);
-        return 0;
-    }
-    if (p->side[0].done) {
-        unmatched_target(p, x, t);
-        return 0;
-    }
-    return ring_push(&p->side[1].ring, t);
-}
-
-/* A side reached its end: whatever the other side buffered has no partner. */
-static void side_done(vpart *p, vctx *x, int k) {
-    p->side[k].done = 1;
-    vring *o = &p->side[!k].ring;
-    while (o->n) {
-        if (k == 0)
-            unmatched_target(p, x, ring_head(o));
-        else
-            unmatched_source(p, x, ring_head(o));
-        ring_pop(o);
-    }
-}
-
-/* Source record at offset off: its expected target offset, -1 when past the
- * map (paired by position), -2 when it must not be compared. */
-static int64_t expect_target(vpart *p, vctx *x, int64_t off) {
-    if (off >= p->src_tail)
-        return -1;
-    int64_t tgt = -1, next = -1;
-    if (om_lookup(p->map, off, &tgt, &next) == OM_EXACT) {
-        if (tgt < p->side[1].start) {
-            p->removed_tgt_ret++;
-            return -2;
-        }
-        return tgt;
-    }
-    /* a source record inside the mirrored range that the map skipped */
-    p->missing++;
-    problem(x, p, VP_UNMAPPED, off, -1, 0);
-    return -2;
-}
-
-/* ---- planning ------------------------------------------------------------ */
-
-static int64_t mapped_below(const om_part *m, int64_t x) {
-    int64_t n = 0;
-    for (size_t i = 0; m && i < m->nruns; i++) {
-        const om_run *r = &m->runs[i];
-        if (x <= r->src)
-            break;
-        n += x - r->src < r->len ? x - r->src : r->len;
-    }
-    return n;
-}
-
-static void plan_part(vpart *p) {
-    vside *s = &p->side[0], *t = &p->side[1];
-    const om_part *m = p->map;
-    int have_runs = m && m->nruns;
-    int64_t src_map_end = m ? om_src_next(m) : -1;
-    int64_t tgt_map_end = have_runs ? om_tgt_next(m) : -1;
-    p->src_tail = src_map_end >= 0 ? src_map_end : s->lo;
-    p->tgt_tail = tgt_map_end >= 0 ? tgt_map_end : t->lo;
-    if (p->tgt_tail < t->lo)
-        p->tgt_tail = t->lo;
-    for (size_t i = 0; m && i < m->ngaps; i++)
-        p->gap_records += m->gaps[i].end - m->gaps[i].start;
-    /* mapped records gone to retention on either side are not compared */
-    p->removed_src_ret = mapped_below(m, s->lo);
-    int64_t s0 = src_map_end >= 0 ? src_map_end : s->lo;
-    for (size_t i = 0; have_runs && i < m->nruns; i++) {
-        const om_run *r = &m->runs[i];
-        if (r->tgt + r->len > t->lo) {
-            s0 = r->src + (t->lo > r->tgt ? t->lo - r->tgt : 0);
-            break;
-        }
-    }
-    s->start = s->lo > s0 ? s->lo : s0;
-    if (s0 > s->lo)
-        p->removed_tgt_ret = mapped_below(m, s0) - mapped_below(m, s->lo);
-    if (s->start > p->src_tail)
-        s->start = p->src_tail > s->lo ? p->src_tail : s->lo;
-    s->end = s->hi;
-    t->start = p->tgt_tail;
-    for (size_t i = 0; have_runs && i < m->nruns; i++) {
-        const om_run *r = &m->runs[i];
-        if (r->src + r->len > s->start) {
-            t->start = r->tgt + (s->start > r->src ? s->start - r->src : 0);
-            break;
-        }
-    }
-    if (t->start < t->lo)
-        t->start = t->lo;
-    t->end = t->hi;
-    if (p->src_tail < s->lo) {
-        /* the source deleted records before they were mirrored: whatever
-         * the target holds past the map cannot be paired any more */
-        p->unrecorded_gap_start = p->src_tail;
-        p->unrecorded_gap = s->lo - p->src_tail;
-        p->src_tail = s->lo;
-        if (t->hi > p->tgt_tail) {
-            p->unverified_tail = t->hi - p->tgt_tail;
-            t->end = p->tgt_tail;
-        }
-    }
-    if (s->start > s->end)
-        s->start = s->end;
-    if (t->start > t->end)
-        t->start = t->end;
 }
 
 /* Earliest (-2) or latest (-1; the last stable offset under read_committed)
@@ -510,6 +222,13 @@ static int plan_all(vctx *x, const regex_t *re) {
         kf_err("verify", "cannot load the offset map from %s: %s", c->map_topic, err);
         return -1;
     }
+    /* the opposite flow's map (on the source), when mirroring runs both
+     * ways: its records on either side are not this flow's */
+    if (c->opposite_map_topic[0] && inv_load(c, x->rk[0], &x->inv, err, sizeof(err))) {
+        kf_err("verify", "cannot load the opposite flow's offset map %s: %s", c->opposite_map_topic,
+               err);
+        return -1;
+    }
     if (topics_list(x->rk[1], &tl, 15000) || topics_list(x->rk[0], &sl, 15000)) {
         kf_err("verify", "cannot list topics");
         goto out;
@@ -541,7 +260,11 @@ static int plan_all(vctx *x, const regex_t *re) {
             snprintf(p->tgt_topic, sizeof(p->tgt_topic), "%s", tgt);
             p->partition = k;
             p->map = offmap_get(&x->map, name, tgt, k, 0);
+            if (x->inv.found && (inv_loop_ranges(&x->inv, name, tgt, k, &p->loop, &p->nloop) ||
+                                 inv_foreign_ranges(&x->inv, tgt, k, &p->foreign, &p->nforeign)))
+                snprintf(p->error, sizeof(p->error), "out of memory");
             p->target_exists = ti && k < ti->partitions;
+            p->max_problems = x->a->max_problems;
             for (int s = 0; s < 2; s++)
                 p->side[s].first_cmp = p->side[s].last_cmp = p->side[s].last = -1;
             pp[rep->n - 1] = p;
@@ -574,7 +297,7 @@ static int plan_all(vctx *x, const regex_t *re) {
             p->state = VS_FINISHED;
             continue;
         }
-        plan_part(p);
+        verify_plan(p);
     }
     rc = 0;
 out:
@@ -603,7 +326,6 @@ static void stop_part(vctx *x, vpart *p) {
         sd->q = NULL;
         sd->rkt = NULL;
         sd->started = 0;
-        ring_free(&sd->ring);
         if (sd->agg) {
             unsigned char d[32];
             unsigned int dl = 0;
@@ -613,6 +335,7 @@ static void stop_part(vctx *x, vpart *p) {
             sd->agg = NULL;
         }
     }
+    verify_part_free(p);
     p->state = VS_FINISHED;
 }
 
@@ -647,7 +370,7 @@ static int start_part(vctx *x, vpart *p) {
     }
     for (int k = 0; k < 2; k++)
         if (p->side[k].start >= p->side[k].end)
-            side_done(p, x, k);
+            verify_side_done(p, k);
     return 0;
 }
 
@@ -658,6 +381,8 @@ static ssize_t poll_side(vctx *x, vpart *p, int k) {
         return 0;
     rd_kafka_message_t *msgs[BATCH];
     ssize_t got = rd_kafka_consume_batch_queue(sd->q, 0, msgs, BATCH);
+    if (got < 0)
+        return 0;
     for (ssize_t i = 0; i < got; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (sd->done || p->error[0]) {
@@ -666,7 +391,7 @@ static ssize_t poll_side(vctx *x, vpart *p, int k) {
         }
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (m->offset >= sd->end)
-                side_done(p, x, k);
+                verify_side_done(p, k);
         } else if (m->err) {
             snprintf(p->error, sizeof(p->error), "reading %s %s/%d at offset %lld: %s",
                      k ? "target" : "source", k ? p->tgt_topic : p->topic, p->partition,
@@ -677,18 +402,19 @@ static ssize_t poll_side(vctx *x, vpart *p, int k) {
             vrec r = {.off = m->offset, .exp = -1};
             int feed = 1;
             if (k == 0) {
-                r.exp = expect_target(p, x, m->offset);
+                r.exp = verify_expect_target(p, m->offset);
                 feed = r.exp != -2;
             } else {
+                feed = !verify_target_foreign(p, m->offset);
                 r.tail = m->offset >= p->tgt_tail;
             }
             if (feed) {
                 digest_msg(x, m, &r);
-                if ((k ? feed_tgt(p, x, &r) : feed_src(p, x, &r)) != 0)
+                if ((k ? verify_feed_tgt(p, &r) : verify_feed_src(p, &r)) != 0)
                     snprintf(p->error, sizeof(p->error), "out of memory");
             }
             if (m->offset >= sd->end - 1 && !sd->done)
-                side_done(p, x, k);
+                verify_side_done(p, k);
         }
         rd_kafka_message_destroy(m);
     }
@@ -704,9 +430,12 @@ static void progress(vctx *x, size_t finished, size_t n, int final) {
     if (final && now - x->started_ms < PROGRESS_MS)
         return; /* short runs: the report is enough */
     x->last_progress_ms = now;
+    int64_t compared = 0;
+    for (size_t i = 0; i < x->rep->n; i++)
+        compared += x->rep->parts[i].compared;
     double s = (double)(now - x->started_ms) / 1000.0;
     fprintf(stderr, "kferry verify: %zu/%zu partitions done, %lld records compared (%.0f/s)\n",
-            finished, n, (long long)x->compared_total, s > 0 ? (double)x->compared_total / s : 0.0);
+            finished, n, (long long)compared, s > 0 ? (double)compared / s : 0.0);
 }
 
 static void run_all(vctx *x) {
@@ -886,6 +615,7 @@ int verify_main(int argc, char **argv) {
     vreport rep = {0};
     vctx x = {.cfg = &c, .a = &a, .rep = &rep};
     offmap_init(&x.map);
+    inv_init(&x.inv);
     x.md = EVP_MD_fetch(NULL, "SHA256", NULL);
     x.rec_ctx = EVP_MD_CTX_new();
     x.rk[0] = clients_consumer(&c, &c.src, "verify", 1);
@@ -902,10 +632,14 @@ int verify_main(int argc, char **argv) {
     rep.require_complete = a.require_complete;
     rc = verify_report_print(&rep, a.json);
 out:
-    for (size_t i = 0; i < rep.n; i++)
+    for (size_t i = 0; i < rep.n; i++) {
         free((char *)rep.parts[i].topic);
+        free(rep.parts[i].loop);
+        free(rep.parts[i].foreign);
+    }
     free(rep.parts);
     offmap_free(&x.map);
+    inv_free(&x.inv);
     for (int k = 0; k < 2; k++)
         if (x.rk[k])
             rd_kafka_destroy(x.rk[k]);

@@ -20,8 +20,8 @@ int verify_part_incomplete(const vpart *p) {
 }
 
 static const char *kind_name(int k) {
-    static const char *names[] = {"mismatch",        "missing_on_target", "unmapped_source",
-                                  "extra_on_target", "extra_on_target",   "absent_on_source"};
+    static const char *names[] = {"mismatch",        "missing_on_target",   "unmapped_source",
+                                  "extra_on_target", "duplicate_on_target", "absent_on_source"};
     return k >= 0 && k <= VP_ABSENT_SOURCE ? names[k] : "unknown";
 }
 
@@ -44,6 +44,15 @@ static void fields_text(unsigned f, char *out, size_t len) {
         snprintf(out, len, "content");
 }
 
+/* "offset 5" or "offsets 5..9 (5 records)" */
+static void offsets_text(int64_t first, int64_t count, char *out, size_t len) {
+    if (count <= 1)
+        snprintf(out, len, "offset %lld", (long long)first);
+    else
+        snprintf(out, len, "offsets %lld..%lld (%lld records)", (long long)first,
+                 (long long)(first + count - 1), (long long)count);
+}
+
 static const char *status_of(const vpart *p) {
     if (p->error[0])
         return "error";
@@ -56,7 +65,8 @@ static const char *status_of(const vpart *p) {
 
 typedef struct totals {
     int64_t compared, matched, mismatched, missing, extra, absent_src, compacted, not_yet,
-        pending_map, removed_src, removed_tgt, gap_records, unrecorded_gap, unverified_tail;
+        pending_map, removed_src, removed_tgt, gap_records, unrecorded_gap, unverified_tail,
+        opposite_src, opposite_tgt, written;
     size_t failed, incomplete, errors;
 } totals;
 
@@ -78,6 +88,9 @@ static void sum(const vreport *r, totals *t) {
         t->gap_records += p->gap_records;
         t->unrecorded_gap += p->unrecorded_gap;
         t->unverified_tail += p->unverified_tail;
+        t->opposite_src += p->opposite_src;
+        t->opposite_tgt += p->opposite_tgt;
+        t->written += p->written_on_target;
         t->failed += verify_part_failed(p) ? 1 : 0;
         t->incomplete += verify_part_incomplete(p) ? 1 : 0;
         t->errors += p->error[0] ? 1 : 0;
@@ -131,6 +144,13 @@ static json_t *part_json(const vpart *p) {
     json_object_set_new(o, "not_yet_mirrored_from",
                         jint_or_null(p->not_yet ? p->not_yet_from : -1));
     json_object_set_new(o, "pending_map", json_integer(p->pending_map));
+    json_object_set_new(o, "written_on_target", json_integer(p->written_on_target));
+    json_object_set_new(o, "written_on_target_from",
+                        jint_or_null(p->written_on_target ? p->written_from : -1));
+    json_t *opp = json_object();
+    json_object_set_new(opp, "source", json_integer(p->opposite_src));
+    json_object_set_new(opp, "target", json_integer(p->opposite_tgt));
+    json_object_set_new(o, "opposite_flow", opp);
     json_t *ret = json_object();
     json_object_set_new(ret, "source", json_integer(p->removed_src_ret));
     json_object_set_new(ret, "target", json_integer(p->removed_tgt_ret));
@@ -160,6 +180,7 @@ static json_t *part_json(const vpart *p) {
         json_object_set_new(j, "kind", json_string(kind_name(q->kind)));
         json_object_set_new(j, "source_offset", jint_or_null(q->src));
         json_object_set_new(j, "target_offset", jint_or_null(q->tgt));
+        json_object_set_new(j, "count", json_integer(q->count));
         if (q->kind == VP_MISMATCH) {
             json_t *f = json_array();
             if (q->fields & VF_KEY)
@@ -207,6 +228,9 @@ static int print_json(const vreport *r, const totals *t, int rc) {
     json_object_set_new(tt, "gap_records", json_integer(t->gap_records));
     json_object_set_new(tt, "unrecorded_gap_records", json_integer(t->unrecorded_gap));
     json_object_set_new(tt, "unverified_target_tail", json_integer(t->unverified_tail));
+    json_object_set_new(tt, "opposite_flow_source", json_integer(t->opposite_src));
+    json_object_set_new(tt, "opposite_flow_target", json_integer(t->opposite_tgt));
+    json_object_set_new(tt, "written_on_target", json_integer(t->written));
     json_object_set_new(o, "totals", tt);
     json_t *parts = json_array();
     for (size_t i = 0; i < r->n; i++)
@@ -236,45 +260,48 @@ static void print_part_details(const vpart *p) {
         printf("  ERROR %s/%d: %s\n", st, part, p->error);
     for (size_t i = 0; i < p->nproblems; i++) {
         const vproblem *q = &p->problems[i];
-        char f[64];
+        char f[64], so[96], to[96];
+        offsets_text(q->src, q->count, so, sizeof(so));
+        offsets_text(q->tgt, q->count, to, sizeof(to));
         switch (q->kind) {
         case VP_MISMATCH:
             fields_text(q->fields, f, sizeof(f));
-            printf("  MISMATCH source %s/%d offset %lld <-> target %s/%d offset %lld: %s "
-                   "differs\n",
-                   st, part, (long long)q->src, tt, part, (long long)q->tgt, f);
+            printf("  MISMATCH source %s/%d %s <-> target %s/%d %s: %s differs\n", st, part, so, tt,
+                   part, to, f);
             break;
         case VP_MISSING:
-            printf("  MISSING source %s/%d offset %lld: mapped to target %s/%d offset %lld, "
-                   "which holds no record\n",
-                   st, part, (long long)q->src, tt, part, (long long)q->tgt);
+            printf("  MISSING source %s/%d %s: mapped to target %s/%d %s, which holds no "
+                   "record\n",
+                   st, part, so, tt, part, to);
             break;
         case VP_UNMAPPED:
-            printf("  MISSING source %s/%d offset %lld: inside the mirrored range but not in "
-                   "the offset map (never copied)\n",
-                   st, part, (long long)q->src);
+            printf("  MISSING source %s/%d %s: inside the mirrored range but not in the offset "
+                   "map (never copied)\n",
+                   st, part, so);
             break;
         case VP_EXTRA:
-            printf("  EXTRA target %s/%d offset %lld: no source record maps to it (not "
-                   "written by kferry, or a duplicate)\n",
-                   tt, part, (long long)q->tgt);
+            printf("  EXTRA target %s/%d %s: no source record maps there (not written by this "
+                   "flow, or a duplicate)\n",
+                   tt, part, to);
             break;
-        case VP_TAIL_EXTRA:
-            printf("  EXTRA target %s/%d offset %lld: past the offset map and beyond the "
-                   "source's records (another writer, or a duplicate)\n",
-                   tt, part, (long long)q->tgt);
+        case VP_DUPLICATE:
+            printf("  EXTRA target %s/%d %s: past everything mirrored, a duplicate of source "
+                   "%s/%d %s\n",
+                   tt, part, to, st, part, so);
             break;
         case VP_ABSENT_SOURCE:
-            printf("  ABSENT source %s/%d offset %lld: the map sends it to target offset %lld "
-                   "but the source no longer has it\n",
-                   st, part, (long long)q->src, (long long)q->tgt);
+            printf("  ABSENT source %s/%d %s: mapped to target %s/%d %s, but the source no "
+                   "longer has it\n",
+                   st, part, so, tt, part, to);
             break;
         }
     }
-    int64_t shown = (int64_t)p->nproblems;
+    int64_t shown = 0;
+    for (size_t i = 0; i < p->nproblems; i++)
+        shown += p->problems[i].count;
     int64_t all = p->mismatched + p->missing + p->extra + p->absent_src;
     if (all > shown)
-        printf("  ... %lld more problem(s) in %s/%d\n", (long long)(all - shown), st, part);
+        printf("  ... %lld more problem record(s) in %s/%d\n", (long long)(all - shown), st, part);
     if (p->removed_src_ret)
         printf("  retention: %lld mirrored record(s) below source offset %lld were removed by "
                "source retention after mirroring (not a failure)\n",
@@ -296,6 +323,15 @@ static void print_part_details(const vpart *p) {
         printf("  unverified: %lld target record(s) past the offset map cannot be paired (their "
                "source records are gone)\n",
                (long long)p->unverified_tail);
+    if (p->written_on_target)
+        printf("  written on the target: %lld record(s) from target offset %lld, past everything "
+               "mirrored, are not copies of source records (producers writing to the target; "
+               "not compared)\n",
+               (long long)p->written_on_target, (long long)p->written_from);
+    if (p->opposite_src || p->opposite_tgt)
+        printf("  opposite flow: %lld source record(s) it wrote and %lld target record(s) it "
+               "mirrored are not this flow's (not compared)\n",
+               (long long)p->opposite_src, (long long)p->opposite_tgt);
     if (p->compacted_n)
         printf("  compacted: %lld record(s) present on one side only in a compacted topic (not "
                "a failure)\n",
@@ -327,11 +363,12 @@ static void print_human(const vreport *r, const totals *t, int rc) {
     double s = (double)r->elapsed_ms / 1000.0;
     printf("%zu partition(s): %lld record(s) compared, %lld matched, %lld mismatched, %lld "
            "missing on target, %lld extra on target, %lld not yet mirrored, %lld removed by "
-           "retention, %lld in recorded gaps (%.1f s, %.0f records/s)\n",
+           "retention, %lld in recorded gaps, %lld written on the target after the mirrored range "
+           "(%.1f s, %.0f records/s)\n",
            r->n, (long long)t->compared, (long long)t->matched, (long long)t->mismatched,
            (long long)(t->missing + t->absent_src), (long long)t->extra, (long long)t->not_yet,
-           (long long)(t->removed_src + t->removed_tgt), (long long)t->gap_records, s,
-           s > 0 ? (double)t->compared / s : 0.0);
+           (long long)(t->removed_src + t->removed_tgt), (long long)t->gap_records,
+           (long long)t->written, s, s > 0 ? (double)t->compared / s : 0.0);
     if (t->failed)
         printf("RESULT: FAILED (%zu partition(s) failed)\n", t->failed);
     else if (rc)

@@ -6,6 +6,7 @@
 #ifndef KF_MIRROR_VERIFY_REPORT_H
 #define KF_MIRROR_VERIFY_REPORT_H
 
+#include "mirror/inverse.h"
 #include "mirror/offmap.h"
 
 #include <librdkafka/rdkafka.h>
@@ -13,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { VERIFY_MAX_PROBLEMS = 100 };
+enum { VERIFY_MAX_PROBLEMS = 100, VERIFY_RECENT = 65536 };
 
 /* One record as compared: never the record itself, so buffers stay small. */
 typedef struct vrec {
@@ -37,15 +38,22 @@ enum {
     VP_MISSING = 1,      /* mapped source record absent at its target offset */
     VP_UNMAPPED = 2,     /* source record inside the mirrored range not in the map */
     VP_EXTRA = 3,        /* target record no source record maps to */
-    VP_TAIL_EXTRA = 4,   /* target record past the map beyond the source's records */
+    VP_DUPLICATE = 4,    /* target record past the map, a copy of a recent source record */
     VP_ABSENT_SOURCE = 5 /* mapped target record whose source record is gone */
 };
 
 typedef struct vproblem {
     int kind;
-    int64_t src, tgt; /* -1 when not applicable */
+    int64_t src, tgt; /* the first; -1 when not applicable */
     unsigned fields;  /* VF_* for VP_MISMATCH */
+    int64_t count;    /* consecutive offsets on both sides, same kind */
 } vproblem;
+
+/* A recent source record, to recognise duplicates past the map. */
+typedef struct vrecent {
+    uint64_t d; /* first 8 bytes of its digest */
+    int64_t off;
+} vrecent;
 
 typedef struct vside {
     rd_kafka_topic_t *rkt;
@@ -73,8 +81,20 @@ typedef struct vpart {
     int64_t compared, matched, mismatched, missing, extra, absent_src, compacted_n;
     int64_t not_yet, pending_map, removed_src_ret, removed_tgt_ret, gap_records;
     int64_t unrecorded_gap, unrecorded_gap_start, unverified_tail, not_yet_from;
+    /* bidirectional: source records the opposite flow wrote (copies of
+     * target records) and target records it mirrored; owned, may be NULL */
+    inv_range *loop, *foreign;
+    size_t nloop, nforeign;
+    int64_t opposite_src, opposite_tgt;
+    /* target records past everything mirrored that copy no recent source
+     * record: written to the target directly (producers moved there) */
+    int64_t written_on_target, written_from;
+    vrecent *recent; /* ring of the last VERIFY_RECENT source records */
+    size_t nrecent, recent_pos;
+    int recent_sorted;
     vproblem problems[VERIFY_MAX_PROBLEMS];
     size_t nproblems;
+    int max_problems; /* listed, at most VERIFY_MAX_PROBLEMS */
     char error[512];
     int64_t last_progress_ms;
 } vpart;

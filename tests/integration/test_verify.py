@@ -15,10 +15,13 @@ import os
 import struct
 import subprocess
 
+import pytest
+
 import kf_segments as ks
 import kf_wire as kw
-from kf_util import cf_create_topic, cf_produce, cf_watermarks, now_ms, unique
-from test_mirror_util import KferryProc, end_offsets, kferry_binary, wait_mirrored, write_config
+from kf_util import cf_create_topic, cf_produce, cf_watermarks, now_ms, unique, wait_until
+from test_mirror_util import (KferryProc, end_offsets, kferry_binary, kp_all, wait_mirrored,
+                              write_config)
 
 PARTS = 3
 
@@ -155,7 +158,7 @@ def test_verify_catches_altered_record(broker_factory, tmp_path):
     assert e["status"] == "failed"
     assert e["mismatched"] == 1 and e["matched"] == counts[1] - 1
     assert e["problems"] == [{"kind": "mismatch", "source_offset": i // 3,
-                              "target_offset": toff, "differs": ["value"]}]
+                              "target_offset": toff, "count": 1, "differs": ["value"]}]
     assert e["source"]["digest"] != e["target"]["digest"]
     for p in (0, 2):
         assert part_of(rep, topic, p)["status"] == "ok"
@@ -169,21 +172,25 @@ def test_verify_catches_altered_record(broker_factory, tmp_path):
 
 def test_verify_catches_extra_target_record(broker_factory, tmp_path):
     src, tgt, kf, topic, counts = mirrored_pair(broker_factory, tmp_path, n=1500)
-    # a duplicate of an already mirrored record, written by someone else
-    dup = records(1500, 1)[0]
-    cf_produce(tgt.bootstrap, "src." + topic, [dup])
+    # a duplicate of an already mirrored record (same key, value, headers
+    # and timestamp), as a re-sending writer would leave it
+    off, key, value, headers, ts = kp_all(src.bootstrap, topic, 0)[0]
+    assert off == 0
+    cf_produce(tgt.bootstrap, "src." + topic, [dict(partition=0, key=key, value=value,
+                                                    headers=list(headers), timestamp=ts)])
     rc, rep, err = verify_json(kf)
     assert rc == 1, json.dumps(rep["totals"])
     e = part_of(rep, topic, 0)
     assert e["status"] == "failed"
     assert e["extra_on_target"] == 1
     assert e["compared"] == e["matched"] == counts[0]
-    assert e["problems"] == [{"kind": "extra_on_target", "source_offset": None,
-                              "target_offset": counts[0]}]
+    assert e["problems"] == [{"kind": "duplicate_on_target", "source_offset": 0,
+                              "target_offset": counts[0], "count": 1}]
     assert rep["totals"]["extra_on_target"] == 1
     rc, out, _ = verify(kf)
     assert rc == 1
-    assert "EXTRA target src.%s/0 offset %d" % (topic, counts[0]) in out, out
+    assert ("EXTRA target src.%s/0 offset %d: past everything mirrored, a duplicate of source "
+            "%s/0 offset 0" % (topic, counts[0], topic)) in out, out
 
 
 def test_verify_source_retention_is_not_a_failure(broker_factory, tmp_path):
@@ -268,15 +275,16 @@ def test_verify_pairs_unmapped_target_tail(broker_factory, tmp_path):
     assert rc == 1
     e = part_of(rep, topic, 0)
     assert e["problems"] == [{"kind": "mismatch", "source_offset": counts[0] + 3,
-                              "target_offset": counts[0] + 3, "differs": ["value"]}]
-    # and target records beyond everything the source has are extra
+                              "target_offset": counts[0] + 3, "count": 1, "differs": ["value"]}]
+    # and a second copy of a source record beyond everything the source
+    # has is a duplicate
     cf_produce(tgt.bootstrap, "src." + topic, [late[4], late[4]])
     rc, rep, _ = verify_json(kf)
     assert rc == 1
     e = part_of(rep, topic, 0)
     assert e["extra_on_target"] == 1 and e["mismatched"] == 1
-    assert e["problems"][-1] == {"kind": "extra_on_target", "source_offset": None,
-                                 "target_offset": counts[0] + 5}
+    assert e["problems"][-1] == {"kind": "duplicate_on_target", "source_offset": counts[0] + 4,
+                                 "target_offset": counts[0] + 5, "count": 1}
 
 
 def test_verify_reports_recorded_retention_gap(broker_factory, tmp_path):
@@ -292,10 +300,9 @@ def test_verify_reports_recorded_retention_gap(broker_factory, tmp_path):
         assert kw.delete_records(c, topic, {0: c0 + 20}) == {0: (c0 + 20, 0)}
     kf.start()
     try:
-        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, "src." + topic, PARTS)
-        # the target has 20 fewer records than the source's end offset
-    except AssertionError:
-        pass
+        # the 20 deleted records never reach the target
+        wait_until(lambda: end_offsets(tgt.bootstrap, "src." + topic, PARTS)[0] == c0 + 40, 60,
+                   "the records after the gap to be mirrored")
     finally:
         kf.stop(expect=0)
     rc, rep, _ = verify_json(kf, "--require-complete")
@@ -310,3 +317,128 @@ def test_verify_reports_recorded_retention_gap(broker_factory, tmp_path):
     assert rc == 0
     assert "gap: source offsets [%d, %d) were deleted by source retention before" % (
         c0, c0 + 20) in out, out
+
+
+def test_verify_while_mirroring(broker_factory, tmp_path):
+    """verify may run while producers write and the mirror copies: records
+    the mirror has not reached (or not mapped) yet are never failures."""
+    import threading
+    src, tgt = broker_factory(), broker_factory()
+    topic = cf_create_topic(src.bootstrap, unique("live"), PARTS)
+    cf_produce(src.bootstrap, topic, records(2000, 1))
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt)
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, "src." + topic, PARTS)
+    except AssertionError:
+        kf.stop()
+        raise
+    stop = threading.Event()
+    produced = [2000]
+
+    def produce():
+        seed = 2
+        while not stop.is_set():
+            cf_produce(src.bootstrap, topic, records(500, seed))
+            produced[0] += 500
+            seed += 1
+
+    th = threading.Thread(target=produce)
+    th.start()
+    try:
+        for _ in range(4):
+            rc, rep, err = verify_json(kf)
+            t = rep["totals"]
+            assert rc == 0 and rep["ok"], json.dumps(rep["partitions"], indent=1)
+            assert t["matched"] == t["compared"] > 0
+        stop.set()
+        th.join()
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, "src." + topic, PARTS)
+        rc, rep, err = verify_json(kf, "--require-complete")
+        assert rc == 0, json.dumps(rep["partitions"], indent=1)
+        assert rep["totals"]["matched"] == produced[0]
+    finally:
+        stop.set()
+        th.join()
+        kf.stop(expect=0)
+    rc, rep, err = verify_json(kf, "--require-complete")
+    assert rc == 0 and rep["totals"]["matched"] == produced[0] and rep["totals"]["pending_map"] == 0
+
+
+def test_verify_catches_missing_target_records(broker_factory, tmp_path):
+    """The target lost its last batch (the file cut at a batch boundary
+    while the broker was down): the mapped records are missing."""
+    src, tgt, kf, topic, counts = mirrored_pair(
+        broker_factory, tmp_path, n=900, extra_cfg={"kferry.compression.type": "none"})
+    tgt.stop()
+    pdir = tgt.part_dir("src." + topic, 2)
+    base = ks.segment_bases(pdir)[-1]
+    path = ks.seg_path(pdir, base, ".log")
+    batches, _ = ks.read_log(path)
+    last = batches[-1]
+    assert last.next_offset == counts[2]
+    with open(path, "r+b") as f:
+        f.truncate(last.pos)
+    tgt.restart()
+    assert cf_watermarks(tgt.bootstrap, "src." + topic, 2)[1] == last.base_offset
+    rc, rep, _ = verify_json(kf)
+    assert rc == 1
+    e = part_of(rep, topic, 2)
+    assert e["status"] == "failed"
+    assert e["missing_on_target"] == last.record_count
+    assert e["matched"] == counts[2] - last.record_count
+    assert e["problems"] == [{"kind": "missing_on_target", "source_offset": last.base_offset,
+                              "target_offset": last.base_offset, "count": last.record_count}]
+    rc, out, _ = verify(kf)
+    first, n = last.base_offset, last.record_count
+    assert ("MISSING source %s/2 offsets %d..%d (%d records): mapped to target src.%s/2 offsets "
+            "%d..%d (%d records), which holds no record"
+            % (topic, first, first + n - 1, n, topic, first, first + n - 1, n)) in out, out
+
+
+def test_verify_records_written_on_target_after_cutover(broker_factory, tmp_path):
+    """Producers moved to the target after the mirror finished: their
+    records follow everything mirrored and copy no source record.  They are
+    reported, not compared, and are no failure."""
+    src, tgt, kf, topic, counts = mirrored_pair(broker_factory, tmp_path, n=900)
+    new = [dict(partition=1, key=b"new%d" % i, value=b"written on the target %d" % i)
+           for i in range(25)]
+    cf_produce(tgt.bootstrap, "src." + topic, new)
+    rc, rep, _ = verify_json(kf, "--require-complete")
+    assert rc == 0, json.dumps(rep["partitions"], indent=1)
+    e = part_of(rep, topic, 1)
+    assert e["status"] == "ok" and e["problems"] == []
+    assert e["written_on_target"] == 25 and e["written_on_target_from"] == counts[1]
+    assert e["compared"] == e["matched"] == counts[1]
+    assert rep["totals"]["written_on_target"] == 25
+    rc, out, _ = verify(kf)
+    assert rc == 0
+    assert "written on the target: 25 record(s) from target offset %d" % counts[1] in out, out
+
+
+def test_verify_both_flows_after_rollback(broker_factory, tmp_path):
+    """After a cutover and a rollback (test_rollback.py's scenario: onprem ->
+    cloud, producers moved to cloud, mirrored back cloud -> onprem with loop
+    prevention, producers moved back), verify passes for both flows: each
+    flow's records match, the opposite flow's copies are recognised as such
+    (not extra, not missing), and the application's records written after
+    the last cutover are reported as written on the target."""
+    rollback = pytest.importorskip("test_rollback")
+    onprem, cloud, topic, app, fwd, rev = rollback.run_rollback(broker_factory, tmp_path)
+    rc, f, _ = verify_json(fwd)
+    assert rc == 0, json.dumps(f["partitions"], indent=1)
+    rc, r, _ = verify_json(rev)
+    assert rc == 0, json.dumps(r["partitions"], indent=1)
+    for rep in (f, r):
+        t = rep["totals"]
+        assert rep["ok"] and t["compared"] == t["matched"] > 0, t
+        assert t["mismatched"] == t["missing_on_target"] == t["extra_on_target"] == 0, t
+    # forward: onprem holds the reverse flow's copies of cloud records, and
+    # cloud their originals; onprem's newest records are not mirrored yet
+    tf = f["totals"]
+    assert tf["opposite_flow_source"] == tf["opposite_flow_target"] > 0, tf
+    assert tf["not_yet_mirrored"] > 0 and not f["complete"]
+    # reverse: cloud's copies of onprem records are skipped, and onprem's
+    # records after the move back are the application's own
+    tr = r["totals"]
+    assert tr["opposite_flow_source"] > 0 and tr["written_on_target"] > 0, tr

@@ -137,11 +137,80 @@ static void test_hash_null_vs_empty(void **state) {
     assert_true(reconcile_hash("k", 1, "v", 1) == reconcile_hash("k", 1, "v", 1));
 }
 
+/* Loop prevention: skipped stretches translate to their originals, holes
+ * lead to the next record with a target offset, the "end" follows a
+ * trailing skip, and L/B records round-trip through storage. */
+static void test_skips_and_baseline(void **state) {
+    offmap m;
+    offmap_init(&m);
+    om_part *p = offmap_get(&m, "t", "t", 0, 1);
+    assert_int_equal(p->baseline, -1);
+    assert_true(om_is_new(p));
+    p->baseline = 210;
+    assert_false(om_is_new(p));
+    assert_int_equal(om_tgt_write_pos(p), 210);
+    /* source 0..199 are copies of target 10..209, then our own records */
+    assert_int_equal(om_add_skip(p, 0, 150, 10), 0);
+    assert_int_equal(om_add_skip(p, 150, 200, 160), 0); /* contiguous: extended */
+    assert_int_equal(p->nskips, 1);
+    assert_int_equal(om_tgt_end(p), 210);
+    for (int64_t s = 200; s < 300; s++)
+        assert_int_equal(om_append(p, s, 210 + (s - 200)), 0);
+    assert_int_equal(om_add_skip(p, 250, 260, 0), -1); /* overlaps a run */
+    assert_int_equal(om_add_skip(p, 300, 310, 400), 0);
+    assert_int_equal(om_add_skip(p, 312, 320, -1), 0); /* another topic's copies */
+    assert_int_equal(om_check(p), 0);
+    int64_t tgt = -1, next = -1;
+    assert_int_equal(om_lookup(p, 5, &tgt, &next), OM_EXACT);
+    assert_int_equal(tgt, 15);
+    assert_non_null(om_find_skip(p, 5));
+    assert_null(om_find_skip(p, 200));
+    assert_int_equal(om_lookup(p, 200, &tgt, &next), OM_EXACT);
+    assert_int_equal(tgt, 210);
+    assert_int_equal(om_lookup(p, 305, &tgt, &next), OM_EXACT);
+    assert_int_equal(tgt, 405);
+    assert_int_equal(om_lookup(p, 311, &tgt, &next), OM_NOT_YET); /* no later record */
+    assert_int_equal(om_src_next(p), 320);
+    assert_int_equal(om_tgt_next(p), 310);
+    assert_int_equal(om_tgt_end(p), 310); /* other-topic skip: after our last run */
+    assert_int_equal(om_origin_covered(p, 0, 1000), 200 + 10);
+    assert_int_equal(om_origin_covered(p, 100, 405), 110 + 5);
+
+    /* storage round trip */
+    char k[256], v[64];
+    offmap m2;
+    offmap_init(&m2);
+    for (size_t i = 0; i < p->nskips; i++) {
+        int kl = om_key_skip(k, sizeof(k), p, &p->skips[i]);
+        int vl = om_val_skip(v, sizeof(v), &p->skips[i]);
+        assert_int_equal(offmap_apply(&m2, k, (size_t)kl, v, (size_t)vl), 0);
+    }
+    int kl = om_key_baseline(k, sizeof(k), p);
+    assert_string_equal(k, "B t t 0");
+    assert_int_equal(offmap_apply(&m2, k, (size_t)kl, "210", 3), 0);
+    om_part *q = offmap_get(&m2, "t", "t", 0, 0);
+    assert_non_null(q);
+    assert_int_equal(q->baseline, 210);
+    assert_int_equal(q->nskips, 3);
+    assert_int_equal(q->skips[2].origin, -1);
+    assert_int_equal(q->skips[0].end, 200);
+    assert_int_equal(offmap_apply(&m2, "L t t 0 5", 9, "4 1", 3), -1); /* end <= start */
+    assert_int_equal(offmap_apply(&m2, "B t t", 5, "1", 1), -1);
+    /* a map with only skips still answers (rollback before producers moved) */
+    om_part *s = offmap_get(&m2, "u", "u", 0, 1);
+    om_add_skip(s, 0, 50, 100);
+    assert_int_equal(om_lookup(s, 60, &tgt, &next), OM_NOT_YET);
+    assert_int_equal(om_src_next(s), 50);
+    assert_int_equal(om_tgt_end(s), 150);
+    offmap_free(&m2);
+    offmap_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_and_lookup),    cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_encoding_roundtrip), cmocka_unit_test(test_dirty_tracking),
-        cmocka_unit_test(test_hash_null_vs_empty),
+        cmocka_unit_test(test_hash_null_vs_empty), cmocka_unit_test(test_skips_and_baseline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,266 @@
+/*
+ * cutover.c - `kferry cutover` command line and `--status` (see cutover.h).
+ *
+ * Resolves which groups to move (a name or a regex matched against the
+ * source's groups), opens the journal on the target and hands each group
+ * to cut_group.  Nothing here writes to the source.
+ */
+#include "mirror/cutover.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/clients.h"
+#include "mirror/cutover_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *g_usage =
+    "usage:\n"
+    "  kferry cutover --config FILE --group G [--timeout S] [--restart]\n"
+    "      consumers first: wait until G has no member on the source and the mirror has\n"
+    "      passed every offset G committed, then commit the translated offsets on the\n"
+    "      target, read them back and report\n"
+    "  kferry cutover --config FILE --group G --producers-first [--quiet-seconds N]\n"
+    "                 [--no-wait-members] [--timeout S] [--restart]\n"
+    "      producers first, with drain: the source topics G reads get no new record for\n"
+    "      N seconds (default 5), the mirror reaches their end, G has consumed everything\n"
+    "      on the source (and left it), then commit on the target\n"
+    "  kferry cutover producers --config FILE [--topics REGEX] [--quiet-seconds N]\n"
+    "                 [--timeout S]\n"
+    "      the producer gate: returns once the mirrored source topics matching REGEX\n"
+    "      (default all) are quiet and fully mirrored: producers may then write to the target\n"
+    "  kferry cutover --status --config FILE [--group G] [--json]\n"
+    "      the journal: every step of every cutover, with times and committed offsets\n"
+    "\n"
+    "G is a group name, or 're:REGEX' (also --groups REGEX) for every source group whose\n"
+    "whole name matches.  --timeout (default 600 s) bounds all waits of the command.\n"
+    "Exit status: 0 done, 1 failed or timed out (the reason is printed), 2 usage/config error.\n"
+    "See docs/CUTOVER.md.\n";
+
+typedef struct opts {
+    const char *config, *group, *topics;
+    int status, json, producers_cmd;
+    int timeout_s, quiet_s, producers_first, no_wait_members, restart;
+} opts;
+
+static int parse(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof(*o));
+    o->timeout_s = 600;
+    o->quiet_s = 5;
+    int i = 0;
+    if (argc > 0 && !strcmp(argv[0], "producers")) {
+        o->producers_cmd = 1;
+        i = 1;
+    }
+    static char re[1100];
+    for (; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(g_usage, stdout);
+            return 1;
+        } else if (!strcmp(a, "--status"))
+            o->status = 1;
+        else if (!strcmp(a, "--json"))
+            o->json = 1;
+        else if (!strcmp(a, "--producers-first"))
+            o->producers_first = 1;
+        else if (!strcmp(a, "--no-wait-members"))
+            o->no_wait_members = 1;
+        else if (!strcmp(a, "--restart"))
+            o->restart = 1;
+        else if (!v) {
+            fprintf(stderr, "kferry cutover: %s needs a value (or is unknown)\n%s", a, g_usage);
+            return -1;
+        } else if (!strcmp(a, "--config") || !strcmp(a, "-c"))
+            o->config = argv[++i];
+        else if (!strcmp(a, "--group"))
+            o->group = argv[++i];
+        else if (!strcmp(a, "--groups")) {
+            snprintf(re, sizeof(re), "re:%s", v);
+            o->group = re;
+            i++;
+        } else if (!strcmp(a, "--topics"))
+            o->topics = argv[++i];
+        else if (!strcmp(a, "--timeout") || !strcmp(a, "--quiet-seconds")) {
+            if (kf_parse_i64(v, 0, 86400 * 7, &n)) {
+                fprintf(stderr, "kferry cutover: %s %s: expected seconds\n", a, v);
+                return -1;
+            }
+            *(a[2] == 't' ? &o->timeout_s : &o->quiet_s) = (int)n;
+            i++;
+        } else {
+            fprintf(stderr, "kferry cutover: unknown option %s\n%s", a, g_usage);
+            return -1;
+        }
+    }
+    if (!o->config) {
+        fprintf(stderr, "kferry cutover: --config FILE is required\n");
+        return -1;
+    }
+    if (!o->status && !o->producers_cmd && !o->group) {
+        fprintf(stderr, "kferry cutover: --group G (or --groups REGEX) is required\n%s", g_usage);
+        return -1;
+    }
+    if (o->producers_cmd && o->group) {
+        fprintf(stderr, "kferry cutover producers: takes --topics, not --group\n");
+        return -1;
+    }
+    const char *pat = o->producers_cmd ? o->topics : o->group;
+    if (pat && ga_pattern_match(pat, "") < 0) {
+        fprintf(stderr, "kferry cutover: %s: invalid regex\n", pat);
+        return -1;
+    }
+    return 0;
+}
+
+static void status_print(const journal *j, const char *group, int json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < j->n; i++) {
+        const jr_entry *e = &j->v[i];
+        if (group && (e->kind != 'C' || ga_pattern_match(group, e->name) != 1))
+            continue;
+        json_array_append(arr, e->data);
+    }
+    if (json) {
+        char *s = json_dumps(arr, JSON_COMPACT);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(arr);
+        return;
+    }
+    if (!json_array_size(arr))
+        printf("no cutover journaled in %s%s%s\n", j->topic, group ? " for " : "",
+               group ? group : "");
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        printf("%s %-9s %s #%lld  %-18s %s%s\n", json_string_value(json_object_get(o, "time")),
+               kind && kind[0] == 'P' ? "producers" : "group",
+               json_string_value(json_object_get(o, "name")),
+               (long long)json_integer_value(json_object_get(o, "gen")),
+               json_string_value(json_object_get(o, "step")),
+               json_object_get(o, "mode") ? "mode " : "",
+               json_object_get(o, "mode") ? json_string_value(json_object_get(o, "mode")) : "");
+        size_t k;
+        json_t *r;
+        json_array_foreach(json_object_get(o, "offsets"), k, r) {
+            printf("    %s/%lld %lld -> %s/%lld %lld (%s)\n",
+                   json_string_value(json_object_get(r, "topic")),
+                   (long long)json_integer_value(json_object_get(r, "partition")),
+                   (long long)json_integer_value(json_object_get(r, "source_committed")),
+                   json_string_value(json_object_get(r, "target_topic")),
+                   (long long)json_integer_value(json_object_get(r, "partition")),
+                   (long long)json_integer_value(json_object_get(r, "target_committed")),
+                   json_string_value(json_object_get(r, "status")));
+        }
+    }
+    json_decref(arr);
+}
+
+/* Group names to move: the name itself, or every source group matching. */
+static int resolve(cut_ctx *x, const char *pattern, char ***ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    if (strncmp(pattern, "re:", 3) != 0) {
+        *ids = calloc(1, sizeof(char *));
+        if (!*ids || !((*ids)[0] = kf_strdup(pattern)))
+            return -1;
+        *n = 1;
+        return 0;
+    }
+    char **all = NULL;
+    size_t na = 0;
+    char err[512];
+    if (ga_list(x->src, CUT_ADMIN_TIMEOUT_MS, &all, &na, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "%s: %s", x->c->src.alias, err);
+        return -1;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (ga_pattern_match(pattern, all[i]) == 1) {
+            all[(*n)++] = all[i];
+            all[i] = NULL;
+        } else {
+            free(all[i]);
+        }
+    }
+    *ids = all;
+    return 0;
+}
+
+int cutover_main(int argc, char **argv) {
+    opts o;
+    int pr = parse(argc, argv, &o);
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    kf_log_set_level(KF_LOG_WARNING);
+    mirror_config c;
+    if (mc_load(&c, o.config) != 0) {
+        mc_free(&c);
+        return 2;
+    }
+    clients_setup_debug(&c);
+    cut_ctx x;
+    memset(&x, 0, sizeof(x));
+    x.c = &c;
+    x.quiet_s = o.quiet_s;
+    x.producers_first = o.producers_first;
+    x.no_wait_members = o.no_wait_members;
+    x.restart = o.restart;
+    x.deadline = kf_now_ms() + (int64_t)o.timeout_s * 1000;
+    gt_map_init(&x.map);
+    int rc = 1;
+    char err[512];
+    char **ids = NULL;
+    size_t n = 0;
+    x.src = clients_consumer(&c, &c.src, "cutover", 1);
+    x.tgt = clients_consumer(&c, &c.tgt, "cutover", 1);
+    if (!x.src || !x.tgt)
+        goto out;
+    if (journal_open(&x.j, &c, x.tgt, !o.status, err, sizeof(err))) {
+        snprintf(x.reason, sizeof(x.reason), "journal: %s", err);
+        goto out;
+    }
+    if (o.status) {
+        status_print(&x.j, o.group, o.json);
+        rc = 0;
+        goto out;
+    }
+    if (o.producers_cmd) {
+        rc = cut_producers(&x, o.topics ? o.topics : "re:.*") ? 1 : 0;
+        goto out;
+    }
+    if (resolve(&x, o.group, &ids, &n))
+        goto out;
+    if (!n) {
+        snprintf(x.reason, sizeof(x.reason), "no group on %s matches %s", c.src.alias, o.group);
+        goto out;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        x.reason[0] = 0;
+        if (cut_group(&x, ids[i]) != 0) {
+            cut_say("group %s: FAILED: %s", ids[i], x.reason);
+            printf("cutover of group %s: FAILED: %s\n", ids[i], x.reason);
+            rc = 1;
+        }
+    }
+    x.reason[0] = 0;
+out:
+    if (rc && x.reason[0]) {
+        cut_say("FAILED: %s", x.reason);
+        printf("cutover: FAILED: %s\n", x.reason);
+    }
+    ga_list_free(ids, n);
+    journal_close(&x.j);
+    gt_map_free(&x.map);
+    if (x.src)
+        rd_kafka_destroy(x.src);
+    if (x.tgt)
+        rd_kafka_destroy(x.tgt);
+    mc_free(&c);
+    return rc;
+}

@@ -1,0 +1,358 @@
+/*
+ * cutover_run.c - one group's cutover as journaled steps, and the producer
+ * gate (see cutover_int.h and docs/CUTOVER.md).
+ *
+ * Steps run in order; each is journaled on the target once done.  A re-run
+ * reads the journal: a finished cutover is re-verified, an interrupted one
+ * says where it stopped and goes on from there.  Gates before the commit
+ * are always re-checked (members may have come back meanwhile); the commit
+ * itself is idempotent (same translated offsets, never backwards).
+ */
+#include "mirror/cutover_int.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *g_steps_cf[] = {"started",   "members-drained", "mirror-caught-up",
+                                   "committed", "verified",        NULL};
+static const char *g_steps_pf[] = {
+    "started", "producers-quiet", "source-mirrored", "consumers-drained", "committed", "verified",
+    NULL};
+
+static int put(cut_ctx *x, const char *group, int gen, const char *step, json_t *data) {
+    char err[512];
+    if (journal_put(&x->j, 'C', group, gen, step, data, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "%s", err);
+        return -1;
+    }
+    cut_say("group %s: %s", group, step);
+    return 0;
+}
+
+static void print_report(cut_ctx *x, const char *group, const char *mode, json_t *offsets,
+                         const ga_offsets *now, const char *verdict) {
+    printf("cutover of group %s (%s) from %s to %s: %s\n", group, mode, x->c->src.alias,
+           x->c->tgt.alias, verdict);
+    printf("  %-30s %14s    %-30s %14s %14s  %s\n", "SOURCE", "COMMITTED", "TARGET", "COMMITTED",
+           "NOW", "TRANSLATION");
+    size_t i;
+    json_t *o;
+    json_array_foreach(offsets, i, o) {
+        char s[300], t[300], nb[32] = "-";
+        const char *tt = json_string_value(json_object_get(o, "target_topic"));
+        int p = (int)json_integer_value(json_object_get(o, "partition"));
+        snprintf(s, sizeof(s), "%s/%d", json_string_value(json_object_get(o, "topic")), p);
+        snprintf(t, sizeof(t), "%s/%d", tt, p);
+        long k = now ? ga_offsets_find(now, tt, p) : -1;
+        if (k >= 0)
+            snprintf(nb, sizeof(nb), "%lld", (long long)now->v[k].offset);
+        printf("  %-30s %14lld -> %-30s %14lld %14s  %s%s\n", s,
+               (long long)json_integer_value(json_object_get(o, "source_committed")), t,
+               (long long)json_integer_value(json_object_get(o, "target_committed")), nb,
+               json_string_value(json_object_get(o, "status")),
+               json_is_true(json_object_get(o, "below_source_start"))
+                   ? " (below the source log start: earlier records were deleted)"
+                   : "");
+    }
+    fflush(stdout);
+}
+
+/* Reads the target's committed offsets back; every journaled offset must
+ * be there (or beyond, once consumers on the target moved on). */
+static int verify(cut_ctx *x, const char *group, json_t *offsets, ga_offsets *now) {
+    char err[512];
+    if (ga_committed(x->tgt, group, CUT_ADMIN_TIMEOUT_MS, now, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "verify: %s", err);
+        return -1;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(offsets, i, o) {
+        const char *tt = json_string_value(json_object_get(o, "target_topic"));
+        int p = (int)json_integer_value(json_object_get(o, "partition"));
+        int64_t want = json_integer_value(json_object_get(o, "target_committed"));
+        long k = ga_offsets_find(now, tt, p);
+        if (k < 0 || now->v[k].offset < want) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "verify: group %s on %s/%d: committed %lld on the target, expected %lld",
+                     group, tt, p, k < 0 ? -1LL : (long long)now->v[k].offset, (long long)want);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Commits the translated offsets on the target; returns the journal rows. */
+static json_t *commit(cut_ctx *x, const char *group) {
+    char err[512];
+    ga_group tg;
+    if (ga_describe(x->tgt, group, CUT_ADMIN_TIMEOUT_MS, &tg, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "%s", err);
+        return NULL;
+    }
+    if (!ga_idle(&tg)) {
+        snprintf(x->reason, sizeof(x->reason),
+                 "group %s has %zu active member(s) on %s (first: client.id %s, host %s): "
+                 "refusing to commit; stop them and re-run",
+                 group, tg.nmembers, x->c->tgt.alias, tg.nmembers ? tg.members[0].client_id : "?",
+                 tg.nmembers ? tg.members[0].host : "?");
+        ga_group_free(&tg);
+        return NULL;
+    }
+    ga_group_free(&tg);
+    gt_group rows;
+    if (gt_map_refresh(x->tgt, x->c->map_topic, &x->map, err, sizeof(err)) ||
+        gt_build(x->c, x->src, x->tgt, &x->map.m, group, CUT_ADMIN_TIMEOUT_MS, &rows, err,
+                 sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "%s", err);
+        return NULL;
+    }
+    json_t *out = json_array();
+    ga_offsets todo;
+    size_t behind = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        const gt_row *r = &rows.rows[i];
+        if (!r->mirrored || !tr_committable(&r->tr)) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "group %s: %s/%d committed %lld is not translatable any more (offsets "
+                     "changed on the source after the gates?)",
+                     group, r->src_topic, (int)r->partition, (long long)r->src_committed);
+            goto fail;
+        }
+        int64_t t = r->tgt_committed > r->tr.tgt ? r->tgt_committed : r->tr.tgt;
+        if (r->tgt_committed > r->tr.tgt)
+            cut_say("group %s: %s/%d is already at %lld on the target, beyond the translated "
+                    "%lld: kept (never moved backwards)",
+                    group, r->tgt_topic, (int)r->partition, (long long)r->tgt_committed,
+                    (long long)r->tr.tgt);
+        json_array_append_new(
+            out, json_pack("{s:s,s:i,s:I,s:s,s:I,s:I,s:s,s:b}", "topic", r->src_topic, "partition",
+                           (int)r->partition, "source_committed", (json_int_t)r->src_committed,
+                           "target_topic", r->tgt_topic, "target_committed", (json_int_t)t,
+                           "translated", (json_int_t)r->tr.tgt, "status",
+                           tr_status_name(r->tr.status), "below_source_start", r->tr.below_start));
+    }
+    if (gt_to_commit(&rows, &todo, &behind)) {
+        snprintf(x->reason, sizeof(x->reason), "out of memory");
+        goto fail;
+    }
+    if (todo.n && ga_commit(x->tgt, group, &todo, CUT_ADMIN_TIMEOUT_MS, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "%s", err);
+        ga_offsets_free(&todo);
+        goto fail;
+    }
+    ga_offsets_free(&todo);
+    gt_group_free(&rows);
+    return out;
+fail:
+    json_decref(out);
+    gt_group_free(&rows);
+    return NULL;
+}
+
+static int done_step(const cut_ctx *x, const char *group, int gen, const char *step) {
+    return journal_find(&x->j, 'C', group, gen, step) != NULL;
+}
+
+static int run_gate(cut_ctx *x, const char *group, const char *step, cut_parts *parts) {
+    if (!strcmp(step, "members-drained"))
+        return cut_wait_members(x, group);
+    if (!strcmp(step, "mirror-caught-up"))
+        return cut_wait_caught_up(x, group);
+    if (!strcmp(step, "consumers-drained"))
+        return cut_wait_drained(x, group, parts);
+    if (!parts->n) {
+        /* producers-first: the partitions of every topic the group reads */
+        char err[512];
+        gt_group rows;
+        if (gt_build(x->c, x->src, x->tgt, &x->map.m, group, CUT_ADMIN_TIMEOUT_MS, &rows, err,
+                     sizeof(err))) {
+            snprintf(x->reason, sizeof(x->reason), "%s", err);
+            return -1;
+        }
+        int rc = cut_parts_collect(x, &rows, NULL, parts);
+        gt_group_free(&rows);
+        if (rc)
+            return -1;
+        if (!parts->n) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "group %s has no committed offsets on mirrored topics of %s", group,
+                     x->c->src.alias);
+            return -1;
+        }
+    }
+    if (!strcmp(step, "producers-quiet"))
+        return cut_wait_quiet(x, parts);
+    return cut_wait_mirrored(x, parts);
+}
+
+int cut_group(cut_ctx *x, const char *group) {
+    int gen = journal_gen(&x->j, 'C', group);
+    const char *mode = x->producers_first ? "producers-first" : "consumers-first";
+    const jr_entry *st = gen ? journal_find(&x->j, 'C', group, gen, "started") : NULL;
+    const jr_entry *ver = gen ? journal_find(&x->j, 'C', group, gen, "verified") : NULL;
+    char ts[32];
+    if (x->restart && gen) {
+        cut_say("group %s: --restart: starting cutover #%d (the journal keeps #%d)", group, gen + 1,
+                gen);
+        gen++;
+        st = ver = NULL;
+    }
+    if (st) {
+        const char *jm = json_string_value(json_object_get(st->data, "mode"));
+        if (jm && strcmp(jm, mode) != 0) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "group %s has a %s cutover in the journal; re-run it as such or start a "
+                     "new one with --restart",
+                     group, jm);
+            return -2;
+        }
+    }
+    if (!gen)
+        gen = 1;
+    const char **steps = x->producers_first ? g_steps_pf : g_steps_cf;
+    if (ver) {
+        const jr_entry *cm = journal_find(&x->j, 'C', group, gen, "committed");
+        journal_time(cm ? cm->ts_ms : ver->ts_ms, ts, sizeof(ts));
+        cut_say("group %s: already cut over at %s; re-verifying", group, ts);
+        json_t *offs = cm ? json_object_get(cm->data, "offsets") : NULL;
+        ga_offsets now;
+        memset(&now, 0, sizeof(now));
+        int rc = offs ? verify(x, group, offs, &now) : -1;
+        if (!offs)
+            snprintf(x->reason, sizeof(x->reason), "journal of %s has no committed offsets", group);
+        char verdict[128];
+        snprintf(verdict, sizeof(verdict), "already cut over at %s%s", ts,
+                 rc ? "; VERIFY FAILED" : ", verified again");
+        if (offs)
+            print_report(x, group, mode, offs, &now, verdict);
+        ga_offsets_free(&now);
+        return rc;
+    }
+    if (st) {
+        const char *next = NULL;
+        char done[256] = "";
+        for (int i = 0; steps[i]; i++) {
+            if (done_step(x, group, gen, steps[i])) {
+                size_t l = strlen(done);
+                snprintf(done + l, sizeof(done) - l, "%s%s", l ? ", " : "", steps[i]);
+            } else if (!next) {
+                next = steps[i];
+            }
+        }
+        journal_time(st->ts_ms, ts, sizeof(ts));
+        cut_say("group %s: resuming the cutover started at %s; done: %s; it stopped at: %s", group,
+                ts, done, next ? next : "?");
+    }
+    cut_parts parts = {0};
+    int rc = -1;
+    json_t *offsets = NULL;
+    for (int i = 0; steps[i]; i++) {
+        const char *s = steps[i];
+        int done = done_step(x, group, gen, s);
+        if (!strcmp(s, "started")) {
+            if (!done && put(x, group, gen, s, json_pack("{s:s}", "mode", mode)))
+                goto out;
+            continue;
+        }
+        if (!strcmp(s, "committed")) {
+            const jr_entry *cm = journal_find(&x->j, 'C', group, gen, s);
+            if (cm) {
+                offsets = json_incref(json_object_get(cm->data, "offsets"));
+                continue;
+            }
+            cut_say("group %s: committing the translated offsets on %s", group, x->c->tgt.alias);
+            offsets = commit(x, group);
+            if (!offsets || put(x, group, gen, s, json_pack("{s:O}", "offsets", offsets)))
+                goto out;
+            continue;
+        }
+        if (!strcmp(s, "verified")) {
+            ga_offsets now;
+            memset(&now, 0, sizeof(now));
+            if (verify(x, group, offsets, &now) || put(x, group, gen, s, NULL)) {
+                ga_offsets_free(&now);
+                goto out;
+            }
+            print_report(x, group, mode, offsets, &now, "done");
+            ga_offsets_free(&now);
+            rc = 0;
+            continue;
+        }
+        /* a gate: re-checked even when journaled, since a consumer may be back */
+        if (done && (!strcmp(s, "producers-quiet") || !strcmp(s, "source-mirrored")))
+            continue; /* the source cannot un-mirror; quiet was proven once */
+        cut_say("group %s: waiting for %s", group, s);
+        if (run_gate(x, group, s, &parts))
+            goto out;
+        if (!done && put(x, group, gen, s, NULL))
+            goto out;
+    }
+out:
+    json_decref(offsets);
+    cut_parts_free(&parts);
+    return rc;
+}
+
+int cut_producers(cut_ctx *x, const char *pattern) {
+    char err[512], ts[32];
+    int gen = journal_gen(&x->j, 'P', pattern);
+    const jr_entry *done = gen ? journal_find(&x->j, 'P', pattern, gen, "source-mirrored") : NULL;
+    if (x->restart && gen) {
+        gen++;
+        done = NULL;
+    }
+    if (!gen)
+        gen = 1;
+    cut_parts parts;
+    if (cut_parts_collect(x, NULL, pattern, &parts))
+        return -1;
+    int rc = -1;
+    if (!parts.n) {
+        snprintf(x->reason, sizeof(x->reason), "no mirrored source topic matches %s", pattern);
+        goto out;
+    }
+    if (done) {
+        journal_time(done->ts_ms, ts, sizeof(ts));
+        cut_say("producers of %s: already confirmed at %s; re-checking that the source is still "
+                "fully mirrored",
+                pattern, ts);
+        x->deadline = kf_now_ms() + 30000;
+        rc = cut_wait_mirrored(x, &parts);
+        if (rc == 0)
+            printf("producers of %s (%zu partition(s)): already cut over at %s; the source is "
+                   "still fully mirrored\n",
+                   pattern, parts.n, ts);
+        goto out;
+    }
+    if (!journal_find(&x->j, 'P', pattern, gen, "started") &&
+        journal_put(&x->j, 'P', pattern, gen, "started", NULL, err, sizeof(err)))
+        goto fail_journal;
+    cut_say("producers of %s: waiting for %d quiet second(s) on %zu source partition(s)", pattern,
+            x->quiet_s, parts.n);
+    if (cut_wait_quiet(x, &parts))
+        goto out;
+    if (!journal_find(&x->j, 'P', pattern, gen, "producers-quiet") &&
+        journal_put(&x->j, 'P', pattern, gen, "producers-quiet", NULL, err, sizeof(err)))
+        goto fail_journal;
+    cut_say("producers of %s: source quiet; waiting for the mirror to reach its end", pattern);
+    if (cut_wait_mirrored(x, &parts))
+        goto out;
+    if (journal_put(&x->j, 'P', pattern, gen, "source-mirrored", NULL, err, sizeof(err)))
+        goto fail_journal;
+    printf("producers of %s (%zu partition(s)): the source is quiet and fully mirrored to %s; "
+           "producers may write to %s now\n",
+           pattern, parts.n, x->c->tgt.alias, x->c->tgt.alias);
+    rc = 0;
+    goto out;
+fail_journal:
+    snprintf(x->reason, sizeof(x->reason), "%s", err);
+out:
+    cut_parts_free(&parts);
+    return rc;
+}

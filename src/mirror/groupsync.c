@@ -1,0 +1,253 @@
+/*
+ * groupsync.c - the group offset sync thread and one sync pass (see
+ * groupsync.h).
+ *
+ * Why a thread: admin round trips to two clusters must not stall the copy
+ * loop.  The thread blocks every signal (the main thread handles SIGTERM)
+ * and stops when the main thread sets an atomic flag; each admin call has a
+ * short deadline so shutdown waits at most a few seconds for it.
+ */
+#include "mirror/groupsync.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "mirror/clients.h"
+#include "mirror/grouptr.h"
+#include "mirror/journal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GS_TIMEOUT_MS 5000
+
+/* What was last said about each group, so steady states are logged once. */
+struct gs_state {
+    char **names;
+    char **said;
+    size_t n;
+};
+
+void groupsync_state_free(gs_state *s) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->names[i]);
+        free(s->said[i]);
+    }
+    free(s->names);
+    free(s->said);
+    free(s);
+}
+
+/* 1 if msg differs from what was last said for group (and remembers it). */
+static int changed(gs_state *s, const char *group, const char *msg) {
+    if (!s)
+        return 1;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->names[i], group)) {
+            if (!strcmp(s->said[i], msg))
+                return 0;
+            char *d = kf_strdup(msg);
+            if (d) {
+                free(s->said[i]);
+                s->said[i] = d;
+            }
+            return 1;
+        }
+    char **nn = realloc(s->names, (s->n + 1) * sizeof(*nn));
+    if (nn)
+        s->names = nn;
+    char **ns = nn ? realloc(s->said, (s->n + 1) * sizeof(*ns)) : NULL;
+    if (ns) {
+        s->said = ns;
+        s->names[s->n] = kf_strdup(group);
+        s->said[s->n] = kf_strdup(msg);
+        if (s->names[s->n] && s->said[s->n])
+            s->n++;
+    }
+    return 1;
+}
+
+int groupsync_setting(mirror_config *c, const char *key, int def) {
+    char fk[512];
+    snprintf(fk, sizeof(fk), "%s->%s.%s", c->src.alias, c->tgt.alias, key);
+    kf_prop *p = kf_props_find(&c->props, fk);
+    if (!p)
+        p = kf_props_find(&c->props, key);
+    if (!p)
+        return def;
+    int b = 0;
+    int64_t n = 0;
+    if (kf_parse_bool(p->value, &b) == 0)
+        return b;
+    if (kf_parse_i64(p->value, 0, 86400, &n) == 0)
+        return (int)n;
+    kf_warn("groupsync", "%s=%s: not valid, using %d", p->key, p->value, def);
+    return def;
+}
+
+/* Groups whose latest cutover committed: the target owns them now. */
+static int cut_over(const journal *j, const char *group) {
+    int gen = journal_gen(j, 'C', group);
+    return gen > 0 && journal_find(j, 'C', group, gen, "committed") != NULL;
+}
+
+static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const offmap *m,
+                       const char *g, gs_state *st, int *committed) {
+    char err[512], msg[512];
+    ga_group tg;
+    if (ga_describe(tgt, g, GS_TIMEOUT_MS, &tg, err, sizeof(err))) {
+        if (changed(st, g, err))
+            kf_warn("groupsync", "%s", err);
+        return;
+    }
+    int idle = ga_idle(&tg);
+    size_t nm = tg.nmembers;
+    ga_group_free(&tg);
+    if (!idle) {
+        snprintf(msg, sizeof(msg),
+                 "group %s has %zu active member(s) on %s: its target offsets are not touched", g,
+                 nm, c->tgt.alias);
+        if (changed(st, g, msg))
+            kf_notice("groupsync", "%s", msg);
+        return;
+    }
+    gt_group rows;
+    if (gt_build(c, src, tgt, m, g, GS_TIMEOUT_MS, &rows, err, sizeof(err))) {
+        if (changed(st, g, err))
+            kf_warn("groupsync", "%s", err);
+        return;
+    }
+    ga_offsets todo;
+    size_t behind = 0, waiting = 0, unmirrored = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        waiting += rows.rows[i].mirrored && !tr_committable(&rows.rows[i].tr);
+        unmirrored += !rows.rows[i].mirrored;
+    }
+    if (gt_to_commit(&rows, &todo, &behind) == 0 && todo.n) {
+        if (ga_commit(tgt, g, &todo, GS_TIMEOUT_MS, err, sizeof(err)) == 0) {
+            kf_info("groupsync", "group %s: %zu partition(s) committed on %s", g, todo.n,
+                    c->tgt.alias);
+            (*committed)++;
+        } else if (changed(st, g, err)) {
+            kf_warn("groupsync", "%s", err);
+        }
+    }
+    snprintf(msg, sizeof(msg),
+             "group %s: %zu partition(s), %zu waiting for the mirror, %zu ahead on %s (kept), "
+             "%zu on topics not mirrored",
+             g, rows.n, waiting, behind, c->tgt.alias, unmirrored);
+    if ((waiting || behind || unmirrored) && changed(st, g, msg))
+        kf_info("groupsync", "%s", msg);
+    ga_offsets_free(&todo);
+    gt_group_free(&rows);
+}
+
+int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
+                   const char *pattern, gs_state **state) {
+    gt_map *gm = map;
+    char err[512];
+    if (state && !*state)
+        *state = calloc(1, sizeof(gs_state));
+    gs_state *st = state ? *state : NULL;
+    if (gt_map_refresh(tgt, c->map_topic, gm, err, sizeof(err))) {
+        if (changed(st, "", err))
+            kf_warn("groupsync", "offset map: %s", err);
+        return -1;
+    }
+    char **ids = NULL;
+    size_t n = 0;
+    if (ga_list(src, GS_TIMEOUT_MS, &ids, &n, err, sizeof(err))) {
+        if (changed(st, "", err))
+            kf_warn("groupsync", "%s: %s", c->src.alias, err);
+        return -1;
+    }
+    journal j;
+    int have_journal = journal_open(&j, c, tgt, 0, err, sizeof(err)) == 0;
+    int committed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *g = ids[i];
+        if (pattern ? ga_pattern_match(pattern, g) != 1 : !ga_selected(c, g))
+            continue;
+        if (have_journal && cut_over(&j, g)) {
+            if (changed(st, g, "cut over"))
+                kf_info("groupsync", "group %s was cut over to %s: no longer synced", g,
+                        c->tgt.alias);
+            continue;
+        }
+        sync_group(c, src, tgt, &gm->m, g, st, &committed);
+    }
+    journal_close(&j);
+    ga_list_free(ids, n);
+    return committed;
+}
+
+/* --- the thread ------------------------------------------------------------------ */
+
+static struct {
+    pthread_t th;
+    int started;
+    atomic_int stop;
+    mirror_config *c;
+    int interval_s;
+} g_gs;
+
+static void *run(void *arg) {
+    mirror_config *c = g_gs.c;
+    rd_kafka_t *src = clients_consumer(c, &c->src, "groupsync", 1);
+    rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "groupsync", 1);
+    gt_map map;
+    gt_map_init(&map);
+    gs_state *st = NULL;
+    if (!src || !tgt)
+        kf_err("groupsync", "cannot create clients: group offsets are not synced");
+    while (src && tgt && !atomic_load(&g_gs.stop)) {
+        groupsync_once(c, src, tgt, &map, NULL, &st);
+        for (int i = 0; i < g_gs.interval_s * 10 && !atomic_load(&g_gs.stop); i++)
+            usleep(100000);
+    }
+    groupsync_state_free(st);
+    gt_map_free(&map);
+    if (src)
+        rd_kafka_destroy(src);
+    if (tgt)
+        rd_kafka_destroy(tgt);
+    return NULL;
+}
+
+int groupsync_start(mirror_config *c) {
+    if (!groupsync_setting(c, "sync.group.offsets.enabled", 1)) {
+        kf_info("groupsync", "sync.group.offsets.enabled=false: group offsets are not synced");
+        return 0;
+    }
+    g_gs.c = c;
+    g_gs.interval_s = groupsync_setting(c, "sync.group.offsets.interval.seconds", 5);
+    if (g_gs.interval_s < 1)
+        g_gs.interval_s = 1;
+    atomic_store(&g_gs.stop, 0);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* inherited by the thread */
+    int e = pthread_create(&g_gs.th, NULL, run, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        kf_err("groupsync", "cannot start the group sync thread: %s", strerror(e));
+        return -1;
+    }
+    g_gs.started = 1;
+    kf_info("groupsync", "group offset sync every %ds", g_gs.interval_s);
+    return 0;
+}
+
+void groupsync_stop(void) {
+    if (!g_gs.started)
+        return;
+    atomic_store(&g_gs.stop, 1);
+    pthread_join(g_gs.th, NULL);
+    g_gs.started = 0;
+}

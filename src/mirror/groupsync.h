@@ -1,0 +1,36 @@
+/*
+ * groupsync.h - group offset sync: while `kferry mirror` runs, the selected
+ * source groups' committed offsets are translated through the offset map
+ * and committed on the target for groups with no active member there.
+ *
+ * Runs in its own thread with its own librdkafka handles; it shares nothing
+ * with the replication loop but the read-only config.  Only exact
+ * translations are committed and a target group never moves backwards.
+ */
+#ifndef KF_MIRROR_GROUPSYNC_H
+#define KF_MIRROR_GROUPSYNC_H
+
+#include "mirror/config.h"
+#include "mirror/grouptr.h"
+
+#include <librdkafka/rdkafka.h>
+
+/* Starts the sync thread unless sync.group.offsets.enabled=false. 0, or -1
+ * if the thread could not start (logged; the mirror goes on without it). */
+int groupsync_start(mirror_config *c);
+/* Stops and joins the thread (no-op if not started). */
+void groupsync_stop(void);
+
+/* sync.group.offsets.* settings ("A->B.<key>" beats "<key>" beats def). */
+int groupsync_setting(mirror_config *c, const char *key, int def);
+
+typedef struct gs_state gs_state;
+/* One sync pass over the groups matching pattern (NULL = the config's
+ * groups/groups.exclude).  Returns the number of groups committed to, or
+ * -1 if the clusters could not be read.  state keeps what was already
+ * logged between passes (may be NULL). */
+int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
+                   const char *pattern, gs_state **state);
+void groupsync_state_free(gs_state *s);
+
+#endif

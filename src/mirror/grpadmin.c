@@ -1,0 +1,324 @@
+/*
+ * grpadmin.c - consumer-group admin wrappers (see grpadmin.h).
+ *
+ * Every call waits on a private queue with a deadline, so a dead cluster
+ * costs at most timeout_ms and never blocks a shutdown for longer.
+ */
+#include "mirror/grpadmin.h"
+
+#include "common/util.h"
+#include "mirror/topics.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rd_kafka_AdminOptions_t *options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, op);
+    char eb[256];
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, eb, sizeof(eb));
+    return o;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ga_list_free(char **ids, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int ga_list(rd_kafka_t *rk, int timeout_ms, char ***ids, size_t *n, char *err, size_t errlen) {
+    *ids = NULL;
+    *n = 0;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, timeout_ms);
+    rd_kafka_ListConsumerGroups(rk, o, q);
+    rd_kafka_event_t *ev =
+        topics_admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT, timeout_ms + 2000);
+    int rc = -1;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "list groups: %s",
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        goto out;
+    }
+    const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
+    size_t nerr = 0, nv = 0;
+    const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
+    if (nerr) { /* a broker did not answer: an incomplete list would hide groups */
+        snprintf(err, errlen, "list groups: %s", rd_kafka_error_string(errs[0]));
+        goto out;
+    }
+    const rd_kafka_ConsumerGroupListing_t **l = rd_kafka_ListConsumerGroups_result_valid(res, &nv);
+    *ids = calloc(nv + 1, sizeof(char *));
+    if (!*ids)
+        goto out;
+    for (size_t i = 0; i < nv; i++) {
+        (*ids)[i] = kf_strdup(rd_kafka_ConsumerGroupListing_group_id(l[i]));
+        if (!(*ids)[i]) {
+            ga_list_free(*ids, i);
+            *ids = NULL;
+            goto out;
+        }
+    }
+    *n = nv;
+    qsort(*ids, nv, sizeof(char *), cmp_str);
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+void ga_group_free(ga_group *g) {
+    for (size_t i = 0; i < g->nmembers; i++) {
+        free(g->members[i].member_id);
+        free(g->members[i].client_id);
+        free(g->members[i].host);
+    }
+    free(g->members);
+    memset(g, 0, sizeof(*g));
+}
+
+int ga_idle(const ga_group *g) {
+    return g->nmembers == 0 && (g->state == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY ||
+                                g->state == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD);
+}
+
+static char *dup_or_empty(const char *s) { return kf_strdup(s ? s : ""); }
+
+int ga_describe(rd_kafka_t *rk, const char *group, int timeout_ms, ga_group *out, char *err,
+                size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
+    const char *ids[1] = {group};
+    rd_kafka_DescribeConsumerGroups(rk, ids, 1, o, q);
+    rd_kafka_event_t *ev =
+        topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT, timeout_ms + 2000);
+    int rc = -1;
+    size_t nd = 0;
+    const rd_kafka_ConsumerGroupDescription_t **d = NULL;
+    if (ev && !rd_kafka_event_error(ev))
+        d = rd_kafka_DescribeConsumerGroups_result_groups(
+            rd_kafka_event_DescribeConsumerGroups_result(ev), &nd);
+    if (!d || nd != 1) {
+        snprintf(err, errlen, "describe group %s: %s", group,
+                 ev ? (rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "no answer")
+                    : "timed out");
+        goto out;
+    }
+    const rd_kafka_error_t *ge = rd_kafka_ConsumerGroupDescription_error(d[0]);
+    if (ge) {
+        if (rd_kafka_error_code(ge) == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
+            out->state = RD_KAFKA_CONSUMER_GROUP_STATE_DEAD;
+            rc = 0;
+        } else {
+            snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_error_string(ge));
+        }
+        goto out;
+    }
+    out->state = rd_kafka_ConsumerGroupDescription_state(d[0]);
+    size_t nm = rd_kafka_ConsumerGroupDescription_member_count(d[0]);
+    out->members = calloc(nm + 1, sizeof(*out->members));
+    if (!out->members)
+        goto out;
+    for (size_t i = 0; i < nm; i++) {
+        const rd_kafka_MemberDescription_t *md = rd_kafka_ConsumerGroupDescription_member(d[0], i);
+        ga_member *m = &out->members[out->nmembers++];
+        m->member_id = dup_or_empty(rd_kafka_MemberDescription_consumer_id(md));
+        m->client_id = dup_or_empty(rd_kafka_MemberDescription_client_id(md));
+        m->host = dup_or_empty(rd_kafka_MemberDescription_host(md));
+    }
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int ga_offsets_add(ga_offsets *o, const char *topic, int32_t partition, int64_t offset,
+                   const char *metadata) {
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 16;
+        ga_off *nv = realloc(o->v, nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        o->v = nv;
+        o->cap = nc;
+    }
+    ga_off *e = &o->v[o->n];
+    e->topic = kf_strdup(topic);
+    e->metadata = metadata ? kf_strdup(metadata) : NULL;
+    e->partition = partition;
+    e->offset = offset;
+    if (!e->topic || (metadata && !e->metadata)) {
+        free(e->topic);
+        free(e->metadata);
+        return -1;
+    }
+    o->n++;
+    return 0;
+}
+
+long ga_offsets_find(const ga_offsets *o, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < o->n; i++)
+        if (o->v[i].partition == partition && !strcmp(o->v[i].topic, topic))
+            return (long)i;
+    return -1;
+}
+
+void ga_offsets_free(ga_offsets *o) {
+    for (size_t i = 0; i < o->n; i++) {
+        free(o->v[i].topic);
+        free(o->v[i].metadata);
+    }
+    free(o->v);
+    memset(o, 0, sizeof(*o));
+}
+
+static int cmp_off(const void *a, const void *b) {
+    const ga_off *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *out, char *err,
+                 size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o =
+        options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_event_t *ev =
+        topics_admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, timeout_ms + 2000);
+    int rc = -1;
+    const rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "committed offsets of %s: %s", group,
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        goto out;
+    }
+    size_t n = 0;
+    const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+    const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(gr[0]) : NULL;
+    if (ge || !n) {
+        snprintf(err, errlen, "committed offsets of %s: %s", group,
+                 ge ? rd_kafka_error_string(ge) : "no answer");
+        goto out;
+    }
+    parts = rd_kafka_group_result_partitions(gr[0]);
+    for (int i = 0; parts && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (p->err || p->offset < 0)
+            continue; /* nothing committed there */
+        char md[4096], *mdp = NULL;
+        if (p->metadata && p->metadata_size > 0) {
+            size_t l = p->metadata_size < sizeof(md) - 1 ? p->metadata_size : sizeof(md) - 1;
+            memcpy(md, p->metadata, l);
+            md[l] = 0;
+            mdp = md;
+        }
+        if (ga_offsets_add(out, p->topic, p->partition, p->offset, mdp)) {
+            snprintf(err, errlen, "out of memory");
+            ga_offsets_free(out);
+            goto out;
+        }
+    }
+    if (out->n)
+        qsort(out->v, out->n, sizeof(*out->v), cmp_off);
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    return rc;
+}
+
+int ga_commit(rd_kafka_t *rk, const char *group, const ga_offsets *offs, int timeout_ms, char *err,
+              size_t errlen) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)offs->n);
+    for (size_t i = 0; i < offs->n; i++) {
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_add(l, offs->v[i].topic, offs->v[i].partition);
+        p->offset = offs->v[i].offset;
+        if (offs->v[i].metadata) {
+            /* the list frees metadata with free() */
+            p->metadata = kf_strdup(offs->v[i].metadata);
+            p->metadata_size = p->metadata ? strlen(offs->v[i].metadata) : 0;
+        }
+    }
+    rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o =
+        options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_event_t *ev =
+        topics_admin_wait(q, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, timeout_ms + 2000);
+    int rc = -1;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "commit %s: %s", group,
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        goto out;
+    }
+    size_t n = 0;
+    const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+        rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+    const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(gr[0]) : NULL;
+    if (ge || !n) {
+        snprintf(err, errlen, "commit %s: %s", group, ge ? rd_kafka_error_string(ge) : "no answer");
+        goto out;
+    }
+    const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[0]);
+    for (int i = 0; parts && i < parts->cnt; i++)
+        if (parts->elems[i].err) {
+            snprintf(err, errlen, "commit %s %s/%d: %s", group, parts->elems[i].topic,
+                     (int)parts->elems[i].partition, rd_kafka_err2str(parts->elems[i].err));
+            goto out;
+        }
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+    return rc;
+}
+
+static int match_any(const mc_regexes *r, const char *s) {
+    for (size_t i = 0; i < r->n; i++)
+        if (regexec(&r->re[i], s, 0, NULL, 0) == 0)
+            return 1;
+    return 0;
+}
+
+int ga_selected(const mirror_config *c, const char *group) {
+    return match_any(&c->groups, group) && !match_any(&c->groups_exclude, group);
+}
+
+int ga_pattern_match(const char *pattern, const char *group) {
+    if (strncmp(pattern, "re:", 3) != 0)
+        return strcmp(pattern, group) == 0;
+    char anchored[1024];
+    if (snprintf(anchored, sizeof(anchored), "^(%s)$", pattern + 3) >= (int)sizeof(anchored))
+        return -1;
+    regex_t re;
+    if (regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB) != 0)
+        return -1;
+    int m = regexec(&re, group, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}

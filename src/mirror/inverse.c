@@ -1,0 +1,188 @@
+/*
+ * inverse.c - the opposite flow's map, read from this flow's source (see
+ * inverse.h).
+ *
+ * The opposite flow (target -> source) maps its source offsets (on this
+ * flow's target) to the offsets it wrote on this flow's source, so its runs
+ * say exactly which records of ours are its copies, with no need to mark
+ * records.  Only its persisted map counts: inv_check_stopped refuses an
+ * opposite flow that may have written records it has not mapped yet.
+ */
+#include "mirror/inverse.h"
+
+#include "common/util.h"
+#include "mirror/mapstore.h"
+#include "mirror/topics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void inv_init(inv_map *im) {
+    memset(im, 0, sizeof(*im));
+    offmap_init(&im->m);
+    im->hwm = -1;
+}
+
+void inv_free(inv_map *im) { offmap_free(&im->m); }
+
+int64_t inv_hwm(const mirror_config *c, rd_kafka_t *src_reader) {
+    int np = topics_partition_count(src_reader, c->opposite_map_topic, 10000);
+    if (np == -2)
+        return -2;
+    if (np <= 0)
+        return -1;
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(src_reader, c->opposite_map_topic, 0, &lo, &hi, 10000))
+        return -2;
+    return hi;
+}
+
+int inv_load(const mirror_config *c, rd_kafka_t *src_reader, inv_map *im, char *err,
+             size_t errlen) {
+    offmap_free(&im->m);
+    offmap_init(&im->m);
+    im->status[0] = 0;
+    int64_t hwm = inv_hwm(c, src_reader);
+    if (hwm == -2) {
+        snprintf(err, errlen, "cannot read metadata of %s on the source", c->opposite_map_topic);
+        return -1;
+    }
+    if (mapstore_load(src_reader, c->opposite_map_topic, &im->m, &im->found, im->status,
+                      sizeof(im->status), err, errlen))
+        return -1;
+    im->hwm = hwm;
+    return 0;
+}
+
+int inv_status_clean(const char *status) {
+    return !strstr(status, "\"running\":true") && !strstr(status, "\"clean\":false");
+}
+
+int inv_check_stopped(const inv_map *im, char *why, size_t whylen) {
+    size_t runs = 0;
+    for (size_t i = 0; i < im->m.n; i++)
+        runs += im->m.parts[i]->nruns;
+    if (!im->found || (!im->status[0] && !runs))
+        return 0; /* never ran */
+    if (!im->status[0]) {
+        snprintf(why, whylen, "it never reported a stop (killed before its first status record?)");
+        return -1;
+    }
+    if (strstr(im->status, "\"running\":true")) {
+        snprintf(why, whylen,
+                 "its last status record says it is running (or it was killed): it may have "
+                 "written records its map does not hold yet");
+        return -1;
+    }
+    if (!inv_status_clean(im->status)) {
+        snprintf(why, whylen, "it stopped with records in flight that its map does not hold");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_range(const void *a, const void *b) {
+    const inv_range *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int push(inv_range **v, size_t *n, size_t *cap, inv_range r) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        inv_range *nv = realloc(*v, nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = r;
+    return 0;
+}
+
+int inv_loop_ranges(const inv_map *im, const char *src_topic, const char *tgt_topic,
+                    int32_t partition, inv_range **out, size_t *n) {
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < im->m.n; i++) {
+        const om_part *op = im->m.parts[i];
+        if (op->partition != partition || strcmp(op->tgt_topic, src_topic) != 0)
+            continue;
+        /* the originals are in our target partition only when the opposite
+         * flow read this very topic (identity policy both ways) */
+        int same = !strcmp(op->src_topic, tgt_topic);
+        for (size_t r = 0; r < op->nruns; r++) {
+            const om_run *run = &op->runs[r];
+            inv_range x = {run->tgt, run->tgt + run->len, same ? run->src : -1};
+            if (push(out, n, &cap, x)) {
+                free(*out);
+                *out = NULL;
+                *n = 0;
+                return -1;
+            }
+        }
+    }
+    if (*n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_range);
+    return 0;
+}
+
+int inv_foreign_ranges(const inv_map *im, const char *tgt_topic, int32_t partition,
+                       inv_range **out, size_t *n) {
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < im->m.n; i++) {
+        const om_part *op = im->m.parts[i];
+        if (op->partition != partition || strcmp(op->src_topic, tgt_topic) != 0)
+            continue;
+        for (size_t r = 0; r < op->nruns; r++) {
+            const om_run *run = &op->runs[r];
+            if (push(out, n, &cap, (inv_range){run->src, run->src + run->len, -1})) {
+                free(*out);
+                *out = NULL;
+                *n = 0;
+                return -1;
+            }
+        }
+    }
+    if (*n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_range);
+    return 0;
+}
+
+int64_t inv_count_in(const inv_range *r, size_t n, int64_t from, int64_t to) {
+    int64_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = r[i].start > from ? r[i].start : from;
+        int64_t b = r[i].end < to ? r[i].end : to;
+        if (b > a)
+            c += b - a;
+    }
+    return c;
+}
+
+int64_t inv_origin(const inv_map *im, const char *topic, int32_t partition, int64_t off,
+                   const char **origin_topic) {
+    for (size_t i = 0; i < im->m.n; i++) {
+        const om_part *op = im->m.parts[i];
+        if (op->partition != partition || strcmp(op->tgt_topic, topic) != 0)
+            continue;
+        /* runs are increasing in target offsets too: binary search */
+        size_t lo = 0, hi = op->nruns;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (op->runs[mid].tgt <= off)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo > 0 && off < op->runs[lo - 1].tgt + op->runs[lo - 1].len) {
+            if (origin_topic)
+                *origin_topic = op->src_topic;
+            return op->runs[lo - 1].src + (off - op->runs[lo - 1].tgt);
+        }
+    }
+    return -1;
+}
