@@ -147,6 +147,15 @@ static void status_print(const journal *j, const char *group, int json) {
                json_object_get(o, "mode") ? json_string_value(json_object_get(o, "mode")) : "");
         size_t k;
         json_t *r;
+        json_array_foreach(json_object_get(o, "partitions"), k, r) {
+            printf("    %s/%lld source end %lld = %s/%lld target offset %lld\n",
+                   json_string_value(json_object_get(r, "topic")),
+                   (long long)json_integer_value(json_object_get(r, "partition")),
+                   (long long)json_integer_value(json_object_get(r, "source_end")),
+                   json_string_value(json_object_get(r, "target_topic")),
+                   (long long)json_integer_value(json_object_get(r, "partition")),
+                   (long long)json_integer_value(json_object_get(r, "target_end")));
+        }
         json_array_foreach(json_object_get(o, "offsets"), k, r) {
             printf("    %s/%lld %lld -> %s/%lld %lld (%s)\n",
                    json_string_value(json_object_get(r, "topic")),
@@ -180,7 +189,7 @@ static int resolve(cut_ctx *x, const char *pattern, char ***ids, size_t *n) {
         return -1;
     }
     for (size_t i = 0; i < na; i++) {
-        if (ga_pattern_match(pattern, all[i]) == 1) {
+        if (ga_wanted(x->c, pattern, all[i])) {
             all[(*n)++] = all[i];
             all[i] = NULL;
         } else {
@@ -220,7 +229,7 @@ int cutover_main(int argc, char **argv) {
     x.tgt = clients_consumer(&c, &c.tgt, "cutover", 1);
     if (!x.src || !x.tgt)
         goto out;
-    if (journal_open(&x.j, &c, x.tgt, !o.status, err, sizeof(err))) {
+    if (journal_open(&x.j, &c, x.tgt, !o.status, 60000, err, sizeof(err))) {
         snprintf(x.reason, sizeof(x.reason), "journal: %s", err);
         goto out;
     }

@@ -326,7 +326,7 @@ out:
 }
 
 int cut_wait_drained(cut_ctx *x, const char *group, const cut_parts *p) {
-    int64_t *hi = calloc(p->n + 1, sizeof(*hi));
+    int64_t *hi = calloc(2 * (p->n + 1), sizeof(*hi)), *lo = hi ? hi + p->n + 1 : NULL;
     int64_t next_say = kf_now_ms() + 2000;
     int rc = -1;
     char err[512];
@@ -337,7 +337,7 @@ int cut_wait_drained(cut_ctx *x, const char *group, const cut_parts *p) {
         ga_offsets co;
         ga_group g;
         memset(&g, 0, sizeof(g));
-        if (end_offsets(x, x->src, p, -1, hi) ||
+        if (end_offsets(x, x->src, p, -1, hi) || end_offsets(x, x->src, p, -2, lo) ||
             ga_committed(x->src, group, CUT_ADMIN_TIMEOUT_MS, &co, err, sizeof(err))) {
             ready = 0;
             if (say)
@@ -346,8 +346,8 @@ int cut_wait_drained(cut_ctx *x, const char *group, const cut_parts *p) {
             for (size_t i = 0; i < p->n; i++) {
                 long k = ga_offsets_find(&co, p->topics[i], p->parts[i]);
                 int64_t c = k >= 0 ? co.v[k].offset : -1;
-                if (c == hi[i] || (c < 0 && hi[i] == 0))
-                    continue;
+                if (c == hi[i] || (c < 0 && hi[i] == lo[i]))
+                    continue; /* all consumed, or nothing there to consume */
                 ready = 0;
                 if (say)
                     cut_say("group %s: %s/%d committed %s%lld, source end %lld: consumers "

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/topics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -203,8 +204,10 @@ int cut_group(cut_ctx *x, const char *group) {
         gen++;
         st = ver = NULL;
     }
-    if (st) {
-        const char *jm = json_string_value(json_object_get(st->data, "mode"));
+    const char *jm = st ? json_string_value(json_object_get(st->data, "mode")) : NULL;
+    if (ver && jm)
+        mode = jm; /* done: re-verified whatever the mode asked for now */
+    if (st && !ver) {
         if (jm && strcmp(jm, mode) != 0) {
             snprintf(x->reason, sizeof(x->reason),
                      "group %s has a %s cutover in the journal; re-run it as such or start a "
@@ -284,8 +287,10 @@ int cut_group(cut_ctx *x, const char *group) {
             rc = 0;
             continue;
         }
-        /* a gate: re-checked even when journaled, since a consumer may be back */
-        if (done && (!strcmp(s, "producers-quiet") || !strcmp(s, "source-mirrored")))
+        /* a gate: re-checked even when journaled, since a consumer may be back,
+         * unless the commit is journaled already (only verifying is left) */
+        if (done && (done_step(x, group, gen, "committed") || !strcmp(s, "producers-quiet") ||
+                     !strcmp(s, "source-mirrored")))
             continue; /* the source cannot un-mirror; quiet was proven once */
         cut_say("group %s: waiting for %s", group, s);
         if (run_gate(x, group, s, &parts))
@@ -297,6 +302,29 @@ out:
     json_decref(offsets);
     cut_parts_free(&parts);
     return rc;
+}
+
+/* Where the source ends and what that is on the target, per partition, at
+ * the moment the producer gate passed: records past target_end are the
+ * moved producers' (verify can bound its comparison there). */
+static json_t *gate_positions(cut_ctx *x, const cut_parts *p) {
+    json_t *arr = json_array();
+    int64_t *hi = calloc(p->n + 1, sizeof(*hi));
+    if (!hi)
+        return arr;
+    topics_offsets(x->src, (const char *const *)p->topics, p->parts, p->n, -1, hi);
+    for (size_t i = 0; i < p->n; i++) {
+        char tt[256];
+        mc_target_topic(x->c, p->topics[i], tt, sizeof(tt));
+        const om_part *op = offmap_get(&x->map.m, p->topics[i], tt, p->parts[i], 0);
+        int64_t te = op ? om_tgt_end(op) : -1;
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:i,s:I,s:s,s:I}", "topic", p->topics[i], "partition",
+                                        (int)p->parts[i], "source_end", (json_int_t)hi[i],
+                                        "target_topic", tt, "target_end", (json_int_t)te));
+    }
+    free(hi);
+    return arr;
 }
 
 int cut_producers(cut_ctx *x, const char *pattern) {
@@ -343,7 +371,8 @@ int cut_producers(cut_ctx *x, const char *pattern) {
     cut_say("producers of %s: source quiet; waiting for the mirror to reach its end", pattern);
     if (cut_wait_mirrored(x, &parts))
         goto out;
-    if (journal_put(&x->j, 'P', pattern, gen, "source-mirrored", NULL, err, sizeof(err)))
+    if (journal_put(&x->j, 'P', pattern, gen, "source-mirrored",
+                    json_pack("{s:o}", "partitions", gate_positions(x, &parts)), err, sizeof(err)))
         goto fail_journal;
     printf("producers of %s (%zu partition(s)): the source is quiet and fully mirrored to %s; "
            "producers may write to %s now\n",

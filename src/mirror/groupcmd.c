@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *g_usage =
@@ -107,6 +108,10 @@ static int status_one(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map
 int groups_main(int argc, char **argv) {
     const char *config = NULL, *group = NULL;
     int json = 0;
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        fputs(g_usage, stdout);
+        return 0;
+    }
     if (argc < 1 || (strcmp(argv[0], "status") && strcmp(argv[0], "sync"))) {
         fputs(g_usage, stderr);
         return 2;
@@ -150,7 +155,7 @@ int groups_main(int argc, char **argv) {
     if (!src || !tgt)
         goto out;
     if (sync) {
-        rc = groupsync_once(&c, src, tgt, &gm, group, NULL) < 0;
+        rc = groupsync_once(&c, src, tgt, &gm, group, NULL, NULL) < 0;
         goto out;
     }
     if (gt_map_refresh(tgt, c.map_topic, &gm, err, sizeof(err))) {
@@ -164,7 +169,7 @@ int groups_main(int argc, char **argv) {
     json_t *arr = json_array();
     rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (group ? ga_pattern_match(group, ids[i]) != 1 : !ga_selected(&c, ids[i]))
+        if (!ga_wanted(&c, group, ids[i]))
             continue;
         if (status_one(&c, src, tgt, &gm, ids[i], json, arr))
             rc = 1;

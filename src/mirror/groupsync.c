@@ -149,7 +149,7 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
 }
 
 int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
-                   const char *pattern, gs_state **state) {
+                   const char *pattern, gs_state **state, const atomic_int *stop) {
     gt_map *gm = map;
     char err[512];
     if (state && !*state)
@@ -168,11 +168,11 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
         return -1;
     }
     journal j;
-    int have_journal = journal_open(&j, c, tgt, 0, err, sizeof(err)) == 0;
+    int have_journal = journal_open(&j, c, tgt, 0, GS_TIMEOUT_MS, err, sizeof(err)) == 0;
     int committed = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !(stop && atomic_load(stop)); i++) {
         const char *g = ids[i];
-        if (pattern ? ga_pattern_match(pattern, g) != 1 : !ga_selected(c, g))
+        if (!ga_wanted(c, pattern, g))
             continue;
         if (have_journal && cut_over(&j, g)) {
             if (changed(st, g, "cut over"))
@@ -203,11 +203,12 @@ static void *run(void *arg) {
     rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "groupsync", 1);
     gt_map map;
     gt_map_init(&map);
+    map.timeout_ms = GS_TIMEOUT_MS; /* shutdown waits for at most one such call */
     gs_state *st = NULL;
     if (!src || !tgt)
         kf_err("groupsync", "cannot create clients: group offsets are not synced");
     while (src && tgt && !atomic_load(&g_gs.stop)) {
-        groupsync_once(c, src, tgt, &map, NULL, &st);
+        groupsync_once(c, src, tgt, &map, NULL, &st, &g_gs.stop);
         for (int i = 0; i < g_gs.interval_s * 10 && !atomic_load(&g_gs.stop); i++)
             usleep(100000);
     }

@@ -14,6 +14,7 @@
 #include "mirror/grouptr.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 
 /* Starts the sync thread unless sync.group.offsets.enabled=false. 0, or -1
  * if the thread could not start (logged; the mirror goes on without it). */
@@ -28,9 +29,10 @@ typedef struct gs_state gs_state;
 /* One sync pass over the groups matching pattern (NULL = the config's
  * groups/groups.exclude).  Returns the number of groups committed to, or
  * -1 if the clusters could not be read.  state keeps what was already
- * logged between passes (may be NULL). */
+ * logged between passes (may be NULL); stop (may be NULL) ends the pass
+ * between two groups. */
 int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
-                   const char *pattern, gs_state **state);
+                   const char *pattern, gs_state **state, const atomic_int *stop);
 void groupsync_state_free(gs_state *s);
 
 #endif

@@ -28,7 +28,8 @@ static int apply_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
 }
 
 int gt_map_refresh(rd_kafka_t *tgt, const char *topic, gt_map *gm, char *err, size_t errlen) {
-    int np = topics_partition_count(tgt, topic, 10000);
+    int tmo = gm->timeout_ms > 0 ? gm->timeout_ms : 60000;
+    int np = topics_partition_count(tgt, topic, tmo < 10000 ? tmo : 10000);
     if (np == -2) {
         snprintf(err, errlen, "cannot read metadata of %s", topic);
         return -1;
@@ -37,7 +38,8 @@ int gt_map_refresh(rd_kafka_t *tgt, const char *topic, gt_map *gm, char *err, si
     if (np <= 0)
         return 0;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(tgt, topic, 0, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(tgt, topic, 0, &lo, &hi, tmo < 10000 ? tmo : 10000);
     if (e) {
         snprintf(err, errlen, "%s: watermarks: %s", topic, rd_kafka_err2str(e));
         return -1;
@@ -46,7 +48,7 @@ int gt_map_refresh(rd_kafka_t *tgt, const char *topic, gt_map *gm, char *err, si
     if (start >= hi)
         return 0;
     reader_spec spec = {.topic = topic, .partition = 0, .start = start, .end = hi};
-    if (reader_run(tgt, &spec, 1, apply_cb, &gm->m, 60000, err, errlen) != 0)
+    if (reader_run(tgt, &spec, 1, apply_cb, &gm->m, tmo, err, errlen) != 0)
         return -1;
     gm->pos = hi;
     for (size_t i = 0; i < gm->m.n; i++)

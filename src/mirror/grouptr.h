@@ -20,8 +20,9 @@
 /* The persisted offset map, kept current by gt_map_refresh. */
 typedef struct gt_map {
     offmap m;
-    int64_t pos; /* next map-topic offset to read */
-    int found;   /* the map topic exists */
+    int64_t pos;    /* next map-topic offset to read */
+    int found;      /* the map topic exists */
+    int timeout_ms; /* bound of one refresh read; 0 = 60 s */
 } gt_map;
 
 void gt_map_init(gt_map *gm);

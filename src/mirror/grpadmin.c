@@ -309,6 +309,12 @@ int ga_selected(const mirror_config *c, const char *group) {
     return match_any(&c->groups, group) && !match_any(&c->groups_exclude, group);
 }
 
+int ga_wanted(const mirror_config *c, const char *pattern, const char *group) {
+    if (pattern && strncmp(pattern, "re:", 3) != 0)
+        return strcmp(pattern, group) == 0;
+    return (!pattern || ga_pattern_match(pattern, group) == 1) && ga_selected(c, group);
+}
+
 int ga_pattern_match(const char *pattern, const char *group) {
     if (strncmp(pattern, "re:", 3) != 0)
         return strcmp(pattern, group) == 0;

@@ -61,7 +61,12 @@ void ga_offsets_free(ga_offsets *o);
 
 /* 1 if group is selected by the config's groups / groups.exclude. */
 int ga_selected(const mirror_config *c, const char *group);
-/* Compiles a user group pattern ("re:REGEX" or a plain name) and matches. */
+/* Compiles a user group pattern ("re:REGEX" or a plain name) and matches:
+ * 1 match, 0 no match, -1 invalid regex. */
 int ga_pattern_match(const char *pattern, const char *group);
+/* Whether a command given pattern (NULL: none) acts on group: a plain name
+ * is taken as is; a regex, or no pattern, also needs the config's
+ * groups / groups.exclude selection (so "re:.*" skips e.g. connect-*). */
+int ga_wanted(const mirror_config *c, const char *pattern, const char *group);
 
 #endif

@@ -22,6 +22,7 @@ void inv_init(inv_map *im) {
     memset(im, 0, sizeof(*im));
     offmap_init(&im->m);
     im->hwm = -1;
+    im->pos = -1;
 }
 
 void inv_free(inv_map *im) { offmap_free(&im->m); }
@@ -38,48 +39,68 @@ int64_t inv_hwm(const mirror_config *c, rd_kafka_t *src_reader) {
     return hi;
 }
 
-int inv_load(const mirror_config *c, rd_kafka_t *src_reader, inv_map *im, char *err,
-             size_t errlen) {
-    offmap_free(&im->m);
-    offmap_init(&im->m);
-    im->status[0] = 0;
+int inv_update(const mirror_config *c, rd_kafka_t *src_reader, inv_map *im, char *err,
+               size_t errlen) {
     int64_t hwm = inv_hwm(c, src_reader);
     if (hwm == -2) {
         snprintf(err, errlen, "cannot read metadata of %s on the source", c->opposite_map_topic);
         return -1;
     }
-    if (mapstore_load(src_reader, c->opposite_map_topic, &im->m, &im->found, im->status,
-                      sizeof(im->status), err, errlen))
+    if (mapstore_load_more(src_reader, c->opposite_map_topic, &im->m, &im->pos, &im->found,
+                           im->status, sizeof(im->status), err, errlen))
         return -1;
-    im->hwm = hwm;
+    im->hwm = im->found ? im->pos : -1;
     return 0;
+}
+
+int inv_load(const mirror_config *c, rd_kafka_t *src_reader, inv_map *im, char *err,
+             size_t errlen) {
+    offmap_free(&im->m);
+    offmap_init(&im->m);
+    im->status[0] = 0;
+    im->pos = -1;
+    return inv_update(c, src_reader, im, err, errlen);
 }
 
 int inv_status_clean(const char *status) {
     return !strstr(status, "\"running\":true") && !strstr(status, "\"clean\":false");
 }
 
-int inv_check_stopped(const inv_map *im, char *why, size_t whylen) {
-    size_t runs = 0;
-    for (size_t i = 0; i < im->m.n; i++)
+int inv_relevant(const mirror_config *c, const om_part *op) {
+    const char *why;
+    if (mc_topic_selected(c, op->tgt_topic, &why))
+        return 1; /* we would read what it writes */
+    /* we would write what it reads: op->src_topic is one of our targets */
+    if (c->policy == MC_POLICY_IDENTITY)
+        return mc_topic_selected(c, op->src_topic, &why);
+    size_t al = strlen(c->src.alias), sl = strlen(c->separator);
+    return !strncmp(op->src_topic, c->src.alias, al) &&
+           !strncmp(op->src_topic + al, c->separator, sl) &&
+           mc_topic_selected(c, op->src_topic + al + sl, &why);
+}
+
+int inv_check_stopped(const inv_map *im, const mirror_config *c, char *why, size_t whylen) {
+    size_t runs = 0, relevant = 0;
+    for (size_t i = 0; i < im->m.n; i++) {
         runs += im->m.parts[i]->nruns;
-    if (!im->found || (!im->status[0] && !runs))
-        return 0; /* never ran */
-    if (!im->status[0]) {
-        snprintf(why, whylen, "it never reported a stop (killed before its first status record?)");
-        return -1;
+        relevant += inv_relevant(c, im->m.parts[i]);
     }
-    if (strstr(im->status, "\"running\":true")) {
+    if (!im->found || (!im->status[0] && !runs) || inv_status_clean(im->status))
+        return 0; /* never ran, or stopped cleanly */
+    /* running or killed: harmless only if it provably works on other
+     * topics (an opposite flow with no partition yet could be about to
+     * take ours) */
+    if (im->m.n && !relevant)
+        return 0;
+    if (!im->status[0])
+        snprintf(why, whylen, "it never reported a stop (killed before its first status record?)");
+    else if (strstr(im->status, "\"running\":true"))
         snprintf(why, whylen,
                  "its last status record says it is running (or it was killed): it may have "
                  "written records its map does not hold yet");
-        return -1;
-    }
-    if (!inv_status_clean(im->status)) {
+    else
         snprintf(why, whylen, "it stopped with records in flight that its map does not hold");
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 static int cmp_range(const void *a, const void *b) {
@@ -128,8 +149,8 @@ int inv_loop_ranges(const inv_map *im, const char *src_topic, const char *tgt_to
     return 0;
 }
 
-int inv_foreign_ranges(const inv_map *im, const char *tgt_topic, int32_t partition,
-                       inv_range **out, size_t *n) {
+int inv_foreign_ranges(const inv_map *im, const char *tgt_topic, int32_t partition, inv_range **out,
+                       size_t *n) {
     size_t cap = 0;
     *out = NULL;
     *n = 0;
@@ -150,6 +171,14 @@ int inv_foreign_ranges(const inv_map *im, const char *tgt_topic, int32_t partiti
     if (*n > 1)
         qsort(*out, *n, sizeof(**out), cmp_range);
     return 0;
+}
+
+int64_t inv_mapped_total(const inv_map *im, const mirror_config *c) {
+    int64_t n = 0;
+    for (size_t i = 0; i < im->m.n; i++)
+        for (size_t r = 0; inv_relevant(c, im->m.parts[i]) && r < im->m.parts[i]->nruns; r++)
+            n += im->m.parts[i]->runs[r].len;
+    return n;
 }
 
 int64_t inv_count_in(const inv_range *r, size_t n, int64_t from, int64_t to) {

@@ -132,13 +132,13 @@ static int create_topic(journal *j, char *err, size_t errlen) {
     return rc;
 }
 
-int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int create, char *err,
-                 size_t errlen) {
+int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int create, int timeout_ms,
+                 char *err, size_t errlen) {
     memset(j, 0, sizeof(*j));
     j->c = c;
     j->reader = reader;
     journal_topic(c, j->topic, sizeof(j->topic));
-    int np = topics_partition_count(reader, j->topic, 10000);
+    int np = topics_partition_count(reader, j->topic, timeout_ms < 10000 ? timeout_ms : 10000);
     if (np == -2) {
         snprintf(err, errlen, "cannot read metadata of %s on %s", j->topic, c->tgt.alias);
         return -1;
@@ -155,7 +155,8 @@ int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int cre
     if (np <= 0)
         return 0;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(reader, j->topic, 0, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        reader, j->topic, 0, &lo, &hi, timeout_ms < 10000 ? timeout_ms : 10000);
     if (e) {
         snprintf(err, errlen, "%s: watermarks: %s", j->topic, rd_kafka_err2str(e));
         return -1;
@@ -163,7 +164,7 @@ int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int cre
     if (hi <= lo)
         return 0;
     reader_spec spec = {.topic = j->topic, .partition = 0, .start = lo, .end = hi};
-    return reader_run(reader, &spec, 1, load_cb, j, 60000, err, errlen);
+    return reader_run(reader, &spec, 1, load_cb, j, timeout_ms, err, errlen);
 }
 
 void journal_close(journal *j) {

@@ -40,8 +40,8 @@ typedef struct journal {
 void journal_topic(const mirror_config *c, char *out, size_t outlen);
 /* Opens and loads the journal; with create, creates the topic (compacted)
  * and a producer for writes.  reader: a target consumer, borrowed. */
-int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int create, char *err,
-                 size_t errlen);
+int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int create, int timeout_ms,
+                 char *err, size_t errlen);
 void journal_close(journal *j);
 /* Latest generation for (kind, name); 0 if none. */
 int journal_gen(const journal *j, char kind, const char *name);

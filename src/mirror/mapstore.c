@@ -48,6 +48,12 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
                   size_t statuslen, char *err, size_t errlen) {
     if (status && statuslen)
         status[0] = 0;
+    int64_t pos = -1;
+    return mapstore_load_more(reader, topic, m, &pos, found, status, statuslen, err, errlen);
+}
+
+int mapstore_load_more(rd_kafka_t *reader, const char *topic, offmap *m, int64_t *pos, int *found,
+                       char *status, size_t statuslen, char *err, size_t errlen) {
     int np = topics_partition_count(reader, topic, 10000);
     if (np == -2) {
         snprintf(err, errlen, "cannot read metadata of %s", topic);
@@ -62,10 +68,12 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
         snprintf(err, errlen, "%s: watermarks: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
-    reader_spec spec = {.topic = topic, .partition = 0, .start = lo, .end = hi};
+    int64_t from = *pos > lo ? *pos : lo;
+    reader_spec spec = {.topic = topic, .partition = 0, .start = from, .end = hi};
     load_ctx lc = {m, status, statuslen, 0};
     if (reader_run(reader, &spec, 1, load_cb, &lc, 120000, err, errlen) != 0)
         return -1;
+    *pos = hi;
     for (size_t i = 0; i < m->n; i++) {
         om_part *p = m->parts[i];
         if (om_check(p) != 0) {
@@ -77,8 +85,10 @@ int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, 
         p->gaps_dirty = p->ngaps;
         p->skips_dirty = p->nskips;
     }
-    kf_info("map", "loaded offset map from %s: %zu partition(s), %lld record(s) [%lld..%lld)",
-            topic, m->n, (long long)(hi - lo), (long long)lo, (long long)hi);
+    if (from == lo || kf_log_debug_enabled("map")) /* updates are frequent: debug only */
+        kf_log(from == lo ? KF_LOG_INFO : KF_LOG_DEBUG, "map",
+               "loaded offset map from %s: %zu partition(s), %lld record(s) [%lld..%lld)", topic,
+               m->n, (long long)(hi - from), (long long)from, (long long)hi);
     return 0;
 }
 
@@ -88,8 +98,7 @@ static int produce_kv_opaque(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char
         rd_kafka_resp_err_t e = rd_kafka_producev(
             prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, (size_t)kl),
-            RD_KAFKA_V_VALUE((void *)v, (size_t)vl), RD_KAFKA_V_OPAQUE(opaque),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_VALUE((void *)v, (size_t)vl), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(prod, 10);
             continue;

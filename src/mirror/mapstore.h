@@ -21,6 +21,11 @@ extern char mapstore_opaque, mapstore_baseline_opaque;
  * status (may be NULL) receives the last "S" record's value. 0 or -1. */
 int mapstore_load(rd_kafka_t *reader, const char *topic, offmap *m, int *found, char *status,
                   size_t statuslen, char *err, size_t errlen);
+/* Reads the records from *pos (or the log start) to the high watermark
+ * into m, then sets *pos to that watermark.  status (may be NULL) is set
+ * only if a status record was read. 0 or -1. */
+int mapstore_load_more(rd_kafka_t *reader, const char *topic, offmap *m, int64_t *pos, int *found,
+                       char *status, size_t statuslen, char *err, size_t errlen);
 /* Produces changed runs/gaps. Returns the number of records queued, -1 on error. */
 int mapstore_persist(rd_kafka_t *prod, rd_kafka_topic_t *rkt, offmap *m);
 /* Produces p's baseline record (opaque mapstore_baseline_opaque). */

@@ -104,16 +104,19 @@ int64_t om_tgt_write_pos(const om_part *p) {
 
 int64_t om_tgt_end(const om_part *p) {
     const om_run *r = p->nruns ? &p->runs[p->nruns - 1] : NULL;
-    const om_skip *s = p->nskips ? &p->skips[p->nskips - 1] : NULL;
-    /* a skip coming after the last run: the position after its original */
-    if (s && s->origin >= 0 && (!r || s->start >= r->src + r->len))
-        return s->origin + (s->end - s->start);
+    /* a skip coming after the last run: the position after its original
+     * (skips whose originals are in another topic do not count) */
+    for (size_t i = p->nskips; i-- > 0;) {
+        const om_skip *s = &p->skips[i];
+        if (r && s->start < r->src + r->len)
+            break;
+        if (s->origin >= 0)
+            return s->origin + (s->end - s->start);
+    }
     return om_tgt_write_pos(p);
 }
 
-int om_is_new(const om_part *p) {
-    return !p->nruns && !p->ngaps && !p->nskips && p->baseline < 0;
-}
+int om_is_new(const om_part *p) { return !p->nruns && !p->ngaps && !p->nskips && p->baseline < 0; }
 
 static int grow_skips(om_part *p) {
     om_skip *ns = realloc(p->skips, (p->nskips + 1) * sizeof(*ns));

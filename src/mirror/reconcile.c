@@ -146,8 +146,7 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
     }
     if (om_is_new(p->map)) {
         if (put_baseline(m, p, thi) != 0) {
-            mirror_fatal(m, 1, "%s/%d: cannot queue the baseline record", p->t->src,
-                         p->partition);
+            mirror_fatal(m, 1, "%s/%d: cannot queue the baseline record", p->t->src, p->partition);
             return -2;
         }
     }
@@ -173,8 +172,8 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
     for (size_t i = p->nforeign; i-- > 0 && p->tail_n > 0;) {
         int64_t end = p->tail_start + p->tail_n;
         if (p->foreign[i].start < end && end <= p->foreign[i].end)
-            p->tail_n = p->foreign[i].start > p->tail_start ? p->foreign[i].start - p->tail_start
-                                                            : 0;
+            p->tail_n =
+                p->foreign[i].start > p->tail_start ? p->foreign[i].start - p->tail_start : 0;
     }
     if (p->tail_n < 0)
         p->tail_n = 0;
@@ -233,10 +232,13 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
         mirror_fatal(m, 1, "out of memory for %lld tail records", (long long)p->tail_n);
         return -2;
     }
-    for (size_t i = 0; i < p->nforeign; i++)
-        for (int64_t o = p->foreign[i].start; o < p->foreign[i].end; o++)
-            if (o >= p->tail_start && o < p->tail_start + p->tail_n)
-                p->tail_foreign[o - p->tail_start] = 1;
+    for (size_t i = 0; i < p->nforeign; i++) {
+        int64_t a = p->foreign[i].start > p->tail_start ? p->foreign[i].start : p->tail_start;
+        int64_t b = p->foreign[i].end < p->tail_start + p->tail_n ? p->foreign[i].end
+                                                                  : p->tail_start + p->tail_n;
+        for (int64_t o = a; o < b; o++)
+            p->tail_foreign[o - p->tail_start] = 1;
+    }
     return 1;
 }
 
@@ -302,8 +304,10 @@ int reconcile_start(mirror *m, mpart **parts, size_t n) {
             continue;
         if (p->baseline_wait) {
             if (m->baseline_pending > 0) {
-                kf_warn("reconcile", "%s/%d: baseline not acknowledged by the target yet; "
-                        "retrying at the next refresh", p->t->src, p->partition);
+                kf_warn("reconcile",
+                        "%s/%d: baseline not acknowledged by the target yet; "
+                        "retrying at the next refresh",
+                        p->t->src, p->partition);
                 continue;
             }
             p->baseline_wait = 0;

@@ -92,11 +92,25 @@ void refresh_opposite(mirror *m) {
     int64_t hwm = inv_hwm(m->cfg, m->src_reader);
     if (hwm < -1 || hwm == m->inv.hwm)
         return; /* unreadable now (checked again next time) or unchanged */
-    /* The opposite flow wrote its map since we started: it runs at the same
+    char err[512], why[64];
+    int64_t before = inv_mapped_total(&m->inv, m->cfg);
+    if (inv_update(m->cfg, m->src_reader, &m->inv, err, sizeof(err)) != 0) {
+        kf_warn("mirror", "cannot read the opposite flow's map %s again: %s (retrying)",
+                m->cfg->opposite_map_topic, err);
+        return;
+    }
+    int64_t now = inv_mapped_total(&m->inv, m->cfg);
+    /* status records only (an opposite flow that started, saw this one
+     * running and refused: it says "running" before it looks), or topics
+     * this flow does not touch (active-active on distinct topics) */
+    if (now == before) {
+        kf_debug("mirror", "the opposite flow's map %s changed (status or other topics only)",
+                 m->cfg->opposite_map_topic);
+        return;
+    }
+    snprintf(why, sizeof(why), "%lld new record(s) in its map", (long long)(now - before));
+    /* The opposite flow wrote data since we started: it runs at the same
      * time, and records it wrote but has not mapped yet would come back. */
-    char err[512], why[512] = "its offset map changed while this flow runs";
-    if (inv_load(m->cfg, m->src_reader, &m->inv, err, sizeof(err)) == 0)
-        inv_check_stopped(&m->inv, why, sizeof(why));
     mirror_fatal(m, 1,
                  "the opposite flow %s->%s wrote to %s while this flow runs (%s); kferry does not "
                  "mirror both directions at once: stop one of them",

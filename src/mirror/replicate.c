@@ -122,8 +122,10 @@ int mirror_loop_skip(mirror *m, mpart *p, int64_t off, int at_start) {
     p->next_src = end;
     p->skipped += end - off;
     m->skipped += end - off;
-    kf_debug("mirror", "%s/%d: source offsets [%lld, %lld) were written by the opposite flow: "
-             "not mirrored back", p->t->src, p->partition, (long long)off, (long long)end);
+    kf_debug("mirror",
+             "%s/%d: source offsets [%lld, %lld) were written by the opposite flow: "
+             "not mirrored back",
+             p->t->src, p->partition, (long long)off, (long long)end);
     /* a long stretch: fetch from its end instead of reading it through */
     if (!at_start && end - off > 1000) {
         rd_kafka_consume_stop(p->t->src_rkt, p->partition);
@@ -436,7 +438,7 @@ int replicate_run(mirror_config *c) {
     if (inv_load(c, m.src_reader, &m.inv, err, sizeof(err))) {
         snprintf(why, sizeof(why), "cannot read the opposite flow's offset map %s: %s",
                  c->opposite_map_topic, err);
-    } else if (inv_check_stopped(&m.inv, err, sizeof(err))) {
+    } else if (inv_check_stopped(&m.inv, c, err, sizeof(err))) {
         snprintf(why, sizeof(why),
                  "the opposite flow %s->%s (offset map %s on %s) is not stopped cleanly: %s. "
                  "kferry does not mirror both directions at once; stop it with SIGTERM (if it "

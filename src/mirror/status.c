@@ -67,8 +67,10 @@ int status_run(mirror_config *c, int json) {
     }
     /* the opposite flow's map: its records on the target are not lag */
     if (inv_load(c, src, &inv, err, sizeof(err)))
-        kf_warn("status", "opposite flow's map unreadable (%s): unmapped target records are "
-                "all counted as mirrored", err);
+        kf_warn("status",
+                "opposite flow's map unreadable (%s): unmapped target records are "
+                "all counted as mirrored",
+                err);
     if (topics_list(src, &tl, 15000)) {
         kf_err("status", "cannot list topics of %s", c->src.alias);
         goto out;

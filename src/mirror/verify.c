@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <regex.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ typedef struct vctx {
     inv_map inv; /* the opposite flow's map, if any */
     vreport *rep;
     int64_t last_progress_ms, started_ms;
+    char err[1024]; /* why verify could not run */
 } vctx;
 
 /* ---- record digests ----------------------------------------------------- */
@@ -125,7 +127,9 @@ static void list_offsets(rd_kafka_t *rk, vpart **parts, size_t n, int k, int64_t
     for (size_t i = 0; i < n; i++) {
         vside *sd = &parts[i]->side[k];
         int64_t v = ok && !l->elems[i].err ? l->elems[i].offset : -1;
-        if (v < 0) {
+        /* one partition's error is retried alone; a failed round (cluster
+         * unreachable) is not retried once per partition */
+        if (v < 0 && ok) {
             int64_t lo = -1, hi = -1;
             if (rd_kafka_query_watermark_offsets(rk, k ? parts[i]->tgt_topic : parts[i]->topic,
                                                  parts[i]->partition, &lo, &hi, 10000) == 0)
@@ -208,6 +212,15 @@ out:
     free(flags);
 }
 
+/* Reports why verify cannot run (stderr, and the JSON report). */
+__attribute__((format(printf, 2, 3))) static void fail(vctx *x, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, sizeof(x->err), fmt, ap);
+    va_end(ap);
+    kf_err("verify", "%s", x->err);
+}
+
 /* Selected source partitions, planned. 0 or -1 (reported). */
 static int plan_all(vctx *x, const regex_t *re) {
     mirror_config *c = x->cfg;
@@ -219,18 +232,17 @@ static int plan_all(vctx *x, const regex_t *re) {
      * target record read was written from a source record below the source
      * end read */
     if (mapstore_load(x->rk[1], c->map_topic, &x->map, &found, NULL, 0, err, sizeof(err))) {
-        kf_err("verify", "cannot load the offset map from %s: %s", c->map_topic, err);
+        fail(x, "cannot load the offset map from %s: %s", c->map_topic, err);
         return -1;
     }
     /* the opposite flow's map (on the source), when mirroring runs both
      * ways: its records on either side are not this flow's */
     if (c->opposite_map_topic[0] && inv_load(c, x->rk[0], &x->inv, err, sizeof(err))) {
-        kf_err("verify", "cannot load the opposite flow's offset map %s: %s", c->opposite_map_topic,
-               err);
+        fail(x, "cannot load the opposite flow's offset map %s: %s", c->opposite_map_topic, err);
         return -1;
     }
     if (topics_list(x->rk[1], &tl, 15000) || topics_list(x->rk[0], &sl, 15000)) {
-        kf_err("verify", "cannot list topics");
+        fail(x, "cannot list the topics of %s and %s", c->src.alias, c->tgt.alias);
         goto out;
     }
     vreport *rep = x->rep;
@@ -620,11 +632,17 @@ int verify_main(int argc, char **argv) {
     x.rec_ctx = EVP_MD_CTX_new();
     x.rk[0] = clients_consumer(&c, &c.src, "verify", 1);
     x.rk[1] = clients_consumer(&c, &c.tgt, "verify", 1);
-    if (!x.md || !x.rec_ctx || !x.rk[0] || !x.rk[1])
+    if (!x.md || !x.rec_ctx || !x.rk[0] || !x.rk[1]) {
+        /* clients are made from the config: a bad property, key or file */
+        rc = 2;
         goto out;
+    }
     int64_t t0 = kf_now_ms();
-    if (plan_all(&x, have_re ? &re : NULL))
+    if (plan_all(&x, have_re ? &re : NULL)) {
+        if (a.json)
+            verify_report_error(x.err);
         goto out;
+    }
     run_all(&x);
     rep.elapsed_ms = kf_now_ms() - t0;
     snprintf(rep.flow, sizeof(rep.flow), "%s->%s", c.src.alias, c.tgt.alias);

@@ -378,6 +378,17 @@ static void print_human(const vreport *r, const totals *t, int rc) {
         printf("RESULT: OK%s\n", t->incomplete ? " (some records not yet mirrored)" : "");
 }
 
+void verify_report_error(const char *why) {
+    json_t *o = json_object();
+    json_object_set_new(o, "ok", json_false());
+    json_object_set_new(o, "exit_code", json_integer(1));
+    json_object_set_new(o, "error", json_string(why[0] ? why : "verify could not start"));
+    json_dumpf(o, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(o);
+    fflush(stdout);
+}
+
 int verify_report_print(const vreport *r, int json) {
     totals t;
     sum(r, &t);

@@ -111,6 +111,9 @@ typedef struct vreport {
 int verify_part_failed(const vpart *p);
 /* 1 if p has source records not mirrored yet (or not verifiable). */
 int verify_part_incomplete(const vpart *p);
+/* --json when verify could not run at all: {"ok": false, "exit_code": 1,
+ * "error": why}. */
+void verify_report_error(const char *why);
 /* Prints the report; returns the exit status (0 or 1). */
 int verify_report_print(const vreport *r, int json);
 

@@ -215,6 +215,8 @@ def test_consumers_first_then_producers(broker_factory, tmp_path):
         kf.stop(expect=0)
     assert c1.count() > 0 and c2.count() > 0
     assert_exact_sequence(merge(c1, c2), prod)
+    if verify_available():  # the producers' records on the target are past the mirrored range
+        run_kferry(kf, "verify", check=0)
 
 
 def test_producers_first_with_drain(broker_factory, tmp_path):
@@ -270,6 +272,8 @@ def test_producers_first_with_drain(broker_factory, tmp_path):
         kf.stop(expect=0)
     assert c2.count() > 0, "the target consumers read nothing (nothing produced after the move?)"
     assert_exact_sequence(merge(c1, c2), prod)
+    if verify_available():
+        run_kferry(kf, "verify", check=0)
 
 
 def commit_standalone(bootstrap, group, topic, offsets):
@@ -415,3 +419,35 @@ def test_usage_errors(tmp_path, broker_factory):
                         capture_output=True, timeout=30)
     assert cp.returncode == 2 and b"sync.group.offsets.interval.seconds" in cp.stderr
     assert os.path.exists(cfg)
+
+
+def test_regex_selects_groups(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"sync.group.offsets.enabled": "false"})
+    from kf_util import cf_produce
+    cf_produce(src.bootstrap, topic, [dict(partition=i % PARTS, key=b"k", value=b"%d" % i)
+                                      for i in range(300)])
+    tag = unique("multi")
+    a, b, excluded = tag + "-a", tag + "-b", "connect-" + tag
+    for g, off in ((a, 10), (b, 20), (excluded, 30)):
+        commit_standalone(src.bootstrap, g, topic, {0: off, 1: off, 2: off})
+    kf.start()
+    try:
+        cp = run_kferry(kf, "cutover", "--groups", ".*%s.*" % tag, "--timeout", "60", check=0)
+        out = cp.stdout.decode()
+        assert "cutover of group %s (consumers-first)" % a in out, out
+        assert "cutover of group %s (consumers-first)" % b in out, out
+        assert excluded not in out  # groups.exclude (connect-.*) applies to regexes
+        assert target_committed(tgt.bootstrap, a) == {(topic, p): 10 for p in range(PARTS)}
+        assert target_committed(tgt.bootstrap, b) == {(topic, p): 20 for p in range(PARTS)}
+        assert target_committed(tgt.bootstrap, excluded) == {}  # group sync is off, too
+        # a plain name is taken as given, whatever the selection
+        run_kferry(kf, "cutover", "--group", excluded, "--timeout", "60", check=0)
+        assert target_committed(tgt.bootstrap, excluded) == {(topic, p): 30
+                                                             for p in range(PARTS)}
+        # no match at all: exit 1 with the reason
+        cp = run_kferry(kf, "cutover", "--group", "re:nothing-%s" % tag, "--timeout", "5",
+                        check=1)
+        assert "no group on src matches" in cp.stdout.decode()
+    finally:
+        kf.stop(expect=0)

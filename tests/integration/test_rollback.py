@@ -16,7 +16,9 @@ or with translate and a plain offset commit in a tree without cutover.
 """
 
 import json
+import random
 import subprocess
+import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -324,6 +326,111 @@ def test_default_policy_rollback_topics(broker_factory, tmp_path):
     wait_until(lambda: "not mirrored: cloud.%s (a replica" % topic in fwd.log_text(last_only=True),
                30, "cloud.<topic> excluded going forward")
     fwd.stop()
-    names = set(KafkaConsumer(**kp_kwargs(cloud.bootstrap)).topics())
+    c = KafkaConsumer(**kp_kwargs(cloud.bootstrap))
+    names = set(c.topics())
+    c.close()
     assert not [n for n in names if n.startswith("onprem.cloud.")], names
     assert end_offsets(cloud.bootstrap, "onprem." + topic, 1)[0] == 30
+
+
+def test_reverse_flow_killed_repeatedly_stays_exact(broker_factory, tmp_path):
+    """Cloud holds the forward flow's copies and cloud's own records in
+    alternating stretches (producers on both sides while the forward flow
+    ran), so the reverse flow skips and copies in turn; SIGKILLed at random
+    moments, it must still end with each cloud record on onprem exactly
+    once: copied back if cloud's own, never if it came from onprem."""
+    onprem, cloud = broker_factory(), broker_factory()
+    topic = cf_create_topic(onprem.bootstrap, unique("orders"), 1)
+    (tmp_path / "fwd").mkdir()
+    (tmp_path / "rev").mkdir()
+    fwd = KferryProc(write_config(tmp_path / "fwd.properties", onprem, cloud, identity=True,
+                                  src_alias="onprem", tgt_alias="cloud"), tmp_path / "fwd")
+    rev = KferryProc(write_config(tmp_path / "rev.properties", cloud, onprem, identity=True,
+                                  src_alias="cloud", tgt_alias="onprem"), tmp_path / "rev")
+    fwd.start()
+    n, rounds, seq = 10000, 6, 0
+    onprem_vals, cloud_own = [], []
+    for _ in range(rounds):
+        batch = list(range(seq, seq + n))
+        seq += n
+        cf_produce(onprem.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in batch])
+        onprem_vals += batch
+        wait_until(lambda: end_offsets(cloud.bootstrap, topic, 1)[0] ==
+                   len(onprem_vals) + len(cloud_own), 60, "forward copies")
+        batch = list(range(seq, seq + n))
+        seq += n
+        cf_produce(cloud.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in batch])
+        cloud_own += batch
+    fwd.stop()
+    cloud_vals = values(cloud.bootstrap, topic, 0)
+    rnd = random.Random(7)
+    for _ in range(4):
+        rev.start()
+        wait_until(lambda: "mirroring cloud->onprem" in rev.log_text(last_only=True) or
+                   not rev.alive(), 30, "reverse flow started")
+        assert rev.alive(), rev.log_text(last_only=True)[-3000:]
+        time.sleep(rnd.uniform(0.0, 0.6))
+        rev.kill9()
+    rev.start()
+    wait_until(lambda: end_offsets(onprem.bootstrap, topic, 1)[0] == len(onprem_vals) +
+               len(cloud_own), 60, "cloud's own records mirrored back")
+    wait_until(lambda: all(r["lag_records"] == 0 for r in rev.status()["partitions"]), 30,
+               "caught up")
+    rev.stop()
+    assert values(onprem.bootstrap, topic, 0) == onprem_vals + cloud_own
+    # every cloud record translates to its own value on onprem
+    d = dump(rev, topic)[0]
+    on = values(onprem.bootstrap, topic, 0)
+    seen = 0
+    for s, t, ln in d["runs"]:
+        for k in range(ln):
+            assert on[t + k] == cloud_vals[s + k]
+            seen += 1
+    for s, e, origin in d["skips"]:
+        for k in range(e - s):
+            assert on[origin + k] == cloud_vals[s + k]
+            seen += 1
+    assert seen == len(cloud_vals)
+    assert len(d["skips"]) == rounds and len(d["runs"]) >= rounds, d
+
+
+def test_active_active_distinct_topics(broker_factory, tmp_path):
+    """Both directions at once are fine when they cannot meet: with
+    DefaultReplicationPolicy each flow mirrors its own cluster's topics and
+    never the other's replicas, so neither refuses nor stops the other."""
+    a, b = broker_factory(), broker_factory()
+    x = cf_create_topic(a.bootstrap, unique("x"), 1)
+    y = cf_create_topic(b.bootstrap, unique("y"), 1)
+    (tmp_path / "ab").mkdir()
+    (tmp_path / "ba").mkdir()
+    ab = KferryProc(write_config(tmp_path / "ab.properties", a, b, src_alias="a", tgt_alias="b"),
+                    tmp_path / "ab")
+    ba = KferryProc(write_config(tmp_path / "ba.properties", b, a, src_alias="b", tgt_alias="a"),
+                    tmp_path / "ba")
+    cf_produce(a.bootstrap, x, [dict(partition=0, value=b"v%d" % i) for i in range(10)])
+    ab.start()
+    wait_until(lambda: ab.translate(x, 0, 9)["status"] == "exact", 30, "a->b mapped")
+    ba.start()
+    cf_produce(b.bootstrap, y, [dict(partition=0, value=b"v%d" % i) for i in range(20)])
+    cf_produce(a.bootstrap, x, [dict(partition=0, value=b"v%d" % i) for i in range(10, 30)])
+
+    def ends(bs, t):  # without auto-creating the topic before kferry does
+        c = KafkaConsumer(**kp_kwargs(bs))
+        try:
+            return end_offsets(bs, t, 1)[0] if t in c.topics() else -1
+        finally:
+            c.close()
+
+    wait_until(lambda: ends(a.bootstrap, "b." + y) == 20 and ends(b.bootstrap, "a." + x) == 30,
+               30, "both directions mirrored")
+    time.sleep(3)  # a few refreshes of each other's maps
+    assert ab.alive() and ba.alive()
+    ab.stop()
+    ba.stop()
+    assert values(b.bootstrap, "a." + x, 0) == list(range(30))
+    assert values(a.bootstrap, "b." + y, 0) == list(range(20))
+    for bs in (a.bootstrap, b.bootstrap):
+        c = KafkaConsumer(**kp_kwargs(bs))
+        names = set(c.topics())
+        c.close()
+        assert not [n for n in names if n.startswith(("a.b.", "b.a."))], names

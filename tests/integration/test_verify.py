@@ -3,11 +3,16 @@ record through the offset map.
 
 Two kferry-broker processes; records are produced with confluent-kafka,
 mirrored by `kferry mirror`, then the mirror is stopped and `kferry verify`
-is run.  The target is then damaged in the ways verify must catch: a value
-byte flipped inside a stored segment (with the batch CRC fixed, so only the
-content differs), an extra record written by someone else; and the source
-loses records to DeleteRecords, which verify must report as retention, not
-as a failure.
+is run.  The target is then damaged in the ways verify must catch (exit 1,
+partition and offsets named): a value byte flipped inside a stored segment
+(with the batch CRC fixed, so only the content differs), a duplicate
+written by someone else, a lost last batch.  And what must not fail:
+DeleteRecords on the source after mirroring (reported as retention), a
+recorded retention gap, records not mirrored yet (a failure only with
+--require-complete), an unmapped target tail left by a mirror that did not
+persist its map (paired by position), verify while mirroring, records
+producers wrote to the target after the cutover, and both flows after a
+rollback (test_rollback.py's scenario).
 """
 
 import json
@@ -442,3 +447,21 @@ def test_verify_both_flows_after_rollback(broker_factory, tmp_path):
     # records after the move back are the application's own
     tr = r["totals"]
     assert tr["opposite_flow_source"] > 0 and tr["written_on_target"] > 0, tr
+
+
+def test_verify_unreachable_cluster(broker_factory, tmp_path):
+    """A cluster that cannot be reached is a failure to verify (exit 1),
+    with the reason on stderr and, with --json, in the report."""
+    b = broker_factory()
+    cfg = tmp_path / "mm2.properties"
+    write_config(cfg, b, b)
+    text = cfg.read_text().replace("dst.bootstrap.servers = %s" % b.bootstrap,
+                                   "dst.bootstrap.servers = 127.0.0.1:1")
+    cfg.write_text(text)
+    cp = subprocess.run([kferry_binary(), "verify", "--config", str(cfg), "--json"],
+                        capture_output=True, timeout=120)
+    assert cp.returncode == 1, (cp.stdout, cp.stderr[-2000:])
+    rep = json.loads(cp.stdout)
+    assert rep["ok"] is False and rep["exit_code"] == 1
+    assert "cannot load the offset map" in rep["error"]
+    assert b"cannot load the offset map" in cp.stderr
