@@ -33,6 +33,7 @@ static const char *g_usage =
     "      (default all) are quiet and fully mirrored: producers may then write to the target\n"
     "  kferry cutover --status --config FILE [--group G] [--json]\n"
     "      the journal: every step of every cutover, with times and committed offsets\n"
+    "  --json with a group cutover: the report as one JSON object per group on stdout\n"
     "\n"
     "G is a group name, or 're:REGEX' (also --groups REGEX) for every source group whose\n"
     "whole name matches.  --timeout (default 600 s) bounds all waits of the command.\n"
@@ -219,6 +220,7 @@ int cutover_main(int argc, char **argv) {
     x.producers_first = o.producers_first;
     x.no_wait_members = o.no_wait_members;
     x.restart = o.restart;
+    x.json = o.json;
     x.deadline = kf_now_ms() + (int64_t)o.timeout_s * 1000;
     gt_map_init(&x.map);
     int rc = 1;
@@ -253,7 +255,16 @@ int cutover_main(int argc, char **argv) {
         x.reason[0] = 0;
         if (cut_group(&x, ids[i]) != 0) {
             cut_say("group %s: FAILED: %s", ids[i], x.reason);
-            printf("cutover of group %s: FAILED: %s\n", ids[i], x.reason);
+            if (o.json) {
+                json_t *f = json_pack("{s:s,s:s,s:s}", "group", ids[i], "result", "failed",
+                                      "reason", x.reason);
+                char *txt = json_dumps(f, JSON_COMPACT);
+                printf("%s\n", txt ? txt : "{}");
+                free(txt);
+                json_decref(f);
+            } else {
+                printf("cutover of group %s: FAILED: %s\n", ids[i], x.reason);
+            }
             rc = 1;
         }
     }

@@ -26,7 +26,7 @@ typedef struct cut_ctx {
     gt_map map;
     int64_t deadline; /* kf_now_ms() limit for all waits */
     int quiet_s;
-    int producers_first, no_wait_members, restart;
+    int producers_first, no_wait_members, restart, json;
     char reason[1024];
 } cut_ctx;
 

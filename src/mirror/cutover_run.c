@@ -1,12 +1,8 @@
 /*
  * cutover_run.c - one group's cutover as journaled steps, and the producer
- * gate (see cutover_int.h and docs/CUTOVER.md).
- *
- * Steps run in order; each is journaled on the target once done.  A re-run
- * reads the journal: a finished cutover is re-verified, an interrupted one
- * says where it stopped and goes on from there.  Gates before the commit
- * are always re-checked (members may have come back meanwhile); the commit
- * itself is idempotent (same translated offsets, never backwards).
+ * gate.  A re-run reads the journal: done = re-verify, interrupted = say
+ * where it stopped and go on.  Gates before the commit are re-checked (a
+ * consumer may be back); the commit is idempotent (never backwards).
  */
 #include "mirror/cutover_int.h"
 
@@ -37,6 +33,32 @@ static int put(cut_ctx *x, const char *group, int gen, const char *step, json_t 
 
 static void print_report(cut_ctx *x, const char *group, const char *mode, json_t *offsets,
                          const ga_offsets *now, const char *verdict) {
+    if (x->json) { /* one object per group, one line each */
+        json_t *rows = json_deep_copy(offsets);
+        size_t k;
+        json_t *r;
+        json_array_foreach(rows, k, r) {
+            long n =
+                now ? ga_offsets_find(now, json_string_value(json_object_get(r, "target_topic")),
+                                      (int32_t)json_integer_value(json_object_get(r, "partition")))
+                    : -1;
+            json_object_set_new(r, "target_committed_now",
+                                n >= 0 ? json_integer(now->v[n].offset) : json_null());
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "group", group, "mode", mode, "source",
+                              x->c->src.alias, "target", x->c->tgt.alias, "result",
+                              strstr(verdict, "FAILED")         ? "verify-failed"
+                              : !strncmp(verdict, "already", 7) ? "already-done"
+                                                                : "done",
+                              "offsets", rows);
+        json_object_set_new(o, "message", json_string(verdict));
+        char *txt = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        json_decref(o);
+        fflush(stdout);
+        return;
+    }
     printf("cutover of group %s (%s) from %s to %s: %s\n", group, mode, x->c->src.alias,
            x->c->tgt.alias, verdict);
     printf("  %-30s %14s    %-30s %14s %14s  %s\n", "SOURCE", "COMMITTED", "TARGET", "COMMITTED",
@@ -92,6 +114,25 @@ static int verify(cut_ctx *x, const char *group, json_t *offsets, ga_offsets *no
 static json_t *commit(cut_ctx *x, const char *group) {
     char err[512];
     ga_group tg;
+    /* a consumer that came back on the source during the waits would move
+     * the offsets after we translated them */
+    if (!x->no_wait_members) {
+        ga_group sg;
+        if (ga_describe(x->src, group, CUT_ADMIN_TIMEOUT_MS, &sg, err, sizeof(err))) {
+            snprintf(x->reason, sizeof(x->reason), "%s", err);
+            return NULL;
+        }
+        int idle = ga_idle(&sg);
+        size_t nm = sg.nmembers;
+        ga_group_free(&sg);
+        if (!idle) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "group %s has %zu member(s) on %s again: not committing; stop them and "
+                     "re-run",
+                     group, nm, x->c->src.alias);
+            return NULL;
+        }
+    }
     if (ga_describe(x->tgt, group, CUT_ADMIN_TIMEOUT_MS, &tg, err, sizeof(err))) {
         snprintf(x->reason, sizeof(x->reason), "%s", err);
         return NULL;

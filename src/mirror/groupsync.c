@@ -1,11 +1,9 @@
 /*
- * groupsync.c - the group offset sync thread and one sync pass (see
- * groupsync.h).
+ * groupsync.c - the group offset sync thread and one sync pass.
  *
- * Why a thread: admin round trips to two clusters must not stall the copy
- * loop.  The thread blocks every signal (the main thread handles SIGTERM)
- * and stops when the main thread sets an atomic flag; each admin call has a
- * short deadline so shutdown waits at most a few seconds for it.
+ * A thread so that admin round trips to two clusters never stall the copy
+ * loop.  It blocks every signal, stops on an atomic flag checked between
+ * calls, and every call has a short deadline, so shutdown waits little.
  */
 #include "mirror/groupsync.h"
 
@@ -97,11 +95,18 @@ static int cut_over(const journal *j, const char *group) {
     return gen > 0 && journal_find(j, 'C', group, gen, "committed") != NULL;
 }
 
+/* What one pass did, for its summary line. */
+typedef struct gs_pass {
+    int groups, committed, active, cut_over, failed;
+} gs_pass;
+
 static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const offmap *m,
-                       const char *g, gs_state *st, int *committed) {
+                       const char *g, gs_state *st, gs_pass *pass) {
     char err[512], msg[512];
     ga_group tg;
+    pass->groups++;
     if (ga_describe(tgt, g, GS_TIMEOUT_MS, &tg, err, sizeof(err))) {
+        pass->failed++;
         if (changed(st, g, err))
             kf_warn("groupsync", "%s", err);
         return;
@@ -110,6 +115,7 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
     size_t nm = tg.nmembers;
     ga_group_free(&tg);
     if (!idle) {
+        pass->active++;
         snprintf(msg, sizeof(msg),
                  "group %s has %zu active member(s) on %s: its target offsets are not touched", g,
                  nm, c->tgt.alias);
@@ -119,30 +125,33 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
     }
     gt_group rows;
     if (gt_build(c, src, tgt, m, g, GS_TIMEOUT_MS, &rows, err, sizeof(err))) {
+        pass->failed++;
         if (changed(st, g, err))
             kf_warn("groupsync", "%s", err);
         return;
     }
     ga_offsets todo;
-    size_t behind = 0, waiting = 0, unmirrored = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        waiting += rows.rows[i].mirrored && !tr_committable(&rows.rows[i].tr);
+    size_t behind = 0, unmirrored = 0;
+    for (size_t i = 0; i < rows.n; i++)
         unmirrored += !rows.rows[i].mirrored;
-    }
     if (gt_to_commit(&rows, &todo, &behind) == 0 && todo.n) {
         if (ga_commit(tgt, g, &todo, GS_TIMEOUT_MS, err, sizeof(err)) == 0) {
-            kf_info("groupsync", "group %s: %zu partition(s) committed on %s", g, todo.n,
-                    c->tgt.alias);
-            (*committed)++;
-        } else if (changed(st, g, err)) {
-            kf_warn("groupsync", "%s", err);
+            /* every interval while the group consumes: debug only */
+            kf_debug("groupsync", "group %s: %zu partition(s) committed on %s", g, todo.n,
+                     c->tgt.alias);
+            pass->committed++;
+        } else {
+            pass->failed++;
+            if (changed(st, g, err))
+                kf_warn("groupsync", "%s", err);
         }
     }
+    /* stable conditions only, so a busy group does not log every pass */
     snprintf(msg, sizeof(msg),
-             "group %s: %zu partition(s), %zu waiting for the mirror, %zu ahead on %s (kept), "
-             "%zu on topics not mirrored",
-             g, rows.n, waiting, behind, c->tgt.alias, unmirrored);
-    if ((waiting || behind || unmirrored) && changed(st, g, msg))
+             "group %s: %zu partition(s) ahead on %s (kept: never moved backwards), %zu on "
+             "topics not mirrored (left alone)",
+             g, behind, c->tgt.alias, unmirrored);
+    if (changed(st, g, behind || unmirrored ? msg : "in sync") && (behind || unmirrored))
         kf_info("groupsync", "%s", msg);
     ga_offsets_free(&todo);
     gt_group_free(&rows);
@@ -169,22 +178,31 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
     }
     journal j;
     int have_journal = journal_open(&j, c, tgt, 0, GS_TIMEOUT_MS, err, sizeof(err)) == 0;
-    int committed = 0;
+    gs_pass pass = {0};
     for (size_t i = 0; i < n && !(stop && atomic_load(stop)); i++) {
         const char *g = ids[i];
         if (!ga_wanted(c, pattern, g))
             continue;
         if (have_journal && cut_over(&j, g)) {
+            pass.cut_over++;
             if (changed(st, g, "cut over"))
                 kf_info("groupsync", "group %s was cut over to %s: no longer synced", g,
                         c->tgt.alias);
             continue;
         }
-        sync_group(c, src, tgt, &gm->m, g, st, &committed);
+        sync_group(c, src, tgt, &gm->m, g, st, &pass);
     }
     journal_close(&j);
     ga_list_free(ids, n);
-    return committed;
+    char sum[256];
+    snprintf(sum, sizeof(sum),
+             "%d group(s) synced to %s, %d with active members there (not touched), %d cut "
+             "over, %d failed (partitions waiting for the mirror: `kferry groups status`)",
+             pass.groups - pass.active - pass.failed, c->tgt.alias, pass.active, pass.cut_over,
+             pass.failed);
+    if (!(stop && atomic_load(stop)) && changed(st, "", sum)) /* not for a cut-short pass */
+        kf_info("groupsync", "%s", sum);
+    return pass.committed;
 }
 
 /* --- the thread ------------------------------------------------------------------ */

@@ -1,11 +1,8 @@
 /*
- * groupsync.h - group offset sync: while `kferry mirror` runs, the selected
- * source groups' committed offsets are translated through the offset map
- * and committed on the target for groups with no active member there.
- *
- * Runs in its own thread with its own librdkafka handles; it shares nothing
- * with the replication loop but the read-only config.  Only exact
- * translations are committed and a target group never moves backwards.
+ * groupsync.h - group offset sync inside `kferry mirror`: selected source
+ * groups' committed offsets, translated exactly, committed on the target for
+ * groups with no active member there; never backwards.  Own thread and
+ * librdkafka handles; shares only the read-only config with the mirror.
  */
 #ifndef KF_MIRROR_GROUPSYNC_H
 #define KF_MIRROR_GROUPSYNC_H

@@ -1,11 +1,8 @@
 /*
- * grouptr.h - one consumer group's committed source offsets, translated
- * through the offset map, next to what the target has committed: the rows
- * that group sync commits, `kferry groups status` prints and cutover gates on.
- *
- * Reads only: committed offsets and watermarks on both clusters, the map
- * topic on the target.  The map view is reloaded incrementally (only map
- * records written since the last load are read).
+ * grouptr.h - one group's committed source offsets, translated, next to what
+ * the target has committed: the rows group sync commits, `kferry groups
+ * status` prints and cutover gates on.  Reads only (both clusters' offsets
+ * and watermarks, the map topic, reloaded incrementally).
  */
 #ifndef KF_MIRROR_GROUPTR_H
 #define KF_MIRROR_GROUPTR_H

@@ -1,12 +1,8 @@
 /*
- * journal.h - the cutover journal: one record per completed step, in a
- * compacted topic on the target (never the source), so a cutover can be
- * re-run safely and an interrupted one resumes where it stopped.
- *
- * Key "<kind>\t<generation>\t<step>\t<name>" (kind C = a group's cutover,
- * P = the producer gate; name = the group or the topic pattern), value a
- * JSON object with the step's time and data.  A step record is written only
- * after the step is done; compaction keeps one record per step.
+ * journal.h - the cutover journal: one record per completed step in a
+ * compacted topic on the target (never the source), so re-runs are safe and
+ * an interrupted cutover resumes where it stopped.  Key "<kind>\t<gen>\t
+ * <step>\t<name>" (C = group, P = producer gate), value a JSON object.
  */
 #ifndef KF_MIRROR_JOURNAL_H
 #define KF_MIRROR_JOURNAL_H

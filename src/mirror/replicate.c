@@ -452,7 +452,10 @@ int replicate_run(mirror_config *c) {
         rd_kafka_flush(m.prod, 30000);
         goto out;
     }
-    if (m.inv.found)
+    if (!m.inv.found)
+        kf_info("mirror", "no offset map of an opposite flow %s->%s (%s) on %s: nothing to skip",
+                c->tgt.alias, c->src.alias, c->opposite_map_topic, c->src.alias);
+    else
         kf_notice("mirror",
                   "loop prevention: records the opposite flow %s->%s wrote (offset map %s) are "
                   "not mirrored back",

@@ -1,12 +1,8 @@
 /*
- * translate.h - what a consumer group's committed source offset becomes on
- * the target, from the exact offset map (pure: no Kafka, no I/O).
- *
- * Shared by group offset sync, `kferry groups status` and `kferry cutover`
- * (and meant for `kferry offsets translate`).  A committed offset C means
- * "the next record to read is C"; the answer is the target offset of the
- * first mirrored record at or after C, or TR_WAIT when that is not known
- * exactly yet.
+ * translate.h - what a group's committed source offset C ("next record to
+ * read") becomes on the target, from the exact offset map: the target offset
+ * of the first mirrored record at or after C, or TR_WAIT while unknown.
+ * Pure (no Kafka); shared by group sync, `kferry groups`, cutover.
  */
 #ifndef KF_MIRROR_TRANSLATE_H
 #define KF_MIRROR_TRANSLATE_H

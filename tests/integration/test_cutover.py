@@ -376,6 +376,9 @@ def test_journal_resume_and_rerun(broker_factory, tmp_path):
         # re-running a completed cutover: no-op, re-verified, exit 0
         cp = run_kferry(kf, "cutover", "--group", group, check=0)
         assert "already cut over at" in cp.stdout.decode(), cp.stdout.decode()
+        import json
+        r = json.loads(run_kferry(kf, "cutover", "--group", group, "--json", check=0).stdout)
+        assert r["result"] == "already-done" and len(r["offsets"]) == PARTS, r
         st = run_kferry(kf, "cutover", "--status", "--group", group, check=0).stdout.decode()
         for step in ("started", "members-drained", "mirror-caught-up", "committed", "verified"):
             assert step in st, st
@@ -433,11 +436,17 @@ def test_regex_selects_groups(broker_factory, tmp_path):
         commit_standalone(src.bootstrap, g, topic, {0: off, 1: off, 2: off})
     kf.start()
     try:
-        cp = run_kferry(kf, "cutover", "--groups", ".*%s.*" % tag, "--timeout", "60", check=0)
-        out = cp.stdout.decode()
-        assert "cutover of group %s (consumers-first)" % a in out, out
-        assert "cutover of group %s (consumers-first)" % b in out, out
-        assert excluded not in out  # groups.exclude (connect-.*) applies to regexes
+        cp = run_kferry(kf, "cutover", "--groups", ".*%s.*" % tag, "--timeout", "60", "--json",
+                        check=0)
+        import json
+        reports = {r["group"]: r for r in map(json.loads, cp.stdout.decode().splitlines())}
+        assert sorted(reports) == [a, b], reports  # groups.exclude (connect-.*) applies
+        for g, off in ((a, 10), (b, 20)):
+            r = reports[g]
+            assert r["result"] == "done" and r["mode"] == "consumers-first", r
+            assert [(o["partition"], o["source_committed"], o["target_committed"],
+                     o["target_committed_now"], o["status"]) for o in r["offsets"]] == [
+                (p, off, off, off, "exact") for p in range(PARTS)], r
         assert target_committed(tgt.bootstrap, a) == {(topic, p): 10 for p in range(PARTS)}
         assert target_committed(tgt.bootstrap, b) == {(topic, p): 20 for p in range(PARTS)}
         assert target_committed(tgt.bootstrap, excluded) == {}  # group sync is off, too
@@ -449,5 +458,46 @@ def test_regex_selects_groups(broker_factory, tmp_path):
         cp = run_kferry(kf, "cutover", "--group", "re:nothing-%s" % tag, "--timeout", "5",
                         check=1)
         assert "no group on src matches" in cp.stdout.decode()
+    finally:
+        kf.stop(expect=0)
+
+
+def test_translation_below_log_start_and_gap(broker_factory, tmp_path):
+    """A committed offset below the source log start goes to the first
+    mirrored record (flagged); one inside a recorded retention gap goes to
+    the next mirrored record; one at the end to the mirror's end."""
+    import json
+    from test_mirror_holes import delete_to, produce
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"kferry.gap.policy": "continue",
+                                           "sync.group.offsets.enabled": "false"})
+    produce(src.bootstrap, topic, 0, 100)
+    g1, g2, g3 = unique("below"), unique("gap"), unique("end")
+    commit_standalone(src.bootstrap, g1, topic, {0: 10})
+    commit_standalone(src.bootstrap, g2, topic, {0: 120})
+    delete_to(src, topic, 0, 40)  # the source log starts at 40: 40..99 -> 0..59
+    kf.start()
+    wait_until(lambda: kf.translate(topic, 0, 100)["status"] == "end", 30, "100 mapped",
+               interval=0.3)
+    kf.stop()
+    produce(src.bootstrap, topic, 100, 100)
+    delete_to(src, topic, 0, 150)  # 100..149 deleted before being mirrored: a gap
+    commit_standalone(src.bootstrap, g3, topic, {0: 200})
+    kf.start()
+    try:
+        wait_until(lambda: kf.translate(topic, 0, 200)["status"] == "end", 30, "200 mapped",
+                   interval=0.3)
+        cp = run_kferry(kf, "groups", "status", "--group", "re:(%s|%s|%s)" % (g1, g2, g3),
+                        "--json", check=0)
+        rows = {g["group"]: g["partitions"][0] for g in json.loads(cp.stdout)["groups"]}
+        assert (rows[g1]["status"], rows[g1]["translated"], rows[g1]["below_source_start"]) == (
+            "below", 0, True), rows[g1]
+        assert (rows[g2]["status"], rows[g2]["translated"]) == ("gap", 60), rows[g2]
+        assert (rows[g3]["status"], rows[g3]["translated"]) == ("end", 110), rows[g3]
+        for g, want in ((g1, 0), (g2, 60), (g3, 110)):
+            cp = run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=0)
+            assert target_committed(tgt.bootstrap, g) == {(topic, 0): want}
+        assert "below the source log start" in run_kferry(
+            kf, "cutover", "--group", g1, check=0).stdout.decode()
     finally:
         kf.stop(expect=0)

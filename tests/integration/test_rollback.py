@@ -7,12 +7,17 @@ stops, the reverse flow cloud -> onprem starts, the group and then the
 producers move back.  The application (kafka-python) must consume every
 record exactly once across all four switches, and no record kferry copied
 may be copied back (onprem holds its own records plus the cloud-produced
-ones, once each; restarting the forward flow copies nothing back either).
+ones, once each; restarting either flow afterwards copies nothing back).
 
 The onprem log starts at offset 10 (DeleteRecords), so onprem and cloud
 offsets differ and every translation is checked for real.  The group is
 moved with `kferry cutover` (checked against `kferry offsets translate`),
 or with translate and a plain offset commit in a tree without cutover.
+
+Also: SIGKILLs of the reverse flow while it alternately skips and copies,
+the refusal to run both directions on the same topics, DefaultReplication-
+Policy names both ways, both directions at once on distinct topics, and the
+baseline of a first start on a non-empty target.
 """
 
 import json
@@ -131,6 +136,16 @@ def producer_gate(kf, topic):
             cp.stdout.decode(), cp.stderr.decode()[-3000:])
 
 
+def ends(bs, t):
+    """End offset of partition 0 of t, -1 while t does not exist (without
+    auto-creating it before kferry does)."""
+    c = KafkaConsumer(**kp_kwargs(bs))
+    try:
+        return end_offsets(bs, t, 1)[0] if t in c.topics() else -1
+    finally:
+        c.close()
+
+
 def values(bootstrap, topic, p):
     return [int(r[2][1:]) for r in kp_all(bootstrap, topic, p)]
 
@@ -164,8 +179,9 @@ def run_rollback(broker_factory, tmp_path):
 
     def drained(src_bs, tgt_bs, delta):
         want = end_offsets(src_bs, topic, PARTS)
-        wait_until(lambda: all(end_offsets(tgt_bs, topic, PARTS)[p] == want[p] + delta
-                               for p in range(PARTS)), 60, "mirror drained (%r)" % want)
+        wait_until(lambda: ends(tgt_bs, topic) >= 0 and all(
+            end_offsets(tgt_bs, topic, PARTS)[p] == want[p] + delta for p in range(PARTS)), 60,
+            "mirror drained (%r)" % want)
 
     # 1. forward mirror; the application runs on onprem
     app.produce(onprem.bootstrap, 300)
@@ -223,7 +239,12 @@ def run_rollback(broker_factory, tmp_path):
 
 
 def test_rollback_no_gap_no_duplicate(broker_factory, tmp_path):
-    run_rollback(broker_factory, tmp_path)
+    onprem, cloud, topic, app, fwd, rev = run_rollback(broker_factory, tmp_path)
+    # `kferry verify` of the reverse flow: what it copied matches, and the
+    # forward flow's copies on cloud are recognised, not reported missing
+    cp = rev.cmd("verify", check=False, timeout=120)
+    if cp.returncode != 2 or b"unknown command" not in cp.stderr:
+        assert cp.returncode == 0, cp.stdout.decode()[-3000:] + cp.stderr.decode()[-2000:]
 
 
 def test_restart_after_rollback_no_ping_pong(broker_factory, tmp_path):
@@ -270,7 +291,7 @@ def test_opposite_flow_must_be_stopped_cleanly(broker_factory, tmp_path):
     rev = KferryProc(write_config(tmp_path / "rev.properties", cloud, onprem, identity=True,
                                   src_alias="cloud", tgt_alias="onprem"), tmp_path / "rev")
     fwd.start()
-    wait_until(lambda: end_offsets(cloud.bootstrap, topic, 1)[0] == 50, 30, "mirrored")
+    wait_until(lambda: ends(cloud.bootstrap, topic) == 50, 30, "mirrored")
     rev.start()
     assert rev.wait_exit(60) == 1
     assert "the opposite flow onprem->cloud" in rev.log_text(last_only=True)
@@ -309,14 +330,14 @@ def test_default_policy_rollback_topics(broker_factory, tmp_path):
     rev = KferryProc(write_config(tmp_path / "rev.properties", cloud, onprem,
                                   src_alias="cloud", tgt_alias="onprem"), tmp_path / "rev")
     fwd.start()
-    wait_until(lambda: end_offsets(cloud.bootstrap, "onprem." + topic, 1)[0] == 30, 30,
-               "mirrored")
+    wait_until(lambda: ends(cloud.bootstrap, "onprem." + topic) == 30, 30, "mirrored")
     fwd.stop()
     # producers moved to cloud write to cloud's own topic of that name
     cf_create_topic(cloud.bootstrap, topic, 1)
-    cf_produce(cloud.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(100, 120)])
+    cf_produce(cloud.bootstrap, topic,
+               [dict(partition=0, value=b"v%d" % i) for i in range(100, 120)])
     rev.start()
-    wait_until(lambda: end_offsets(onprem.bootstrap, "cloud." + topic, 1)[0] == 20, 30,
+    wait_until(lambda: ends(onprem.bootstrap, "cloud." + topic) == 20, 30,
                "cloud's topic mirrored back")
     wait_until(lambda: "not mirrored: onprem.%s (a replica of a target topic" % topic
                in rev.log_text(), 30, "the replica to be excluded")
@@ -355,7 +376,7 @@ def test_reverse_flow_killed_repeatedly_stays_exact(broker_factory, tmp_path):
         seq += n
         cf_produce(onprem.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in batch])
         onprem_vals += batch
-        wait_until(lambda: end_offsets(cloud.bootstrap, topic, 1)[0] ==
+        wait_until(lambda: ends(cloud.bootstrap, topic) ==
                    len(onprem_vals) + len(cloud_own), 60, "forward copies")
         batch = list(range(seq, seq + n))
         seq += n
@@ -413,14 +434,6 @@ def test_active_active_distinct_topics(broker_factory, tmp_path):
     ba.start()
     cf_produce(b.bootstrap, y, [dict(partition=0, value=b"v%d" % i) for i in range(20)])
     cf_produce(a.bootstrap, x, [dict(partition=0, value=b"v%d" % i) for i in range(10, 30)])
-
-    def ends(bs, t):  # without auto-creating the topic before kferry does
-        c = KafkaConsumer(**kp_kwargs(bs))
-        try:
-            return end_offsets(bs, t, 1)[0] if t in c.topics() else -1
-        finally:
-            c.close()
-
     wait_until(lambda: ends(a.bootstrap, "b." + y) == 20 and ends(b.bootstrap, "a." + x) == 30,
                30, "both directions mirrored")
     time.sleep(3)  # a few refreshes of each other's maps
@@ -434,3 +447,28 @@ def test_active_active_distinct_topics(broker_factory, tmp_path):
         names = set(c.topics())
         c.close()
         assert not [n for n in names if n.startswith(("a.b.", "b.a."))], names
+
+
+def test_baseline_then_foreign_writer_is_refused(broker_factory, tmp_path):
+    """A partition's first start on a target that already holds records
+    records a baseline (those records are not kferry's); a record written
+    there by someone else while kferry is stopped is still refused at the
+    next start, exactly as before."""
+    src, tgt = broker_factory(), broker_factory()
+    topic = cf_create_topic(src.bootstrap, unique("t"), 1)
+    cf_create_topic(tgt.bootstrap, topic, 1)
+    cf_produce(tgt.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(900, 905)])
+    cf_produce(src.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(20)])
+    kf = KferryProc(write_config(tmp_path / "m.properties", src, tgt, identity=True), tmp_path)
+    kf.start()
+    wait_until(lambda: ends(tgt.bootstrap, topic) == 25, 30, "mirrored after the baseline")
+    kf.stop()
+    assert values(tgt.bootstrap, topic, 0) == list(range(900, 905)) + list(range(20))
+    d = dump(kf, topic)[0]
+    assert d["baseline"] == 5 and d["runs"] == [[0, 5, 20]], d
+    assert kf.translate(topic, 0, 0)["target_offset"] == 5
+    cf_produce(tgt.bootstrap, topic, [dict(partition=0, value=b"foreign")])
+    cf_produce(src.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(20, 25)])
+    kf.start()
+    assert kf.wait_exit(60) == 1
+    assert "records kferry did not write" in kf.log_text(last_only=True)
