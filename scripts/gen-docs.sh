@@ -3,7 +3,7 @@
 # (tests/integration/test_docs.py fails when it is out of date).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build/kferry-broker}
+bindir=${1:-build}
 {
   echo "# Configuration reference"
   echo
@@ -14,5 +14,12 @@ bin=${1:-build/kferry-broker}
   echo "Pass a Java-properties file with \`--config FILE\` (Kafka's \`server.properties\` keys) and/or"
   echo "\`--override KEY=VALUE\`. Unknown keys and bad values stop the broker with every problem listed."
   echo
-  "$bin" --print-config-reference | sed 's/^## /### /'
+  "$bindir/kferry-broker" --print-config-reference | sed 's/^## /### /'
+  echo
+  echo "# kferry (mm2.properties)"
+  echo
+  echo "\`kferry\` reads MirrorMaker 2's \`mm2.properties\` format; how each key is used is explained in"
+  echo "[MIRROR.md](MIRROR.md). \`<alias>.<client property>\` keys go to librdkafka unchanged."
+  echo
+  "$bindir/kferry" config-reference
 } > docs/CONFIGURATION.md

@@ -93,6 +93,10 @@ static const key_def g_keys[] = {
      "The opposite flow's offset map, read on the source cluster for loop prevention (records "
      "kferry copied from the target are never mirrored back); default "
      "`__kferry.offset-map.<target alias>`."},
+    {"kferry.opposite.stopped", T_BOOL, "false", 0, 0, NULL, 0,
+     "Set when the opposite flow was killed and cannot be stopped cleanly: kferry then starts if "
+     "the opposite flow's map covers every record of its source partitions (nothing it copied can "
+     "be unmapped)."},
     {"kferry.debug", T_STR, "", 0, 0, NULL, 0,
      "librdkafka debug contexts (e.g. `broker,fetch,msg`) and kferry components "
      "(`mirror,map`), comma-separated. librdkafka debug output may include broker "
@@ -520,6 +524,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
             *p = (char)tolower((unsigned char)*p);
     } else if (!strcmp(name, "kferry.map.topic"))
         kf_strlcpy(c->map_topic, v, sizeof(c->map_topic));
+    else if (!strcmp(name, "kferry.opposite.stopped"))
+        c->opposite_stopped = b;
     else if (!strcmp(name, "kferry.opposite.map.topic"))
         kf_strlcpy(c->opposite_map_topic, v, sizeof(c->opposite_map_topic));
     else if (!strcmp(name, "kferry.debug"))

@@ -56,6 +56,7 @@ typedef struct mirror_config {
     char compression[16];
     char map_topic[256];
     char opposite_map_topic[256]; /* the opposite flow's map, on the source */
+    int opposite_stopped;         /* operator: the opposite flow is dead */
     char debug[128];
 } mirror_config;
 

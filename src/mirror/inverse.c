@@ -103,6 +103,31 @@ int inv_check_stopped(const inv_map *im, const mirror_config *c, char *why, size
     return -1;
 }
 
+int inv_fully_mapped(const inv_map *im, const mirror_config *c, rd_kafka_t *tgt_rk, char *why,
+                     size_t whylen) {
+    for (size_t i = 0; i < im->m.n; i++) {
+        const om_part *op = im->m.parts[i];
+        if (!inv_relevant(c, op))
+            continue;
+        int64_t lo = 0, hi = 0, next = om_src_next(op);
+        if (rd_kafka_query_watermark_offsets(tgt_rk, op->src_topic, op->partition, &lo, &hi,
+                                             10000)) {
+            snprintf(why, whylen, "cannot read the end of %s/%d", op->src_topic,
+                     (int)op->partition);
+            return 0;
+        }
+        /* every record it could still have copied is below its map's end */
+        if (next < hi && hi > lo) {
+            snprintf(why, whylen,
+                     "its map covers %s/%d only below offset %lld but the partition ends at "
+                     "%lld: records it copied before it died may be unmapped",
+                     op->src_topic, (int)op->partition, (long long)next, (long long)hi);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int cmp_range(const void *a, const void *b) {
     const inv_range *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;

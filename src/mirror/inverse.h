@@ -51,6 +51,13 @@ int inv_relevant(const mirror_config *c, const om_part *op);
  * reason in why. */
 int inv_check_stopped(const inv_map *im, const mirror_config *c, char *why, size_t whylen);
 
+/* For an opposite flow known to be dead (kferry.opposite.stopped): 1 if
+ * its persisted map reaches the end of every partition it reads that
+ * matters to c (tgt_rk: a handle on this flow's target, its source), so it
+ * cannot have written a record its map lacks; else 0 with why. */
+int inv_fully_mapped(const inv_map *im, const mirror_config *c, rd_kafka_t *tgt_rk, char *why,
+                     size_t whylen);
+
 /* Source offsets of (src_topic, partition) the opposite flow wrote, sorted:
  * origin = the offset of the original record in (tgt_topic, partition),
  * or -1 when the opposite flow copied it from another topic. */

@@ -439,12 +439,28 @@ int replicate_run(mirror_config *c) {
         snprintf(why, sizeof(why), "cannot read the opposite flow's offset map %s: %s",
                  c->opposite_map_topic, err);
     } else if (inv_check_stopped(&m.inv, c, err, sizeof(err))) {
-        snprintf(why, sizeof(why),
-                 "the opposite flow %s->%s (offset map %s on %s) is not stopped cleanly: %s. "
-                 "kferry does not mirror both directions at once; stop it with SIGTERM (if it "
-                 "was killed, start it again and stop it with SIGTERM so it maps its last "
-                 "records), then start this flow",
-                 c->tgt.alias, c->src.alias, c->opposite_map_topic, c->src.alias, err);
+        char proof[512] = "";
+        if (c->opposite_stopped &&
+            inv_fully_mapped(&m.inv, c, m.tgt_reader, proof, sizeof(proof))) {
+            kf_warn("mirror",
+                    "the opposite flow %s->%s did not stop cleanly (%s), but "
+                    "kferry.opposite.stopped=true and its map covers all it could have copied: "
+                    "starting",
+                    c->tgt.alias, c->src.alias, err);
+        } else if (c->opposite_stopped) {
+            snprintf(why, sizeof(why),
+                     "the opposite flow %s->%s is not stopped cleanly (%s) and "
+                     "kferry.opposite.stopped=true cannot be honoured: %s",
+                     c->tgt.alias, c->src.alias, err, proof);
+        } else {
+            snprintf(why, sizeof(why),
+                     "the opposite flow %s->%s (offset map %s on %s) is not stopped cleanly: %s. "
+                     "kferry does not mirror both directions at once on the same topics; stop it "
+                     "with SIGTERM (if it was killed, start it again and stop it with SIGTERM so "
+                     "it maps its last records, or, if it cannot be restarted, set "
+                     "kferry.opposite.stopped=true), then start this flow",
+                     c->tgt.alias, c->src.alias, c->opposite_map_topic, c->src.alias, err);
+        }
     }
     if (why[0]) {
         kf_err("mirror", "%s", why);

@@ -21,3 +21,12 @@ def test_configuration_reference_is_current(broker_binary):
         if line.startswith("| `"):
             key = line.split("`")[1]
             assert "`%s`" % key in doc
+
+
+def test_kferry_configuration_reference_is_current(broker_binary):
+    kferry = os.path.join(os.path.dirname(broker_binary), "kferry")
+    out = subprocess.run([kferry, "config-reference"], check=True, capture_output=True,
+                         text=True).stdout
+    with open(os.path.join(ROOT, "docs", "CONFIGURATION.md")) as f:
+        doc = f.read()
+    assert out in doc, "docs/CONFIGURATION.md is stale: run scripts/gen-docs.sh"

@@ -472,3 +472,63 @@ def test_baseline_then_foreign_writer_is_refused(broker_factory, tmp_path):
     kf.start()
     assert kf.wait_exit(60) == 1
     assert "records kferry did not write" in kf.log_text(last_only=True)
+
+
+def test_rollback_after_forward_flow_was_killed(broker_factory, tmp_path):
+    """The forward flow died (SIGKILL) after the producers moved to cloud:
+    it cannot be restarted to stop cleanly (cloud's own records now follow
+    its copies).  With kferry.opposite.stopped=true the reverse flow starts
+    anyway, but only because the forward map reaches the end of every
+    onprem partition, so no copy of it can be unmapped."""
+    onprem, cloud = broker_factory(), broker_factory()
+    topic = cf_create_topic(onprem.bootstrap, unique("orders"), 1)
+    cf_produce(onprem.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(40)])
+    (tmp_path / "fwd").mkdir()
+    (tmp_path / "rev").mkdir()
+    fwd = KferryProc(write_config(tmp_path / "fwd.properties", onprem, cloud, identity=True,
+                                  src_alias="onprem", tgt_alias="cloud"), tmp_path / "fwd")
+    fwd.start()
+    wait_until(lambda: fwd.translate(topic, 0, 40)["status"] == "end", 30, "forward mapped")
+    cf_produce(cloud.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(40, 50)])
+    fwd.kill9()
+    rev_props = tmp_path / "rev.properties"
+    rev = KferryProc(write_config(rev_props, cloud, onprem, identity=True, src_alias="cloud",
+                                  tgt_alias="onprem"), tmp_path / "rev")
+    rev.start()
+    assert rev.wait_exit(60) == 1
+    assert "kferry.opposite.stopped=true" in rev.log_text(last_only=True)
+    fwd.start()  # the usual remedy does not work here
+    assert fwd.wait_exit(60) == 1
+    assert "another writer on the target" in fwd.log_text(last_only=True)
+    write_config(rev_props, cloud, onprem, identity=True, src_alias="cloud", tgt_alias="onprem",
+                 extra={"kferry.opposite.stopped": "true"})
+    rev.start()
+    wait_until(lambda: ends(onprem.bootstrap, topic) == 50, 30, "cloud's records mirrored back")
+    assert "did not stop cleanly" in rev.log_text(last_only=True)
+    rev.stop()
+    assert values(onprem.bootstrap, topic, 0) == list(range(50))
+
+
+def test_opposite_stopped_needs_a_complete_map(broker_factory, tmp_path):
+    """kferry.opposite.stopped is refused when the dead flow's map does not
+    reach the end of its source: records it read there may have been copied
+    without being mapped."""
+    onprem, cloud = broker_factory(), broker_factory()
+    topic = cf_create_topic(onprem.bootstrap, unique("orders"), 1)
+    cf_produce(onprem.bootstrap, topic, [dict(partition=0, value=b"v%d" % i) for i in range(40)])
+    (tmp_path / "fwd").mkdir()
+    (tmp_path / "rev").mkdir()
+    fwd = KferryProc(write_config(tmp_path / "fwd.properties", onprem, cloud, identity=True,
+                                  src_alias="onprem", tgt_alias="cloud"), tmp_path / "fwd")
+    fwd.start()
+    wait_until(lambda: fwd.translate(topic, 0, 40)["status"] == "end", 30, "forward mapped")
+    fwd.kill9()
+    cf_produce(onprem.bootstrap, topic,
+               [dict(partition=0, value=b"v%d" % i) for i in range(40, 42)])
+    rev = KferryProc(write_config(tmp_path / "rev.properties", cloud, onprem, identity=True,
+                                  src_alias="cloud", tgt_alias="onprem",
+                                  extra={"kferry.opposite.stopped": "true"}), tmp_path / "rev")
+    rev.start()
+    assert rev.wait_exit(60) == 1
+    assert "cannot be honoured" in rev.log_text(last_only=True)
+    assert "only below offset 40 but the partition ends at 42" in rev.log_text(last_only=True)
