@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libcmocka-dev librdkafka-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
       libssl-dev libmicrohttpd-dev libjansson-dev
-      kcat python3 python3-pytest python3-kafka python3-confluent-kafka)
+      kcat python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka
+      python3-snappy python3-lz4 python3-zstandard)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
