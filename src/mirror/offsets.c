@@ -12,7 +12,9 @@
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int load(mirror_config *c, offmap *m) {
@@ -115,11 +117,15 @@ int offsets_translate(mirror_config *c, const char *topic, int32_t partition, in
         break;
     }
     if (json) {
-        printf("{\"status\":\"%s\",\"source_topic\":\"%s\",\"partition\":%d,"
-               "\"source_offset\":%lld,\"target_topic\":\"%s\",\"target_offset\":%lld,"
-               "\"next_source_offset\":%lld,\"message\":\"%s\"}\n",
-               status, topic, (int)partition, (long long)offset, tgt_topic, (long long)tgt,
-               (long long)next, why);
+        json_t *o =
+            json_pack("{s:s,s:s,s:i,s:I,s:s,s:I,s:I,s:s}", "status", status, "source_topic", topic,
+                      "partition", (int)partition, "source_offset", (json_int_t)offset,
+                      "target_topic", tgt_topic, "target_offset", (json_int_t)tgt,
+                      "next_source_offset", (json_int_t)next, "message", why);
+        char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        json_decref(o);
     } else if (tgt >= 0) {
         printf("%s/%d@%lld -> %s/%d@%lld%s%s%s\n", topic, (int)partition, (long long)offset,
                tgt_topic, (int)partition, (long long)tgt, why[0] ? " (" : "", why,
@@ -142,20 +148,26 @@ int offsets_dump(mirror_config *c, const char *topic) {
         om_part *p = m.parts[i];
         if (topic && strcmp(topic, p->src_topic) != 0)
             continue;
-        printf("{\"source_topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,\"runs\":[",
-               p->src_topic, p->tgt_topic, (int)p->partition);
+        json_t *runs = json_array(), *gaps = json_array(), *skips = json_array();
         for (size_t r = 0; r < p->nruns; r++)
-            printf("%s[%lld,%lld,%lld]", r ? "," : "", (long long)p->runs[r].src,
-                   (long long)p->runs[r].tgt, (long long)p->runs[r].len);
-        printf("],\"gaps\":[");
+            json_array_append_new(runs, json_pack("[I,I,I]", (json_int_t)p->runs[r].src,
+                                                  (json_int_t)p->runs[r].tgt,
+                                                  (json_int_t)p->runs[r].len));
         for (size_t g = 0; g < p->ngaps; g++)
-            printf("%s[%lld,%lld]", g ? "," : "", (long long)p->gaps[g].start,
-                   (long long)p->gaps[g].end);
-        printf("],\"skips\":[");
-        for (size_t s = 0; s < p->nskips; s++)
-            printf("%s[%lld,%lld,%lld]", s ? "," : "", (long long)p->skips[s].start,
-                   (long long)p->skips[s].end, (long long)p->skips[s].origin);
-        printf("],\"baseline\":%lld}\n", (long long)p->baseline);
+            json_array_append_new(
+                gaps, json_pack("[I,I]", (json_int_t)p->gaps[g].start, (json_int_t)p->gaps[g].end));
+        for (size_t k = 0; k < p->nskips; k++)
+            json_array_append_new(skips, json_pack("[I,I,I]", (json_int_t)p->skips[k].start,
+                                                   (json_int_t)p->skips[k].end,
+                                                   (json_int_t)p->skips[k].origin));
+        json_t *o =
+            json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:I}", "source_topic", p->src_topic, "target_topic",
+                      p->tgt_topic, "partition", (int)p->partition, "runs", runs, "gaps", gaps,
+                      "skips", skips, "baseline", (json_int_t)p->baseline);
+        char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        json_decref(o);
     }
     offmap_free(&m);
     return 0;

@@ -13,8 +13,10 @@
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms;
@@ -126,16 +128,28 @@ void progress_tick(mirror *m, int64_t now, int final) {
     progress_status(m, !final, 0);
 }
 
+/* x rounded to one decimal: the status record carries rates as "123.4" */
+static double round1(double x) {
+    if (!(x > -1e15 && x < 1e15))
+        return x == x ? x : 0;
+    double s = x * 10;
+    return (double)(long long)(s < 0 ? s - 0.5 : s + 0.5) / 10;
+}
+
 void progress_status(mirror *m, int running, int clean) {
-    char json[640];
+    if (!m->map_rkt)
+        return;
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
-    snprintf(json, sizeof(json),
-             "{\"flow\":\"%s\",\"updated_ms\":%lld,\"records_per_s\":%.1f,\"bytes_per_s\":%.1f,"
-             "\"avg_record_bytes\":%.1f,\"records_total\":%lld,\"gaps\":%lld,"
-             "\"gap_records\":%lld,\"loop_skipped\":%lld,\"running\":%s,\"clean\":%s}",
-             m->flow, (long long)kf_wall_ms(), g_rps, g_bps, avg, (long long)m->delivered,
-             (long long)m->gaps, (long long)m->gap_records, (long long)m->skipped,
-             running ? "true" : "false", clean ? "true" : "false");
-    if (m->map_rkt)
+    /* compact, so readers can look for "running":true (inverse.c) */
+    json_t *o = json_pack("{s:s,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow,
+                          "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s", round1(g_rps),
+                          "bytes_per_s", round1(g_bps), "avg_record_bytes", round1(avg),
+                          "records_total", (json_int_t)m->delivered, "gaps", (json_int_t)m->gaps,
+                          "gap_records", (json_int_t)m->gap_records, "loop_skipped",
+                          (json_int_t)m->skipped, "running", running, "clean", clean);
+    char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);
+    free(json);
+    json_decref(o);
 }

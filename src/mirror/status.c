@@ -18,6 +18,7 @@
 #include "mirror/reader.h"
 #include "mirror/topics.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,23 @@ typedef struct prow {
     int ok;
 } prow;
 
-static double json_num(const char *json, const char *field) {
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":", field);
-    const char *p = strstr(json, pat);
-    return p ? strtod(p + strlen(pat), NULL) : 0;
+/* a number of the status record, 0 when absent */
+static double json_num(const json_t *st, const char *field) {
+    return json_number_value(json_object_get(st, field));
+}
+
+/* x rounded to the nearest integer (what "%.0f" printed) */
+static json_int_t round0(double x) {
+    if (!(x > -9e18 && x < 9e18))
+        return x > 0 ? (json_int_t)9e18 : x < 0 ? -(json_int_t)9e18 : 0;
+    return (json_int_t)(x < 0 ? x - 0.5 : x + 0.5);
+}
+
+/* x rounded to one decimal (what "%.1f" printed) */
+static double round1(double x) {
+    if (!(x > -1e15 && x < 1e15))
+        return x == x ? x : 0;
+    return (double)round0(x * 10) / 10;
 }
 
 static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
@@ -161,21 +174,22 @@ int status_run(mirror_config *c, int json) {
     if (nspecs && reader_run(src, specs, nspecs, ts_cb, NULL, 30000, err, sizeof(err)))
         kf_warn("status", "lag seconds unavailable: %s", err);
 
-    double rps = json_num(st, "records_per_s"), avg = json_num(st, "avg_record_bytes");
-    double updated = json_num(st, "updated_ms");
+    /* the status record as the mirror wrote it (null if none or unreadable) */
+    json_t *stj = st[0] ? json_loads(st, 0, NULL) : NULL;
+    double rps = json_num(stj, "records_per_s"), avg = json_num(stj, "avg_record_bytes");
+    double updated = json_num(stj, "updated_ms");
     int64_t now = kf_wall_ms(), total = 0, gaps = 0;
     for (size_t i = 0; i < nrows; i++) {
         total += rows[i].ok ? rows[i].lag : 0;
         gaps += rows[i].ok ? rows[i].gap : 0;
     }
+    json_t *parts = NULL;
     if (json) {
-        printf("{\"flow\":\"%s->%s\",\"map_topic\":\"%s\",\"mirror\":%s,\"total_lag_records\":%lld,"
-               "\"gap_records\":%lld,\"eta_seconds\":%.0f,\"partitions\":[",
-               c->src.alias, c->tgt.alias, c->map_topic, st[0] ? st : "null", (long long)total,
-               (long long)gaps, rps > 0 ? (double)total / rps : -1.0);
+        parts = json_array();
     } else {
         printf("flow %s->%s; mirror %s", c->src.alias, c->tgt.alias,
-               st[0] ? (strstr(st, "\"running\":true") ? "running" : "stopped") : "never ran");
+               st[0] ? (json_is_true(json_object_get(stj, "running")) ? "running" : "stopped")
+                     : "never ran");
         if (st[0])
             printf(" (last report %.0fs ago, %.0f records/s)", (double)(now - updated) / 1000.0,
                    rps);
@@ -190,15 +204,15 @@ int status_run(mirror_config *c, int json) {
                            : 0;
         double eta = rps > 0 ? (double)r->lag / rps : (r->lag ? -1 : 0);
         if (json)
-            printf("%s{\"topic\":\"%s\",\"target_topic\":\"%s\",\"partition\":%d,"
-                   "\"ok\":%s,\"source_start\":%lld,\"source_end\":%lld,\"mirrored\":%lld,"
-                   "\"lag_records\":%lld,\"gap_records\":%lld,\"loop_skipped\":%lld,"
-                   "\"lag_bytes_approx\":%.0f,\"lag_seconds\":%.1f,"
-                   "\"eta_seconds_approx\":%.0f}",
-                   i ? "," : "", r->topic, r->tgt, r->partition, r->ok ? "true" : "false",
-                   (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
-                   (long long)r->lag, (long long)r->gap, (long long)r->skipped, lag_bytes, lag_s,
-                   eta);
+            json_array_append_new(
+                parts,
+                json_pack("{s:s,s:s,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "topic",
+                          r->topic, "target_topic", r->tgt, "partition", (int)r->partition, "ok",
+                          r->ok, "source_start", (json_int_t)r->src_lo, "source_end",
+                          (json_int_t)r->src_hi, "mirrored", (json_int_t)r->mirrored, "lag_records",
+                          (json_int_t)r->lag, "gap_records", (json_int_t)r->gap, "loop_skipped",
+                          (json_int_t)r->skipped, "lag_bytes_approx", round0(lag_bytes),
+                          "lag_seconds", round1(lag_s), "eta_seconds_approx", round0(eta)));
         else if (r->ok)
             printf("%-32s %5d %12lld %12lld %12lld %10lld %12.0f %8.1f %8.0f\n", r->topic,
                    r->partition, (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
@@ -209,11 +223,25 @@ int status_run(mirror_config *c, int json) {
             printf("%-32s %5d GAP: source offsets [%lld, %lld) deleted before being mirrored\n",
                    r->topic, r->partition, (long long)r->mirrored, (long long)r->src_lo);
     }
-    if (json)
-        printf("]}\n");
-    else
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "flow", json_sprintf("%s->%s", c->src.alias, c->tgt.alias));
+        json_object_set_new(o, "map_topic", json_string(c->map_topic));
+        json_object_set_new(o, "mirror", stj ? json_incref(stj) : json_null());
+        json_object_set_new(o, "total_lag_records", json_integer(total));
+        json_object_set_new(o, "gap_records", json_integer(gaps));
+        json_object_set_new(o, "eta_seconds",
+                            json_integer(rps > 0 ? round0((double)total / rps) : -1));
+        json_object_set_new(o, "partitions", parts);
+        char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        json_decref(o);
+    } else {
         printf("total lag: %lld records%s\n", (long long)total,
                gaps ? " (and a retention gap: see GAP lines)" : "");
+    }
+    json_decref(stj);
     rc = 0;
 out:
     free(rows);
