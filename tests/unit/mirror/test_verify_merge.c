@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "mirror/offmap.h"
-#include "mirror/verify_merge.h"
+#include "migrate/verify_merge.h"
 
 #include <stdlib.h>
 #include <string.h>

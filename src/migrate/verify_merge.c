@@ -3,7 +3,7 @@
  * what to read per partition, and the merge of the two ordered streams of
  * record digests.  No I/O, so unit tests drive it directly.
  */
-#include "mirror/verify_merge.h"
+#include "migrate/verify_merge.h"
 
 #include <stdlib.h>
 #include <string.h>

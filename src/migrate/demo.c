@@ -9,11 +9,11 @@
  * reaches only the demo, which then stops them in order and removes the
  * directory.
  */
-#include "mirror/demo.h"
+#include "migrate/demo.h"
 
 #include "common/buf.h"
 #include "common/util.h"
-#include "mirror/demo_app.h"
+#include "migrate/demo_app.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -8,8 +8,8 @@
  * the application's point of view, that the migration lost and duplicated
  * nothing.  Not a library: only demo.c uses it.
  */
-#ifndef KF_MIRROR_DEMO_APP_H
-#define KF_MIRROR_DEMO_APP_H
+#ifndef KF_MIGRATE_DEMO_APP_H
+#define KF_MIGRATE_DEMO_APP_H
 
 #include <stdint.h>
 

@@ -6,7 +6,7 @@
  * A side is not polled while its pending-digest ring is full, so memory
  * stays bounded whatever the partition sizes.
  */
-#include "mirror/verify.h"
+#include "migrate/verify.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -16,8 +16,8 @@
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 #include "mirror/topics.h"
-#include "mirror/verify_merge.h"
-#include "mirror/verify_report.h"
+#include "migrate/verify_merge.h"
+#include "migrate/verify_report.h"
 
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>

@@ -4,8 +4,8 @@
  * expose the broker's ranges.  Plaintext listeners only: brokers answer
  * ApiVersions before SASL, but TLS needs a handshake this probe does not do.
  */
-#ifndef KF_MIRROR_APIPROBE_H
-#define KF_MIRROR_APIPROBE_H
+#ifndef KF_MIGRATE_APIPROBE_H
+#define KF_MIGRATE_APIPROBE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,12 +5,12 @@
  * Nothing here writes to either cluster: the only request that could
  * create anything, CreateTopics, is sent with validate_only.
  */
-#include "mirror/plan.h"
+#include "migrate/plan.h"
 
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
-#include "mirror/inventory.h"
+#include "migrate/inventory.h"
 
 #include <stdarg.h>
 #include <stdio.h>

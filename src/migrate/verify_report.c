@@ -5,7 +5,7 @@
  * correctly; its schema is documented in docs/VERIFY.md and is a contract:
  * add fields, never rename them.
  */
-#include "mirror/verify_report.h"
+#include "migrate/verify_report.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * Waiting rows say how far the map has to go, so a user can tell a slow
  * mirror from a stopped one.
  */
-#include "mirror/groupcmd.h"
+#include "migrate/groupcmd.h"
 
 #include "common/log.h"
 #include "mirror/clients.h"

@@ -4,8 +4,8 @@
  * Read-only requests only.  A part that cannot be read is recorded with its
  * reason; it never aborts the rest.
  */
-#ifndef KF_MIRROR_INVENTORY_H
-#define KF_MIRROR_INVENTORY_H
+#ifndef KF_MIGRATE_INVENTORY_H
+#define KF_MIGRATE_INVENTORY_H
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>

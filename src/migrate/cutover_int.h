@@ -6,8 +6,8 @@
  * Every gate polls until its condition holds or the command's deadline
  * passes; a failing gate leaves the reason in ctx->reason for the report.
  */
-#ifndef KF_MIRROR_CUTOVER_INT_H
-#define KF_MIRROR_CUTOVER_INT_H
+#ifndef KF_MIGRATE_CUTOVER_INT_H
+#define KF_MIGRATE_CUTOVER_INT_H
 
 #include "mirror/config.h"
 #include "mirror/grouptr.h"

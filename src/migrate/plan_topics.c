@@ -6,10 +6,10 @@
  */
 #include "common/util.h"
 #include "mirror/clients.h"
-#include "mirror/inventory.h"
+#include "migrate/inventory.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
-#include "mirror/plan.h"
+#include "migrate/plan.h"
 #include "mirror/topicconf.h"
 
 #include <stdio.h>

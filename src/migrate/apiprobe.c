@@ -5,7 +5,7 @@
  * no tagged fields; the whole exchange is bounded by one deadline so an
  * unresponsive address cannot stall `kferry plan`.
  */
-#include "mirror/apiprobe.h"
+#include "migrate/apiprobe.h"
 
 #include "common/util.h"
 

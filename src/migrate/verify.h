@@ -4,8 +4,8 @@
  *
  * Read-only on both clusters: per-partition consumers, no group, no commits.
  */
-#ifndef KF_MIRROR_VERIFY_H
-#define KF_MIRROR_VERIFY_H
+#ifndef KF_MIGRATE_VERIFY_H
+#define KF_MIGRATE_VERIFY_H
 
 /* Parses `kferry verify` options (argv[0] is the first option), loads the
  * config and runs.  Exit status: 0 everything mirrored matches, 1 a

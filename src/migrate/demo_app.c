@@ -5,7 +5,7 @@
  * is two arrays indexed by sequence number, guarded by one mutex: a record
  * counts as produced only once its delivery report says so.
  */
-#include "mirror/demo_app.h"
+#include "migrate/demo_app.h"
 
 #include "common/util.h"
 

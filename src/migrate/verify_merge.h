@@ -8,10 +8,10 @@
  * non-empty.  Records past the map are paired by position, as the mirror's
  * restart reconciliation pairs them.
  */
-#ifndef KF_MIRROR_VERIFY_MERGE_H
-#define KF_MIRROR_VERIFY_MERGE_H
+#ifndef KF_MIGRATE_VERIFY_MERGE_H
+#define KF_MIGRATE_VERIFY_MERGE_H
 
-#include "mirror/verify_report.h"
+#include "migrate/verify_report.h"
 
 /* Sets the read ranges, tails and retention/gap counts of p from its map
  * and the log starts/ends of both sides (side[k].lo/hi). */

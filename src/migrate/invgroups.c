@@ -6,7 +6,7 @@
  * here and now, so it is a snapshot: a live group moves on while we look.
  * librdkafka 2.0.2 fetches the offsets of one group per request.
  */
-#include "mirror/inventory.h"
+#include "migrate/inventory.h"
 
 #include <stdio.h>
 #include <stdlib.h>

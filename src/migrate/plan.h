@@ -4,8 +4,8 @@
  * blocker).  The whole result is one JSON document (docs/PLAN.md); the
  * human report is rendered from it, so both always say the same thing.
  */
-#ifndef KF_MIRROR_PLAN_H
-#define KF_MIRROR_PLAN_H
+#ifndef KF_MIGRATE_PLAN_H
+#define KF_MIGRATE_PLAN_H
 
 #include "mirror/config.h"
 

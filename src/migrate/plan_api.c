@@ -5,8 +5,8 @@
  * The list follows what the mirror sends: reads only on the source; topic
  * admin, idempotent produce and group offset commits on the target.
  */
-#include "mirror/apiprobe.h"
-#include "mirror/plan.h"
+#include "migrate/apiprobe.h"
+#include "migrate/plan.h"
 
 #include <stdio.h>
 #include <string.h>

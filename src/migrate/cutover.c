@@ -5,12 +5,12 @@
  * source's groups), opens the journal on the target and hands each group
  * to cut_group.  Nothing here writes to the source.
  */
-#include "mirror/cutover.h"
+#include "migrate/cutover.h"
 
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
-#include "mirror/cutover_int.h"
+#include "migrate/cutover_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

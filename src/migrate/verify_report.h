@@ -3,8 +3,8 @@
  * human and JSON (docs/VERIFY.md) renderings.  Internal to verify.c and
  * verify_report.c.
  */
-#ifndef KF_MIRROR_VERIFY_REPORT_H
-#define KF_MIRROR_VERIFY_REPORT_H
+#ifndef KF_MIGRATE_VERIFY_REPORT_H
+#define KF_MIGRATE_VERIFY_REPORT_H
 
 #include "mirror/inverse.h"
 #include "mirror/offmap.h"

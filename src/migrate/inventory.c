@@ -5,7 +5,7 @@
  * All topic configs are described in one DescribeConfigs request so a
  * cluster with thousands of topics costs one round trip, not thousands.
  */
-#include "mirror/inventory.h"
+#include "migrate/inventory.h"
 
 #include "common/util.h"
 

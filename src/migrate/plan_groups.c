@@ -4,8 +4,8 @@
  * take their offsets.  Group sync never commits to a group with active
  * members, and offsets of unmirrored topics cannot be translated.
  */
-#include "mirror/inventory.h"
-#include "mirror/plan.h"
+#include "migrate/inventory.h"
+#include "migrate/plan.h"
 
 #include <regex.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * of producers) from the source cluster to the target, exactly: consumers
  * started on the target skip nothing and re-read nothing.  docs/CUTOVER.md.
  */
-#ifndef KF_MIRROR_CUTOVER_H
-#define KF_MIRROR_CUTOVER_H
+#ifndef KF_MIGRATE_CUTOVER_H
+#define KF_MIGRATE_CUTOVER_H
 
 /* argv[0] is the first argument after "cutover". Exit status: 0 done,
  * 1 failed or timed out (reason printed), 2 usage or config error. */

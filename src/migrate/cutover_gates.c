@@ -6,7 +6,7 @@
  * Each gate re-reads the clusters and the offset map every second and says
  * every few seconds what it is still waiting for, so an operator can act.
  */
-#include "mirror/cutover_int.h"
+#include "migrate/cutover_int.h"
 
 #include "common/log.h"
 #include "common/util.h"

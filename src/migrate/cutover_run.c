@@ -4,7 +4,7 @@
  * where it stopped and go on.  Gates before the commit are re-checked (a
  * consumer may be back); the commit is idempotent (never backwards).
  */
-#include "mirror/cutover_int.h"
+#include "migrate/cutover_int.h"
 
 #include "common/log.h"
 #include "common/util.h"

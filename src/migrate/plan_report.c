@@ -5,7 +5,7 @@
  * Tables are collected as rows of strings first and then printed with
  * column widths fitted to the content; the last column is never padded.
  */
-#include "mirror/plan.h"
+#include "migrate/plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -6,14 +6,14 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
-#include "mirror/cutover.h"
-#include "mirror/demo.h"
-#include "mirror/groupcmd.h"
+#include "migrate/cutover.h"
+#include "migrate/demo.h"
+#include "migrate/groupcmd.h"
 #include "mirror/offsets.h"
-#include "mirror/plan.h"
+#include "migrate/plan.h"
 #include "mirror/replicate.h"
 #include "mirror/status.h"
-#include "mirror/verify.h"
+#include "migrate/verify.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
