@@ -14,6 +14,7 @@
 #include "mirror/mapstore.h"
 #include "mirror/topics.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,18 @@ int inv_load(const mirror_config *c, rd_kafka_t *src_reader, inv_map *im, char *
     return inv_update(c, src_reader, im, err, errlen);
 }
 
+/* Reads a boolean field of the opposite flow's status record (JSON).
+ * Returns 1/0, or dflt when the record or the field is missing. */
+static int status_bool(const char *status, const char *field, int dflt) {
+    json_t *root = status[0] ? json_loads(status, 0, NULL) : NULL;
+    json_t *v = root ? json_object_get(root, field) : NULL;
+    int r = json_is_boolean(v) ? json_is_true(v) : dflt;
+    json_decref(root);
+    return r;
+}
+
 int inv_status_clean(const char *status) {
-    return !strstr(status, "\"running\":true") && !strstr(status, "\"clean\":false");
+    return !status_bool(status, "running", 0) && status_bool(status, "clean", 1);
 }
 
 int inv_relevant(const mirror_config *c, const om_part *op) {
@@ -94,7 +105,7 @@ int inv_check_stopped(const inv_map *im, const mirror_config *c, char *why, size
         return 0;
     if (!im->status[0])
         snprintf(why, whylen, "it never reported a stop (killed before its first status record?)");
-    else if (strstr(im->status, "\"running\":true"))
+    else if (status_bool(im->status, "running", 0))
         snprintf(why, whylen,
                  "its last status record says it is running (or it was killed): it may have "
                  "written records its map does not hold yet");
