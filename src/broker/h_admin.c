@@ -48,6 +48,24 @@ static void wr_msg(kf_buf *out, int16_t err, const char *msg) {
     kf_wr_cstr(out, 0, err && msg && *msg ? msg : NULL);
 }
 
+/* A topic's result: name, error and, unless msg is NULL, the message. */
+static void wr_topic_result(kf_buf *out, const char *name, int32_t nlen, int16_t err,
+                            const char *msg) {
+    kf_wr_str(out, 0, name, nlen);
+    kf_wr_i16(out, err);
+    if (msg)
+        wr_msg(out, err, msg);
+}
+
+/* A config resource's result head: error, message, type and name. */
+static void wr_resource_result(kf_buf *out, int16_t err, const char *msg, int8_t type,
+                               const char *name, int32_t nlen) {
+    kf_wr_i16(out, err);
+    wr_msg(out, err, msg);
+    kf_wr_i8(out, type);
+    kf_wr_str(out, 0, name, nlen);
+}
+
 typedef struct name_ref {
     const char *s;
     int32_t len;
@@ -72,6 +90,61 @@ static void mark_dups(name_ref *names, int32_t n, uint8_t *dup) {
     for (int32_t i = 1; i < n; i++)
         if (!name_cmp(&names[i - 1], &names[i]))
             dup[names[i - 1].idx] = dup[names[i].idx] = 1;
+}
+
+/* Restarts reading the request body after its top-level array count. */
+static void rewind_body(const kb_req *r, kf_rd *rd) {
+    kb_req_body(r, rd);
+    (void)kf_rd_arr(rd, 0, 1);
+}
+
+/* One entry of a request whose entries are named topics: parses the entry
+ * from rd; with out == NULL only checks the structure, otherwise acts and
+ * writes its response. dup marks a name given more than once. 0 or -1. */
+typedef int (*named_one_fn)(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int validate_only,
+                            kf_buf *out);
+
+/* CreateTopics / CreatePartitions: entries[] (each at least min_elem bytes),
+ * timeout_ms, validate_only (when has_validate) -> throttle (when
+ * has_throttle), results[].  Pass 1 checks the structure, collects the names
+ * (for duplicates) and reads validate_only; pass 2 acts and responds. */
+static int named_two_pass(kb_broker *b, kb_req *r, kf_buf *out, size_t min_elem, named_one_fn one,
+                          int has_validate, int has_throttle) {
+    kf_rd rd;
+    kb_req_body(r, &rd);
+    int32_t n = kf_rd_arr(&rd, 0, min_elem);
+    if (!kf_rd_ok(&rd) || n < 0)
+        return KB_CLOSE;
+    name_ref *names = calloc((size_t)n + 1, sizeof(*names));
+    uint8_t *dup = calloc((size_t)n + 1, 1);
+    int rc = KB_CLOSE;
+    if (!names || !dup)
+        goto done;
+    for (int32_t i = 0; i < n; i++) {
+        kf_rd at = rd;
+        names[i].len = kf_rd_str(&at, 0, &names[i].s);
+        names[i].idx = i;
+        if (one(b, r, &rd, 0, 0, NULL) < 0)
+            goto done;
+    }
+    (void)kf_rd_i32(&rd); /* timeout_ms: the work is synchronous */
+    int validate_only = has_validate ? kf_rd_i8(&rd) != 0 : 0;
+    if (!kf_rd_ok(&rd))
+        goto done;
+    mark_dups(names, n, dup);
+
+    rewind_body(r, &rd);
+    if (has_throttle)
+        kf_wr_i32(out, 0); /* throttle_time_ms */
+    kf_wr_arr(out, 0, n);
+    for (int32_t i = 0; i < n; i++)
+        if (one(b, r, &rd, dup[i], validate_only, out) < 0)
+            goto done;
+    rc = KB_OK;
+done:
+    free(names);
+    free(dup);
+    return rc;
 }
 
 /* Reads one replica list; an assignment must name exactly this broker, the
@@ -125,6 +198,37 @@ static void read_configs(kf_rd *rd, kf_props *props, int16_t null_err, int16_t *
         }
         free(val);
     }
+}
+
+/* Initializes *configs and, when act, reads the configs array into it (see
+ * read_configs).  -1, with configs freed, if the request is malformed. */
+static int parse_configs(kf_rd *rd, int act, kf_props *configs, int16_t null_err, int16_t *err,
+                         char *msg, size_t msglen) {
+    kf_props_init(configs);
+    read_configs(rd, act ? configs : NULL, null_err, err, msg, msglen);
+    if (!kf_rd_ok(rd)) {
+        kf_props_free(configs);
+        return -1;
+    }
+    return 0;
+}
+
+/* The topic a RES_TOPIC resource names; NULL, with err and msg set, if it
+ * does not exist. */
+static kb_topic *resource_topic(kb_broker *b, const char *name, int32_t nlen, int16_t *err,
+                                char *msg, size_t msglen) {
+    kb_topic *t = kb_store_find(b->store, name, (size_t)nlen);
+    if (!t) {
+        *err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(msg, msglen, "Topic '%.*s' does not exist.", clip(nlen), name);
+    }
+    return t;
+}
+
+/* A resource of a type other than topic or broker. */
+static void unsupported_type(int8_t type, int16_t *err, char *msg, size_t msglen) {
+    *err = KF_ERR_INVALID_REQUEST;
+    snprintf(msg, msglen, "unsupported resource type %d", (int)type);
 }
 
 /* ------------------------------------------------------------------------
@@ -225,12 +329,8 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
     }
 
     kf_props configs;
-    kf_props_init(&configs);
-    read_configs(rd, act ? &configs : NULL, KF_ERR_INVALID_CONFIG, &err, msg, sizeof(msg));
-    if (!kf_rd_ok(rd)) {
-        kf_props_free(&configs);
+    if (parse_configs(rd, act, &configs, KF_ERR_INVALID_CONFIG, &err, msg, sizeof(msg)) < 0)
         return -1;
-    }
     if (act) {
         if (!err && !validate_only) {
             kb_topic *t = NULL;
@@ -243,54 +343,15 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
                 kf_info("broker", "%s: created topic '%s' with %" PRId32 " partition(s)", peer(r),
                         cname, nparts);
         }
-        kf_wr_str(out, 0, name, nlen);
-        kf_wr_i16(out, err);
-        if (r->api_version >= 1)
-            wr_msg(out, err, msg);
+        wr_topic_result(out, name, nlen, err, r->api_version >= 1 ? msg : NULL);
     }
     kf_props_free(&configs);
     return 0;
 }
 
 int kb_h_create_topics(kb_broker *b, kb_req *r, kf_buf *out) {
-    /* Pass 1: structure, names (for duplicates) and validate_only. */
-    kf_rd rd;
-    kb_req_body(r, &rd);
-    int32_t n = kf_rd_arr(&rd, 0, 2 + 4 + 2 + 4 + 4);
-    if (!kf_rd_ok(&rd) || n < 0)
-        return KB_CLOSE;
-    name_ref *names = calloc((size_t)n + 1, sizeof(*names));
-    uint8_t *dup = calloc((size_t)n + 1, 1);
-    int rc = KB_CLOSE;
-    if (!names || !dup)
-        goto done;
-    for (int32_t i = 0; i < n; i++) {
-        kf_rd at = rd;
-        names[i].len = kf_rd_str(&at, 0, &names[i].s);
-        names[i].idx = i;
-        if (create_one(b, r, &rd, 0, 0, NULL) < 0)
-            goto done;
-    }
-    (void)kf_rd_i32(&rd); /* timeout_ms: creation is synchronous */
-    int validate_only = r->api_version >= 1 ? kf_rd_i8(&rd) != 0 : 0;
-    if (!kf_rd_ok(&rd))
-        goto done;
-    mark_dups(names, n, dup);
-
-    /* Pass 2: act and respond. */
-    kb_req_body(r, &rd);
-    (void)kf_rd_arr(&rd, 0, 1);
-    if (r->api_version >= 2)
-        kf_wr_i32(out, 0); /* throttle_time_ms */
-    kf_wr_arr(out, 0, n);
-    for (int32_t i = 0; i < n; i++)
-        if (create_one(b, r, &rd, dup[i], validate_only, out) < 0)
-            goto done;
-    rc = KB_OK;
-done:
-    free(names);
-    free(dup);
-    return rc;
+    return named_two_pass(b, r, out, 2 + 4 + 2 + 4 + 4, create_one, r->api_version >= 1,
+                          r->api_version >= 2);
 }
 
 /* ------------------------------------------------------------------------
@@ -402,48 +463,13 @@ static int partitions_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int
                 kf_info("broker", "%s: topic '%s' grown from %" PRId32 " to %" PRId32 " partitions",
                         peer(r), t->name, before, count);
         }
-        kf_wr_str(out, 0, name, nlen);
-        kf_wr_i16(out, err);
-        wr_msg(out, err, msg);
+        wr_topic_result(out, name, nlen, err, msg);
     }
     return 0;
 }
 
 int kb_h_create_partitions(kb_broker *b, kb_req *r, kf_buf *out) {
-    kf_rd rd;
-    kb_req_body(r, &rd);
-    int32_t n = kf_rd_arr(&rd, 0, 2 + 4 + 4);
-    if (!kf_rd_ok(&rd) || n < 0)
-        return KB_CLOSE;
-    name_ref *names = calloc((size_t)n + 1, sizeof(*names));
-    uint8_t *dup = calloc((size_t)n + 1, 1);
-    int rc = KB_CLOSE;
-    if (!names || !dup)
-        goto done;
-    for (int32_t i = 0; i < n; i++) {
-        kf_rd at = rd;
-        names[i].len = kf_rd_str(&at, 0, &names[i].s);
-        names[i].idx = i;
-        if (partitions_one(b, r, &rd, 0, 0, NULL) < 0)
-            goto done;
-    }
-    (void)kf_rd_i32(&rd); /* timeout_ms */
-    int validate_only = kf_rd_i8(&rd) != 0;
-    if (!kf_rd_ok(&rd))
-        goto done;
-    mark_dups(names, n, dup);
-    kb_req_body(r, &rd);
-    (void)kf_rd_arr(&rd, 0, 1);
-    kf_wr_i32(out, 0); /* throttle_time_ms */
-    kf_wr_arr(out, 0, n);
-    for (int32_t i = 0; i < n; i++)
-        if (partitions_one(b, r, &rd, dup[i], validate_only, out) < 0)
-            goto done;
-    rc = KB_OK;
-done:
-    free(names);
-    free(dup);
-    return rc;
+    return named_two_pass(b, r, out, 2 + 4 + 4, partitions_one, 1, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -703,11 +729,7 @@ static int describe_one(dc_ctx *c, kf_rd *rd) {
     char idbuf[16];
     snprintf(idbuf, sizeof(idbuf), "%" PRId32, b->cfg.node_id);
     if (type == RES_TOPIC) {
-        t = kb_store_find(b->store, name, (size_t)nlen);
-        if (!t) {
-            err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(msg, sizeof(msg), "Topic '%.*s' does not exist.", clip(nlen), name);
-        }
+        t = resource_topic(b, name, nlen, &err, msg, sizeof(msg));
     } else if (type == RES_BROKER) {
         if (nlen != 0 && ((size_t)nlen != strlen(idbuf) || memcmp(name, idbuf, (size_t)nlen))) {
             err = KF_ERR_INVALID_REQUEST;
@@ -717,13 +739,9 @@ static int describe_one(dc_ctx *c, kf_rd *rd) {
                      idbuf, clip(nlen), name);
         }
     } else {
-        err = KF_ERR_INVALID_REQUEST;
-        snprintf(msg, sizeof(msg), "unsupported resource type %d", (int)type);
+        unsupported_type(type, &err, msg, sizeof(msg));
     }
-    kf_wr_i16(out, err);
-    wr_msg(out, err, msg);
-    kf_wr_i8(out, type);
-    kf_wr_str(out, 0, name, nlen);
+    wr_resource_result(out, err, msg, type, name, nlen);
     size_t count_pos = kf_wr_reserve_i32(out);
     c->count = 0;
     if (!err && type == RES_TOPIC)
@@ -748,8 +766,7 @@ int kb_h_describe_configs(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd))
         return KB_CLOSE;
 
-    kb_req_body(r, &rd);
-    (void)kf_rd_arr(&rd, 0, 1);
+    rewind_body(r, &rd);
     c.out = out;
     kf_wr_i32(out, 0); /* throttle_time_ms */
     kf_wr_arr(out, 0, n);
@@ -776,28 +793,19 @@ static int alter_one(kb_broker *b, const kb_req *r, kf_rd *rd, int validate_only
     kb_topic *t = NULL;
     if (act) {
         if (type == RES_TOPIC) {
-            t = kb_store_find(b->store, name, (size_t)nlen);
-            if (!t) {
-                err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(msg, sizeof(msg), "Topic '%.*s' does not exist.", clip(nlen), name);
-            }
+            t = resource_topic(b, name, nlen, &err, msg, sizeof(msg));
         } else if (type == RES_BROKER) {
             err = KF_ERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg),
                      "broker configs are static: edit the broker's config "
                      "file and restart it");
         } else {
-            err = KF_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "unsupported resource type %d", (int)type);
+            unsupported_type(type, &err, msg, sizeof(msg));
         }
     }
     kf_props configs;
-    kf_props_init(&configs);
-    read_configs(rd, act ? &configs : NULL, KF_ERR_INVALID_REQUEST, &err, msg, sizeof(msg));
-    if (!kf_rd_ok(rd)) {
-        kf_props_free(&configs);
+    if (parse_configs(rd, act, &configs, KF_ERR_INVALID_REQUEST, &err, msg, sizeof(msg)) < 0)
         return -1;
-    }
     if (act) {
         if (!err && !validate_only) {
             msg[0] = '\0';
@@ -806,10 +814,7 @@ static int alter_one(kb_broker *b, const kb_req *r, kf_rd *rd, int validate_only
                 kf_info("broker", "%s: replaced configs of topic '%s' (%zu override(s))", peer(r),
                         t->name, configs.count);
         }
-        kf_wr_i16(out, err);
-        wr_msg(out, err, msg);
-        kf_wr_i8(out, type);
-        kf_wr_str(out, 0, name, nlen);
+        wr_resource_result(out, err, msg, type, name, nlen);
     }
     kf_props_free(&configs);
     return 0;
@@ -827,8 +832,7 @@ int kb_h_alter_configs(kb_broker *b, kb_req *r, kf_buf *out) {
     int validate_only = kf_rd_i8(&rd) != 0;
     if (!kf_rd_ok(&rd))
         return KB_CLOSE;
-    kb_req_body(r, &rd);
-    (void)kf_rd_arr(&rd, 0, 1);
+    rewind_body(r, &rd);
     kf_wr_i32(out, 0); /* throttle_time_ms */
     kf_wr_arr(out, 0, n);
     for (int32_t i = 0; i < n; i++)

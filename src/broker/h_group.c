@@ -112,10 +112,62 @@ void kb_write_sync_resp(kf_buf *out, int16_t ver, int16_t err, const uint8_t *as
     kf_wr_bytes(out, 0, asg && !err ? asg : no_bytes, asg && !err ? len : 0);
 }
 
-static void write_simple(kf_buf *out, int16_t ver, int16_t err) {
+/* Heartbeat and LeaveGroup: throttle (v1+), error, tags. */
+static void write_simple(kf_buf *out, int16_t ver, int flex, int16_t err) {
     if (ver >= 1)
         kf_wr_i32(out, 0);
     kf_wr_i16(out, err);
+    kf_wr_tags(out, flex);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Request arrays parsed twice: checked first, re-read while answering     */
+
+/* Reads an array of non-null strings (each at least 2 bytes); *copy is left
+ * at its first element for re-reading.  Returns the count (-1 for null);
+ * a null element sets rd's sticky error. */
+static int32_t rd_str_array(kf_rd *rd, int flex, kf_rd *copy) {
+    int32_t n = kf_rd_arr(rd, flex, 2);
+    *copy = *rd;
+    for (int32_t i = 0; i < n && kf_rd_ok(rd); i++) {
+        const char *s;
+        if (kf_rd_str(rd, flex, &s) < 0)
+            rd->err = 1;
+    }
+    return n;
+}
+
+/* Checks nt topics[name, partitions[int32]] entries; a null name or
+ * partition array sets rd's sticky error. */
+static void check_topic_parts(kf_rd *rd, int flex, int32_t nt) {
+    for (int32_t i = 0; i < nt && kf_rd_ok(rd); i++) {
+        const char *s;
+        if (kf_rd_str(rd, flex, &s) < 0)
+            rd->err = 1;
+        int32_t np = kf_rd_arr(rd, flex, 4);
+        if (np < 0)
+            rd->err = 1;
+        kf_rd_skip(rd, (size_t)(np > 0 ? np : 0) * 4);
+        kf_rd_tags(rd, flex);
+    }
+}
+
+/* Re-reads a checked topic's name and partition count and writes both to
+ * the response.  Returns the name's length; *np gets the count. */
+static int32_t echo_topic_head(kf_rd *topics, int flex, kf_buf *out, const char **name,
+                               int32_t *np) {
+    int32_t nl = kf_rd_str(topics, flex, name);
+    *np = kf_rd_arr(topics, flex, 4);
+    kf_wr_str(out, flex, *name, nl);
+    kf_wr_arr(out, flex, *np);
+    return nl;
+}
+
+/* A partition's result: index, error (and tags). */
+static void write_part_err(kf_buf *out, int flex, int32_t part, int16_t err) {
+    kf_wr_i32(out, part);
+    kf_wr_i16(out, err);
+    kf_wr_tags(out, flex);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -467,6 +519,18 @@ int kb_h_sync_group(kb_broker *b, kb_req *r, kf_buf *out) {
 /* ---------------------------------------------------------------------- */
 /* Heartbeat, LeaveGroup                                                   */
 
+/* Heartbeat and LeaveGroup's first checks of the group they name (g, found
+ * by a non-empty id): the error, or KF_ERR_NONE. */
+static int16_t group_ref_err(int32_t glen, const kb_group *g) {
+    if (glen == 0)
+        return KF_ERR_INVALID_GROUP_ID;
+    if (!g)
+        return KF_ERR_UNKNOWN_MEMBER_ID;
+    if (g->state == KB_GS_DEAD)
+        return KF_ERR_COORDINATOR_NOT_AVAILABLE;
+    return KF_ERR_NONE;
+}
+
 int kb_h_heartbeat(kb_broker *b, kb_req *r, kf_buf *out) {
     kb_groups *gs = b->groups;
     if (!gs)
@@ -485,25 +549,20 @@ int kb_h_heartbeat(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_CLOSE;
     kb_group *g = glen ? kb_group_find(gs, gid, (size_t)glen) : NULL;
     kb_member *m = g ? kb_group_member(g, mid, (size_t)mlen) : NULL;
-    int16_t err = KF_ERR_NONE;
-    if (glen == 0)
-        err = KF_ERR_INVALID_GROUP_ID;
-    else if (!g)
-        err = KF_ERR_UNKNOWN_MEMBER_ID;
-    else if (g->state == KB_GS_DEAD)
-        err = KF_ERR_COORDINATOR_NOT_AVAILABLE;
-    else if (!m || g->state == KB_GS_EMPTY)
-        err = KF_ERR_UNKNOWN_MEMBER_ID;
-    else if (gen != g->generation)
-        err = KF_ERR_ILLEGAL_GENERATION;
-    else {
-        m->deadline = kf_now_ms() + m->session_ms;
-        kb_groups_note_deadline(gs, m->deadline);
-        if (g->state == KB_GS_PREPARING)
-            err = KF_ERR_REBALANCE_IN_PROGRESS;
+    int16_t err = group_ref_err(glen, g);
+    if (!err) {
+        if (!m || g->state == KB_GS_EMPTY)
+            err = KF_ERR_UNKNOWN_MEMBER_ID;
+        else if (gen != g->generation)
+            err = KF_ERR_ILLEGAL_GENERATION;
+        else {
+            m->deadline = kf_now_ms() + m->session_ms;
+            kb_groups_note_deadline(gs, m->deadline);
+            if (g->state == KB_GS_PREPARING)
+                err = KF_ERR_REBALANCE_IN_PROGRESS;
+        }
     }
-    write_simple(out, v, err);
-    kf_wr_tags(out, r->flex);
+    write_simple(out, v, r->flex, err);
     return KB_OK;
 }
 
@@ -521,14 +580,8 @@ int kb_h_leave_group(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd) || glen < 0 || mlen < 0)
         return KB_CLOSE;
     kb_group *g = glen ? kb_group_find(gs, gid, (size_t)glen) : NULL;
-    int16_t err = KF_ERR_NONE;
-    if (glen == 0)
-        err = KF_ERR_INVALID_GROUP_ID;
-    else if (!g)
-        err = KF_ERR_UNKNOWN_MEMBER_ID;
-    else if (g->state == KB_GS_DEAD)
-        err = KF_ERR_COORDINATOR_NOT_AVAILABLE;
-    else {
+    int16_t err = group_ref_err(glen, g);
+    if (!err) {
         int64_t now = kf_now_ms();
         int pidx = kb_group_pending_find(g, mid, (size_t)mlen);
         kb_member *m = kb_group_member(g, mid, (size_t)mlen);
@@ -542,8 +595,7 @@ int kb_h_leave_group(kb_broker *b, kb_req *r, kf_buf *out) {
             err = KF_ERR_UNKNOWN_MEMBER_ID;
         }
     }
-    write_simple(out, v, err);
-    kf_wr_tags(out, r->flex);
+    write_simple(out, v, r->flex, err);
     return KB_OK;
 }
 
@@ -681,9 +733,7 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_str(out, flex, topics[i].name, topics[i].len);
         kf_wr_arr(out, flex, (int32_t)topics[i].count);
         for (size_t k = topics[i].first; k < topics[i].first + topics[i].count; k++) {
-            kf_wr_i32(out, ents[k].partition);
-            kf_wr_i16(out, ents[k].err);
-            kf_wr_tags(out, flex);
+            write_part_err(out, flex, ents[k].partition, ents[k].err);
         }
         kf_wr_tags(out, flex);
     }
@@ -719,16 +769,7 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
     /* smallest topic entry: name length + partition array (+ tags) */
     int32_t nt = kf_rd_arr(&rd, flex, flex ? 3 : 2 + 4);
     kf_rd topics = rd; /* parsed again while answering */
-    for (int32_t i = 0; i < nt && kf_rd_ok(&rd); i++) {
-        const char *name;
-        if (kf_rd_str(&rd, flex, &name) < 0)
-            rd.err = 1;
-        int32_t np = kf_rd_arr(&rd, flex, 4);
-        if (np < 0)
-            rd.err = 1;
-        kf_rd_skip(&rd, (size_t)(np > 0 ? np : 0) * 4);
-        kf_rd_tags(&rd, flex);
-    }
+    check_topic_parts(&rd, flex, nt);
     if (v >= 7)
         (void)kf_rd_i8(&rd); /* require_stable: no pending transactional offsets here */
     kf_rd_tags(&rd, flex);
@@ -759,10 +800,8 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_arr(out, flex, nt);
         for (int32_t i = 0; i < nt; i++) {
             const char *name;
-            int32_t nl = kf_rd_str(&topics, flex, &name);
-            int32_t np = kf_rd_arr(&topics, flex, 4);
-            kf_wr_str(out, flex, name, nl);
-            kf_wr_arr(out, flex, np);
+            int32_t np;
+            int32_t nl = echo_topic_head(&topics, flex, out, &name, &np);
             for (int32_t k = 0; k < np; k++) {
                 int32_t p = kf_rd_i32(&topics);
                 write_fetched(out, v, flex, p, g ? kb_group_offset(g, name, (size_t)nl, p) : NULL);
@@ -811,13 +850,8 @@ int kb_h_describe_groups(kb_broker *b, kb_req *r, kf_buf *out) {
     int flex = r->flex;
     kf_rd rd;
     kb_req_body(r, &rd);
-    int32_t n = kf_rd_arr(&rd, flex, 2);
-    kf_rd names = rd;
-    for (int32_t i = 0; i < n && kf_rd_ok(&rd); i++) {
-        const char *s;
-        if (kf_rd_str(&rd, flex, &s) < 0)
-            rd.err = 1;
-    }
+    kf_rd names;
+    int32_t n = rd_str_array(&rd, flex, &names);
     int8_t ops = v >= 3 ? kf_rd_i8(&rd) : 0;
     kf_rd_tags(&rd, flex);
     if (!kf_rd_ok(&rd) || n < 0)
@@ -874,13 +908,8 @@ int kb_h_delete_groups(kb_broker *b, kb_req *r, kf_buf *out) {
     int flex = r->flex;
     kf_rd rd;
     kb_req_body(r, &rd);
-    int32_t n = kf_rd_arr(&rd, flex, 2);
-    kf_rd names = rd;
-    for (int32_t i = 0; i < n && kf_rd_ok(&rd); i++) {
-        const char *s;
-        if (kf_rd_str(&rd, flex, &s) < 0)
-            rd.err = 1;
-    }
+    kf_rd names;
+    int32_t n = rd_str_array(&rd, flex, &names);
     kf_rd_tags(&rd, flex);
     if (!kf_rd_ok(&rd) || n < 0)
         return KB_CLOSE;
@@ -946,16 +975,7 @@ int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out) {
     int32_t glen = kf_rd_str(&rd, flex, &gid);
     int32_t nt = kf_rd_arr(&rd, flex, 2 + 4);
     kf_rd topics = rd;
-    for (int32_t i = 0; i < nt && kf_rd_ok(&rd); i++) {
-        const char *s;
-        if (kf_rd_str(&rd, flex, &s) < 0)
-            rd.err = 1;
-        int32_t np = kf_rd_arr(&rd, flex, 4);
-        if (np < 0)
-            rd.err = 1;
-        kf_rd_skip(&rd, (size_t)(np > 0 ? np : 0) * 4);
-        kf_rd_tags(&rd, flex);
-    }
+    check_topic_parts(&rd, flex, nt);
     kf_rd_tags(&rd, flex);
     if (!kf_rd_ok(&rd) || glen < 0 || nt < 0)
         return KB_CLOSE;
@@ -976,12 +996,10 @@ int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_wr_arr(out, flex, nt);
     for (int32_t i = 0; i < nt; i++) {
         const char *name;
-        int32_t nl = kf_rd_str(&topics, flex, &name);
-        int32_t np = kf_rd_arr(&topics, flex, 4);
+        int32_t np;
+        int32_t nl = echo_topic_head(&topics, flex, out, &name, &np);
         int known = topic_exists(b, name, (size_t)nl);
         int subscribed = g->state != KB_GS_EMPTY && group_subscribed(g, name, (size_t)nl);
-        kf_wr_str(out, flex, name, nl);
-        kf_wr_arr(out, flex, np);
         for (int32_t k = 0; k < np; k++) {
             int32_t p = kf_rd_i32(&topics);
             int16_t err = KF_ERR_NONE;
@@ -991,9 +1009,7 @@ int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out) {
                 err = KF_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
             else if (kb_group_offset_delete(gs, g, name, (size_t)nl, p) != 0)
                 err = KF_ERR_COORDINATOR_NOT_AVAILABLE;
-            kf_wr_i32(out, p);
-            kf_wr_i16(out, err);
-            kf_wr_tags(out, flex);
+            write_part_err(out, flex, p, err);
         }
         kf_rd_tags(&topics, flex);
         kf_wr_tags(out, flex);
