@@ -339,8 +339,10 @@ int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t nl = kf_rd_str(&rd, flex, &name);
         int32_t ml = kf_rd_bytes(&rd, flex, &meta);
         kf_rd_tags(&rd, flex);
-        if (!kf_rd_ok(&rd) || nl < 0)
+        if (!kf_rd_ok(&rd) || nl < 0) {
+            rd.err = 1; /* a null protocol name is malformed */
             break;
+        }
         protos[i].name = kf_strndup(name, (size_t)nl);
         protos[i].meta_len = ml > 0 ? ml : 0;
         if (ml > 0 && (protos[i].meta = malloc((size_t)ml)) != NULL)
