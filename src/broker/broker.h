@@ -58,7 +58,8 @@ typedef struct kb_config {
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, 3000 */
     int64_t offsets_retention_ms;             /* offsets.retention.minutes*60000, 7 days */
     int32_t max_connections;                  /* max.connections, 1024 */
-    kf_props raw;                             /* the file as loaded, for DescribeConfigs */
+    int32_t max_partitions_per_topic; /* max.partitions.per.topic, 4096 (kferry-broker only) */
+    kf_props raw;                     /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
 typedef struct kb_broker {

@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per-topic partition limit: each partition is a directory and open files,
- * so an absurd count from a client must not exhaust the machine. */
-#define MAX_PARTITIONS 50000
 #define TOPIC_NAME_MAX 249
 #define CONFIG_KEY_MAX 255
 #define MSG_MAX 512
@@ -312,11 +309,11 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
             if (nparts <= 0) {
                 err = KF_ERR_INVALID_PARTITIONS;
                 snprintf(msg, sizeof(msg), "Number of partitions must be larger than 0.");
-            } else if (nparts > MAX_PARTITIONS) {
+            } else if (nparts > b->cfg.max_partitions_per_topic) {
                 err = KF_ERR_INVALID_PARTITIONS;
                 snprintf(msg, sizeof(msg),
                          "%" PRId32 " partitions exceeds this broker's limit of %d", nparts,
-                         MAX_PARTITIONS);
+                         b->cfg.max_partitions_per_topic);
             } else if (rf <= 0) {
                 err = KF_ERR_INVALID_REPLICATION_FACTOR;
                 snprintf(msg, sizeof(msg), "Replication factor must be larger than 0.");
@@ -431,10 +428,10 @@ static int partitions_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int
                      "Topic currently has %" PRId32 " partitions, which is "
                      "higher than the requested %" PRId32 ".",
                      t->nparts, count);
-        } else if (count > MAX_PARTITIONS) {
+        } else if (count > b->cfg.max_partitions_per_topic) {
             err = KF_ERR_INVALID_PARTITIONS;
             snprintf(msg, sizeof(msg), "%" PRId32 " partitions exceeds this broker's limit of %d",
-                     count, MAX_PARTITIONS);
+                     count, b->cfg.max_partitions_per_topic);
         } else if (nassign >= 0 && nassign != count - t->nparts) {
             err = KF_ERR_INVALID_REPLICA_ASSIGNMENT;
             snprintf(msg, sizeof(msg),

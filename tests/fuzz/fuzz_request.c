@@ -41,9 +41,15 @@ static void broker_open(void) {
      * input is cheap.  No rebalance delay and small segments so groups
      * complete and segments roll within one input. */
     static const char *props[][2] = {
-        {"cluster.id", "kferry-fuzz-cluster-id"}, {"group.initial.rebalance.delay.ms", "0"},
-        {"log.segment.bytes", "16384"},           {"log.index.interval.bytes", "256"},
-        {"message.max.bytes", "262144"},          {"socket.request.max.bytes", "1048576"},
+        {"cluster.id", "kferry-fuzz-cluster-id"},
+        {"group.initial.rebalance.delay.ms", "0"},
+        {"log.segment.bytes", "16384"},
+        {"log.index.interval.bytes", "256"},
+        {"message.max.bytes", "262144"},
+        {"socket.request.max.bytes", "1048576"},
+        /* Every partition is created on disk at once: keep an input's
+         * worth of CreateTopics within the unit timeout. */
+        {"max.partitions.per.topic", "64"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (kf_props_set(&g_b.cfg.raw, props[i][0], props[i][1]) != 0)
