@@ -190,6 +190,23 @@ static int cmp_off(const void *a, const void *b) {
     return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 
+/* The one group result of a single-group admin call, or NULL with err set
+ * ("<what>: reason") when the call timed out, failed, or the group failed. */
+static const rd_kafka_group_result_t *one_group_result(rd_kafka_event_t *ev,
+                                                       const rd_kafka_group_result_t **gr, size_t n,
+                                                       const char *what, char *err, size_t errlen) {
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "%s: %s", what, ev ? rd_kafka_event_error_string(ev) : "timed out");
+        return NULL;
+    }
+    const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(gr[0]) : NULL;
+    if (ge || !n) {
+        snprintf(err, errlen, "%s: %s", what, ge ? rd_kafka_error_string(ge) : "no answer");
+        return NULL;
+    }
+    return gr[0];
+}
+
 int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *out, char *err,
                  size_t errlen) {
     memset(out, 0, sizeof(*out));
@@ -202,21 +219,18 @@ int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *
         topics_admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, timeout_ms + 2000);
     int rc = -1;
     const rd_kafka_topic_partition_list_t *parts = NULL;
-    if (!ev || rd_kafka_event_error(ev)) {
-        snprintf(err, errlen, "committed offsets of %s: %s", group,
-                 ev ? rd_kafka_event_error_string(ev) : "timed out");
-        goto out;
-    }
     size_t n = 0;
-    const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
-        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
-    const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(gr[0]) : NULL;
-    if (ge || !n) {
-        snprintf(err, errlen, "committed offsets of %s: %s", group,
-                 ge ? rd_kafka_error_string(ge) : "no answer");
+    const rd_kafka_group_result_t **gr =
+        ev && !rd_kafka_event_error(ev)
+            ? rd_kafka_ListConsumerGroupOffsets_result_groups(
+                  rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n)
+            : NULL;
+    char what[300];
+    snprintf(what, sizeof(what), "committed offsets of %s", group);
+    const rd_kafka_group_result_t *g1 = one_group_result(ev, gr, n, what, err, errlen);
+    if (!g1)
         goto out;
-    }
-    parts = rd_kafka_group_result_partitions(gr[0]);
+    parts = rd_kafka_group_result_partitions(g1);
     for (int i = 0; parts && i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         if (p->err || p->offset < 0)
@@ -268,20 +282,18 @@ int ga_commit(rd_kafka_t *rk, const char *group, const ga_offsets *offs, int tim
     rd_kafka_event_t *ev =
         topics_admin_wait(q, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, timeout_ms + 2000);
     int rc = -1;
-    if (!ev || rd_kafka_event_error(ev)) {
-        snprintf(err, errlen, "commit %s: %s", group,
-                 ev ? rd_kafka_event_error_string(ev) : "timed out");
-        goto out;
-    }
     size_t n = 0;
-    const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
-        rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
-    const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(gr[0]) : NULL;
-    if (ge || !n) {
-        snprintf(err, errlen, "commit %s: %s", group, ge ? rd_kafka_error_string(ge) : "no answer");
+    const rd_kafka_group_result_t **gr =
+        ev && !rd_kafka_event_error(ev)
+            ? rd_kafka_AlterConsumerGroupOffsets_result_groups(
+                  rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n)
+            : NULL;
+    char what[300];
+    snprintf(what, sizeof(what), "commit %s", group);
+    const rd_kafka_group_result_t *g1 = one_group_result(ev, gr, n, what, err, errlen);
+    if (!g1)
         goto out;
-    }
-    const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[0]);
+    const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(g1);
     for (int i = 0; parts && i < parts->cnt; i++)
         if (parts->elems[i].err) {
             snprintf(err, errlen, "commit %s %s/%d: %s", group, parts->elems[i].topic,
