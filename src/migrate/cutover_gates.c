@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/topics.h"
+#include "mirror/retry.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -293,7 +294,7 @@ int cut_wait_mirrored(cut_ctx *x, const cut_parts *p) {
             if (!op && w[i] == w[n + i])
                 continue; /* empty source partition */
             if (!op)
-                rd_kafka_query_watermark_offsets(x->tgt, tt, p->parts[i], &tlo, &thi, 10000);
+                retry_watermarks(x->tgt, tt, p->parts[i], &tlo, &thi, 10000);
             tr_result r;
             gt_translate(x->src, op, p->topics[i], p->parts[i], w[n + i], w[i], w[n + i], tlo, thi,
                          &r);

@@ -7,6 +7,7 @@
  * librdkafka 2.0.2 fetches the offsets of one group per request.
  */
 #include "migrate/inventory.h"
+#include "mirror/retry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,8 @@ static void group_offsets(rd_kafka_t *rk, int timeout_ms, const char *id, json_t
         if (p->err || p->offset < 0)
             continue; /* nothing committed for this partition */
         int64_t lo = 0, hi = 0;
-        int werr = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
-                                                    timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR;
+        int werr = retry_watermarks(rk, p->topic, p->partition, &lo, &hi, timeout_ms) !=
+                   RD_KAFKA_RESP_ERR_NO_ERROR;
         json_t *row = json_pack("{s:s,s:i,s:I}", "topic", p->topic, "partition", (int)p->partition,
                                 "committed", (json_int_t)p->offset);
         json_object_set_new(row, "end_offset", werr ? json_null() : json_integer(hi));

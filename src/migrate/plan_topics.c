@@ -6,6 +6,7 @@
  */
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/retry.h"
 #include "migrate/inventory.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
@@ -60,7 +61,7 @@ static json_int_t target_records(plan_ctx *p, const char *topic, int partitions)
     json_int_t total = 0;
     for (int k = 0; k < partitions; k++) {
         int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(p->tgt, topic, k, &lo, &hi, p->timeout_ms))
+        if (retry_watermarks(p->tgt, topic, k, &lo, &hi, p->timeout_ms))
             return -1;
         total += hi - lo;
     }

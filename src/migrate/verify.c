@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/retry.h"
 #include "mirror/config.h"
 #include "mirror/inverse.h"
 #include "mirror/mapstore.h"
@@ -123,7 +124,7 @@ static void list_offsets(rd_kafka_t *rk, vpart **parts, size_t n, int k, int64_t
         rd_kafka_topic_partition_list_add(l, k ? parts[i]->tgt_topic : parts[i]->topic,
                                           parts[i]->partition)
             ->offset = which;
-    int ok = rd_kafka_offsets_for_times(rk, l, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    int ok = retry_offsets_for_times(rk, l, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < n; i++) {
         vside *sd = &parts[i]->side[k];
         int64_t v = ok && !l->elems[i].err ? l->elems[i].offset : -1;
@@ -131,8 +132,8 @@ static void list_offsets(rd_kafka_t *rk, vpart **parts, size_t n, int k, int64_t
          * unreachable) is not retried once per partition */
         if (v < 0 && ok) {
             int64_t lo = -1, hi = -1;
-            if (rd_kafka_query_watermark_offsets(rk, k ? parts[i]->tgt_topic : parts[i]->topic,
-                                                 parts[i]->partition, &lo, &hi, 10000) == 0)
+            if (retry_watermarks(rk, k ? parts[i]->tgt_topic : parts[i]->topic, parts[i]->partition,
+                                 &lo, &hi, 10000) == 0)
                 v = which == -2 ? lo : hi;
         }
         if (which == -2)

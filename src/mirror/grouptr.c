@@ -6,6 +6,7 @@
  * so a group on hundreds of partitions costs a handful of requests.
  */
 #include "mirror/grouptr.h"
+#include "mirror/retry.h"
 
 #include "mirror/reader.h"
 #include "mirror/topics.h"
@@ -38,8 +39,7 @@ int gt_map_refresh(rd_kafka_t *tgt, const char *topic, gt_map *gm, char *err, si
     if (np <= 0)
         return 0;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(tgt, topic, 0, &lo, &hi, tmo < 10000 ? tmo : 10000);
+    rd_kafka_resp_err_t e = retry_watermarks(tgt, topic, 0, &lo, &hi, tmo < 10000 ? tmo : 10000);
     if (e) {
         snprintf(err, errlen, "%s: watermarks: %s", topic, rd_kafka_err2str(e));
         return -1;

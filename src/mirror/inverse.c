@@ -9,6 +9,7 @@
  * opposite flow that may have written records it has not mapped yet.
  */
 #include "mirror/inverse.h"
+#include "mirror/retry.h"
 
 #include "common/util.h"
 #include "mirror/mapstore.h"
@@ -35,7 +36,7 @@ int64_t inv_hwm(const mirror_config *c, rd_kafka_t *src_reader) {
     if (np <= 0)
         return -1;
     int64_t lo = 0, hi = 0;
-    if (rd_kafka_query_watermark_offsets(src_reader, c->opposite_map_topic, 0, &lo, &hi, 10000))
+    if (retry_watermarks(src_reader, c->opposite_map_topic, 0, &lo, &hi, 10000))
         return -2;
     return hi;
 }
@@ -121,8 +122,7 @@ int inv_fully_mapped(const inv_map *im, const mirror_config *c, rd_kafka_t *tgt_
         if (!inv_relevant(c, op))
             continue;
         int64_t lo = 0, hi = 0, next = om_src_next(op);
-        if (rd_kafka_query_watermark_offsets(tgt_rk, op->src_topic, op->partition, &lo, &hi,
-                                             10000)) {
+        if (retry_watermarks(tgt_rk, op->src_topic, op->partition, &lo, &hi, 10000)) {
             snprintf(why, whylen, "cannot read the end of %s/%d", op->src_topic,
                      (int)op->partition);
             return 0;

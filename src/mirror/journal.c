@@ -6,6 +6,7 @@
  * on: a step is never reported done unless its record is stored.
  */
 #include "mirror/journal.h"
+#include "mirror/retry.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -155,8 +156,8 @@ int journal_open(journal *j, const mirror_config *c, rd_kafka_t *reader, int cre
     if (np <= 0)
         return 0;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        reader, j->topic, 0, &lo, &hi, timeout_ms < 10000 ? timeout_ms : 10000);
+    rd_kafka_resp_err_t e =
+        retry_watermarks(reader, j->topic, 0, &lo, &hi, timeout_ms < 10000 ? timeout_ms : 10000);
     if (e) {
         snprintf(err, errlen, "%s: watermarks: %s", j->topic, rd_kafka_err2str(e));
         return -1;

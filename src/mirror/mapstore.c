@@ -6,6 +6,7 @@
  * final flush.
  */
 #include "mirror/mapstore.h"
+#include "mirror/retry.h"
 
 #include "common/log.h"
 #include "mirror/reader.h"
@@ -63,7 +64,7 @@ int mapstore_load_more(rd_kafka_t *reader, const char *topic, offmap *m, int64_t
     if (np <= 0)
         return 0;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(reader, topic, 0, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e = retry_watermarks(reader, topic, 0, &lo, &hi, 10000);
     if (e) {
         snprintf(err, errlen, "%s: watermarks: %s", topic, rd_kafka_err2str(e));
         return -1;

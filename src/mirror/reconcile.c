@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/mapstore.h"
+#include "mirror/retry.h"
 #include "mirror/mirror.h"
 #include "mirror/reader.h"
 #include "mirror/topics.h"
@@ -97,17 +98,10 @@ int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
 }
 
 static int watermarks(rd_kafka_t *rk, const char *topic, int32_t part, int64_t *lo, int64_t *hi) {
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    /* a just-created topic may not have a leader for a moment */
-    for (int attempt = 0; attempt < 10; attempt++) {
-        e = rd_kafka_query_watermark_offsets(rk, topic, part, lo, hi, 10000);
-        if (!e)
-            return 0;
-        /* partitions added since the handle's last metadata refresh are
-         * unknown to it until it asks again */
-        topics_partition_count(rk, topic, 5000);
-        rd_kafka_poll(rk, 100);
-    }
+    /* a just-created or just-grown topic may not have a leader for a moment */
+    rd_kafka_resp_err_t e = retry_watermarks(rk, topic, part, lo, hi, 30000);
+    if (!e)
+        return 0;
     kf_warn("reconcile", "%s/%d: watermarks: %s (will retry)", topic, part, rd_kafka_err2str(e));
     return -1;
 }

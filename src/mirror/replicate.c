@@ -8,6 +8,7 @@
  * idempotent producer is produce order per partition.
  */
 #include "mirror/replicate.h"
+#include "mirror/retry.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -200,8 +201,7 @@ void mirror_gap(mirror *m, mpart *p, int64_t lo) {
 /* The consumer reported offset-out-of-range for p. */
 static void on_out_of_range(mirror *m, mpart *p) {
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(m->src, p->t->src, p->partition, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e = retry_watermarks(m->src, p->t->src, p->partition, &lo, &hi, 10000);
     if (e) {
         kf_warn("mirror", "%s/%d: offset out of range, watermarks unavailable (%s); retrying",
                 p->t->src, p->partition, rd_kafka_err2str(e));

@@ -8,6 +8,7 @@
  * from the timestamp of the first unmirrored source record.
  */
 #include "mirror/status.h"
+#include "mirror/retry.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -132,14 +133,13 @@ int status_run(mirror_config *c, int json) {
         r->src_lo = wm[0][i];
         r->src_hi = wm[1][i];
         if ((r->src_lo < 0 || r->src_hi < 0) &&
-            rd_kafka_query_watermark_offsets(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
+            retry_watermarks(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
             continue;
         om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
         int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_write_pos(p) : -1;
         int64_t tlo = wm[2][i], thi = wm[3][i];
         int64_t tail = 0;
-        if ((tlo >= 0 && thi >= 0) ||
-            !rd_kafka_query_watermark_offsets(tgt, r->tgt, k, &tlo, &thi, 10000)) {
+        if ((tlo >= 0 && thi >= 0) || !retry_watermarks(tgt, r->tgt, k, &tlo, &thi, 10000)) {
             int64_t from = tnext >= 0 ? tnext : tlo;
             inv_range *fr = NULL;
             size_t nfr = 0;

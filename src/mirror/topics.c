@@ -4,6 +4,7 @@
  * Which configs are copied is decided in topicconf.c.
  */
 #include "mirror/topics.h"
+#include "mirror/retry.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -164,7 +165,7 @@ void topics_offsets(rd_kafka_t *rk, const char *const *topics, const int32_t *pa
         rd_kafka_topic_partition_list_add(l, topics[i], parts[i])->offset = which;
     }
     /* the special timestamps -2/-1 ask ListOffsets for earliest/latest */
-    if (n && rd_kafka_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (n && retry_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         for (int i = 0; i < l->cnt; i++)
             if (!l->elems[i].err && l->elems[i].offset >= 0)
                 out[i] = l->elems[i].offset;
