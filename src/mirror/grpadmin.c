@@ -233,7 +233,15 @@ int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *
     parts = rd_kafka_group_result_partitions(g1);
     for (int i = 0; parts && i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (p->err || p->offset < 0)
+        if (p->err) {
+            /* a coordinator that is loading or moved answers per partition:
+             * taking that for "nothing committed" would be a wrong answer */
+            snprintf(err, errlen, "%s: %s [%d]: %s", what, p->topic, (int)p->partition,
+                     rd_kafka_err2str(p->err));
+            ga_offsets_free(out);
+            goto out;
+        }
+        if (p->offset < 0)
             continue; /* nothing committed there */
         char md[4096], *mdp = NULL;
         if (p->metadata && p->metadata_size > 0) {

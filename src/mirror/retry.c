@@ -45,7 +45,9 @@ int retry_transient(rd_kafka_resp_err_t e) {
     case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
     case RD_KAFKA_RESP_ERR__WAIT_COORD:
-    default: return 0;
+        return 1;
+    default:
+        return 0;
     }
 }
 
