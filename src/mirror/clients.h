@@ -19,6 +19,12 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
 rd_kafka_t *clients_producer(const mirror_config *c,
                              void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                              void *opaque);
+/* The flow-lock consumer on the target (flowlock.c): group kferry.lock.group,
+ * session kferry.lock.session.timeout.ms, range assignor, no commits. */
+rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,
+                                  void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                                  void *opaque);
 /* Splits kferry.debug into librdkafka contexts and kferry components. */
 void clients_setup_debug(const mirror_config *c);
 

@@ -29,6 +29,7 @@ typedef struct ga_offsets {
 
 typedef struct ga_member {
     char *member_id, *client_id, *host;
+    rd_kafka_topic_partition_list_t *assignment; /* NULL if none reported */
 } ga_member;
 
 typedef struct ga_group {
