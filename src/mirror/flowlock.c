@@ -48,10 +48,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         fl->held = 0;
         fl->ended = 1;
         fl->lost = lost;
-        kf_warn("lock", "flow lock %s: %s; this process stops writing at once", fl->c->lock_group,
-                lost ? "assignment LOST (session timed out or left the group): another process "
-                       "may hold the flow now"
-                     : "revoked (group rebalance)");
+        if (fl->closing)
+            kf_info("lock", "leaving flow-lock group %s", fl->c->lock_group);
+        else
+            kf_warn("lock", "flow lock %s: %s; this process stops writing at once",
+                    fl->c->lock_group,
+                    lost ? "assignment LOST (session timed out or left the group): another "
+                           "process may hold the flow now"
+                         : "revoked (group rebalance)");
         if (!lost && !fl->closing) {
             fl->release_pending = 1; /* unassign once the writes are acknowledged */
             return;

@@ -711,7 +711,9 @@ int replicate_run(mirror_config *c) {
         rc = 0;
         if (fl_after_end(&fl, &g_stop) != 0)
             break;
-        kf_notice("lock", "back to standby for flow %s->%s", c->src.alias, c->tgt.alias);
+        kf_notice("lock",
+                  "flow %s->%s handed back to the group; standby until it is assigned again",
+                  c->src.alias, c->tgt.alias);
     }
 out:
     fl_close(&fl); /* leaves the group: a standby takes over at once */
