@@ -324,6 +324,8 @@ static int match_any(const mc_regexes *r, const char *s) {
 }
 
 int ga_selected(const mirror_config *c, const char *group) {
+    if (!strncmp(group, "__kferry", 8) || !strcmp(group, c->lock_group))
+        return 0; /* kferry's own groups (the flow lock) are never synced */
     return match_any(&c->groups, group) && !match_any(&c->groups_exclude, group);
 }
 

@@ -468,7 +468,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
                   "it is still alive",
                   m.flow, prev, c->lock_session_ms);
         if (hold_for(&m, c->lock_session_ms) != 0) {
-            rc = 0;
+            rc = g_stop ? 0 : RUN_LOCK_ENDED; /* nothing was written */
             goto out;
         }
         offmap_free(&m.map);
