@@ -144,3 +144,43 @@ rd_kafka_t *clients_producer(const mirror_config *c,
     }
     return rk;
 }
+
+rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,
+                                  void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                                  void *opaque) {
+    const mc_cluster *cl = &c->tgt;
+    rd_kafka_conf_t *conf = base_conf(cl, "lock");
+    /* a new lock topic must be noticed soon, not after 5 minutes */
+    set(conf, "topic.metadata.refresh.interval.ms", "10000");
+    if (apply_user(conf, cl, MC_CLIENT_CONSUMER)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    /* fixed: the group is the lock; the consumer never reads or commits */
+    char v[32];
+    int ok = set(conf, "client.id", client_id) == 0 && set(conf, "group.id", c->lock_group) == 0;
+    snprintf(v, sizeof(v), "%d", c->lock_session_ms);
+    ok = ok && set(conf, "session.timeout.ms", v) == 0;
+    snprintf(v, sizeof(v), "%d", c->lock_session_ms / 4 > 100 ? c->lock_session_ms / 4 : 100);
+    ok = ok && set(conf, "heartbeat.interval.ms", v) == 0;
+    ok = ok && set(conf, "max.poll.interval.ms", "300000") == 0;
+    ok = ok && set(conf, "partition.assignment.strategy", "range") == 0;
+    ok = ok && set(conf, "enable.auto.commit", "false") == 0;
+    ok = ok && set(conf, "enable.auto.offset.store", "false") == 0;
+    ok = ok && set(conf, "allow.auto.create.topics", "false") == 0;
+    ok = ok && set(conf, "enable.partition.eof", "false") == 0;
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char eb[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
+    if (!rk) {
+        kf_err("clients", "cannot create the flow-lock consumer for %s: %s", cl->alias, eb);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}

@@ -25,6 +25,12 @@ rd_kafka_t *clients_producer(const mirror_config *c,
  * is answered NOT_COORDINATOR, which real clusters do while a coordinator
  * loads or moves; without one the process dies with SIGSEGV. */
 void clients_conf_group_context(rd_kafka_conf_t *conf, const char *purpose, const char *alias);
+/* The flow-lock consumer on the target (flowlock.c): group kferry.lock.group,
+ * session kferry.lock.session.timeout.ms, range assignor, no commits. */
+rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,
+                                  void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                                  void *opaque);
 /* Splits kferry.debug into librdkafka contexts and kferry components. */
 void clients_setup_debug(const mirror_config *c);
 

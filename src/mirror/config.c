@@ -97,6 +97,17 @@ static const key_def g_keys[] = {
      "Set when the opposite flow was killed and cannot be stopped cleanly: kferry then starts if "
      "the opposite flow's map covers every record of its source partitions (nothing it copied can "
      "be unmapped)."},
+    {"kferry.lock.group", T_STR, "", 0, 0, NULL, 0,
+     "Consumer group on the target that elects the one process allowed to write this flow (the "
+     "member assigned partition 0 of `kferry.lock.topic`); default "
+     "`__kferry.flow.<source alias>-><target alias>`. Never commits offsets."},
+    {"kferry.lock.topic", T_STR, "__kferry.flow-lock", 0, 0, NULL, 0,
+     "One-partition topic on the target the lock group subscribes to (created if absent; never "
+     "written to or read)."},
+    {"kferry.lock.session.timeout.ms", T_INT, "10000", 1000, 300000, NULL, 0,
+     "Session timeout of the lock group: after a holder dies (`kill -9`) a standby takes over "
+     "about this long later, plus the same again as a safety delay when the holder did not "
+     "stop cleanly. Must lie within the target's `group.min/max.session.timeout.ms`."},
     {"kferry.debug", T_STR, "", 0, 0, NULL, 0,
      "librdkafka debug contexts (e.g. `broker,fetch,msg`) and kferry components "
      "(`mirror,map`), comma-separated. librdkafka debug output may include broker "
@@ -528,6 +539,13 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
         c->opposite_stopped = b;
     else if (!strcmp(name, "kferry.opposite.map.topic"))
         kf_strlcpy(c->opposite_map_topic, v, sizeof(c->opposite_map_topic));
+    else if (!strcmp(name, "kferry.lock.group"))
+        kf_strlcpy(c->lock_group, v, sizeof(c->lock_group));
+    else if (!strcmp(name, "kferry.lock.topic")) {
+        if (!*v || kf_strlcpy(c->lock_topic, v, sizeof(c->lock_topic)) != 0)
+            cerr(e, line, "%s: must be a topic name of 1..249 characters", name);
+    } else if (!strcmp(name, "kferry.lock.session.timeout.ms"))
+        c->lock_session_ms = (int)n;
     else if (!strcmp(name, "kferry.debug"))
         kf_strlcpy(c->debug, v, sizeof(c->debug));
 }
@@ -637,6 +655,9 @@ int mc_load(mirror_config *c, const char *path) {
     }
     if (!c->map_topic[0] && c->src.alias)
         snprintf(c->map_topic, sizeof(c->map_topic), "__kferry.offset-map.%s", c->src.alias);
+    if (!c->lock_group[0] && c->src.alias && c->tgt.alias)
+        snprintf(c->lock_group, sizeof(c->lock_group), "__kferry.flow.%s->%s", c->src.alias,
+                 c->tgt.alias);
     if (!c->opposite_map_topic[0] && c->tgt.alias)
         snprintf(c->opposite_map_topic, sizeof(c->opposite_map_topic), "__kferry.offset-map.%s",
                  c->tgt.alias);

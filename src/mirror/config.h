@@ -57,6 +57,9 @@ typedef struct mirror_config {
     char map_topic[256];
     char opposite_map_topic[256]; /* the opposite flow's map, on the source */
     int opposite_stopped;         /* operator: the opposite flow is dead */
+    char lock_group[300];         /* the flow lock (flowlock.h) */
+    char lock_topic[250];
+    int lock_session_ms;
     char debug[128];
 } mirror_config;
 

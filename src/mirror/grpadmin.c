@@ -80,6 +80,8 @@ void ga_group_free(ga_group *g) {
         free(g->members[i].member_id);
         free(g->members[i].client_id);
         free(g->members[i].host);
+        if (g->members[i].assignment)
+            rd_kafka_topic_partition_list_destroy(g->members[i].assignment);
     }
     free(g->members);
     memset(g, 0, sizeof(*g));
@@ -134,6 +136,10 @@ int ga_describe(rd_kafka_t *rk, const char *group, int timeout_ms, ga_group *out
         m->member_id = dup_or_empty(rd_kafka_MemberDescription_consumer_id(md));
         m->client_id = dup_or_empty(rd_kafka_MemberDescription_client_id(md));
         m->host = dup_or_empty(rd_kafka_MemberDescription_host(md));
+        const rd_kafka_MemberAssignment_t *ma = rd_kafka_MemberDescription_assignment(md);
+        const rd_kafka_topic_partition_list_t *pl =
+            ma ? rd_kafka_MemberAssignment_partitions(ma) : NULL;
+        m->assignment = pl ? rd_kafka_topic_partition_list_copy(pl) : NULL;
     }
     rc = 0;
 out:
@@ -326,6 +332,8 @@ static int match_any(const mc_regexes *r, const char *s) {
 }
 
 int ga_selected(const mirror_config *c, const char *group) {
+    if (!strncmp(group, "__kferry", 8) || !strcmp(group, c->lock_group))
+        return 0; /* kferry's own groups (the flow lock) are never synced */
     return match_any(&c->groups, group) && !match_any(&c->groups_exclude, group);
 }
 

@@ -29,6 +29,7 @@ typedef struct ga_offsets {
 
 typedef struct ga_member {
     char *member_id, *client_id, *host;
+    rd_kafka_topic_partition_list_t *assignment; /* NULL if none reported */
 } ga_member;
 
 typedef struct ga_group {
@@ -59,7 +60,8 @@ int ga_offsets_add(ga_offsets *o, const char *topic, int32_t partition, int64_t 
 long ga_offsets_find(const ga_offsets *o, const char *topic, int32_t partition);
 void ga_offsets_free(ga_offsets *o);
 
-/* 1 if group is selected by the config's groups / groups.exclude. */
+/* 1 if group is selected by the config's groups / groups.exclude (never
+ * kferry's own `__kferry*` groups nor kferry.lock.group). */
 int ga_selected(const mirror_config *c, const char *group);
 /* Compiles a user group pattern ("re:REGEX" or a plain name) and matches:
  * 1 match, 0 no match, -1 invalid regex. */

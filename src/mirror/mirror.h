@@ -82,6 +82,10 @@ typedef struct mirror {
     int fatal;
     int exit_code;
     char flow[128];
+    struct flowlock *fl;   /* the flow lock this run holds (flowlock.h) */
+    int lock_ended;        /* it stopped holding: hand nothing more to the producer */
+    int discarding;        /* lost the lock: purged records are not failures */
+    const char *holder_id; /* the lock's client id, in the status record */
 } mirror;
 
 /* Stops the mirror with exit status code (first call wins) and logs why. */
@@ -112,6 +116,7 @@ uint64_t reconcile_hash(const void *key, size_t klen, const void *val, size_t vl
 int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg);
 
 /* progress.c */
+void progress_reset(void); /* before each run of one process */
 void progress_tick(mirror *m, int64_t now_ms, int final);
 /* Writes the status record now (running, and clean = nothing in flight). */
 void progress_status(mirror *m, int running, int clean);

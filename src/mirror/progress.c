@@ -22,6 +22,11 @@
 static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms;
 static double g_rps, g_bps;
 
+void progress_reset(void) {
+    g_last_ms = g_last_delivered = g_last_bytes = g_start_ms = 0;
+    g_rps = g_bps = 0;
+}
+
 static int64_t part_lag(mirror *m, mpart *p) {
     int64_t lo = -1, hi = -1;
     if (p->state == P_IDLE ||
@@ -77,6 +82,9 @@ static void publish_metrics(mirror *m, int64_t lag) {
          "# TYPE kferry_mirror_gap_records_total counter\n"
          "kferry_mirror_gap_records_total %lld\n",
          (long long)m->gaps, (long long)m->gap_records);
+    addf(&b, "# HELP kferry_mirror_flow_holder 1 while this process holds the flow lock "
+             "(writes), 0 as a standby.\n# TYPE kferry_mirror_flow_holder gauge\n"
+             "kferry_mirror_flow_holder 1\n");
     addf(&b,
          "# HELP kferry_mirror_lag_records Records on the source not yet mirrored.\n"
          "# TYPE kferry_mirror_lag_records gauge\nkferry_mirror_lag_records %lld\n",
@@ -122,7 +130,7 @@ void progress_tick(mirror *m, int64_t now, int final) {
     if (interval > 0 || final)
         kf_info("progress",
                 "%s%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
-                "reconciled), gaps %lld",
+                "reconciled), gaps %lld, role holder",
                 final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag,
                 (long long)m->delivered, (long long)m->reconciled, (long long)m->gaps);
     progress_status(m, !final, 0);
@@ -141,12 +149,13 @@ void progress_status(mirror *m, int running, int clean) {
         return;
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
     /* compact, so readers can look for "running":true (inverse.c) */
-    json_t *o = json_pack("{s:s,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow,
-                          "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s", round1(g_rps),
-                          "bytes_per_s", round1(g_bps), "avg_record_bytes", round1(avg),
-                          "records_total", (json_int_t)m->delivered, "gaps", (json_int_t)m->gaps,
-                          "gap_records", (json_int_t)m->gap_records, "loop_skipped",
-                          (json_int_t)m->skipped, "running", running, "clean", clean);
+    json_t *o =
+        json_pack("{s:s,s:s,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow, "holder",
+                  m->holder_id, "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s",
+                  round1(g_rps), "bytes_per_s", round1(g_bps), "avg_record_bytes", round1(avg),
+                  "records_total", (json_int_t)m->delivered, "gaps", (json_int_t)m->gaps,
+                  "gap_records", (json_int_t)m->gap_records, "loop_skipped", (json_int_t)m->skipped,
+                  "running", running, "clean", clean);
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/flowlock.h"
 #include "mirror/groupsync.h"
 #include "mirror/mapstore.h"
 #include "mirror/metrics.h"
@@ -20,6 +21,7 @@
 #include "mirror/topicconf.h"
 #include "mirror/topics.h"
 
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,6 +143,8 @@ int mirror_loop_skip(mirror *m, mpart *p, int64_t off, int at_start) {
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     mirror *m = opaque;
+    if (m->discarding)
+        return; /* lost the flow lock: nothing more may be written or mapped */
     if (msg->_private == &mapstore_opaque || msg->_private == &mapstore_baseline_opaque) {
         if (msg->err)
             mirror_fatal(m, 1, "offset-map write failed: %s", rd_kafka_err2str(msg->err));
@@ -247,7 +251,9 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
             RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(m->prod, 5); /* backpressure: the target is the limit */
-            if (m->fatal) {
+            if (!m->lock_ended && !fl_poll(m->fl, 0))
+                m->lock_ended = 1;
+            if (m->fatal || m->lock_ended) {
                 if (copy)
                     rd_kafka_headers_destroy(copy);
                 return;
@@ -283,7 +289,7 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
     if (!t || msg->partition < 0 || msg->partition >= t->nparts)
         return;
     mpart *p = t->parts[msg->partition];
-    if (p->state != P_RUNNING || p->failed)
+    if (p->state != P_RUNNING || p->failed || m->lock_ended)
         return;
     if (msg->err) {
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -386,21 +392,46 @@ static void shutdown_flush(mirror *m) {
         kf_notice("map", "offset map persisted");
 }
 
-int replicate_run(mirror_config *c) {
+/* Returned by run_holder when this process stopped holding the flow lock. */
+enum { RUN_LOCK_ENDED = -1 };
+
+/* 1 if the status record says its writer was running when it last wrote
+ * (it did not stop cleanly); holder gets the writer's lock client id. */
+static int status_running(const char *status, char *holder, size_t holderlen) {
+    holder[0] = 0;
+    json_t *o = status[0] ? json_loads(status, 0, NULL) : NULL;
+    int running = o && json_is_true(json_object_get(o, "running"));
+    const char *h = json_string_value(json_object_get(o, "holder"));
+    snprintf(holder, holderlen, "%s", h ? h : "an older kferry");
+    json_decref(o);
+    return running;
+}
+
+/* Serves the lock for ms; 0 if it was held throughout. */
+static int hold_for(mirror *m, int ms) {
+    int64_t end = kf_now_ms() + ms;
+    while (!g_stop && kf_now_ms() < end)
+        if (!fl_poll(m->fl, 100)) {
+            m->lock_ended = 1;
+            return -1;
+        }
+    return g_stop ? -1 : 0;
+}
+
+/* One holding period: everything `kferry mirror` writes happens in here,
+ * after the flow lock was acquired.  Returns the exit status, or
+ * RUN_LOCK_ENDED when the lock was revoked or lost. */
+static int run_holder(mirror_config *c, flowlock *fl) {
     mirror m;
     memset(&m, 0, sizeof(m));
     m.cfg = c;
+    m.fl = fl;
+    m.holder_id = fl->client_id;
     snprintf(m.flow, sizeof(m.flow), "%s->%s", c->src.alias, c->tgt.alias);
     offmap_init(&m.map);
+    progress_reset();
     char err[512];
     int rc = 1;
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     inv_init(&m.inv);
     m.src = clients_consumer(c, &c->src, "mirror", 0);
@@ -418,8 +449,6 @@ int replicate_run(mirror_config *c) {
     }
     m.brokers = tl.brokers;
     topics_list_free(&tl);
-    if (topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0)
-        goto out;
     int found = 0;
     char own_status[1024];
     if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status, sizeof(own_status),
@@ -427,6 +456,31 @@ int replicate_run(mirror_config *c) {
         kf_err("map", "cannot load the offset map: %s", err);
         goto out;
     }
+    /* A previous holder that did not stop cleanly may still be alive (cut
+     * off from the group coordinator): it stops writing once its own session
+     * times out.  Wait that long before the first write, then read the map
+     * again with whatever it persisted meanwhile. */
+    char prev[320];
+    if (status_running(own_status, prev, sizeof(prev))) {
+        kf_notice("lock",
+                  "the previous holder of flow %s (%s) did not stop cleanly: waiting %d ms "
+                  "(kferry.lock.session.timeout.ms) before writing, so that it has stopped if "
+                  "it is still alive",
+                  m.flow, prev, c->lock_session_ms);
+        if (hold_for(&m, c->lock_session_ms) != 0) {
+            rc = g_stop ? 0 : RUN_LOCK_ENDED; /* nothing was written */
+            goto out;
+        }
+        offmap_free(&m.map);
+        offmap_init(&m.map);
+        if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status,
+                          sizeof(own_status), err, sizeof(err))) {
+            kf_err("map", "cannot load the offset map: %s", err);
+            goto out;
+        }
+    }
+    if (!found && topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0)
+        goto out;
     m.map_rkt = rd_kafka_topic_new(m.prod, c->map_topic, NULL);
     /* Loop prevention: the opposite flow's map, on our source.  Saying
      * "running" (acknowledged) before looking at the opposite flow's status
@@ -476,13 +530,16 @@ int replicate_run(mirror_config *c) {
                   "loop prevention: records the opposite flow %s->%s wrote (offset map %s) are "
                   "not mirrored back",
                   c->tgt.alias, c->src.alias, c->opposite_map_topic);
-    if (metrics_start(c) != 0)
-        goto out;
-    groupsync_start(c); /* own thread and clients (groupsync.c); failure is logged */
+    if (!fl_poll(fl, 0))
+        m.lock_ended = 1;
+    else
+        groupsync_start(c); /* own thread and clients (groupsync.c); failure is logged */
 
-    if (refresh_topics(&m) != 0 && !m.fatal)
+    if (!m.lock_ended && refresh_topics(&m) != 0 && !m.fatal)
         kf_warn("mirror", "initial topic discovery failed; retrying every %ds", c->refresh_s);
-    kf_notice("mirror", "mirroring %s (%zu topic(s))", m.flow, m.ntopics);
+    if (!m.lock_ended)
+        kf_notice("mirror", "mirroring %s (%zu topic(s)) as the flow's holder %s", m.flow,
+                  m.ntopics, fl->client_id);
 
     int64_t now = kf_now_ms();
     int64_t next_persist = now + c->map_persist_ms;
@@ -490,7 +547,12 @@ int replicate_run(mirror_config *c) {
     int64_t next_tick = now + 1000;
     int64_t next_sync = now + (int64_t)c->sync_configs_s * 1000;
     rd_kafka_message_t *msgs[10000];
-    while (!g_stop && !m.fatal) {
+    while (!g_stop && !m.fatal && !m.lock_ended) {
+        /* the lock first: a revoked or lost holder hands over nothing more */
+        if (!fl_poll(fl, 0)) {
+            m.lock_ended = 1;
+            break;
+        }
         ssize_t got = rd_kafka_consume_batch_queue(m.q, 100, msgs, 10000);
         for (ssize_t i = 0; i < got; i++) {
             if (!m.fatal)
@@ -498,6 +560,8 @@ int replicate_run(mirror_config *c) {
             rd_kafka_message_destroy(msgs[i]);
         }
         rd_kafka_poll(m.prod, 0);
+        if (m.lock_ended)
+            break;
         now = kf_now_ms();
         if (now >= next_persist) {
             if (mapstore_persist(m.prod, m.map_rkt, &m.map) < 0)
@@ -524,14 +588,33 @@ int replicate_run(mirror_config *c) {
         if (ferr)
             mirror_fatal(&m, 1, "target producer failed: %s", fe);
     }
+    groupsync_stop(); /* it writes to the target too */
+    if (m.lock_ended && fl->lost) {
+        /* Another process may hold the flow now: write nothing more, not
+         * even the map.  What reached the target unmapped is reconciled by
+         * the next holder. */
+        m.discarding = 1;
+        stop_consuming(&m);
+        int left = rd_kafka_outq_len(m.prod);
+        rd_kafka_purge(m.prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(m.prod, 0);
+        kf_warn("lock",
+                "flow lock lost: %d record(s) and map update(s) not yet acknowledged were "
+                "discarded; the next holder reconciles whatever of them reached the target",
+                left);
+        rc = g_stop ? 0 : RUN_LOCK_ENDED;
+        goto out;
+    }
     if (g_stop)
         kf_notice("mirror", "signal received: flushing and persisting the offset map");
+    else if (m.lock_ended)
+        kf_notice("lock", "flow lock revoked: flushing and persisting the offset map before "
+                          "the group may hand the flow on");
     stop_consuming(&m);
     shutdown_flush(&m);
-    rc = m.fatal ? m.exit_code : 0;
+    rc = m.fatal ? m.exit_code : m.lock_ended && !g_stop ? RUN_LOCK_ENDED : 0;
 out:
     groupsync_stop();
-    metrics_stop();
     if (m.q)
         rd_kafka_queue_destroy(m.q);
     free_topics(&m);
@@ -547,5 +630,93 @@ out:
         rd_kafka_destroy(m.src_reader);
     inv_free(&m.inv);
     offmap_free(&m.map);
+    return rc;
+}
+
+static void publish_standby_metrics(const mirror_config *c) {
+    if (!c->metrics_port)
+        return;
+    static const char text[] =
+        "# HELP kferry_mirror_flow_holder 1 while this process holds the flow lock (writes), 0 "
+        "as a standby.\n# TYPE kferry_mirror_flow_holder gauge\nkferry_mirror_flow_holder 0\n";
+    metrics_publish(text, sizeof(text) - 1);
+}
+
+/* Waits as a standby (writing nothing) until this process holds the flow;
+ * logs who holds it.  1 once holding, 0 on a stop signal or failure. */
+static int standby_wait(const mirror_config *c, flowlock *fl) {
+    int interval = c->status_interval_s > 0 ? c->status_interval_s : 30;
+    int64_t next_log = kf_now_ms() + 1500; /* alone, the lock comes within a moment */
+    char last[320] = "";
+    publish_standby_metrics(c);
+    while (!g_stop) {
+        if (fl_poll(fl, 200))
+            return 1;
+        if (fl->ended) { /* the lock consumer failed: rejoin */
+            if (fl_after_end(fl, &g_stop) != 0)
+                return 0;
+            continue;
+        }
+        int64_t now = kf_now_ms();
+        if (now < next_log)
+            continue;
+        next_log = now + (int64_t)interval * 1000;
+        fl_view v;
+        char err[512];
+        if (fl_describe(fl->rk, c, &v, err, sizeof(err)) != 0) {
+            kf_warn("lock", "standby: cannot describe flow-lock group %s yet: %s (retrying)",
+                    c->lock_group, err);
+        } else if (v.found) {
+            kf_log(strcmp(last, v.holder) ? KF_LOG_NOTICE : KF_LOG_INFO, "lock",
+                   "standby: flow %s->%s is held by %s (host %s); this process (%s) writes "
+                   "nothing and takes over when the holder stops or its session expires "
+                   "(kferry.lock.session.timeout.ms=%d)",
+                   c->src.alias, c->tgt.alias, v.holder, v.host, fl->client_id, c->lock_session_ms);
+            snprintf(last, sizeof(last), "%s", v.holder);
+        } else {
+            kf_info("lock",
+                    "standby: flow-lock group %s is %s with %d member(s) and no holder yet "
+                    "(rebalancing); waiting",
+                    c->lock_group, v.state, v.members);
+        }
+    }
+    return 0;
+}
+
+int replicate_run(mirror_config *c) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Nothing is written to the target before this process holds the flow
+     * lock, except creating the (empty) lock topic if it is missing. */
+    flowlock fl;
+    if (fl_open(&fl, c, &g_stop) != 0) {
+        fl_close(&fl);
+        return g_stop ? 0 : 1;
+    }
+    int rc = 1;
+    if (metrics_start(c) != 0)
+        goto out;
+    rc = 0;
+    while (!g_stop) {
+        if (!standby_wait(c, &fl))
+            break;
+        rc = run_holder(c, &fl);
+        if (rc != RUN_LOCK_ENDED)
+            break;
+        rc = 0;
+        if (fl_after_end(&fl, &g_stop) != 0)
+            break;
+        kf_notice("lock",
+                  "flow %s->%s handed back to the group; standby until it is assigned again",
+                  c->src.alias, c->tgt.alias);
+    }
+out:
+    fl_close(&fl); /* leaves the group: a standby takes over at once */
+    metrics_stop();
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/flowlock.h"
 #include "mirror/inverse.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
@@ -183,6 +184,10 @@ int status_run(mirror_config *c, int json) {
         total += rows[i].ok ? rows[i].lag : 0;
         gaps += rows[i].ok ? rows[i].gap : 0;
     }
+    /* who holds the flow (read-only: DescribeConsumerGroups on the lock group) */
+    fl_view lv;
+    char lerr[512] = "";
+    int lock_ok = fl_describe(tgt, c, &lv, lerr, sizeof(lerr)) == 0;
     json_t *parts = NULL;
     if (json) {
         parts = json_array();
@@ -193,6 +198,14 @@ int status_run(mirror_config *c, int json) {
         if (st[0])
             printf(" (last report %.0fs ago, %.0f records/s)", (double)(now - updated) / 1000.0,
                    rps);
+        if (!lock_ok)
+            printf("\nflow lock (group %s): unknown (%s)", c->lock_group, lerr);
+        else if (lv.found)
+            printf("\nflow lock (group %s): held by %s (host %s)%s%s", c->lock_group, lv.holder,
+                   lv.host, lv.standbys[0] ? "; standby: " : "", lv.standbys);
+        else
+            printf("\nflow lock (group %s): no holder (%s, %d member(s))", c->lock_group, lv.state,
+                   lv.members);
         printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
                "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
     }
@@ -232,6 +245,26 @@ int status_run(mirror_config *c, int json) {
         json_object_set_new(o, "gap_records", json_integer(gaps));
         json_object_set_new(o, "eta_seconds",
                             json_integer(rps > 0 ? round0((double)total / rps) : -1));
+        json_t *lk = json_object();
+        json_object_set_new(lk, "group", json_string(c->lock_group));
+        json_object_set_new(lk, "topic", json_string(c->lock_topic));
+        if (lock_ok) {
+            json_object_set_new(lk, "state", json_string(lv.state));
+            json_object_set_new(
+                lk, "holder",
+                lv.found ? json_pack("{s:s,s:s}", "client_id", lv.holder, "host", lv.host)
+                         : json_null());
+            json_t *sb = json_array();
+            char tmp[sizeof(lv.standbys)];
+            snprintf(tmp, sizeof(tmp), "%s", lv.standbys);
+            char *save = NULL;
+            for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(sb, json_string(t));
+            json_object_set_new(lk, "standbys", sb);
+        } else {
+            json_object_set_new(lk, "error", json_string(lerr));
+        }
+        json_object_set_new(o, "lock", lk);
         json_object_set_new(o, "partitions", parts);
         char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
         printf("%s\n", txt ? txt : "{}");

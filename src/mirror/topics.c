@@ -191,26 +191,42 @@ int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk
     return rc;
 }
 
-int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
-                            int brokers) {
+/* Creates the single-partition internal topic name (compacted or not) if
+ * the reader does not see it: 0 it exists, 1 created, -1 error. */
+static int ensure_internal(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
+                           int brokers, const char *name, int compact) {
     /* ask through the reader: a producer's metadata request could
      * auto-create the topic without cleanup.policy=compact */
-    int np = topics_partition_count(tgt_reader, c->map_topic, 10000);
+    int np = topics_partition_count(tgt_reader, name, 10000);
     if (np > 0)
         return 0;
     if (np == -2)
         return -1;
     char eb[512];
     rd_kafka_NewTopic_t *nt =
-        rd_kafka_NewTopic_new(c->map_topic, 1, capped_rf(c, brokers, c->map_topic), eb, sizeof(eb));
+        rd_kafka_NewTopic_new(name, 1, capped_rf(c, brokers, name), eb, sizeof(eb));
     if (!nt)
         return -1;
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    int rc = create_one(tgt_rk, nt, c->map_topic);
+    if (compact)
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    int rc = create_one(tgt_rk, nt, name);
     rd_kafka_NewTopic_destroy(nt);
-    if (rc == 0)
+    return rc == 0 ? 1 : -1;
+}
+
+int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
+                            int brokers) {
+    int rc = ensure_internal(c, tgt_rk, tgt_reader, brokers, c->map_topic, 1);
+    if (rc > 0)
         kf_notice("map", "created offset-map topic %s", c->map_topic);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+int topics_ensure_lock_topic(const mirror_config *c, rd_kafka_t *rk, int brokers) {
+    int rc = ensure_internal(c, rk, rk, brokers, c->lock_topic, 0);
+    if (rc > 0)
+        kf_notice("lock", "created flow-lock topic %s", c->lock_topic);
+    return rc < 0 ? -1 : 0;
 }
 
 int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total) {

@@ -7,6 +7,10 @@ the middle of fetches, produce batches and map writes.  After the last run
 the target holds exactly the source's records, each at its mapped offset.
 The documented bound for re-sent records is 0 (docs/MIRROR.md), so the
 target record count must equal the source's.
+
+Each restart waits for the killed process's flow-lock session to expire
+(one writer per flow), so the target allows short sessions and each kill
+lands only once the new process mirrors.
 """
 
 import random
@@ -14,7 +18,7 @@ import re
 import threading
 import time
 
-from kf_util import cf_create_topic, cf_producer, unique
+from kf_util import cf_create_topic, cf_producer, unique, wait_until
 from test_mirror_util import KferryProc, check_exact, wait_mirrored, write_config
 
 TOTAL = 200_000
@@ -39,19 +43,22 @@ def produce(bootstrap, topic, done):
 
 
 def test_kill9_loop_no_loss_no_duplicates(broker_factory, tmp_path):
-    src, tgt = broker_factory(), broker_factory()
+    src, tgt = broker_factory(), broker_factory(overrides={"group.min.session.timeout.ms": "1000"})
     topic = cf_create_topic(src.bootstrap, unique("crash"), PARTS)
     cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True,
-                       extra={"kferry.map.persist.interval.ms": "1000"})
+                       extra={"kferry.map.persist.interval.ms": "1000",
+                              "kferry.lock.session.timeout.ms": "1500"})
     kf = KferryProc(cfg, tmp_path)
     done = threading.Event()
     th = threading.Thread(target=produce, args=(src.bootstrap, topic, done), daemon=True)
     th.start()
     rnd = random.Random(42)
     kills = 0
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while (not done.is_set() or kills < 6) and time.monotonic() < deadline:
         kf.start()
+        wait_until(lambda: "mirroring " in kf.log_text(last_only=True) or not kf.alive(), 30,
+                   "kferry holds the flow and mirrors")
         time.sleep(rnd.uniform(0.3, 2.5))
         assert kf.alive(), kf.log_text(last_only=True)[-3000:]
         kf.kill9()
