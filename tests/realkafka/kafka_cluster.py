@@ -22,6 +22,7 @@ logs go to <base_dir>/<name>/node<id>/server.log (stdout of the JVM).
 """
 
 import glob
+import sys
 import os
 import signal
 import socket
@@ -81,6 +82,7 @@ class Node:
         self.log_dirs = os.path.join(self.dir, "data")
         self.config = os.path.join(self.dir, "server.properties")
         self.proc = None
+        self.pid = None  # set when attached to a node another process started
         self.out = None
         self.starts = 0
 
@@ -138,17 +140,35 @@ class Node:
             [os.path.join(self.cluster.home, "bin", "kafka-server-start.sh"), self.config],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT,
             env=java_env(self.cluster.home, self.dir), start_new_session=True)
+        self.pid = self.proc.pid
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is not None:
+            return self.proc.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except OSError:
+            return False
+
+    def _wait_pid(self, timeout):
+        """Waits for an attached (not our child) node to exit."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def wait_listening(self, timeout):
         port = self.port or self.controller_port
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("kafka node %d of %s exited with %d:\n%s" % (
-                    self.node_id, self.cluster.name, self.proc.returncode, self.log_tail()))
+            if not self.alive():
+                raise RuntimeError("kafka node %d of %s exited:\n%s" % (
+                    self.node_id, self.cluster.name, self.log_tail()))
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
@@ -157,22 +177,37 @@ class Node:
         raise RuntimeError("kafka node %d of %s not listening on %d after %ds:\n%s" % (
             self.node_id, self.cluster.name, port, timeout, self.log_tail()))
 
+    def _signal(self, sig):
+        try:
+            os.killpg(self.pid, sig)
+        except OSError:
+            pass
+
+    def _reap(self, timeout):
+        if self.proc is None:
+            return self._wait_pid(timeout)
+        try:
+            self.proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def stop(self, timeout=60):
         if not self.alive():
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.out.close()
+        self._signal(signal.SIGTERM)
+        if not self._reap(timeout):
+            self._signal(signal.SIGKILL)
+            self._reap(10)
+        if self.out:
+            self.out.close()
 
     def kill9(self):
         if self.alive():
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-            self.out.close()
+            self._signal(signal.SIGKILL)
+            self._reap(10)
+            if self.out:
+                self.out.close()
 
     def log_tail(self, n=4000):
         try:
@@ -303,19 +338,33 @@ class KafkaCluster:
     def shutdown(self):
         for n in reversed(self.nodes):
             if n.alive():
-                try:
-                    os.killpg(n.proc.pid, signal.SIGTERM)
-                except OSError:
-                    pass
+                n._signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         for n in self.nodes:
-            if n.proc is None:
-                continue
-            try:
-                n.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
+            n._reap(max(0.1, deadline - time.monotonic()))
             n.kill9()
+
+    # -- a session can attach to clusters started by an earlier one
+    def state(self):
+        return {"name": self.name, "home": self.home, "dir": self.dir,
+                "brokers": self.nbrokers, "cluster_id": self.cluster_id,
+                "nodes": [{"id": n.node_id, "roles": n.roles, "port": n.port,
+                           "controller_port": n.controller_port, "pid": n.pid,
+                           "starts": n.starts} for n in self.nodes]}
+
+    @classmethod
+    def attach(cls, st):
+        c = cls.__new__(cls)
+        c.name, c.home, c.dir = st["name"], st["home"], st["dir"]
+        c.nbrokers, c.cluster_id, c.extra = st["brokers"], st["cluster_id"], {}
+        c.nodes = []
+        for d in st["nodes"]:
+            n = Node(c, d["id"], d["roles"], d["port"], d["controller_port"])
+            n.pid, n.starts = d["pid"], d["starts"]
+            c.nodes.append(n)
+        c.brokers = [n for n in c.nodes if "broker" in n.roles]
+        c.controller = next(n for n in c.nodes if "controller" in n.roles)
+        return c
 
     def tool(self, name, *args, timeout=120, check=True):
         """Runs one of Kafka's own tools (bin/<name>) against this cluster."""
@@ -327,3 +376,44 @@ class KafkaCluster:
                 name, " ".join(args), cp.returncode, cp.stdout.decode()[-2000:],
                 cp.stderr.decode()[-3000:]))
         return cp
+
+
+def main(argv):
+    """python3 kafka_cluster.py up STATE_FILE | down STATE_FILE: start a
+    source (1 node) and a target (3 brokers) for working on the tier, or
+    stop them (see conftest.py, KFERRY_REALKAFKA_STATE)."""
+    import json
+    import tempfile
+    if len(argv) != 3 or argv[1] not in ("up", "down"):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    if argv[1] == "down":
+        with open(argv[2]) as f:
+            st = json.load(f)
+        for k in ("src", "tgt"):
+            KafkaCluster.attach(st[k]).shutdown()
+        os.unlink(argv[2])
+        return 0
+    home = find_kafka_home()
+    if home is None:
+        print("no Kafka distribution: set KAFKA_HOME", file=sys.stderr)
+        return 1
+    sys.path.insert(0, HERE)
+    from conftest import CLUSTER_EXTRA
+    base = tempfile.mkdtemp(prefix="kferry-realkafka-")
+    src = KafkaCluster("source", base, home, brokers=1, extra=CLUSTER_EXTRA)
+    tgt = KafkaCluster("target", base, home, brokers=3, extra=CLUSTER_EXTRA)
+    for c in (src, tgt):
+        c.format()
+        c.start_nodes()
+    src.wait_ready()
+    tgt.wait_ready()
+    with open(argv[2], "w") as f:
+        json.dump({"src": src.state(), "tgt": tgt.state()}, f)
+    print("source %s\ntarget %s" % (src.bootstrap, tgt.bootstrap))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv))

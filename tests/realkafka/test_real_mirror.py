@@ -1,0 +1,201 @@
+"""`kferry mirror` on real Apache Kafka: a single-node source and a
+three-broker target whose partition leaders sit on different brokers.
+
+The same assertions as on kferry-broker (tests/integration/test_mirror_*):
+every source record equals the target record at the offset the map gives,
+in the same partition and order, and the target holds nothing else.
+"""
+
+import random
+import threading
+import time
+
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
+
+from kf_util import cf_conf, cf_create_topic, cf_partitions, cf_produce, cf_producer, wait_until
+from test_mirror_util import KferryProc, check_exact, end_offsets, wait_mirrored
+
+
+def records(n, parts, seed):
+    base = int(time.time() * 1000) - 3_600_000
+    out = []
+    for i in range(n):
+        value = None if i % 17 == 0 else (b"" if i % 23 == 0 else b"v%d-%d-" % (seed, i) +
+                                           b"z" * (i % 300))
+        key = None if i % 29 == 0 else b"key-%d" % (i % 1000)
+        headers = [] if i % 3 else [("h1", b"a%d" % i), ("h2", None), ("h1", b"dup")]
+        out.append(dict(partition=i % parts, key=key, value=value, headers=headers,
+                        timestamp=base + i))
+    return out
+
+
+def describe(bootstrap, topic):
+    admin = AdminClient(cf_conf(bootstrap))
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return {k: v.value for k, v in admin.describe_configs([res])[res].result(15).items()}
+
+
+def tgt_partitions(bootstrap, topic):
+    md = AdminClient(cf_conf(bootstrap)).list_topics(timeout=10)
+    t = md.topics.get(topic)
+    return len(t.partitions) if t is not None and t.error is None else 0
+
+
+def leaders(bootstrap, topic):
+    md = AdminClient(cf_conf(bootstrap)).list_topics(topic=topic, timeout=10)
+    return {p.id: p.leader for p in md.topics[topic].partitions.values()}
+
+
+def test_fresh_clusters(real):
+    """kferry mirror was started by the session fixture while the clusters
+    were still starting (before any broker listened): it must have waited,
+    created its topics through asynchronous leader election and be running."""
+    kf = getattr(real, "early", None)
+    if kf is None:
+        import pytest
+        pytest.skip("attached to clusters started earlier: no mirror started with them")
+    assert kf.alive(), "kferry mirror started with the clusters exited:\n" + kf.log_text()[-5000:]
+    t = cf_create_topic(real.src.bootstrap, "fresh.orders", 3)
+    cf_produce(real.src.bootstrap, t, records(3000, 3, 7))
+    wait_mirrored(kf, real.src.bootstrap, real.tgt.bootstrap, t, "early." + t, 3, timeout=120)
+    wait_until(lambda: check_exact(kf, real.src.bootstrap, real.tgt.bootstrap, t, 3) == 3000,
+               30, "exact copy of %s" % t, interval=0.5)
+    assert kf.alive()
+    kf.stop(expect=0)
+    assert "ERROR" not in kf.log_text(), kf.log_text()[-5000:]
+
+
+def test_copy_codecs_configs_dynamic(real, ns, tmp_path):
+    src, tgt = real.src.bootstrap, real.tgt.bootstrap
+    topics = {}
+    for i, codec in enumerate(["lz4", "gzip", "zstd", "snappy"]):
+        t = cf_create_topic(src, ns.topic("copy%d" % i), 3,
+                            config={"retention.ms": "987654321"} if i == 0 else None)
+        cf_produce(src, t, records(2500, 3, i), **{"compression.type": codec, "linger.ms": 20})
+        topics[t] = 3
+    cfg = ns.config(tmp_path / "mm2.properties",
+                    extra={"sync.topic.configs.interval.seconds": "1"})
+    kf = KferryProc(cfg, tmp_path).start()
+    first = ns.topic("copy0")
+    try:
+        for t, n in topics.items():
+            wait_mirrored(kf, src, tgt, t, ns.src_alias + "." + t, n, timeout=120)
+        # target partitions are led by different brokers, as on MSK
+        assert len(set(leaders(tgt, ns.src_alias + "." + first).values())) > 1
+        # config sync: the explicit retention.ms at creation, then a change
+        assert describe(tgt, ns.src_alias + "." + first)["retention.ms"] == "987654321"
+        admin = AdminClient(cf_conf(src))
+        res = ConfigResource(ConfigResource.Type.TOPIC, first,
+                             set_config={"retention.ms": "222222222"})
+        admin.alter_configs([res])[res].result(15)
+        wait_until(lambda: describe(tgt, ns.src_alias + "." + first).get("retention.ms") ==
+                   "222222222", 30, "retention.ms change propagated")
+        # a topic created while mirroring, and partitions added to another
+        late = cf_create_topic(src, ns.topic("late"), 2)
+        cf_produce(src, late, records(900, 2, 8))
+        admin.create_partitions([NewPartitions(first, 5)])[first].result(15)
+        wait_until(lambda: len(cf_partitions(src, first)) == 5, 20, "source growth")
+        cf_produce(src, first, records(1000, 5, 9))
+        wait_until(lambda: tgt_partitions(tgt, ns.src_alias + "." + first) == 5, 60,
+                   "target grown to 5 partitions")
+        topics[first] = 5
+        topics[late] = 2
+        for t, n in topics.items():
+            wait_mirrored(kf, src, tgt, t, ns.src_alias + "." + t, n, timeout=120)
+        wait_until(lambda: kf.status()["total_lag_records"] == 0, 30, "status lag 0")
+    finally:
+        kf.stop(expect=0)
+    total = sum(check_exact(kf, src, tgt, t, n, expect_target=ns.src_alias + "." + t)
+                for t, n in topics.items())
+    assert total == 4 * 2500 + 900 + 1000
+    # translate answers exactly at the log end
+    ends = end_offsets(src, first, 5)
+    r = kf.translate(first, 4, ends[4])
+    assert r["status"] == "end" and r["target_offset"] == ends[4], r
+    # kferry never wrote to the source: no group of its own appeared there
+    from kf_util import cf_conf as _c  # noqa: F401
+    groups = [g.id for g in AdminClient(cf_conf(src)).list_groups(timeout=10)]
+    assert not [g for g in groups if g.startswith("__kferry")], groups
+
+
+TOTAL = 60_000
+PARTS = 4
+
+
+def produce_slowly(bootstrap, topic, done, total=TOTAL):
+    p = cf_producer(bootstrap, **{"linger.ms": 20, "compression.type": "lz4"})
+    for i in range(total):
+        while True:
+            try:
+                p.produce(topic, key=b"k%d" % i, value=b"value-%d-" % i + b"p" * (i % 64),
+                          partition=i % PARTS, headers=[("seq", b"%d" % i)])
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 2000 == 0:
+            p.poll(0)
+            time.sleep(0.1)
+    assert p.flush(60) == 0
+    done.set()
+
+
+def test_kill9_loop(real, ns, tmp_path):
+    src, tgt = real.src.bootstrap, real.tgt.bootstrap
+    topic = cf_create_topic(src, ns.topic("crash"), PARTS)
+    cfg = ns.config(tmp_path / "m.properties", extra={"kferry.map.persist.interval.ms": "1000",
+                                                      "kferry.lock.session.timeout.ms": "1500"})
+    kf = KferryProc(cfg, tmp_path)
+    done = threading.Event()
+    th = threading.Thread(target=produce_slowly, args=(src, topic, done), daemon=True)
+    th.start()
+    rnd = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 240
+    while (not done.is_set() or kills < 4) and time.monotonic() < deadline:
+        kf.start()
+        wait_until(lambda: "mirroring " in kf.log_text(last_only=True) or not kf.alive(), 60,
+                   "kferry to start mirroring")
+        time.sleep(rnd.uniform(1.0, 3.0))
+        assert kf.alive(), kf.log_text(last_only=True)[-4000:]
+        kf.kill9()
+        kills += 1
+    th.join(120)
+    kf.start()
+    try:
+        wait_mirrored(kf, src, tgt, topic, ns.src_alias + "." + topic, PARTS, timeout=180)
+        wait_until(lambda: check_exact(kf, src, tgt, topic, PARTS) == TOTAL, 30,
+                   "exact copy after %d kills" % kills, interval=1)
+    finally:
+        kf.stop(expect=0)
+    assert kills >= 4
+
+
+def test_two_processes_one_writer(real, ns, tmp_path):
+    """A second kferry for the same flow waits as a standby and writes
+    nothing; kill -9 of the holder hands the flow over: the target holds
+    exactly the source's records (not twice)."""
+    src, tgt = real.src.bootstrap, real.tgt.bootstrap
+    topic = cf_create_topic(src, ns.topic("one"), PARTS)
+    cfg = ns.config(tmp_path / "m.properties")
+    a = KferryProc(cfg, tmp_path / "a")
+    b = KferryProc(cfg, tmp_path / "b")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    done = threading.Event()
+    th = threading.Thread(target=produce_slowly, args=(src, topic, done, 30_000), daemon=True)
+    th.start()
+    a.start()
+    wait_until(lambda: "mirroring " in a.log_text(), 60, "first kferry to mirror")
+    b.start()
+    wait_until(lambda: "standby: flow" in b.log_text(), 60, "second kferry to wait as standby")
+    time.sleep(3)
+    assert "mirroring " not in b.log_text(), b.log_text()[-3000:]
+    a.kill9()
+    wait_until(lambda: "mirroring " in b.log_text(), 60, "standby to take over")
+    th.join(120)
+    try:
+        wait_mirrored(b, src, tgt, topic, ns.src_alias + "." + topic, PARTS, timeout=120)
+        wait_until(lambda: check_exact(b, src, tgt, topic, PARTS) == 30_000, 30,
+                   "exact copy, nothing twice", interval=1)
+    finally:
+        b.stop(expect=0)
