@@ -44,10 +44,8 @@ int retry_transient(rd_kafka_resp_err_t e) {
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__WAIT_COORD:
-        return 1;
-    default:
-        return 0;
+    case RD_KAFKA_RESP_ERR__WAIT_COORD: return 1;
+    default: return 0;
     }
 }
 
@@ -58,6 +56,13 @@ int retry_backoff_ms(int attempt) {
     if (ms > 2000)
         ms = 2000;
     return ms - (int)(rand() % (ms / 4 + 1));
+}
+
+/* A topic just created or a partition just added is unknown to the broker
+ * for a moment, and to the handle until its metadata is refreshed. */
+static int unknown_yet(rd_kafka_resp_err_t e) {
+    return e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
 }
 
 static void refresh_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms) {
@@ -94,7 +99,7 @@ rd_kafka_resp_err_t retry_watermarks(rd_kafka_t *rk, const char *topic, int32_t 
     for (int attempt = 0;; attempt++) {
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi,
                                                                  attempt_timeout(deadline));
-        if (!e || (!retry_transient(e) && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART))
+        if (!e || !(retry_transient(e) || unknown_yet(e)))
             return e;
         kf_debug("retry", "%s: watermarks of %s/%d: %s (attempt %d, retrying)", rd_kafka_name(rk),
                  topic, (int)partition, rd_kafka_err2str(e), attempt + 1);
@@ -123,7 +128,7 @@ retry_offsets_for_times(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets
         int again = !e ? 0 : retry_transient(e);
         for (int i = 0; !e && i < offsets->cnt; i++) {
             rd_kafka_resp_err_t pe = offsets->elems[i].err;
-            if (retry_transient(pe) || pe == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            if (retry_transient(pe) || unknown_yet(pe))
                 again = 1;
         }
         if (!again)

@@ -23,8 +23,9 @@ int retry_transient(rd_kafka_resp_err_t e);
 int retry_backoff_ms(int attempt);
 
 /* rd_kafka_query_watermark_offsets, retried on transient errors (and on
- * UNKNOWN_TOPIC_OR_PART, which a topic just created or grown answers for a
- * moment) until timeout_ms has passed in all.  Each retry is logged at
+ * UNKNOWN_TOPIC_OR_PART or a partition the handle does not know yet, which a
+ * topic just created or grown answers for a moment; the handle's metadata
+ * is refreshed between attempts) until timeout_ms has passed in all.  Each retry is logged at
  * debug level; the last error is returned. */
 rd_kafka_resp_err_t retry_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
                                      int64_t *lo, int64_t *hi, int timeout_ms);

@@ -35,6 +35,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from kafka_cluster import KafkaCluster, find_kafka_home  # noqa: E402
+import rk_read  # noqa: E402
+import test_mirror_util  # noqa: E402
+
+# kafka-python cannot talk to Kafka 4.x (rk_read.py says why): read with
+# confluent-kafka wherever the shared helpers read whole partitions.
+test_mirror_util.kp_all = rk_read.cf_all
+test_mirror_util.end_offsets = rk_read.end_offsets
 
 # Brokers for tests: short group sessions allowed (flow-lock takeover and
 # kill -9 tests), fast log cleaner for the compaction test.
@@ -179,3 +186,24 @@ class Namespace:
 @pytest.fixture
 def ns(real):
     return Namespace(real)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports(tmp_path):
+    """Under an ASan/UBSan build (scripts/test.sh runs this tier there), a
+    report in any kferry log a test left is a failure of that test."""
+    yield
+    bad = []
+    for root, _, files in os.walk(str(tmp_path)):
+        for f in files:
+            if f.endswith(".stderr"):
+                with open(os.path.join(root, f), "rb") as fh:
+                    text = fh.read().decode("utf-8", "replace")
+                for mark in SANITIZER_MARKS:
+                    if mark in text:
+                        i = text.index(mark)
+                        bad.append("%s: %s" % (f, text[max(0, i - 200):i + 3000]))
+    assert not bad, "sanitizer report in kferry's log:\n" + "\n".join(bad)

@@ -65,9 +65,12 @@ def java_env(kafka_home, log_dir, heap="-Xmx512m -Xms128m"):
     # of the time, at a throughput that is still far above what tests need.
     env.setdefault("KAFKA_JVM_PERFORMANCE_OPTS",
                    "-server -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true")
-    jni = "/usr/lib/x86_64-linux-gnu/jni"
-    if os.path.isdir(jni):
-        env["KAFKA_OPTS"] = (env.get("KAFKA_OPTS", "") + " -Djava.library.path=" + jni).strip()
+    # zstd: Debian's libzstd-jni1 puts libzstd-jni.so in the multiarch dir
+    dirs = [d for d in ("/usr/lib/x86_64-linux-gnu/jni", "/usr/lib/x86_64-linux-gnu")
+            if os.path.isdir(d)]
+    if dirs:
+        env["KAFKA_OPTS"] = (env.get("KAFKA_OPTS", "") + " -Djava.library.path=" +
+                             ":".join(dirs)).strip()
     return env
 
 

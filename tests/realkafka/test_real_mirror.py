@@ -13,7 +13,8 @@ import time
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
 
 from kf_util import cf_conf, cf_create_topic, cf_partitions, cf_produce, cf_producer, wait_until
-from test_mirror_util import KferryProc, check_exact, end_offsets, wait_mirrored
+from rk_read import end_offsets
+from test_mirror_util import KferryProc, check_exact, wait_mirrored
 
 
 def records(n, parts, seed):
@@ -71,7 +72,9 @@ def test_copy_codecs_configs_dynamic(real, ns, tmp_path):
     for i, codec in enumerate(["lz4", "gzip", "zstd", "snappy"]):
         t = cf_create_topic(src, ns.topic("copy%d" % i), 3,
                             config={"retention.ms": "987654321"} if i == 0 else None)
-        cf_produce(src, t, records(2500, 3, i), **{"compression.type": codec, "linger.ms": 20})
+        reps = cf_produce(src, t, records(2500, 3, i), **{"compression.type": codec,
+                                                          "linger.ms": 20})
+        assert all(r[2] is None for r in reps), "%s: %s" % (codec, [r for r in reps if r[2]][:3])
         topics[t] = 3
     cfg = ns.config(tmp_path / "mm2.properties",
                     extra={"sync.topic.configs.interval.seconds": "1"})
