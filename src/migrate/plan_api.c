@@ -35,12 +35,7 @@ static const need g_needs[] = {
     {15, 0, 1, 1, 0, "describing consumer groups (cutover waits for members to leave)"},
 };
 
-const char *plan_bootstrap(const mc_cluster *cl) {
-    for (size_t i = 0; i < cl->nprops; i++)
-        if (!strcmp(cl->props[i].key, "bootstrap.servers"))
-            return cl->props[i].value;
-    return "";
-}
+const char *plan_bootstrap(const mc_cluster *cl) { return mc_bootstrap(cl); }
 
 static const char *prop(const mc_cluster *cl, const char *key) {
     for (size_t i = 0; i < cl->nprops; i++)

@@ -108,6 +108,11 @@ static const key_def g_keys[] = {
      "Session timeout of the lock group: after a holder dies (`kill -9`) a standby takes over "
      "about this long later, plus the same again as a safety delay when the holder did not "
      "stop cleanly. Must lie within the target's `group.min/max.session.timeout.ms`."},
+    {"kferry.startup.timeout.seconds", T_INT, "600", 10, 86400, NULL, 0,
+     "How long `kferry mirror` keeps retrying its start-up (target metadata, the offset map, the "
+     "opposite flow's map on the source) while a cluster is unreachable, restarting or electing "
+     "leaders; every attempt is logged as a warning. After this deadline it exits 1 naming the "
+     "cluster, its address and the cause."},
     {"kferry.debug", T_STR, "", 0, 0, NULL, 0,
      "librdkafka debug contexts (e.g. `broker,fetch,msg`) and kferry components "
      "(`mirror,map`), comma-separated. librdkafka debug output may include broker "
@@ -546,6 +551,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
             cerr(e, line, "%s: must be a topic name of 1..249 characters", name);
     } else if (!strcmp(name, "kferry.lock.session.timeout.ms"))
         c->lock_session_ms = (int)n;
+    else if (!strcmp(name, "kferry.startup.timeout.seconds"))
+        c->startup_timeout_s = (int)n;
     else if (!strcmp(name, "kferry.debug"))
         kf_strlcpy(c->debug, v, sizeof(c->debug));
 }
@@ -817,4 +824,11 @@ void mc_print_reference(void) {
     for (size_t i = 0; i < sizeof(g_mm2_ignored) / sizeof(g_mm2_ignored[0]); i++)
         printf("%s `%s`", i ? "," : "", g_mm2_ignored[i]);
     printf(".\n");
+}
+
+const char *mc_bootstrap(const mc_cluster *cl) {
+    for (size_t i = 0; i < cl->nprops; i++)
+        if (!strcmp(cl->props[i].key, "bootstrap.servers"))
+            return cl->props[i].value;
+    return "";
 }

@@ -60,6 +60,7 @@ typedef struct mirror_config {
     char lock_group[300];         /* the flow lock (flowlock.h) */
     char lock_topic[250];
     int lock_session_ms;
+    int startup_timeout_s; /* kferry.startup.timeout.seconds */
     char debug[128];
 } mirror_config;
 
@@ -81,5 +82,9 @@ int mc_target_topic(const mirror_config *c, const char *src_topic, char *out, si
 
 /* Markdown reference of every key kferry reads (generated from the table). */
 void mc_print_reference(void);
+
+/* The cluster's bootstrap.servers as configured ("" if unset), for
+ * messages that must name the address. */
+const char *mc_bootstrap(const mc_cluster *cl);
 
 #endif

@@ -111,7 +111,18 @@ int fl_open(flowlock *fl, const mirror_config *c, const volatile sig_atomic_t *s
     if (!rk)
         return -1;
     int backoff = 500, tries = 0;
+    int64_t deadline = kf_now_ms() + (int64_t)c->startup_timeout_s * 1000;
     while (!*stop) {
+        if (kf_now_ms() >= deadline) {
+            kf_err("lock",
+                   "target cluster %s (%s): flow-lock topic %s still not usable after %d s "
+                   "(kferry.startup.timeout.seconds): check that the address is right and "
+                   "reachable from this host and that the cluster is up (`kferry plan` tests "
+                   "both clusters)",
+                   c->tgt.alias, mc_bootstrap(&c->tgt), c->lock_topic, c->startup_timeout_s);
+            rd_kafka_destroy(rk);
+            return -1;
+        }
         topic_list tl;
         int rc = -1;
         if (topics_list(rk, &tl, 15000) == 0) {
@@ -123,9 +134,9 @@ int fl_open(flowlock *fl, const mirror_config *c, const volatile sig_atomic_t *s
             break;
         if (++tries == 1 || tries % 10 == 0)
             kf_warn("lock",
-                    "flow-lock topic %s on %s not usable yet (retrying every %d ms; if the target "
-                    "refuses CreateTopics, create it with 1 partition)",
-                    c->lock_topic, c->tgt.alias, backoff);
+                    "target cluster %s (%s): flow-lock topic %s not usable yet (retrying every %d "
+                    "ms; if the target refuses CreateTopics, create it with 1 partition)",
+                    c->tgt.alias, mc_bootstrap(&c->tgt), c->lock_topic, backoff);
         nap(fl, backoff, stop);
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }

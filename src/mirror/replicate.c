@@ -393,7 +393,11 @@ static void shutdown_flush(mirror *m) {
 }
 
 /* Returned by run_holder when this process stopped holding the flow lock. */
-enum { RUN_LOCK_ENDED = -1 };
+/* run_holder's answers besides an exit code: the lock ended (back to
+ * standby), or a start-up step met a condition that may clear by itself
+ * (cluster unreachable or restarting); the cause is in start_err. */
+enum { RUN_LOCK_ENDED = -1, RUN_START_RETRY = -2 };
+static char start_err[1024];
 
 /* 1 if the status record says its writer was running when it last wrote
  * (it did not stop cleanly); holder gets the writer's lock client id. */
@@ -444,7 +448,9 @@ static int run_holder(mirror_config *c, flowlock *fl) {
 
     topic_list tl;
     if (topics_list(m.prod, &tl, 30000) != 0) {
-        kf_err("mirror", "cannot reach target cluster %s", c->tgt.alias);
+        snprintf(start_err, sizeof(start_err), "cannot read metadata from target cluster %s (%s)",
+                 c->tgt.alias, mc_bootstrap(&c->tgt));
+        rc = RUN_START_RETRY;
         goto out;
     }
     m.brokers = tl.brokers;
@@ -453,7 +459,10 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     char own_status[1024];
     if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status, sizeof(own_status),
                       err, sizeof(err))) {
-        kf_err("map", "cannot load the offset map: %s", err);
+        snprintf(start_err, sizeof(start_err),
+                 "target cluster %s (%s): cannot load the offset map: %s", c->tgt.alias,
+                 mc_bootstrap(&c->tgt), err);
+        rc = RUN_START_RETRY;
         goto out;
     }
     /* A previous holder that did not stop cleanly may still be alive (cut
@@ -475,12 +484,20 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         offmap_init(&m.map);
         if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status,
                           sizeof(own_status), err, sizeof(err))) {
-            kf_err("map", "cannot load the offset map: %s", err);
+            snprintf(start_err, sizeof(start_err),
+                     "target cluster %s (%s): cannot load the offset map: %s", c->tgt.alias,
+                     mc_bootstrap(&c->tgt), err);
+            rc = RUN_START_RETRY;
             goto out;
         }
     }
-    if (!found && topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0)
+    if (!found && topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0) {
+        snprintf(start_err, sizeof(start_err),
+                 "target cluster %s (%s): cannot create or find the offset-map topic %s",
+                 c->tgt.alias, mc_bootstrap(&c->tgt), c->map_topic);
+        rc = RUN_START_RETRY;
         goto out;
+    }
     m.map_rkt = rd_kafka_topic_new(m.prod, c->map_topic, NULL);
     /* Loop prevention: the opposite flow's map, on our source.  Saying
      * "running" (acknowledged) before looking at the opposite flow's status
@@ -490,8 +507,13 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     rd_kafka_flush(m.prod, 30000);
     char why[1536] = "";
     if (inv_load(c, m.src_reader, &m.inv, err, sizeof(err))) {
-        snprintf(why, sizeof(why), "cannot read the opposite flow's offset map %s: %s",
-                 c->opposite_map_topic, err);
+        snprintf(start_err, sizeof(start_err),
+                 "source cluster %s (%s): cannot read the opposite flow's offset map %s: %s",
+                 c->src.alias, mc_bootstrap(&c->src), c->opposite_map_topic, err);
+        progress_status(&m, 0, was_clean); /* this run wrote nothing */
+        rd_kafka_flush(m.prod, 30000);
+        rc = RUN_START_RETRY;
+        goto out;
     } else if (inv_check_stopped(&m.inv, c, err, sizeof(err))) {
         char proof[512] = "";
         if (c->opposite_stopped &&
@@ -702,10 +724,34 @@ int replicate_run(mirror_config *c) {
     if (metrics_start(c) != 0)
         goto out;
     rc = 0;
+    int64_t start_deadline = 0;
+    int attempt = 0;
     while (!g_stop) {
         if (!standby_wait(c, &fl))
             break;
         rc = run_holder(c, &fl);
+        if (rc == RUN_START_RETRY) {
+            int64_t now = kf_now_ms();
+            if (!start_deadline)
+                start_deadline = now + (int64_t)c->startup_timeout_s * 1000;
+            if (now >= start_deadline) {
+                kf_err("mirror",
+                       "%s; still failing after %d s of retries "
+                       "(kferry.startup.timeout.seconds): check that the address is right and "
+                       "reachable from this host and that the cluster is up (`kferry plan` "
+                       "tests both clusters)",
+                       start_err, c->startup_timeout_s);
+                rc = 1;
+                break;
+            }
+            int ms = retry_backoff_ms(attempt + 4); /* 1.6 s, then 2 s */
+            kf_warn("mirror", "start-up: %s (attempt %d; retrying in %.1f s, giving up in %lld s)",
+                    start_err, ++attempt, ms / 1000.0, (long long)((start_deadline - now) / 1000));
+            for (int64_t end = now + ms; !g_stop && kf_now_ms() < end;)
+                fl_poll(&fl, 100); /* keeps the lock's session alive */
+            rc = 0;
+            continue;
+        }
         if (rc != RUN_LOCK_ENDED)
             break;
         rc = 0;
