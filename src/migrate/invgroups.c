@@ -7,6 +7,7 @@
  * librdkafka 2.0.2 fetches the offsets of one group per request.
  */
 #include "migrate/inventory.h"
+#include "mirror/grpadmin.h"
 #include "mirror/retry.h"
 
 #include <stdio.h>
@@ -15,6 +16,8 @@
 
 /* Fills g's "offsets" and "lag" from OffsetFetch plus the watermarks. */
 static void group_offsets(rd_kafka_t *rk, int timeout_ms, const char *id, json_t *g) {
+    rd_kafka_t *wm = rk; /* watermarks: the caller's handle */
+    rk = ga_group_handle(rk);
     json_t *offs = json_array();
     json_object_set_new(g, "offsets", offs);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(id, NULL);
@@ -42,10 +45,16 @@ static void group_offsets(rd_kafka_t *rk, int timeout_ms, const char *id, json_t
     json_int_t total = 0;
     for (int i = 0; parts && i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (p->err || p->offset < 0)
+        if (p->err) { /* a coordinator loading or moving: not "nothing committed" */
+            json_object_set_new(g, "error",
+                                json_sprintf("committed offsets: %s [%d]: %s", p->topic,
+                                             (int)p->partition, rd_kafka_err2str(p->err)));
+            continue;
+        }
+        if (p->offset < 0)
             continue; /* nothing committed for this partition */
         int64_t lo = 0, hi = 0;
-        int werr = retry_watermarks(rk, p->topic, p->partition, &lo, &hi, timeout_ms) !=
+        int werr = retry_watermarks(wm, p->topic, p->partition, &lo, &hi, timeout_ms) !=
                    RD_KAFKA_RESP_ERR_NO_ERROR;
         json_t *row = json_pack("{s:s,s:i,s:I}", "topic", p->topic, "partition", (int)p->partition,
                                 "committed", (json_int_t)p->offset);

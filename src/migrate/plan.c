@@ -80,7 +80,6 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) 
     /* read-only: never auto-create a topic by asking about it */
     rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", eb, sizeof(eb));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", eb, sizeof(eb));
-    clients_conf_group_context(conf, "plan", cl->alias);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, cn);

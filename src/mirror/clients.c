@@ -73,12 +73,6 @@ static rd_kafka_conf_t *base_conf(const mc_cluster *cl, const char *purpose) {
     return conf;
 }
 
-void clients_conf_group_context(rd_kafka_conf_t *conf, const char *purpose, const char *alias) {
-    char id[160];
-    snprintf(id, sizeof(id), "__kferry.%s.%s", purpose, alias);
-    set(conf, "group.id", id);
-}
-
 rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
                              int eof) {
     rd_kafka_conf_t *conf = base_conf(cl, purpose);
@@ -97,7 +91,6 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
     set(conf, "enable.auto.offset.store", "false");
     set(conf, "allow.auto.create.topics", "false");
     set(conf, "enable.partition.eof", eof ? "true" : "false");
-    clients_conf_group_context(conf, purpose, cl->alias);
     rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
     char eb[512];
     rd_kafka_topic_conf_set(tc, "auto.offset.reset", "error", eb, sizeof(eb));

@@ -19,12 +19,6 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
 rd_kafka_t *clients_producer(const mirror_config *c,
                              void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                              void *opaque);
-/* Gives a consumer configuration a group.id of kferry's own (never joined,
- * never committed to), so the handle has a group context.  librdkafka 2.0.2
- * dereferences that context when a group admin call (ListConsumerGroupOffsets)
- * is answered NOT_COORDINATOR, which real clusters do while a coordinator
- * loads or moves; without one the process dies with SIGSEGV. */
-void clients_conf_group_context(rd_kafka_conf_t *conf, const char *purpose, const char *alias);
 /* The flow-lock consumer on the target (flowlock.c): group kferry.lock.group,
  * session kferry.lock.session.timeout.ms, range assignor, no commits. */
 rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,

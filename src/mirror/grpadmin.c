@@ -9,10 +9,80 @@
 #include "common/util.h"
 #include "mirror/topics.h"
 
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Group-context handles (see ga_group_handle in grpadmin.h): one per
+ * cluster address, created on first use, destroyed at exit. */
+enum { GA_MAX_CTX = 16 };
+static struct {
+    char key[1024];
+    rd_kafka_t *rk;
+} g_ctx[GA_MAX_CTX];
+static int g_nctx;
+static pid_t g_ctx_pid;
+static pthread_mutex_t g_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void ga_ctx_shutdown(void) {
+    if (getpid() != g_ctx_pid) /* a forked child owns none of them */
+        return;
+    pthread_mutex_lock(&g_ctx_mu);
+    for (int i = 0; i < g_nctx; i++)
+        rd_kafka_destroy(g_ctx[i].rk);
+    g_nctx = 0;
+    pthread_mutex_unlock(&g_ctx_mu);
+}
+
+static int conf_get(const rd_kafka_conf_t *conf, const char *name, char *out, size_t len) {
+    size_t l = len;
+    return rd_kafka_conf_get(conf, name, out, &l) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+rd_kafka_t *ga_group_handle(rd_kafka_t *rk) {
+    const rd_kafka_conf_t *conf = rd_kafka_conf(rk);
+    char gid[256] = "", key[1024] = "";
+    if (conf_get(conf, "group.id", gid, sizeof(gid)) == 0 && gid[0])
+        return rk; /* has a group context of its own */
+    if (conf_get(conf, "bootstrap.servers", key, sizeof(key)) != 0)
+        return rk;
+    rd_kafka_t *out = rk;
+    pthread_mutex_lock(&g_ctx_mu);
+    for (int i = 0; i < g_nctx; i++)
+        if (!strcmp(g_ctx[i].key, key)) {
+            out = g_ctx[i].rk;
+            goto done;
+        }
+    if (g_nctx == GA_MAX_CTX)
+        goto done;
+    rd_kafka_conf_t *dup = rd_kafka_conf_dup(conf);
+    char eb[256], id[300];
+    if (conf_get(conf, "client.id", gid, sizeof(gid)) != 0)
+        kf_strlcpy(gid, "kferry", sizeof(gid));
+    snprintf(id, sizeof(id), "__kferry.admin.%s", gid);
+    if (rd_kafka_conf_set(dup, "group.id", id, eb, sizeof(eb)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(dup);
+        goto done;
+    }
+    rd_kafka_t *h = rd_kafka_new(RD_KAFKA_CONSUMER, dup, eb, sizeof(eb));
+    if (!h) {
+        rd_kafka_conf_destroy(dup);
+        goto done;
+    }
+    if (!g_nctx && !g_ctx_pid) {
+        g_ctx_pid = getpid();
+        atexit(ga_ctx_shutdown);
+    }
+    kf_strlcpy(g_ctx[g_nctx].key, key, sizeof(g_ctx[g_nctx].key));
+    g_ctx[g_nctx++].rk = h;
+    out = h;
+done:
+    pthread_mutex_unlock(&g_ctx_mu);
+    return out;
+}
 
 static rd_kafka_AdminOptions_t *options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, op);
@@ -216,6 +286,7 @@ static const rd_kafka_group_result_t *one_group_result(rd_kafka_event_t *ev,
 int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *out, char *err,
                  size_t errlen) {
     memset(out, 0, sizeof(*out));
+    rk = ga_group_handle(rk);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o =
@@ -276,6 +347,7 @@ out:
 
 int ga_commit(rd_kafka_t *rk, const char *group, const ga_offsets *offs, int timeout_ms, char *err,
               size_t errlen) {
+    rk = ga_group_handle(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)offs->n);
     for (size_t i = 0; i < offs->n; i++) {
         rd_kafka_topic_partition_t *p =

@@ -50,6 +50,17 @@ int ga_idle(const ga_group *g);
 /* Committed offsets (partitions with nothing committed are left out). */
 int ga_committed(rd_kafka_t *rk, const char *group, int timeout_ms, ga_offsets *out, char *err,
                  size_t errlen);
+/* A handle for group admin calls on rk's cluster that has a group context:
+ * rk itself when it has a group.id, else a consumer with rk's configuration
+ * and a group.id of kferry's own that it never joins or commits to (one per
+ * cluster address, created on first use, destroyed at exit).  librdkafka
+ * 2.0.2 dereferences a NULL group context when OffsetFetch or OffsetCommit
+ * issued by the admin API is answered NOT_COORDINATOR, which real clusters
+ * do while a coordinator loads or moves: without this the process dies with
+ * SIGSEGV.  (Giving every handle a group.id instead makes
+ * rd_kafka_destroy() hang in consumer close on handles that consumed.) */
+rd_kafka_t *ga_group_handle(rd_kafka_t *rk);
+
 /* Commits offs for group (AlterConsumerGroupOffsets: refused by the broker
  * while the group has members). Any per-partition error fails the call. */
 int ga_commit(rd_kafka_t *rk, const char *group, const ga_offsets *offs, int timeout_ms, char *err,

@@ -50,7 +50,7 @@ static int setup(void **state) {
     f.cfg.tgt.alias = "msk";
     f.cfg.tgt.props = &f.kv;
     f.cfg.tgt.nprops = 1;
-    f.rk = clients_consumer(&f.cfg, &f.cfg.tgt, "test", 1);
+    f.rk = clients_consumer(&f.cfg, &f.cfg.tgt, "test", 1); /* no group.id: as kferry makes them */
     assert_non_null(f.rk);
     *state = &f;
     return 0;
