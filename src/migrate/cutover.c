@@ -191,8 +191,9 @@ static int resolve(cut_ctx *x, const char *pattern, char ***ids, size_t *n) {
     }
     for (size_t i = 0; i < na; i++) {
         if (ga_wanted(x->c, pattern, all[i])) {
-            all[(*n)++] = all[i];
+            char *keep = all[i]; /* i >= *n: clear the old slot before filling the new */
             all[i] = NULL;
+            all[(*n)++] = keep;
         } else {
             free(all[i]);
         }

