@@ -33,7 +33,7 @@ static const char *g_usage =
     "  plan --config FILE [--json] [--timeout S]\n"
     "                                inventory and preflight checks before mirroring\n"
     "                                (docs/PLAN.md)\n"
-    "  verify --config FILE [--json] [--topic REGEX] [--require-complete]\n"
+    "  verify --config FILE [--json] [--topic REGEX] [--allow-unmirrored]\n"
     "                                compare source and target record by record through the\n"
     "                                offset map (docs/VERIFY.md)\n"
     "  cutover --config FILE --group G [--producers-first] [--timeout S]\n"
