@@ -95,3 +95,33 @@ def test_done_cutover_refuses_when_source_moved(broker_factory, tmp_path):
         run_kferry(kf, "cutover", "--group", g, "--timeout", "60", check=0)
     finally:
         kf.stop(expect=0)
+
+
+# --- item 6: empty selections are named, not passed silently
+
+
+def test_empty_selections_are_failures(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"topics": "nomatch-.*"})
+    produce_n(src.bootstrap, topic, 30)
+    cp = run_kferry(kf, "plan", "--json")
+    assert cp.returncode == 1, out_err(cp)
+    doc = json.loads(cp.stdout)
+    sel = [c for c in doc["checks"] if c["check"] == "topic_selection"]
+    assert sel and sel[0]["status"] == "blocker" and "no source topic" in sel[0]["message"], sel
+    cp = run_kferry(kf, "plan")
+    assert cp.returncode == 1 and "ready to mirror" not in cp.stdout.decode().replace(
+        "NOT READY to mirror", ""), cp.stdout.decode()
+    cp = run_kferry(kf, "verify")
+    assert cp.returncode == 1 and "NOTHING VERIFIED" in cp.stdout.decode(), out_err(cp)
+    kf.start()
+    try:
+        wait_until(lambda: "no source topic is selected" in kf.log_text(), 30,
+                   "the mirror to say it mirrors nothing")
+    finally:
+        kf.stop(expect=0)
+    for g in ("nosuchgroup", "re:nosuch.*"):
+        for sub in ("status", "sync"):
+            cp = run_kferry(kf, "groups", sub, "--group", g)
+            assert cp.returncode == 1, (g, sub, out_err(cp))
+            assert "nosuch" in cp.stderr.decode() and "src" in cp.stderr.decode(), out_err(cp)
