@@ -232,6 +232,8 @@ int cutover_main(int argc, char **argv) {
     x.tgt = clients_consumer(&c, &c.tgt, "cutover", 1);
     if (!x.src || !x.tgt)
         goto out;
+    if (clients_probe_both(&c, x.src, x.tgt, x.reason, sizeof(x.reason)))
+        goto out;
     if (journal_open(&x.j, &c, x.tgt, !o.status, 60000, err, sizeof(err))) {
         snprintf(x.reason, sizeof(x.reason), "journal: %s", err);
         goto out;

@@ -177,7 +177,7 @@ int groups_main(int argc, char **argv) {
     char **ids = NULL;
     size_t n = 0;
     char err[512];
-    if (!src || !tgt)
+    if (!src || !tgt || clients_probe_both(&c, src, tgt, NULL, 0))
         goto out;
     if (ga_list(src, 10000, &ids, &n, err, sizeof(err))) {
         kf_err("groups", "cluster '%s' (%s): %s", c.src.alias, mc_bootstrap(&c.src), err);

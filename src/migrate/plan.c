@@ -95,7 +95,7 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) 
 static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd_kafka_t **out,
                          conn *cn) {
     json_t *inv = json_pack("{s:s,s:s,s:s,s:b,s:n}", "role", role, "alias", cl->alias, "bootstrap",
-                            plan_bootstrap(cl), "reachable", 0, "error");
+                            mc_bootstrap(cl), "reachable", 0, "error");
     json_object_set_new(json_object_get(p->doc, "clusters"), role, inv);
     rd_kafka_t *rk = connect_cluster(p, cl, cn);
     char err[512] = "";
@@ -103,7 +103,7 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     if (rk && inv_cluster(rk, p->timeout_ms, inv, err, sizeof(err)) == 0) {
         json_object_set_new(inv, "reachable", json_true());
         plan_check(p, "connectivity", "ok", cl->alias, "cluster", cl->alias,
-                   "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, plan_bootstrap(cl),
+                   "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, mc_bootstrap(cl),
                    (long long)json_integer_value(json_object_get(inv, "broker_count")),
                    (double)(kf_now_ms() - t0) / 1000.0);
         *out = rk;
@@ -119,11 +119,11 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     if (cn->auth_failed)
         plan_check(p, "authentication", "blocker", cl->alias, "cluster", cl->alias,
                    "authentication failed on %s cluster %s at %s: %s", role, cl->alias,
-                   plan_bootstrap(cl), why);
+                   mc_bootstrap(cl), why);
     else
         plan_check(p, "connectivity", "blocker", cl->alias, "cluster", cl->alias,
                    "cannot connect to %s cluster %s at %s within %ds: %s", role, cl->alias,
-                   plan_bootstrap(cl), p->timeout_ms / 1000, why);
+                   mc_bootstrap(cl), p->timeout_ms / 1000, why);
     if (rk)
         rd_kafka_destroy(rk);
     *out = NULL;

@@ -656,6 +656,11 @@ int verify_main(int argc, char **argv) {
         rc = 2;
         goto out;
     }
+    if (clients_probe_both(&c, x.rk[0], x.rk[1], x.err, sizeof(x.err))) {
+        if (a.json)
+            verify_report_error(x.err);
+        goto out;
+    }
     int64_t t0 = kf_now_ms();
     if (plan_all(&x, have_re ? &re : NULL)) {
         if (a.json)

@@ -409,6 +409,9 @@ int replicate_run(mirror_config *c) {
     m.prod = clients_producer(c, on_delivery, &m);
     if (!m.src || !m.tgt_reader || !m.src_reader || !m.prod)
         goto out;
+    /* both clusters answer, or the error names the one that does not */
+    if (clients_probe_both(c, m.src, m.tgt_reader, NULL, 0))
+        goto out;
     m.q = rd_kafka_queue_new(m.src);
 
     topic_list tl;

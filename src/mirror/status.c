@@ -71,7 +71,7 @@ int status_run(mirror_config *c, int json) {
     reader_spec *specs = NULL;
     size_t nrows = 0, nspecs = 0;
     char err[512], st[1024] = "";
-    if (!src || !tgt)
+    if (!src || !tgt || clients_probe_both(c, src, tgt, NULL, 0))
         goto out;
     int found = 0;
     if (mapstore_load(tgt, c->map_topic, &m, &found, st, sizeof(st), err, sizeof(err))) {

@@ -125,3 +125,34 @@ def test_empty_selections_are_failures(broker_factory, tmp_path):
             cp = run_kferry(kf, "groups", sub, "--group", g)
             assert cp.returncode == 1, (g, sub, out_err(cp))
             assert "nosuch" in cp.stderr.decode() and "src" in cp.stderr.decode(), out_err(cp)
+
+
+# --- item 8: an unreachable cluster is named, with its address and the cause
+
+
+def test_unreachable_cluster_named_first(broker_factory, tmp_path):
+    b = broker_factory()
+    for side, alias in (("src", "src"), ("dst", "dst")):
+        cfg = tmp_path / ("%s-down.properties" % side)
+        write_config(cfg, b, b)
+        cfg.write_text(cfg.read_text().replace(
+            "%s.bootstrap.servers = %s" % (alias, b.bootstrap),
+            "%s.bootstrap.servers = 127.0.0.1:1" % alias))
+        want = "cluster '%s' (127.0.0.1:1): cannot connect: Connection refused" % alias
+        cmds = [["status"], ["verify"], ["groups", "status"], ["cutover", "--group", "g"],
+                ["cutover", "producers"], ["mirror"]]
+        if side == "dst":  # these read only the target's offset map
+            cmds += [["offsets", "dump"],
+                     ["offsets", "translate", "--topic", "t", "--partition", "0",
+                      "--offset", "0"]]
+        for args in cmds:
+            t0 = time.monotonic()
+            cp = kferry(*args, "--config", str(cfg), timeout=60)
+            text = out_err(cp)
+            assert cp.returncode == 1, (args, cp.returncode, text[-2000:])
+            ours = [line for line in cp.stderr.decode().splitlines()
+                    if " kferry " in line and "[rdkafka]" not in line
+                    and ("ERROR" in line or "FAILED" in line)]
+            assert ours and want in ours[0], (args, ours, text[-2000:])
+            assert "offset map" not in ours[0] and "journal" not in ours[0], (args, ours)
+            assert time.monotonic() - t0 < 30, args

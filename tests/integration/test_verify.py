@@ -473,5 +473,6 @@ def test_verify_unreachable_cluster(broker_factory, tmp_path):
     assert cp.returncode == 1, (cp.stdout, cp.stderr[-2000:])
     rep = json.loads(cp.stdout)
     assert rep["ok"] is False and rep["exit_code"] == 1
-    assert "cannot load the offset map" in rep["error"]
-    assert b"cannot load the offset map" in cp.stderr
+    # the cluster, its address and the cause come first (issue 13, item 8)
+    assert rep["error"].startswith("cluster 'dst' (127.0.0.1:1): cannot connect: "), rep
+    assert b"cluster 'dst' (127.0.0.1:1): cannot connect: Connection refused" in cp.stderr
