@@ -156,3 +156,89 @@ def test_unreachable_cluster_named_first(broker_factory, tmp_path):
             assert ours and want in ours[0], (args, ours, text[-2000:])
             assert "offset map" not in ours[0] and "journal" not in ours[0], (args, ours)
             assert time.monotonic() - t0 < 30, args
+
+
+# --- item 4 (and "Done when"): a stock MirrorMaker 2 file runs unchanged
+
+STOCK_MM2 = """\
+# A MirrorMaker 2 dedicated-mode file as shipped with Kafka, adapted to two clusters
+clusters = onprem, msk
+onprem.bootstrap.servers = {src}
+msk.bootstrap.servers = {tgt}
+onprem->msk.enabled = true
+msk->onprem.enabled = false
+onprem->msk.topics = {prefix}.*
+topics.blacklist = .*[\\-\\.]internal, .*\\.replica, __.*, {prefix}-secret
+groups.blacklist = console-consumer-.*, connect-.*, __.*
+replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy
+replication.factor = 1
+checkpoints.topic.replication.factor = 1
+heartbeats.topic.replication.factor = 1
+offset-syncs.topic.replication.factor = 1
+offset.storage.replication.factor = 1
+status.storage.replication.factor = 1
+config.storage.replication.factor = 1
+offset.storage.topic = mm2-offsets
+tasks.max = 4
+refresh.topics.enabled = true
+refresh.topics.interval.seconds = 1
+refresh.groups.enabled = true
+refresh.groups.interval.seconds = 10
+sync.topic.configs.enabled = true
+sync.topic.acls.enabled = false
+emit.heartbeats.enabled = true
+emit.checkpoints.enabled = true
+emit.checkpoints.interval.seconds = 5
+sync.group.offsets.enabled = true
+sync.group.offsets.interval.seconds = 1
+offset-syncs.topic.location = target
+exactly.once.support = enabled
+key.converter = org.apache.kafka.connect.converters.ByteArrayConverter
+value.converter = org.apache.kafka.connect.converters.ByteArrayConverter
+onprem.consumer.max.poll.records = 500
+onprem.consumer.auto.offset.reset = earliest
+onprem.admin.request.timeout.ms = 30000
+msk.producer.buffer.memory = 33554432
+msk.producer.compression.type = zstd
+msk.admin.retries = 5
+"""
+
+
+def test_stock_mm2_properties_runs_with_warnings_only(broker_factory, tmp_path):
+    src, tgt = broker_factory(), broker_factory()
+    prefix = unique("stock")
+    topic = cf_create_topic(src.bootstrap, prefix + "-orders", 2)
+    secret = cf_create_topic(src.bootstrap, prefix + "-secret", 1)
+    produce_n(src.bootstrap, topic, 500, parts=2)
+    produce_n(src.bootstrap, secret, 5, parts=1)
+    path = tmp_path / "mm2.properties"
+    path.write_text(STOCK_MM2.format(src=src.bootstrap, tgt=tgt.bootstrap, prefix=prefix))
+    kf = KferryProc(path, tmp_path).start()
+    try:
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, 2)
+        time.sleep(1.5)
+        assert kf.alive()
+    finally:
+        kf.stop(expect=0)
+    log = kf.log_text()
+    assert " ERROR " not in log, log[-4000:]
+    for key in ("tasks.max", "refresh.topics.enabled", "refresh.groups.enabled",
+                "offset-syncs.topic.location", "exactly.once.support", "emit.heartbeats.enabled",
+                "offset.storage.topic", "config.storage.replication.factor", "key.converter",
+                "onprem.consumer.max.poll.records"):
+        assert ("%s accepted but not used" % key) in log, key
+    assert "topics.blacklist is MirrorMaker 2's old name of topics.exclude" in log
+    assert "onprem.max.poll.records" not in log
+    assert "not mirrored: %s (matched by 'topics.exclude')" % secret in log, log[-4000:]
+    from kafka import KafkaConsumer
+    c = KafkaConsumer(**kp_kwargs(tgt.bootstrap))
+    try:
+        assert secret not in c.topics()
+    finally:
+        c.close()
+    # the one-shot commands read the same file unchanged
+    for args in (["status"], ["verify"], ["plan"], ["groups", "status"]):
+        cp = kferry(*args, "--config", str(path), timeout=120)
+        assert cp.returncode in (0, 1) and "configuration error" not in out_err(cp), (
+            args, out_err(cp)[-3000:])
+    assert kferry("verify", "--config", str(path), timeout=120).returncode == 0
