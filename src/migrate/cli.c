@@ -23,7 +23,8 @@ int cli_next(const char *cmd, const cli_opt *opts, int argc, char **argv, int *i
             continue;
         if (opts[k].has_value) {
             if (*i + 1 >= argc) {
-                fprintf(stderr, "kferry %s: %s needs a value\n", cmd, a);
+                fprintf(stderr, "kferry %s: %s needs a value (see kferry %s --help)\n", cmd, a,
+                        cmd);
                 return CLI_ERR;
             }
             *val = argv[*i + 1];

@@ -7,6 +7,8 @@
  */
 #include "migrate/plan.h"
 
+#include "migrate/cli.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
@@ -24,8 +26,11 @@ static const char *g_plan_usage =
     "topic name collisions, configs the target rejects or changes, message size\n"
     "limits.  Nothing is written to either cluster.\n"
     "\n"
+    "  --config FILE      the mirror's mm2.properties\n"
     "  --json             the plan as JSON (schema: docs/PLAN.md)\n"
     "  --timeout SECONDS  bound of each request to a cluster (default 10)\n"
+    "\n"
+    "Example: kferry plan --config mm2.properties --json > plan.json\n"
     "\n"
     "Exit status: 0 no blocker, 1 at least one blocker, 2 usage or config error.\n";
 
@@ -166,27 +171,28 @@ static void summarize(plan_ctx *p) {
 }
 
 static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s) {
-    for (int i = 2; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    static const cli_opt opts[] = {
+        {"--config", "-c", 1}, {"--json", NULL, 0}, {"--timeout", NULL, 1}, {NULL, NULL, 0}};
+    int i = 2, k;
+    const char *v;
+    while ((k = cli_next("plan", opts, argc, argv, &i, &v)) != CLI_END) {
         int64_t n;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+        if (k == CLI_HELP) {
             fputs(g_plan_usage, stdout);
             return 1;
-        } else if (!strcmp(o, "--json")) {
+        }
+        if (k == CLI_ERR)
+            return -1;
+        if (k == 0) {
+            *config = v;
+        } else if (k == 1) {
             *json = 1;
-        } else if ((!strcmp(o, "--config") || !strcmp(o, "-c")) && v) {
-            *config = argv[++i];
-        } else if (!strcmp(o, "--timeout") && v) {
+        } else {
             if (kf_parse_i64(v, 1, 600, &n)) {
                 fprintf(stderr, "kferry plan: --timeout %s: expected seconds in [1, 600]\n", v);
                 return -1;
             }
             *timeout_s = (int)n;
-            i++;
-        } else {
-            fprintf(stderr, "kferry plan: %s %s\n%s", o, v ? "is unknown" : "needs a value",
-                    g_plan_usage);
-            return -1;
         }
     }
     if (!*config) {

@@ -242,3 +242,53 @@ def test_stock_mm2_properties_runs_with_warnings_only(broker_factory, tmp_path):
         assert cp.returncode in (0, 1) and "configuration error" not in out_err(cp), (
             args, out_err(cp)[-3000:])
     assert kferry("verify", "--config", str(path), timeout=120).returncode == 0
+
+
+# --- item 9: every command has its own --help; unknown options are named
+
+
+HELP = [(["mirror"], "kferry mirror"), (["status"], "kferry status"),
+        (["offsets", "translate"], "kferry offsets translate"),
+        (["offsets", "dump"], "kferry offsets dump"), (["plan"], "kferry plan"),
+        (["cutover"], "kferry cutover"), (["cutover", "producers"], "kferry cutover producers"),
+        (["verify"], "kferry verify"), (["groups", "status"], "kferry groups status"),
+        (["groups", "sync"], "kferry groups sync"), (["demo"], "kferry demo"),
+        (["config-reference"], "kferry config-reference")]
+
+
+def test_every_command_has_its_own_help():
+    for args, usage in HELP:
+        for flag in ("--help", "-h"):
+            cp = kferry(*args, flag)
+            out = cp.stdout.decode()
+            assert cp.returncode == 0, (args, flag, out_err(cp))
+            assert out.startswith("usage:") and usage in out, (args, out)
+            assert "Example" in out and "Exit status" in out, (args, out)
+            assert "commands:" not in out, (args, "the global usage")
+
+
+def test_unknown_and_unsupported_options_are_refused(tmp_path):
+    cfg = tmp_path / "m.properties"
+    cfg.write_text("clusters = a, b\na.bootstrap.servers = 127.0.0.1:1\n"
+                   "b.bootstrap.servers = 127.0.0.1:2\na->b.enabled = true\n")
+    c = str(cfg)
+    cases = [(["plan", "--config", c, "--jsn"], "unknown option --jsn (did you mean --json?)"),
+             (["status", "--config", c, "--topic", "orders"], "unknown option --topic"),
+             (["mirror", "--config", c, "--json"], "unknown option --json"),
+             (["offsets", "dump", "--config", c, "--partition", "1"], "unknown option --partition"),
+             (["verify", "--config", c, "--topics", "x"], "unknown option --topics"),
+             (["groups", "status", "--config", c, "--grop", "g"],
+              "unknown option --grop (did you mean --group?)"),
+             (["groups", "sync", "--config", c, "--json"], "--json"),
+             (["cutover", "--config", c, "--group", "g", "--topics", "x"], "--topics"),
+             (["cutover", "producers", "--config", c, "--json"], "--json"),
+             (["cutover", "--status", "--config", c, "--restart"], "--restart"),
+             (["demo", "--rat", "5"], "unknown option --rat (did you mean --rate?)"),
+             (["plan", "--config"], "--config needs a value"),
+             (["status", "--config", c, "extra"], "unexpected argument 'extra'")]
+    for args, want in cases:
+        t0 = time.monotonic()
+        cp = kferry(*args)
+        assert cp.returncode == 2, (args, out_err(cp))
+        assert want in cp.stderr.decode(), (args, cp.stderr.decode())
+        assert time.monotonic() - t0 < 5, (args, "must fail before contacting a cluster")
