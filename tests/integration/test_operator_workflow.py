@@ -292,3 +292,36 @@ def test_unknown_and_unsupported_options_are_refused(tmp_path):
         assert cp.returncode == 2, (args, out_err(cp))
         assert want in cp.stderr.decode(), (args, cp.stderr.decode())
         assert time.monotonic() - t0 < 5, (args, "must fail before contacting a cluster")
+
+
+# --- item 3: a group with offsets on a topic that is not mirrored stalls nothing
+
+
+def test_unmirrored_topic_offsets_do_not_stall(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path)
+    other = cf_create_topic(src.bootstrap, unique("notmirrored"), 2)
+    cfg = open(kf.config).read() + "topics.exclude = %s\n" % other
+    open(kf.config, "w").write(cfg)
+    produce_n(src.bootstrap, topic, 300)
+    produce_n(src.bootstrap, other, 100, parts=2)
+    g = unique("billing")
+    commit_standalone(src.bootstrap, g, topic, {p: 50 for p in range(PARTS)})
+    commit_standalone(src.bootstrap, g, other, {0: 20, 1: 30})
+    kf.start()
+    try:
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)
+        wait_until(lambda: target_committed(tgt.bootstrap, g) == {
+            (topic, p): 50 for p in range(PARTS)}, 60, "group sync of the mirrored topic")
+        t0 = time.monotonic()
+        cp = run_kferry(kf, "groups", "status", "--group", g, "--json", check=0)
+        assert time.monotonic() - t0 < 8, "groups status took %.1f s" % (time.monotonic() - t0)
+        rows = json.loads(cp.stdout)["groups"][0]["partitions"]
+        assert sorted(r["status"] for r in rows if r["topic"] == other) == ["not-mirrored"] * 2
+        time.sleep(1.5)  # a group sync pass is running or about to
+    finally:
+        t0 = time.monotonic()
+        kf.proc.send_signal(signal.SIGTERM)
+        rc = kf.wait_exit(timeout=60)
+        took = time.monotonic() - t0
+    assert rc == 0 and took < 5, "SIGTERM took %.1f s (rc %d):\n%s" % (
+        took, rc, kf.log_text()[-3000:])
