@@ -325,3 +325,37 @@ def test_unmirrored_topic_offsets_do_not_stall(broker_factory, tmp_path):
         took = time.monotonic() - t0
     assert rc == 0 and took < 5, "SIGTERM took %.1f s (rc %d):\n%s" % (
         took, rc, kf.log_text()[-3000:])
+
+
+# --- item 10: smaller gaps
+
+
+def test_status_eta_uses_the_recent_working_rate(broker_factory, tmp_path):
+    """After an idle stretch the progress line's rate is 0; the ETA of a new
+    burst must come from how fast the mirror worked recently, not from it."""
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path,
+                                    extra={"kferry.status.interval.seconds": "2"})
+    kf.start()
+    try:
+        for i in range(4):
+            produce_n(src.bootstrap, topic, 20000, start=i * 20000)
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)
+        time.sleep(6)  # idle for more than two status intervals
+        st = kf.status()
+        assert st["mirror"]["records_per_s"] == 0, st["mirror"]
+        recent = st["mirror"]["recent_records_per_s"]
+        assert recent > 1000, json.dumps(st["mirror"])
+        kf.proc.send_signal(signal.SIGSTOP)  # a burst the mirror has not started on
+        try:
+            produce_n(src.bootstrap, topic, 60000, start=80000)
+            st = kf.status()
+        finally:
+            kf.proc.send_signal(signal.SIGCONT)
+        assert st["total_lag_records"] == 60000, st
+        assert 0 <= st["eta_seconds"] <= 60000 / recent + 1, st
+        t0 = time.monotonic()
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)
+        took = time.monotonic() - t0
+        assert st["eta_seconds"] < 10 * took + 10, (st["eta_seconds"], took)
+    finally:
+        kf.stop(expect=0)
