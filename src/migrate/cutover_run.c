@@ -287,6 +287,37 @@ static int run_gate(cut_ctx *x, const char *group, const char *step, cut_parts *
     return cut_wait_mirrored(x, parts);
 }
 
+/* A new cutover needs a group the source knows: with committed offsets or
+ * members.  0 yes, -1 (x->reason) no or unreadable. */
+static int known_on_source(cut_ctx *x, const char *group) {
+    char err[512];
+    ga_offsets so;
+    ga_group sg;
+    if (ga_committed(x->src, group, CUT_ADMIN_TIMEOUT_MS, &so, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    size_t n = so.n;
+    ga_offsets_free(&so);
+    if (n)
+        return 0;
+    if (ga_describe(x->src, group, CUT_ADMIN_TIMEOUT_MS, &sg, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    size_t nm = sg.nmembers;
+    ga_group_free(&sg);
+    if (nm)
+        return 0; /* members that have not committed yet: the gates wait for them */
+    snprintf(x->reason, sizeof(x->reason),
+             "group %s is not known on %s (%s): no committed offsets and no members there "
+             "(a typo?); nothing was journaled",
+             group, x->c->src.alias, mc_bootstrap(&x->c->src));
+    return -1;
+}
+
 int cut_group(cut_ctx *x, const char *group) {
     int gen = journal_gen(&x->j, 'C', group);
     const char *mode = x->producers_first ? "producers-first" : "consumers-first";
@@ -351,6 +382,8 @@ int cut_group(cut_ctx *x, const char *group) {
         cut_say("group %s: resuming the cutover started at %s; done: %s; it stopped at: %s", group,
                 ts, done, next ? next : "?");
     }
+    if (!st && known_on_source(x, group) != 0)
+        return -1; /* nothing journaled for a group the source does not know */
     cut_parts parts = {0};
     int rc = -1;
     json_t *offsets = NULL;

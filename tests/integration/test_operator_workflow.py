@@ -359,3 +359,35 @@ def test_status_eta_uses_the_recent_working_rate(broker_factory, tmp_path):
         assert st["eta_seconds"] < 10 * took + 10, (st["eta_seconds"], took)
     finally:
         kf.stop(expect=0)
+
+
+def test_unknown_group_cutover_journals_nothing(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path)
+    produce_n(src.bootstrap, topic, 30)
+    kf.start()
+    try:
+        g = unique("nosuchgroup")
+        cp = run_kferry(kf, "cutover", "--group", g, "--timeout", "30", check=1)
+        assert "group %s is not known on src" % g in cp.stdout.decode(), out_err(cp)
+        cp = run_kferry(kf, "cutover", "--status", "--group", g, "--json", check=0)
+        assert json.loads(cp.stdout) == [], cp.stdout
+    finally:
+        kf.stop(expect=0)
+
+
+def test_producer_gate_timeout_names_busy_partitions(broker_factory, tmp_path):
+    src, tgt, topic, kf = make_flow(broker_factory, tmp_path)
+    quiet = cf_create_topic(src.bootstrap, unique("quiet"), 1)
+    produce_n(src.bootstrap, quiet, 5, parts=1)
+    from test_cutover import SeqProducer
+    prod = SeqProducer(topic, parts=1, rate=200).start(src.bootstrap)  # writes partition 0 only
+    kf.start()
+    try:
+        cp = run_kferry(kf, "cutover", "producers", "--quiet-seconds", "3", "--timeout", "8",
+                        check=1)
+        text = cp.stdout.decode()
+        assert "timed out" in text and "%s/0 (+" % topic in text, out_err(cp)
+        assert "%s/1" % topic not in text and quiet not in text.split("timed out")[1], text
+    finally:
+        prod.stop()
+        kf.stop(expect=0)
