@@ -31,10 +31,9 @@ static int64_t g_recent_ms, g_recent_delivered;
 static double g_recent_rps;
 
 static void recent_update(mirror *m, int64_t now, int64_t lag) {
-    if (!g_recent_ms) {
-        g_recent_ms = now;
-        g_recent_delivered = m->delivered;
-        return;
+    if (!g_recent_ms) { /* the first tick, a second after start: count from 0 */
+        g_recent_ms = now - 1000;
+        g_recent_delivered = 0;
     }
     int64_t dt = now - g_recent_ms, d = m->delivered - g_recent_delivered;
     if (dt < 1000)

@@ -337,8 +337,10 @@ def test_status_eta_uses_the_recent_working_rate(broker_factory, tmp_path):
                                     extra={"kferry.status.interval.seconds": "2"})
     kf.start()
     try:
+        produce_n(src.bootstrap, topic, 300)
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)  # running
         for i in range(4):
-            produce_n(src.bootstrap, topic, 20000, start=i * 20000)
+            produce_n(src.bootstrap, topic, 20000, start=300 + i * 20000)
         wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)
         time.sleep(6)  # idle for more than two status intervals
         st = kf.status()
@@ -347,7 +349,7 @@ def test_status_eta_uses_the_recent_working_rate(broker_factory, tmp_path):
         assert recent > 1000, json.dumps(st["mirror"])
         kf.proc.send_signal(signal.SIGSTOP)  # a burst the mirror has not started on
         try:
-            produce_n(src.bootstrap, topic, 60000, start=80000)
+            produce_n(src.bootstrap, topic, 60000, start=80300)
             st = kf.status()
         finally:
             kf.proc.send_signal(signal.SIGCONT)
