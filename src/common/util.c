@@ -3,6 +3,7 @@
  */
 #include "common/util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -238,4 +239,32 @@ int kf_rmtree(const char *path) {
     if (rmdir(path) != 0)
         rc = -1;
     return rc;
+}
+
+int kf_edit_distance(const char *a, const char *b, int cap) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 255 || lb > 255)
+        return cap + 1;
+    if ((la > lb ? la - lb : lb - la) > (size_t)cap)
+        return cap + 1;
+    int prev[256], cur[256];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        int best = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = prev[j - 1] +
+                      (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            int m = sub < del ? sub : del;
+            cur[j] = m < ins ? m : ins;
+            if (cur[j] < best)
+                best = cur[j];
+        }
+        if (best > cap)
+            return cap + 1;
+        memcpy(prev, cur, (lb + 1) * sizeof(int));
+    }
+    return prev[lb] > cap ? cap + 1 : prev[lb];
 }

@@ -25,6 +25,10 @@ char *kf_strndup(const char *s, size_t n);
 /* snprintf into dst; returns 0, or -1 when truncated. */
 int kf_strlcpy(char *dst, const char *src, size_t size);
 
+/* Levenshtein distance of a and b (case-insensitive), capped: anything
+ * above cap (or strings longer than 255) returns cap + 1. */
+int kf_edit_distance(const char *a, const char *b, int cap);
+
 /* Reads a whole file (at most max bytes) into a fresh buffer. 0 or -1/errno. */
 int kf_read_file(const char *path, kf_buf *out, size_t max);
 /* Writes via a temp file, fsync and rename. 0 or -1/errno. */

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "migrate/cli.h"
 #include "migrate/cutover_int.h"
 
 #include <stdio.h>
@@ -35,6 +36,10 @@ static const char *g_usage =
     "      the journal: every step of every cutover, with times and committed offsets\n"
     "  --json with a group cutover: the report as one JSON object per group on stdout\n"
     "\n"
+    "Examples: kferry cutover --config mm2.properties --group billing\n"
+    "          kferry cutover --config mm2.properties --group 're:.*'\n"
+    "          kferry cutover producers --config mm2.properties --topics 'orders|payments'\n"
+    "\n"
     "G is a group name, or 're:REGEX' (also --groups REGEX) for every source group whose\n"
     "whole name matches.  --timeout (default 600 s) bounds all waits of the command.\n"
     "Exit status: 0 done, 1 failed or timed out (the reason is printed), 2 usage/config error.\n"
@@ -46,56 +51,91 @@ typedef struct opts {
     int timeout_s, quiet_s, producers_first, no_wait_members, restart;
 } opts;
 
+enum {
+    O_CONFIG,
+    O_GROUP,
+    O_GROUPS,
+    O_TOPICS,
+    O_TIMEOUT,
+    O_QUIET,
+    O_STATUS,
+    O_JSON,
+    O_PF,
+    O_NWM,
+    O_RESTART
+};
+
 static int parse(int argc, char **argv, opts *o) {
+    static const cli_opt table[] = {
+        {"--config", "-c", 1},          {"--group", NULL, 1},   {"--groups", NULL, 1},
+        {"--topics", NULL, 1},          {"--timeout", NULL, 1}, {"--quiet-seconds", NULL, 1},
+        {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
+        {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->timeout_s = 600;
     o->quiet_s = 5;
-    int i = 0;
+    int i = 0, k;
     if (argc > 0 && !strcmp(argv[0], "producers")) {
         o->producers_cmd = 1;
         i = 1;
     }
+    const char *cmd = o->producers_cmd ? "cutover producers" : "cutover";
     static char re[1100];
-    for (; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const char *v, *seen[16] = {0};
+    while ((k = cli_next(cmd, table, argc, argv, &i, &v)) != CLI_END) {
         int64_t n = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (k == CLI_HELP) {
             fputs(g_usage, stdout);
             return 1;
-        } else if (!strcmp(a, "--status"))
-            o->status = 1;
-        else if (!strcmp(a, "--json"))
-            o->json = 1;
-        else if (!strcmp(a, "--producers-first"))
-            o->producers_first = 1;
-        else if (!strcmp(a, "--no-wait-members"))
-            o->no_wait_members = 1;
-        else if (!strcmp(a, "--restart"))
-            o->restart = 1;
-        else if (!v) {
-            fprintf(stderr, "kferry cutover: %s needs a value (or is unknown)\n%s", a, g_usage);
+        }
+        if (k == CLI_ERR)
             return -1;
-        } else if (!strcmp(a, "--config") || !strcmp(a, "-c"))
-            o->config = argv[++i];
-        else if (!strcmp(a, "--group"))
-            o->group = argv[++i];
-        else if (!strcmp(a, "--groups")) {
+        seen[k] = table[k].name;
+        switch (k) {
+        case O_CONFIG: o->config = v; break;
+        case O_GROUP: o->group = v; break;
+        case O_GROUPS:
             snprintf(re, sizeof(re), "re:%s", v);
             o->group = re;
-            i++;
-        } else if (!strcmp(a, "--topics"))
-            o->topics = argv[++i];
-        else if (!strcmp(a, "--timeout") || !strcmp(a, "--quiet-seconds")) {
+            break;
+        case O_TOPICS: o->topics = v; break;
+        case O_TIMEOUT:
+        case O_QUIET:
             if (kf_parse_i64(v, 0, 86400 * 7, &n)) {
-                fprintf(stderr, "kferry cutover: %s %s: expected seconds\n", a, v);
+                fprintf(stderr, "kferry %s: %s %s: expected seconds\n", cmd, table[k].name, v);
                 return -1;
             }
-            *(a[2] == 't' ? &o->timeout_s : &o->quiet_s) = (int)n;
-            i++;
-        } else {
-            fprintf(stderr, "kferry cutover: unknown option %s\n%s", a, g_usage);
-            return -1;
+            *(k == O_TIMEOUT ? &o->timeout_s : &o->quiet_s) = (int)n;
+            break;
+        case O_STATUS: o->status = 1; break;
+        case O_JSON: o->json = 1; break;
+        case O_PF: o->producers_first = 1; break;
+        case O_NWM: o->no_wait_members = 1; break;
+        default: o->restart = 1; break;
         }
+    }
+    /* options another form of the command takes are refused, not ignored */
+    static const int not_producers[] = {O_GROUP, O_GROUPS, O_STATUS, O_JSON, O_PF, O_NWM, -1};
+    static const int not_status[] = {O_GROUPS, O_TOPICS, O_TIMEOUT, O_QUIET,
+                                     O_PF,     O_NWM,    O_RESTART, -1};
+    static const int not_group[] = {O_TOPICS, -1};
+    const int *bad = o->producers_cmd ? not_producers : o->status ? not_status : not_group;
+    const char *form = o->producers_cmd ? "cutover producers"
+                       : o->status      ? "cutover --status"
+                                        : "cutover --group";
+    for (int j = 0; bad[j] >= 0; j++) {
+        if (!seen[bad[j]])
+            continue;
+        if (o->producers_cmd && (bad[j] == O_GROUP || bad[j] == O_GROUPS))
+            fprintf(stderr, "kferry cutover producers: takes --topics, not %s\n", seen[bad[j]]);
+        else
+            fprintf(stderr, "kferry %s: %s does not apply here (see kferry cutover --help)\n", form,
+                    seen[bad[j]]);
+        return -1;
+    }
+    if (!o->producers_first && seen[O_NWM]) {
+        fprintf(stderr, "kferry cutover: --no-wait-members goes with --producers-first\n");
+        return -1;
     }
     if (!o->config) {
         fprintf(stderr, "kferry cutover: --config FILE is required\n");
@@ -103,10 +143,6 @@ static int parse(int argc, char **argv, opts *o) {
     }
     if (!o->status && !o->producers_cmd && !o->group) {
         fprintf(stderr, "kferry cutover: --group G (or --groups REGEX) is required\n%s", g_usage);
-        return -1;
-    }
-    if (o->producers_cmd && o->group) {
-        fprintf(stderr, "kferry cutover producers: takes --topics, not --group\n");
         return -1;
     }
     const char *pat = o->producers_cmd ? o->topics : o->group;
@@ -191,8 +227,9 @@ static int resolve(cut_ctx *x, const char *pattern, char ***ids, size_t *n) {
     }
     for (size_t i = 0; i < na; i++) {
         if (ga_wanted(x->c, pattern, all[i])) {
-            all[(*n)++] = all[i];
+            char *keep = all[i]; /* i >= *n: clear the old slot before filling the new */
             all[i] = NULL;
+            all[(*n)++] = keep;
         } else {
             free(all[i]);
         }
@@ -230,6 +267,8 @@ int cutover_main(int argc, char **argv) {
     x.src = clients_consumer(&c, &c.src, "cutover", 1);
     x.tgt = clients_consumer(&c, &c.tgt, "cutover", 1);
     if (!x.src || !x.tgt)
+        goto out;
+    if (clients_probe_both(&c, x.src, x.tgt, x.reason, sizeof(x.reason)))
         goto out;
     if (journal_open(&x.j, &c, x.tgt, !o.status, 60000, err, sizeof(err))) {
         snprintf(x.reason, sizeof(x.reason), "journal: %s", err);

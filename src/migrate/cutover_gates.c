@@ -232,17 +232,27 @@ static int end_offsets(cut_ctx *x, rd_kafka_t *rk, const cut_parts *p, int64_t w
 
 int cut_wait_quiet(cut_ctx *x, const cut_parts *p) {
     int64_t *prev = calloc(p->n + 1, sizeof(*prev)), *cur = calloc(p->n + 1, sizeof(*cur));
+    /* records per partition in the last 5-10 s: got[0..n) this window, got[n..2n) the last */
+    int64_t *got = calloc(2 * p->n + 1, sizeof(*got));
     int rc = -1, have = 0;
     int64_t since = kf_now_ms(), next_say = kf_now_ms() + CUT_PRINT_EVERY_MS;
-    if (!prev || !cur)
+    int64_t next_window = kf_now_ms() + CUT_PRINT_EVERY_MS;
+    if (!prev || !cur || !got)
         goto out;
     for (;;) {
         if (end_offsets(x, x->src, p, -1, cur) == 0) {
             int64_t moved = 0;
-            for (size_t i = 0; have && i < p->n; i++)
+            for (size_t i = 0; have && i < p->n; i++) {
                 moved += cur[i] - prev[i];
+                got[i] += cur[i] - prev[i];
+            }
             if (!have || moved)
                 since = kf_now_ms();
+            if (kf_now_ms() >= next_window) {
+                memcpy(got + p->n, got, p->n * sizeof(*got));
+                memset(got, 0, p->n * sizeof(*got));
+                next_window = kf_now_ms() + CUT_PRINT_EVERY_MS;
+            }
             if (moved && kf_now_ms() >= next_say) {
                 cut_say("the source still receives records (%lld in the last second): "
                         "waiting for %d quiet second(s)",
@@ -257,9 +267,25 @@ int cut_wait_quiet(cut_ctx *x, const cut_parts *p) {
             }
         }
         if (timed_out(x)) {
+            /* name the partitions that received records most recently */
+            char list[600] = "";
+            size_t named = 0, busy = 0;
+            for (size_t i = 0; i < p->n; i++) {
+                int64_t recent = got[i] + got[p->n + i];
+                if (recent <= 0)
+                    continue;
+                busy++;
+                size_t l = strlen(list);
+                if (named < 8 && l < sizeof(list) - 1) {
+                    snprintf(list + l, sizeof(list) - l, "%s%s/%d (+%lld)", named ? ", " : "",
+                             p->topics[i], (int)p->parts[i], (long long)recent);
+                    named++;
+                }
+            }
             snprintf(x->reason, sizeof(x->reason),
                      "timed out: the source topics kept receiving records (producers not "
-                     "moved yet?)");
+                     "moved yet?); records in the last seconds: %s%s",
+                     busy ? list : "(none)", busy > named ? ", ..." : "");
             goto out;
         }
         cut_sleep_ms(1000);
@@ -267,6 +293,7 @@ int cut_wait_quiet(cut_ctx *x, const cut_parts *p) {
 out:
     free(prev);
     free(cur);
+    free(got);
     return rc;
 }
 

@@ -110,6 +110,60 @@ static int verify(cut_ctx *x, const char *group, json_t *offsets, ga_offsets *no
     return 0;
 }
 
+/* A cutover journaled as done is only still done if nothing happened on the
+ * source since: no consumer of the group is back there and its committed
+ * offsets are those the cutover translated (a rollback, or consumers
+ * started on the source again, moves them).  0 still done, -1 moved
+ * (x->reason names why). */
+static int recheck_source(cut_ctx *x, const char *group, json_t *offsets, const char *ts) {
+    char err[512];
+    ga_group sg;
+    if (ga_describe(x->src, group, CUT_ADMIN_TIMEOUT_MS, &sg, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    if (!ga_idle(&sg)) {
+        snprintf(x->reason, sizeof(x->reason),
+                 "group %s was cut over at %s, but it has %zu active member(s) on %s again "
+                 "(first: client.id %s, host %s): its offsets there may move; stop them, then "
+                 "run with --restart to move it again",
+                 group, ts, sg.nmembers, x->c->src.alias,
+                 sg.nmembers ? sg.members[0].client_id : "?",
+                 sg.nmembers ? sg.members[0].host : "?");
+        ga_group_free(&sg);
+        return -1;
+    }
+    ga_group_free(&sg);
+    ga_offsets now;
+    memset(&now, 0, sizeof(now));
+    if (ga_committed(x->src, group, CUT_ADMIN_TIMEOUT_MS, &now, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    int rc = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(offsets, i, o) {
+        const char *t = json_string_value(json_object_get(o, "topic"));
+        int p = (int)json_integer_value(json_object_get(o, "partition"));
+        int64_t then = json_integer_value(json_object_get(o, "source_committed"));
+        long k = t ? ga_offsets_find(&now, t, p) : -1;
+        if (k >= 0 && now.v[k].offset != then) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "group %s was cut over at %s from %s/%d offset %lld, but its committed "
+                     "offset on %s is %lld now: consumers ran on the source since (a rollback?); "
+                     "run with --restart to move it again",
+                     group, ts, t, p, (long long)then, x->c->src.alias, (long long)now.v[k].offset);
+            rc = -1;
+            break;
+        }
+    }
+    ga_offsets_free(&now);
+    return rc;
+}
+
 /* Commits the translated offsets on the target; returns the journal rows. */
 static json_t *commit(cut_ctx *x, const char *group) {
     char err[512];
@@ -233,6 +287,37 @@ static int run_gate(cut_ctx *x, const char *group, const char *step, cut_parts *
     return cut_wait_mirrored(x, parts);
 }
 
+/* A new cutover needs a group the source knows: with committed offsets or
+ * members.  0 yes, -1 (x->reason) no or unreadable. */
+static int known_on_source(cut_ctx *x, const char *group) {
+    char err[512];
+    ga_offsets so;
+    ga_group sg;
+    if (ga_committed(x->src, group, CUT_ADMIN_TIMEOUT_MS, &so, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    size_t n = so.n;
+    ga_offsets_free(&so);
+    if (n)
+        return 0;
+    if (ga_describe(x->src, group, CUT_ADMIN_TIMEOUT_MS, &sg, err, sizeof(err))) {
+        snprintf(x->reason, sizeof(x->reason), "cluster '%s' (%s): %s", x->c->src.alias,
+                 mc_bootstrap(&x->c->src), err);
+        return -1;
+    }
+    size_t nm = sg.nmembers;
+    ga_group_free(&sg);
+    if (nm)
+        return 0; /* members that have not committed yet: the gates wait for them */
+    snprintf(x->reason, sizeof(x->reason),
+             "group %s is not known on %s (%s): no committed offsets and no members there "
+             "(a typo?); nothing was journaled",
+             group, x->c->src.alias, mc_bootstrap(&x->c->src));
+    return -1;
+}
+
 int cut_group(cut_ctx *x, const char *group) {
     int gen = journal_gen(&x->j, 'C', group);
     const char *mode = x->producers_first ? "producers-first" : "consumers-first";
@@ -267,9 +352,13 @@ int cut_group(cut_ctx *x, const char *group) {
         json_t *offs = cm ? json_object_get(cm->data, "offsets") : NULL;
         ga_offsets now;
         memset(&now, 0, sizeof(now));
-        int rc = offs ? verify(x, group, offs, &now) : -1;
+        int rc = offs ? recheck_source(x, group, offs, ts) : -1;
+        if (!rc)
+            rc = verify(x, group, offs, &now);
         if (!offs)
             snprintf(x->reason, sizeof(x->reason), "journal of %s has no committed offsets", group);
+        else if (rc && !now.n && x->reason[0])
+            return -1; /* the source moved: the reason says why, no report */
         char verdict[128];
         snprintf(verdict, sizeof(verdict), "already cut over at %s%s", ts,
                  rc ? "; VERIFY FAILED" : ", verified again");
@@ -293,6 +382,8 @@ int cut_group(cut_ctx *x, const char *group) {
         cut_say("group %s: resuming the cutover started at %s; done: %s; it stopped at: %s", group,
                 ts, done, next ? next : "?");
     }
+    if (!st && known_on_source(x, group) != 0)
+        return -1; /* nothing journaled for a group the source does not know */
     cut_parts parts = {0};
     int rc = -1;
     json_t *offsets = NULL;

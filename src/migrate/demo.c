@@ -11,6 +11,8 @@
  */
 #include "migrate/demo.h"
 
+#include "migrate/cli.h"
+
 #include "common/buf.h"
 #include "common/util.h"
 #include "migrate/demo_app.h"
@@ -334,7 +336,9 @@ static const char *usage =
     "  --rate N   records per second the application produces (default 500)\n"
     "  --keep     keep the temporary directory (data, logs, mm2.properties)\n"
     "\n"
-    "Exit status: 0 when the migration verified clean, 1 otherwise.\n";
+    "Example: kferry demo --rate 200 --keep\n"
+    "\n"
+    "Exit status: 0 when the migration verified clean, 1 otherwise, 2 usage error.\n";
 
 static int run(demo *d, demo_app *app) {
     say("[1/7] starting two clusters (data in %s)", d->dir);
@@ -431,22 +435,25 @@ int demo_main(int argc, char **argv) {
     demo d;
     memset(&d, 0, sizeof(d));
     d.rate = 500;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    static const cli_opt opts[] = {{"--rate", NULL, 1}, {"--keep", NULL, 0}, {NULL, NULL, 0}};
+    int i = 0, k;
+    const char *v;
+    while ((k = cli_next("demo", opts, argc, argv, &i, &v)) != CLI_END) {
+        if (k == CLI_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--keep")) {
+        }
+        if (k == CLI_ERR)
+            return 2;
+        if (k == 1) {
             d.keep = 1;
-        } else if (!strcmp(argv[i], "--rate") && i + 1 < argc) {
-            int64_t v;
-            if (kf_parse_i64(argv[++i], 1, 100000, &v) != 0) {
-                fprintf(stderr, "kferry demo: --rate expects 1..100000, got '%s'\n", argv[i]);
+        } else {
+            int64_t r;
+            if (kf_parse_i64(v, 1, 100000, &r) != 0) {
+                fprintf(stderr, "kferry demo: --rate expects 1..100000, got '%s'\n", v);
                 return 2;
             }
-            d.rate = (int)v;
-        } else {
-            fprintf(stderr, "kferry demo: unknown option '%s'\n%s", argv[i], usage);
-            return 2;
+            d.rate = (int)r;
         }
     }
     if (find_binaries(&d) != 0)

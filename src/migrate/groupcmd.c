@@ -11,6 +11,7 @@
 #include "mirror/clients.h"
 #include "mirror/groupsync.h"
 #include "mirror/grouptr.h"
+#include "migrate/cli.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -21,7 +22,21 @@
 static const char *g_usage =
     "usage: kferry groups status --config FILE [--group NAME|re:REGEX] [--json]\n"
     "       kferry groups sync   --config FILE [--group NAME|re:REGEX]\n"
-    "Without --group, the groups selected by 'groups' / 'groups.exclude'.\n";
+    "\n"
+    "  status   per group: state and members on both clusters, and per partition the\n"
+    "           source committed offset, its exact translation and the target's value\n"
+    "  sync     one group offset sync pass, by hand (what the mirror does periodically)\n"
+    "\n"
+    "  --config FILE   the mirror's mm2.properties\n"
+    "  --group G       a group name, or re:REGEX for every matching source group the\n"
+    "                  config selects; default: the groups selected by 'groups' /\n"
+    "                  'groups.exclude'\n"
+    "  --json          (status) one JSON object (schema: docs/CUTOVER.md)\n"
+    "\n"
+    "Example: kferry groups status --config mm2.properties --group billing\n"
+    "\n"
+    "Exit status: 0 ok, 1 a cluster or the offset map could not be read, or no group\n"
+    "on the source matches, 2 usage or configuration error.\n";
 
 static const char *state_name(int st) {
     return rd_kafka_consumer_group_state_name((rd_kafka_consumer_group_state_t)st);
@@ -106,35 +121,45 @@ static int status_one(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map
 }
 
 int groups_main(int argc, char **argv) {
-    const char *config = NULL, *group = NULL;
+    static const cli_opt opts[] = {
+        {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+    const char *config = NULL, *group = NULL, *v;
     int json = 0;
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         fputs(g_usage, stdout);
         return 0;
     }
     if (argc < 1 || (strcmp(argv[0], "status") && strcmp(argv[0], "sync"))) {
-        fputs(g_usage, stderr);
+        fprintf(stderr, "kferry groups: expected 'status' or 'sync'%s%s\n%s",
+                argc >= 1 ? ", got " : "", argc >= 1 ? argv[0] : "", g_usage);
         return 2;
     }
     int sync = !strcmp(argv[0], "sync");
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "-c")) && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--group") && i + 1 < argc)
-            group = argv[++i];
-        else {
-            fprintf(stderr, "kferry groups: unknown or incomplete option %s\n%s", argv[i], g_usage);
-            return 2;
+    const char *cmd = sync ? "groups sync" : "groups status";
+    int i = 1, k;
+    while ((k = cli_next(cmd, opts, argc, argv, &i, &v)) != CLI_END) {
+        if (k == CLI_HELP) {
+            fputs(g_usage, stdout);
+            return 0;
         }
+        if (k == CLI_ERR)
+            return 2;
+        if (k == 0)
+            config = v;
+        else if (k == 1)
+            group = v;
+        else if (sync) {
+            fprintf(stderr, "kferry groups sync: --json is only for groups status\n");
+            return 2;
+        } else
+            json = 1;
     }
     if (!config) {
-        fprintf(stderr, "kferry groups: --config FILE is required\n");
+        fprintf(stderr, "kferry %s: --config FILE is required\n", cmd);
         return 2;
     }
     if (group && ga_pattern_match(group, "") < 0) {
-        fprintf(stderr, "kferry groups: --group %s: invalid regex\n", group);
+        fprintf(stderr, "kferry %s: --group %s: invalid regex\n", cmd, group);
         return 2;
     }
     kf_log_set_level(sync ? KF_LOG_INFO : KF_LOG_WARNING);
@@ -152,26 +177,47 @@ int groups_main(int argc, char **argv) {
     char **ids = NULL;
     size_t n = 0;
     char err[512];
-    if (!src || !tgt)
+    if (!src || !tgt || clients_probe_both(&c, src, tgt, NULL, 0))
         goto out;
+    if (ga_list(src, 10000, &ids, &n, err, sizeof(err))) {
+        kf_err("groups", "cluster '%s' (%s): %s", c.src.alias, mc_bootstrap(&c.src), err);
+        goto out;
+    }
+    size_t nwanted = 0;
+    for (size_t j = 0; j < n; j++)
+        nwanted += ga_wanted(&c, group, ids[j]) == 1;
+    if (!nwanted) { /* an empty answer would look like "nothing to do" */
+        if (group && strncmp(group, "re:", 3) != 0)
+            kf_err("groups",
+                   "group %s is not known on %s (%s): no committed offsets and no "
+                   "members there (%zu group(s) listed)",
+                   group, c.src.alias, mc_bootstrap(&c.src), n);
+        else
+            kf_err("groups", "no consumer group on %s (%s) matches %s%s (%zu group(s) listed)",
+                   c.src.alias, mc_bootstrap(&c.src),
+                   group ? group
+                         : "the config's 'groups' / "
+                           "'groups.exclude'",
+                   group ? " within the config's 'groups' / "
+                           "'groups.exclude'"
+                         : "",
+                   n);
+        goto out;
+    }
     if (sync) {
         rc = groupsync_once(&c, src, tgt, &gm, group, NULL, NULL) < 0;
         goto out;
     }
     if (gt_map_refresh(tgt, c.map_topic, &gm, err, sizeof(err))) {
-        kf_err("groups", "offset map: %s", err);
-        goto out;
-    }
-    if (ga_list(src, 10000, &ids, &n, err, sizeof(err))) {
-        kf_err("groups", "%s: %s", c.src.alias, err);
+        kf_err("groups", "cluster '%s' (%s): %s", c.tgt.alias, mc_bootstrap(&c.tgt), err);
         goto out;
     }
     json_t *arr = json_array();
     rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!ga_wanted(&c, group, ids[i]))
+    for (size_t j = 0; j < n; j++) {
+        if (!ga_wanted(&c, group, ids[j]))
             continue;
-        if (status_one(&c, src, tgt, &gm, ids[i], json, arr))
+        if (status_one(&c, src, tgt, &gm, ids[j], json, arr))
             rc = 1;
     }
     if (json) {

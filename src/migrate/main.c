@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
+#include "migrate/cli.h"
 #include "migrate/cutover.h"
 #include "migrate/demo.h"
 #include "migrate/groupcmd.h"
@@ -33,7 +34,7 @@ static const char *g_usage =
     "  plan --config FILE [--json] [--timeout S]\n"
     "                                inventory and preflight checks before mirroring\n"
     "                                (docs/PLAN.md)\n"
-    "  verify --config FILE [--json] [--topic REGEX] [--require-complete]\n"
+    "  verify --config FILE [--json] [--topic REGEX] [--allow-unmirrored]\n"
     "                                compare source and target record by record through the\n"
     "                                offset map (docs/VERIFY.md)\n"
     "  cutover --config FILE --group G [--producers-first] [--timeout S]\n"
@@ -48,53 +49,126 @@ static const char *g_usage =
     "Exit status: 0 ok, 1 failure, 2 usage/config error, 3 retention gap with "
     "kferry.gap.policy=stop.\n";
 
+static const char *g_mirror_usage =
+    "usage: kferry mirror --config FILE\n"
+    "\n"
+    "Replicates the enabled flow (A->B.enabled = true) continuously: every selected\n"
+    "topic, record for record, with an exact source->target offset map kept on the\n"
+    "target; follows new topics and partitions; syncs topic configs and group\n"
+    "offsets.  Runs until SIGTERM/SIGINT (then persists the map and exits 0).\n"
+    "\n"
+    "  --config FILE   MirrorMaker 2's mm2.properties (keys: kferry config-reference)\n"
+    "\n"
+    "Example: kferry mirror --config mm2.properties\n"
+    "\n"
+    "Exit status: 0 stopped by a signal, 1 failure (e.g. a cluster unreachable),\n"
+    "2 usage or configuration error, 3 retention gap with kferry.gap.policy=stop.\n"
+    "See docs/MIRROR.md.\n";
+
+static const char *g_status_usage =
+    "usage: kferry status --config FILE [--json]\n"
+    "\n"
+    "Per partition: source log start and end, mirrored position, lag in records,\n"
+    "bytes and seconds, and an ETA from the running mirror's recent rate.  Works\n"
+    "whether the mirror runs or not; read-only on both clusters.\n"
+    "\n"
+    "  --config FILE   the mirror's mm2.properties\n"
+    "  --json          one JSON object instead of the table\n"
+    "\n"
+    "Example: kferry status --config mm2.properties --json\n"
+    "\n"
+    "Exit status: 0 ok, 1 a cluster or the offset map could not be read, 2 usage or\n"
+    "configuration error.\n";
+
+static const char *g_translate_usage =
+    "usage: kferry offsets translate --config FILE --topic T --partition P --offset O [--json]\n"
+    "\n"
+    "The exact target offset of source offset O of T/P, from the persisted offset\n"
+    "map (never contacts the source).\n"
+    "\n"
+    "  --config FILE     the mirror's mm2.properties\n"
+    "  --topic T         source topic\n"
+    "  --partition P     partition number\n"
+    "  --offset O        source offset (a committed offset: the next record to read)\n"
+    "  --json            one JSON object\n"
+    "\n"
+    "Example: kferry offsets translate --config mm2.properties --topic orders \\\n"
+    "             --partition 0 --offset 1158\n"
+    "\n"
+    "Exit status: 0 translated (exact, hole, gap, below, end, skipped), 1 not mirrored\n"
+    "yet or the map could not be read, 2 usage or configuration error.\n";
+
+static const char *g_dump_usage =
+    "usage: kferry offsets dump --config FILE [--topic T]\n"
+    "\n"
+    "The persisted offset map, one JSON object per partition and line: runs, gaps,\n"
+    "skips and baseline.\n"
+    "\n"
+    "  --config FILE   the mirror's mm2.properties\n"
+    "  --topic T       only source topic T\n"
+    "\n"
+    "Example: kferry offsets dump --config mm2.properties --topic orders\n"
+    "\n"
+    "Exit status: 0 ok, 1 the map could not be read, 2 usage or configuration error.\n";
+
 typedef struct args {
     const char *config, *topic;
     int64_t partition, offset;
     int json, have_partition, have_offset;
 } args;
 
-static int parse_args(int argc, char **argv, int first, args *a) {
+/* sub: 0 mirror, 1 status, 2 offsets translate, 3 offsets dump; each
+ * accepts only its own options. */
+static int parse_args(int argc, char **argv, int first, int sub, args *a) {
+    static const cli_opt all[] = {{"--config", "-c", 1}, {"--json", NULL, 0},
+                                  {"--topic", NULL, 1},  {"--partition", NULL, 1},
+                                  {"--offset", NULL, 1}, {NULL, NULL, 0}};
+    static const cli_opt mirror_opts[] = {{"--config", "-c", 1}, {NULL, NULL, 0}};
+    static const cli_opt status_opts[] = {
+        {"--config", "-c", 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+    static const cli_opt dump_opts[] = {
+        {"--config", "-c", 1}, {"--topic", NULL, 1}, {NULL, NULL, 0}};
+    static const char *names[] = {"mirror", "status", "offsets translate", "offsets dump"};
+    static const char *const *usages[] = {&g_mirror_usage, &g_status_usage, &g_translate_usage,
+                                          &g_dump_usage};
+    const cli_opt *opts = sub == 0   ? mirror_opts
+                          : sub == 1 ? status_opts
+                          : sub == 2 ? all
+                                     : dump_opts;
     memset(a, 0, sizeof(*a));
-    for (int i = first; i < argc; i++) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "--json")) {
-            a->json = 1;
-            continue;
-        }
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            fputs(g_usage, stdout);
+    int i = first, k;
+    const char *v;
+    while ((k = cli_next(names[sub], opts, argc, argv, &i, &v)) != CLI_END) {
+        if (k == CLI_HELP) {
+            fputs(*usages[sub], stdout);
             return 1;
         }
-        if (!v) {
-            fprintf(stderr, "kferry: %s needs a value (or is unknown)\n", o);
+        if (k == CLI_ERR)
             return -1;
-        }
-        i++;
-        if (!strcmp(o, "--config") || !strcmp(o, "-c"))
+        const char *o = opts[k].name;
+        if (!strcmp(o, "--config"))
             a->config = v;
+        else if (!strcmp(o, "--json"))
+            a->json = 1;
         else if (!strcmp(o, "--topic"))
             a->topic = v;
         else if (!strcmp(o, "--partition")) {
             if (kf_parse_i64(v, 0, INT32_MAX, &a->partition)) {
-                fprintf(stderr, "kferry: --partition %s: not a partition number\n", v);
+                fprintf(stderr, "kferry %s: --partition %s: not a partition number\n", names[sub],
+                        v);
                 return -1;
             }
             a->have_partition = 1;
         } else if (!strcmp(o, "--offset")) {
             if (kf_parse_i64(v, 0, INT64_MAX, &a->offset)) {
-                fprintf(stderr, "kferry: --offset %s: not an offset\n", v);
+                fprintf(stderr, "kferry %s: --offset %s: not an offset\n", names[sub], v);
                 return -1;
             }
             a->have_offset = 1;
-        } else {
-            fprintf(stderr, "kferry: unknown option %s\n", o);
-            return -1;
         }
     }
     if (!a->config) {
-        fprintf(stderr, "kferry: --config FILE is required\n");
+        fprintf(stderr, "kferry %s: --config FILE is required\n", names[sub]);
         return -1;
     }
     return 0;
@@ -113,7 +187,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     int first = 2;
-    int sub = 0; /* offsets: 1 translate, 2 dump */
+    int sub = 0; /* 0 mirror, 1 status, 2 offsets translate, 3 offsets dump */
     if (!strcmp(cmd, "plan"))
         return plan_main(argc, argv); /* its own options */
     if (!strcmp(cmd, "demo"))
@@ -125,29 +199,43 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify"))
         return verify_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "config-reference")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            printf("usage: kferry config-reference\n\nPrints every mm2.properties key kferry "
+                   "reads (Markdown).\nExample: kferry config-reference > keys.md\nExit "
+                   "status: 0.\n");
+            return 0;
+        }
+        if (argc > 2) {
+            fprintf(stderr, "kferry config-reference: unknown option %s\n", argv[2]);
+            return 2;
+        }
         mc_print_reference();
         return 0;
     }
     if (!strcmp(cmd, "offsets")) {
         if (argc < 3 || (strcmp(argv[2], "translate") && strcmp(argv[2], "dump"))) {
             if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-                fputs(g_usage, stdout);
+                fputs(g_translate_usage, stdout);
+                fputs("\n", stdout);
+                fputs(g_dump_usage, stdout);
                 return 0;
             }
             fprintf(stderr, "kferry offsets: expected 'translate' or 'dump'\n");
             return 2;
         }
-        sub = !strcmp(argv[2], "translate") ? 1 : 2;
+        sub = !strcmp(argv[2], "translate") ? 2 : 3;
         first = 3;
-    } else if (strcmp(cmd, "mirror") && strcmp(cmd, "status")) {
+    } else if (!strcmp(cmd, "status")) {
+        sub = 1;
+    } else if (strcmp(cmd, "mirror")) {
         fprintf(stderr, "kferry: unknown command '%s'\n%s", cmd, g_usage);
         return 2;
     }
     args a;
-    int pr = parse_args(argc, argv, first, &a);
+    int pr = parse_args(argc, argv, first, sub, &a);
     if (pr)
         return pr > 0 ? 0 : 2;
-    if (sub == 1 && (!a.topic || !a.have_partition || !a.have_offset)) {
+    if (sub == 2 && (!a.topic || !a.have_partition || !a.have_offset)) {
         fprintf(stderr, "kferry offsets translate: --topic, --partition and --offset are "
                         "required\n");
         return 2;
@@ -166,7 +254,7 @@ int main(int argc, char **argv) {
         rc = replicate_run(&c);
     } else if (!strcmp(cmd, "status")) {
         rc = status_run(&c, a.json);
-    } else if (sub == 1) {
+    } else if (sub == 2) {
         rc = offsets_translate(&c, a.topic, (int32_t)a.partition, a.offset, a.json);
     } else {
         rc = offsets_dump(&c, a.topic);

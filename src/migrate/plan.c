@@ -7,6 +7,8 @@
  */
 #include "migrate/plan.h"
 
+#include "migrate/cli.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
@@ -24,8 +26,11 @@ static const char *g_plan_usage =
     "topic name collisions, configs the target rejects or changes, message size\n"
     "limits.  Nothing is written to either cluster.\n"
     "\n"
+    "  --config FILE      the mirror's mm2.properties\n"
     "  --json             the plan as JSON (schema: docs/PLAN.md)\n"
     "  --timeout SECONDS  bound of each request to a cluster (default 10)\n"
+    "\n"
+    "Example: kferry plan --config mm2.properties --json > plan.json\n"
     "\n"
     "Exit status: 0 no blocker, 1 at least one blocker, 2 usage or config error.\n";
 
@@ -95,7 +100,7 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) 
 static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd_kafka_t **out,
                          conn *cn) {
     json_t *inv = json_pack("{s:s,s:s,s:s,s:b,s:n}", "role", role, "alias", cl->alias, "bootstrap",
-                            plan_bootstrap(cl), "reachable", 0, "error");
+                            mc_bootstrap(cl), "reachable", 0, "error");
     json_object_set_new(json_object_get(p->doc, "clusters"), role, inv);
     rd_kafka_t *rk = connect_cluster(p, cl, cn);
     char err[512] = "";
@@ -103,7 +108,7 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     if (rk && inv_cluster(rk, p->timeout_ms, inv, err, sizeof(err)) == 0) {
         json_object_set_new(inv, "reachable", json_true());
         plan_check(p, "connectivity", "ok", cl->alias, "cluster", cl->alias,
-                   "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, plan_bootstrap(cl),
+                   "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, mc_bootstrap(cl),
                    (long long)json_integer_value(json_object_get(inv, "broker_count")),
                    (double)(kf_now_ms() - t0) / 1000.0);
         *out = rk;
@@ -119,11 +124,11 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     if (cn->auth_failed)
         plan_check(p, "authentication", "blocker", cl->alias, "cluster", cl->alias,
                    "authentication failed on %s cluster %s at %s: %s", role, cl->alias,
-                   plan_bootstrap(cl), why);
+                   mc_bootstrap(cl), why);
     else
         plan_check(p, "connectivity", "blocker", cl->alias, "cluster", cl->alias,
                    "cannot connect to %s cluster %s at %s within %ds: %s", role, cl->alias,
-                   plan_bootstrap(cl), p->timeout_ms / 1000, why);
+                   mc_bootstrap(cl), p->timeout_ms / 1000, why);
     if (rk)
         rd_kafka_destroy(rk);
     *out = NULL;
@@ -166,27 +171,28 @@ static void summarize(plan_ctx *p) {
 }
 
 static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s) {
-    for (int i = 2; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    static const cli_opt opts[] = {
+        {"--config", "-c", 1}, {"--json", NULL, 0}, {"--timeout", NULL, 1}, {NULL, NULL, 0}};
+    int i = 2, k;
+    const char *v;
+    while ((k = cli_next("plan", opts, argc, argv, &i, &v)) != CLI_END) {
         int64_t n;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+        if (k == CLI_HELP) {
             fputs(g_plan_usage, stdout);
             return 1;
-        } else if (!strcmp(o, "--json")) {
+        }
+        if (k == CLI_ERR)
+            return -1;
+        if (k == 0) {
+            *config = v;
+        } else if (k == 1) {
             *json = 1;
-        } else if ((!strcmp(o, "--config") || !strcmp(o, "-c")) && v) {
-            *config = argv[++i];
-        } else if (!strcmp(o, "--timeout") && v) {
+        } else {
             if (kf_parse_i64(v, 1, 600, &n)) {
                 fprintf(stderr, "kferry plan: --timeout %s: expected seconds in [1, 600]\n", v);
                 return -1;
             }
             *timeout_s = (int)n;
-            i++;
-        } else {
-            fprintf(stderr, "kferry plan: %s %s\n%s", o, v ? "is unknown" : "needs a value",
-                    g_plan_usage);
-            return -1;
         }
     }
     if (!*config) {

@@ -35,8 +35,6 @@ __attribute__((format(printf, 7, 8))) void plan_check(plan_ctx *p, const char *i
 /* plan_api.c: ApiVersions probe of one cluster against what kferry needs.
  * role is "source" or "target"; adds "api_versions" to inv. */
 void plan_api(plan_ctx *p, const mc_cluster *cl, const char *role, json_t *inv);
-/* First bootstrap.servers of cl (for messages). */
-const char *plan_bootstrap(const mc_cluster *cl);
 
 /* plan_topics.c: doc "topics" (every source topic and its fate) and the
  * topic checks; needs both inventories. */

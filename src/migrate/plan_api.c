@@ -35,8 +35,6 @@ static const need g_needs[] = {
     {15, 0, 1, 1, 0, "describing consumer groups (cutover waits for members to leave)"},
 };
 
-const char *plan_bootstrap(const mc_cluster *cl) { return mc_bootstrap(cl); }
-
 static const char *prop(const mc_cluster *cl, const char *key) {
     for (size_t i = 0; i < cl->nprops; i++)
         if (!strcmp(cl->props[i].key, key))
@@ -58,12 +56,12 @@ void plan_api(plan_ctx *p, const mc_cluster *cl, const char *role, json_t *inv) 
     }
     api_versions v;
     char err[1024];
-    if (apiprobe_run(plan_bootstrap(cl), p->timeout_ms, &v, err, sizeof(err))) {
+    if (apiprobe_run(mc_bootstrap(cl), p->timeout_ms, &v, err, sizeof(err))) {
         json_object_set_new(av, "error", json_string(err));
         /* librdkafka did connect, so this is the probe's limit (a proxy, an
          * address only librdkafka resolves): unverified, not refused */
         plan_check(p, "api_versions", "warning", cl->alias, "cluster", cl->alias,
-                   "cannot read API versions of %s (%s): %s", cl->alias, plan_bootstrap(cl), err);
+                   "cannot read API versions of %s (%s): %s", cl->alias, mc_bootstrap(cl), err);
         return;
     }
     json_object_set_new(av, "checked", json_true());

@@ -380,10 +380,15 @@ void plan_topics(plan_ctx *p) {
         check_kafka_collisions(p, entries);
         validate_creates(p, entries, rf_used(p, brokers));
     }
-    plan_check(p, "topic_selection", nsel ? "ok" : "warning", p->cfg->src.alias, "cluster",
-               p->cfg->src.alias,
-               "%zu source topic(s) selected, %zu excluded (each listed with its reason)", nsel,
-               nexcl);
+    if (nsel)
+        plan_check(p, "topic_selection", "ok", p->cfg->src.alias, "cluster", p->cfg->src.alias,
+                   "%zu source topic(s) selected, %zu excluded (each listed with its reason)", nsel,
+                   nexcl);
+    else /* a mirror of nothing is no migration: say so before anyone starts it */
+        plan_check(p, "topic_selection", "blocker", p->cfg->src.alias, "cluster", p->cfg->src.alias,
+                   "no source topic is selected: %zu topic(s) on %s, all excluded by 'topics' / "
+                   "'topics.exclude' (each listed with its reason); check the patterns",
+                   nexcl, p->cfg->src.alias);
     json_decref(owner);
     offmap_free(&m);
 }

@@ -17,6 +17,7 @@
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 #include "mirror/topics.h"
+#include "migrate/cli.h"
 #include "migrate/verify_merge.h"
 #include "migrate/verify_report.h"
 
@@ -34,7 +35,7 @@ enum { RING_LIMIT = 65536, BATCH = 4096, IDLE_TIMEOUT_MS = 120000, PROGRESS_MS =
 
 typedef struct vargs {
     const char *config, *topic_re;
-    int json, require_complete, parallel, max_problems;
+    int json, require_complete, allow_unmirrored, parallel, max_problems;
 } vargs;
 
 typedef struct vctx {
@@ -509,59 +510,77 @@ static void run_all(vctx *x) {
 /* ---- command line ---------------------------------------------------------- */
 
 static const char *g_verify_usage =
-    "usage: kferry verify --config FILE [--json] [--topic REGEX] [--require-complete]\n"
+    "usage: kferry verify --config FILE [--json] [--topic REGEX] [--allow-unmirrored]\n"
     "                     [--parallel N] [--max-problems N]\n"
     "\n"
-    "Compares every mirrored record of the source with its target record through\n"
-    "the offset map (key, value, headers, timestamp; SHA-256).  Read-only on both\n"
-    "clusters.  See docs/VERIFY.md.\n"
+    "Compares every source record of the selected topics with its target record\n"
+    "through the offset map (key, value, headers, timestamp; SHA-256).  Read-only\n"
+    "on both clusters.  See docs/VERIFY.md.\n"
     "\n"
+    "  --config FILE        the mirror's mm2.properties\n"
+    "  --json               the report as one JSON object\n"
     "  --topic REGEX        only source topics matching REGEX (whole name, POSIX ERE)\n"
-    "  --require-complete   records not yet mirrored are a failure too\n"
+    "  --allow-unmirrored   check what is mirrored so far: source records not mirrored\n"
+    "                       yet are reported, not a failure (e.g. while the mirror runs)\n"
+    "  --require-complete   the default (kept for scripts): records not yet mirrored fail\n"
     "  --parallel N         partitions read at once (default 4)\n"
     "  --max-problems N     problems listed per partition (default 10, at most 100)\n"
     "\n"
-    "Exit status: 0 everything mirrored matches, 1 mismatch/missing/extra record or\n"
-    "read error, 2 usage or configuration error.\n";
+    "Example: kferry verify --config mm2.properties --topic 'orders|payments'\n"
+    "\n"
+    "Exit status: 0 every selected source record is mirrored and matches, 1 a\n"
+    "mismatch, missing or extra record, a read error, records not mirrored yet\n"
+    "(unless --allow-unmirrored) or nothing selected, 2 usage or configuration error.\n";
 
 static int parse(int argc, char **argv, vargs *a) {
+    static const cli_opt opts[] = {{"--config", "-c", 1},
+                                   {"--json", NULL, 0},
+                                   {"--topic", NULL, 1},
+                                   {"--require-complete", NULL, 0},
+                                   {"--allow-unmirrored", NULL, 0},
+                                   {"--parallel", NULL, 1},
+                                   {"--max-problems", NULL, 1},
+                                   {NULL, NULL, 0}};
     memset(a, 0, sizeof(*a));
     a->parallel = 4;
     a->max_problems = 10;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int i = 0, k;
+    const char *v;
+    while ((k = cli_next("verify", opts, argc, argv, &i, &v)) != CLI_END) {
         int64_t n;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+        if (k == CLI_HELP) {
             fputs(g_verify_usage, stdout);
             return 1;
-        } else if (!strcmp(o, "--json")) {
-            a->json = 1;
-        } else if (!strcmp(o, "--require-complete")) {
-            a->require_complete = 1;
-        } else if (!v) {
-            fprintf(stderr, "kferry verify: %s needs a value (or is unknown)\n%s", o,
-                    g_verify_usage);
+        }
+        if (k == CLI_ERR)
             return -1;
-        } else if (!strcmp(o, "--config") || !strcmp(o, "-c")) {
-            a->config = argv[++i];
-        } else if (!strcmp(o, "--topic")) {
-            a->topic_re = argv[++i];
-        } else if (!strcmp(o, "--parallel") || !strcmp(o, "--max-problems")) {
-            int par = !strcmp(o, "--parallel");
+        const char *o = opts[k].name;
+        if (k == 0)
+            a->config = v;
+        else if (k == 1)
+            a->json = 1;
+        else if (k == 2)
+            a->topic_re = v;
+        else if (k == 3)
+            a->require_complete = 1;
+        else if (k == 4)
+            a->allow_unmirrored = 1;
+        else {
+            int par = k == 5;
             if (kf_parse_i64(v, par ? 1 : 0, par ? 256 : VERIFY_MAX_PROBLEMS, &n)) {
                 fprintf(stderr, "kferry verify: %s %s: not a number in range\n", o, v);
                 return -1;
             }
             *(par ? &a->parallel : &a->max_problems) = (int)n;
-            i++;
-        } else {
-            fprintf(stderr, "kferry verify: unknown option %s\n%s", o, g_verify_usage);
-            return -1;
         }
     }
     if (!a->config) {
         fprintf(stderr, "kferry verify: --config FILE is required\n");
+        return -1;
+    }
+    if (a->allow_unmirrored && a->require_complete) {
+        fprintf(stderr, "kferry verify: --allow-unmirrored and --require-complete contradict "
+                        "each other\n");
         return -1;
     }
     return 0;
@@ -638,6 +657,11 @@ int verify_main(int argc, char **argv) {
         rc = 2;
         goto out;
     }
+    if (clients_probe_both(&c, x.rk[0], x.rk[1], x.err, sizeof(x.err))) {
+        if (a.json)
+            verify_report_error(x.err);
+        goto out;
+    }
     int64_t t0 = kf_now_ms();
     if (plan_all(&x, have_re ? &re : NULL)) {
         if (a.json)
@@ -648,7 +672,10 @@ int verify_main(int argc, char **argv) {
     rep.elapsed_ms = kf_now_ms() - t0;
     snprintf(rep.flow, sizeof(rep.flow), "%s->%s", c.src.alias, c.tgt.alias);
     snprintf(rep.map_topic, sizeof(rep.map_topic), "%s", c.map_topic);
-    rep.require_complete = a.require_complete;
+    rep.require_complete = !a.allow_unmirrored;
+    snprintf(rep.selection, sizeof(rep.selection), "%s%s%s",
+             a.topic_re ? "--topic " : "the config's topics/topics.exclude",
+             a.topic_re ? a.topic_re : "", a.topic_re ? " within the config's selection" : "");
     rc = verify_report_print(&rep, a.json);
 out:
     for (size_t i = 0; i < rep.n; i++) {

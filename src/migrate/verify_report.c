@@ -98,7 +98,7 @@ static void sum(const vreport *r, totals *t) {
 }
 
 static int exit_status(const vreport *r, const totals *t) {
-    return t->failed || (r->require_complete && t->incomplete) ? 1 : 0;
+    return t->failed || (r->require_complete && t->incomplete) || r->n == 0 ? 1 : 0;
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -207,6 +207,13 @@ static int print_json(const vreport *r, const totals *t, int rc) {
     json_object_set_new(o, "ok", json_boolean(t->failed == 0));
     json_object_set_new(o, "complete", json_boolean(t->incomplete == 0));
     json_object_set_new(o, "require_complete", json_boolean(r->require_complete));
+    json_object_set_new(o, "allow_unmirrored", json_boolean(!r->require_complete));
+    if (!r->n) {
+        char why[1300];
+        snprintf(why, sizeof(why), "nothing verified: no source partition is selected by %s",
+                 r->selection[0] ? r->selection : "the config");
+        json_object_set_new(o, "error", json_string(why));
+    }
     json_object_set_new(o, "exit_code", json_integer(rc));
     json_object_set_new(o, "elapsed_seconds", json_real((double)r->elapsed_ms / 1000.0));
     json_t *tt = json_object();
@@ -369,13 +376,19 @@ static void print_human(const vreport *r, const totals *t, int rc) {
            (long long)(t->missing + t->absent_src), (long long)t->extra, (long long)t->not_yet,
            (long long)(t->removed_src + t->removed_tgt), (long long)t->gap_records,
            (long long)t->written, s, s > 0 ? (double)t->compared / s : 0.0);
-    if (t->failed)
+    if (!r->n)
+        printf("RESULT: NOTHING VERIFIED (no source partition is selected by %s)\n",
+               r->selection[0] ? r->selection : "the config");
+    else if (t->failed)
         printf("RESULT: FAILED (%zu partition(s) failed)\n", t->failed);
     else if (rc)
-        printf("RESULT: INCOMPLETE (%zu partition(s) not fully mirrored; --require-complete)\n",
-               t->incomplete);
+        printf("RESULT: INCOMPLETE (%zu partition(s) have %lld source record(s) not mirrored "
+               "yet; --allow-unmirrored checks only what is mirrored)\n",
+               t->incomplete, (long long)(t->not_yet + t->unrecorded_gap + t->unverified_tail));
     else
-        printf("RESULT: OK%s\n", t->incomplete ? " (some records not yet mirrored)" : "");
+        printf("RESULT: OK%s\n", t->incomplete ? " (some records not yet mirrored; "
+                                                 "--allow-unmirrored)"
+                                               : "");
 }
 
 void verify_report_error(const char *why) {

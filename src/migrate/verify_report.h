@@ -103,7 +103,8 @@ typedef struct vreport {
     vpart *parts;
     size_t n;
     char flow[300], map_topic[256];
-    int require_complete;
+    char selection[1200]; /* what selected the partitions, for "nothing selected" */
+    int require_complete; /* records not mirrored yet fail (default; not --allow-unmirrored) */
     int64_t elapsed_ms;
 } vreport;
 

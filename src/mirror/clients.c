@@ -8,7 +8,9 @@
 #include "mirror/clients.h"
 
 #include "common/log.h"
+#include "common/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +34,104 @@ void clients_setup_debug(const mirror_config *c) {
         kf_log_set_debug(kf);
 }
 
+/* The last connection failure librdkafka logged per handle: the cause a
+ * probe reports ("Connection refused", a TLS or SASL error). */
+static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const rd_kafka_t *rk;
+    char why[256];
+} g_fail[32];
+
+static void fail_note(const rd_kafka_t *rk, const char *buf) {
+    const char *f = strstr(buf, "failed: ");
+    const char *why = f ? f + 8 : buf;
+    const char *after = strstr(why, " (after ");
+    int len = after ? (int)(after - why) : (int)strlen(why);
+    /* "all brokers are down" says less than the connect error before it */
+    int weak = strstr(buf, "brokers are down") != NULL;
+    pthread_mutex_lock(&g_fail_mu);
+    size_t slot = 0;
+    for (size_t i = 0; i < sizeof(g_fail) / sizeof(g_fail[0]); i++) {
+        if (g_fail[i].rk == rk) {
+            slot = i;
+            break;
+        }
+        if (!g_fail[i].rk)
+            slot = i;
+    }
+    if (weak && g_fail[slot].rk == rk) {
+        pthread_mutex_unlock(&g_fail_mu);
+        return;
+    }
+    g_fail[slot].rk = rk;
+    snprintf(g_fail[slot].why, sizeof(g_fail[slot].why), "%.*s", len, why);
+    pthread_mutex_unlock(&g_fail_mu);
+}
+
+/* Copies (forget=0) or clears (forget=1) rk's last failure. */
+static void fail_get(const rd_kafka_t *rk, char *out, size_t outlen, int forget) {
+    if (out && outlen)
+        out[0] = 0;
+    pthread_mutex_lock(&g_fail_mu);
+    for (size_t i = 0; i < sizeof(g_fail) / sizeof(g_fail[0]); i++) {
+        if (g_fail[i].rk != rk)
+            continue;
+        if (out)
+            snprintf(out, outlen, "%s", g_fail[i].why);
+        if (forget)
+            g_fail[i].rk = NULL;
+    }
+    pthread_mutex_unlock(&g_fail_mu);
+}
+
+int clients_probe(rd_kafka_t *rk, const mc_cluster *cl, int timeout_ms, char *err, size_t errlen) {
+    fail_get(rk, NULL, 0, 1);
+    int64_t t0 = kf_now_ms();
+    rd_kafka_resp_err_t e;
+    char why[256] = "";
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        e = rd_kafka_metadata(rk, 0, NULL, &md, 1000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            fail_get(rk, NULL, 0, 1);
+            return 0;
+        }
+        fail_get(rk, why, sizeof(why), 0);
+        int64_t spent = kf_now_ms() - t0;
+        /* a refused connection will not heal in seconds; give retries 2 s */
+        if (spent >= timeout_ms || (why[0] && spent >= 2000))
+            break;
+    }
+    fail_get(rk, NULL, 0, 1);
+    if (why[0])
+        snprintf(err, errlen, "cluster '%s' (%s): cannot connect: %s", cl->alias, mc_bootstrap(cl),
+                 why);
+    else
+        snprintf(err, errlen, "cluster '%s' (%s): cannot connect within %d s: %s", cl->alias,
+                 mc_bootstrap(cl), timeout_ms / 1000, rd_kafka_err2str(e));
+    return -1;
+}
+
+int clients_probe_both(const mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, char *err,
+                       size_t errlen) {
+    char eb[1024];
+    rd_kafka_t *rk[2] = {src, tgt};
+    const mc_cluster *cl[2] = {&c->src, &c->tgt};
+    for (int k = 0; k < 2; k++) {
+        if (!rk[k] || !clients_probe(rk[k], cl[k], CLIENTS_PROBE_TIMEOUT_MS, eb, sizeof(eb)))
+            continue;
+        kf_err("clients", "%s", eb);
+        if (err)
+            snprintf(err, errlen, "%s", eb);
+        return -1;
+    }
+    return 0;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    if (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR"))
+        fail_note(rk, buf);
     /* kferry sets these two on purpose; the warnings would only alarm users */
     if (!strcmp(fac, "CONFWARN") &&
         (strstr(buf, "auto.commit.enable") || strstr(buf, "enable.gapless.guarantee"))) {

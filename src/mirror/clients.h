@@ -25,6 +25,17 @@ rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,
                                   void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                     rd_kafka_topic_partition_list_t *, void *),
                                   void *opaque);
+/* Connectivity probe: a Metadata request within timeout_ms.  0 when the
+ * cluster answered; -1 with err = "cluster '<alias>' (<bootstrap>): cannot
+ * connect: <librdkafka's reason, e.g. Connection refused>", so every command
+ * names the cluster, its address and the cause before anything internal. */
+int clients_probe(rd_kafka_t *rk, const mc_cluster *cl, int timeout_ms, char *err, size_t errlen);
+/* Probes the source (if src) and the target (if tgt); on failure logs the
+ * reason (and copies it to err when err is not NULL) and returns -1. */
+int clients_probe_both(const mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, char *err,
+                       size_t errlen);
+#define CLIENTS_PROBE_TIMEOUT_MS 10000
+
 /* Splits kferry.debug into librdkafka contexts and kferry components. */
 void clients_setup_debug(const mirror_config *c);
 

@@ -122,33 +122,74 @@ static const key_def g_keys[] = {
 
 static const char *g_compressions = "none|gzip|snappy|lz4|zstd";
 
-/* MirrorMaker 2 / Connect keys with no meaning for kferry: accepted so an
- * MM2 file works unchanged, but each is named in a warning. */
-static const char *g_mm2_ignored[] = {
-    "tasks.max",
-    "emit.heartbeats.enabled",
-    "emit.heartbeats.interval.seconds",
-    "emit.checkpoints.enabled",
-    "emit.checkpoints.interval.seconds",
-    "refresh.groups.interval.seconds",
-    "sync.topic.acls.enabled",
-    "sync.topic.acls.interval.seconds",
-    "checkpoints.topic.replication.factor",
-    "heartbeats.topic.replication.factor",
-    "offset-syncs.topic.replication.factor",
-    "offset.storage.replication.factor",
-    "status.storage.replication.factor",
-    "config.storage.replication.factor",
-    "offset.lag.max",
-    "key.converter",
-    "value.converter",
-    "header.converter",
-    "dedicated.mode.enable.internal.rest",
-    "config.property.filter.class",
-    "topic.filter.class",
-    "group.filter.class",
-    "replication.policy.internal.topic.separator.enabled",
+/* MirrorMaker 2 / Connect keys kferry does not read: accepted so an MM2
+ * file works unchanged, each named in a one-line warning that says what
+ * kferry does instead.  match: 0 the whole key, 1 a prefix, 2 a suffix. */
+typedef struct mm2_key {
+    const char *name;
+    int match;
+    const char *instead;
+} mm2_key;
+#define MM2_NO_HEARTBEATS                                                                          \
+    "kferry writes no heartbeats topic; `kferry status` shows lag and liveness"
+#define MM2_NO_CHECKPOINTS                                                                         \
+    "kferry writes no checkpoints topic; group offsets are translated exactly and committed "      \
+    "on the target (sync.group.offsets.*)"
+#define MM2_NO_ACLS "kferry does not sync ACLs (`kferry plan` lists them)"
+#define MM2_MAP "kferry's exact offset map replaces offset syncs and always lives on the target"
+#define MM2_CONNECT "kferry is no Connect worker and keeps no Connect topics"
+static const mm2_key g_mm2_keys[] = {
+    {"tasks.max", 0, "one kferry process with one replication thread does the work"},
+    {"emit.heartbeats.enabled", 0, MM2_NO_HEARTBEATS},
+    {"emit.heartbeats.interval.seconds", 0, MM2_NO_HEARTBEATS},
+    {"emit.checkpoints.enabled", 0, MM2_NO_CHECKPOINTS},
+    {"emit.checkpoints.interval.seconds", 0, MM2_NO_CHECKPOINTS},
+    {"emit.offset-syncs.enabled", 0, MM2_MAP},
+    {"offset-syncs.topic.location", 0, MM2_MAP " (kferry.map.topic)"},
+    {"offset.lag.max", 0, MM2_MAP ": there is no lag threshold"},
+    {"exactly.once.support", 0,
+     "no record is written twice thanks to the exact offset map and restart reconciliation, "
+     "without transactions (docs/MIRROR.md)"},
+    {"refresh.topics.enabled", 0,
+     "kferry always follows new topics and partitions, every refresh.topics.interval.seconds"},
+    {"refresh.groups.enabled", 0,
+     "kferry lists the groups again at every group offset sync "
+     "(sync.group.offsets.interval.seconds)"},
+    {"refresh.groups.interval.seconds", 0,
+     "kferry lists the groups again at every group offset sync "
+     "(sync.group.offsets.interval.seconds)"},
+    {"sync.topic.acls.enabled", 0, MM2_NO_ACLS},
+    {"sync.topic.acls.interval.seconds", 0, MM2_NO_ACLS},
+    {".replication.factor", 2,
+     "kferry has no MM2 internal topics; its offset map and journal use replication.factor"},
+    {"offset.storage.", 1, MM2_CONNECT},
+    {"config.storage.", 1, MM2_CONNECT},
+    {"status.storage.", 1, MM2_CONNECT},
+    {"offset.flush.", 1, "the offset map is persisted every kferry.map.persist.interval.ms"},
+    {"key.converter", 1, "records are copied as bytes, unconverted"},
+    {"value.converter", 1, "records are copied as bytes, unconverted"},
+    {"header.converter", 1, "records are copied as bytes, unconverted"},
+    {"dedicated.mode.", 1, "kferry runs no REST server"},
+    {"config.property.filter.class", 0,
+     "the topic configs kferry does not copy are fixed (docs/MIRROR.md)"},
+    {"config.properties.exclude", 0,
+     "the topic configs kferry does not copy are fixed (docs/MIRROR.md)"},
+    {"config.properties.blacklist", 0,
+     "the topic configs kferry does not copy are fixed (docs/MIRROR.md)"},
+    {"topic.filter.class", 0, "topics are selected by topics / topics.exclude"},
+    {"group.filter.class", 0, "groups are selected by groups / groups.exclude"},
+    {"replication.policy.internal.topic.separator.enabled", 0, "kferry has no MM2 internal topics"},
+    {"use.incremental.alter.configs", 0,
+     "librdkafka 2.0.2 has only AlterConfigs; kferry sends the full copyable set"},
 };
+#define NMM2 (sizeof(g_mm2_keys) / sizeof(g_mm2_keys[0]))
+
+/* Old MirrorMaker 2 names, honoured as the new ones. */
+static const char *g_renamed[][2] = {{"topics.blacklist", "topics.exclude"},
+                                     {"topics.whitelist", "topics"},
+                                     {"groups.blacklist", "groups.exclude"},
+                                     {"groups.whitelist", "groups"}};
+#define NRENAMED (sizeof(g_renamed) / sizeof(g_renamed[0]))
 
 /* Properties kferry sets itself; a conflicting user value is an error. */
 typedef struct forced {
@@ -348,20 +389,20 @@ static int jaas_get(const char *jaas, const char *name, char *out, size_t outlen
 
 /* Java clients take credentials as sasl.jaas.config; librdkafka wants
  * sasl.username/sasl.password.  Translate the PLAIN and SCRAM modules. */
-static void add_jaas(mc_cluster *c, const char *value, int roles, errs *e, int line) {
+static void add_jaas(mc_cluster *c, const char *full, const char *value, int roles, errs *e,
+                     int line) {
     char user[512], pass[512];
     if (!strstr(value, "PlainLoginModule") && !strstr(value, "ScramLoginModule")) {
         cerr(e, line,
-             "%s.sasl.jaas.config: only PlainLoginModule and ScramLoginModule can be "
+             "%s: only PlainLoginModule and ScramLoginModule can be "
              "translated; use sasl.username/sasl.password or librdkafka's "
              "sasl.oauthbearer.* settings",
-             c->alias);
+             full);
         return;
     }
     if (jaas_get(value, "username", user, sizeof(user)) != 0 ||
         jaas_get(value, "password", pass, sizeof(pass)) != 0) {
-        cerr(e, line, "%s.sasl.jaas.config: username=\"...\" and password=\"...\" not found",
-             c->alias);
+        cerr(e, line, "%s: username=\"...\" and password=\"...\" not found", full);
         return;
     }
     if (cluster_add(c, "sasl.username", user, roles) ||
@@ -369,7 +410,64 @@ static void add_jaas(mc_cluster *c, const char *value, int roles, errs *e, int l
         cerr(e, line, "out of memory");
 }
 
-static void add_client_prop(mc_cluster *c, const char *key, const char *value, int line, errs *e) {
+/* librdkafka's property names (from rd_kafka_conf_properties_show), for
+ * "did you mean" on client properties it does not know. */
+static char **g_rk_props;
+static size_t g_rk_nprops;
+
+static void rk_props_load(void) {
+    if (g_rk_props)
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    rd_kafka_conf_properties_show(f);
+    fclose(f);
+    size_t cap = 0;
+    for (char *save = NULL, *ln = strtok_r(text, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        char *bar = strchr(ln, '|');
+        if (!bar)
+            continue;
+        *bar = 0;
+        char *name = trim(ln);
+        if (!*name || strchr(name, ' ') || !strcmp(name, "Property") || name[0] == '-')
+            continue;
+        if (g_rk_nprops == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            char **np = realloc(g_rk_props, nc * sizeof(*np));
+            if (!np)
+                break;
+            g_rk_props = np;
+            cap = nc;
+        }
+        g_rk_props[g_rk_nprops++] = kf_strdup(name);
+    }
+    free(text);
+}
+
+static const char *near_rk_prop(const char *name) {
+    rk_props_load();
+    const char *best = NULL;
+    int bd = 3;
+    for (size_t i = 0; i < g_rk_nprops; i++) {
+        if (!g_rk_props[i])
+            continue;
+        int d = kf_edit_distance(name, g_rk_props[i], 2);
+        if (d < bd) {
+            bd = d;
+            best = g_rk_props[i];
+        }
+    }
+    return bd > 0 ? best : NULL;
+}
+
+/* full: the key as written ("onprem.consumer.max.poll.records"), for
+ * messages; key: what follows the alias. */
+static void add_client_prop(mc_cluster *c, const char *full, const char *key, const char *value,
+                            int line, errs *e, int is_source) {
     int roles = MC_CLIENT_ANY;
     if (strncmp(key, "consumer.", 9) == 0) {
         roles = MC_CLIENT_CONSUMER;
@@ -380,39 +478,56 @@ static void add_client_prop(mc_cluster *c, const char *key, const char *value, i
     } else if (strncmp(key, "admin.", 6) == 0) {
         key += 6;
     }
+    if (roles == MC_CLIENT_PRODUCER && is_source) {
+        kf_warn("config", "%s:%d: %s ignored: kferry never produces to the source cluster '%s'",
+                e->file, line, full, c->alias);
+        return;
+    }
     if (strcmp(key, "sasl.jaas.config") == 0) {
-        add_jaas(c, value, roles, e, line);
+        add_jaas(c, full, value, roles, e, line);
         return;
     }
     if (strcmp(key, "group.id") == 0) {
         kf_warn("config",
-                "%s:%d: %s.group.id ignored: kferry reads the source by explicit "
+                "%s:%d: %s ignored: kferry reads the source by explicit "
                 "partition assignment and never joins or commits to a group",
-                e->file, line, c->alias);
+                e->file, line, full);
         return;
     }
     for (size_t i = 0; i < sizeof(g_forced) / sizeof(g_forced[0]); i++) {
         if (strcmp(g_forced[i].key, key) == 0 && (g_forced[i].roles & roles) &&
             !in_choices(g_forced[i].ok_values, value)) {
-            cerr(e, line, "%s.%s=%s is not allowed: %s", c->alias, key,
-                 mc_is_secret_key(key) ? "***" : value, g_forced[i].why);
+            cerr(e, line, "%s=%s is not allowed: %s", full, mc_is_secret_key(key) ? "***" : value,
+                 g_forced[i].why);
             return;
         }
     }
     if (strncmp(key, "ssl.truststore.", 15) == 0) {
         cerr(e, line,
-             "%s.%s: Java truststores are not supported by librdkafka; use "
+             "%s: Java truststores are not supported by librdkafka; use "
              "ssl.ca.location (PEM)",
-             c->alias, key);
+             full);
         return;
     }
     /* librdkafka is the authority on its own property names and values. */
     rd_kafka_conf_t *scratch = rd_kafka_conf_new();
     char eb[512];
-    if (rd_kafka_conf_set(scratch, key, value, eb, sizeof(eb)) != RD_KAFKA_CONF_OK)
-        cerr(e, line, "%s.%s: %s", c->alias, key, eb);
-    else if (cluster_add(c, key, value, roles))
+    rd_kafka_conf_res_t res = rd_kafka_conf_set(scratch, key, value, eb, sizeof(eb));
+    if (res == RD_KAFKA_CONF_UNKNOWN) {
+        const char *near = near_rk_prop(key);
+        if (near)
+            cerr(e, line, "%s: librdkafka has no property '%s' (did you mean '%.*s%s'?)", full, key,
+                 (int)(key - full), full, near);
+        else /* a Java client setting (max.poll.records, key.deserializer, ...) */
+            kf_warn("config",
+                    "%s:%d: %s accepted but not used: librdkafka (kferry's Kafka client) has no "
+                    "property '%s'; its own defaults apply",
+                    e->file, line, full, key);
+    } else if (res != RD_KAFKA_CONF_OK) {
+        cerr(e, line, "%s: %s", full, eb);
+    } else if (cluster_add(c, key, value, roles)) {
         cerr(e, line, "out of memory");
+    }
     rd_kafka_conf_destroy(scratch);
 }
 
@@ -432,11 +547,48 @@ static const key_def *find_key(const char *name) {
     return NULL;
 }
 
-static int is_mm2_ignored(const char *name) {
-    for (size_t i = 0; i < sizeof(g_mm2_ignored) / sizeof(g_mm2_ignored[0]); i++)
-        if (strcmp(g_mm2_ignored[i], name) == 0)
-            return 1;
-    return 0;
+/* The MM2 key kferry does not read that name is (or starts/ends with), or NULL. */
+static const mm2_key *mm2_ignored(const char *name) {
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < NMM2; i++) {
+        const mm2_key *k = &g_mm2_keys[i];
+        size_t kl = strlen(k->name);
+        if ((k->match == 0 && !strcmp(k->name, name)) ||
+            (k->match == 1 && !strncmp(k->name, name, kl)) ||
+            (k->match == 2 && nl > kl && !strcmp(name + nl - kl, k->name)))
+            return k;
+    }
+    return NULL;
+}
+
+static void warn_mm2(const char *path, int line, const char *key, const mm2_key *k) {
+    kf_warn("config", "%s:%d: %s accepted but not used: %s", path, line, key, k->instead);
+}
+
+/* The known key closest to name (edit distance <= 2, <= 1 for short
+ * names), for "did you mean"; NULL if none. */
+static const char *near_key(const char *name, int flow_only) {
+    const char *best = NULL;
+    int cap = strlen(name) <= 5 ? 1 : 2, bd = cap + 1;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (flow_only && !g_keys[i].flow_override)
+            continue;
+        int d = kf_edit_distance(name, g_keys[i].name, cap);
+        if (d < bd) {
+            bd = d;
+            best = g_keys[i].name;
+        }
+    }
+    for (size_t i = 0; !flow_only && i < NMM2; i++) {
+        if (g_mm2_keys[i].match)
+            continue;
+        int d = kf_edit_distance(name, g_mm2_keys[i].name, cap);
+        if (d < bd) {
+            bd = d;
+            best = g_mm2_keys[i].name;
+        }
+    }
+    return bd > 0 ? best : NULL;
 }
 
 /* Value for a table key: "A->B.<key>" beats "<key>" beats the default. */
@@ -460,6 +612,29 @@ static const char *key_value(mirror_config *c, const key_def *k, const char *flo
         p = kf_props_find(&c->props, k->name);
         if (p)
             kf_props_get(&c->props, k->name);
+    }
+    /* MirrorMaker 2's old names (topics.blacklist, ...), also per flow */
+    for (size_t i = 0; i < NRENAMED; i++) {
+        if (strcmp(g_renamed[i][1], k->name) != 0)
+            continue;
+        char fk[512];
+        snprintf(fk, sizeof(fk), "%s.%s", flow, g_renamed[i][0]);
+        const char *names[2] = {fk, g_renamed[i][0]};
+        for (int j = 0; j < 2; j++) {
+            kf_prop *old = kf_props_find(&c->props, names[j]);
+            if (!old)
+                continue;
+            kf_props_get(&c->props, names[j]);
+            const char *file = c->props.source ? c->props.source : "config";
+            if (p) {
+                kf_warn("config", "%s:%d: %s ignored: %s at line %d wins", file, old->line,
+                        names[j], p->key, p->line);
+            } else {
+                kf_warn("config", "%s:%d: %s is MirrorMaker 2's old name of %s: used as such", file,
+                        old->line, names[j], k->name);
+                p = old;
+            }
+        }
     }
     *line = p ? p->line : 0;
     return p ? p->value : k->def;
@@ -585,6 +760,18 @@ int mc_load(mirror_config *c, const char *path) {
         return -1;
     }
 
+    /* a key given twice takes the later value: say so, with both lines */
+    for (size_t i = 1; i < c->props.count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(c->props.items[i].key, c->props.items[j].key)) {
+                kf_warn("config",
+                        "%s:%d: duplicate key '%s' (also at line %d): the value at line %d "
+                        "is used",
+                        path, c->props.items[i].line, c->props.items[i].key, c->props.items[j].line,
+                        c->props.items[i].line);
+                break;
+            }
+
     char **aliases = NULL;
     size_t naliases = 0;
     kf_prop *cl = kf_props_find(&c->props, "clusters");
@@ -613,8 +800,12 @@ int mc_load(mirror_config *c, const char *path) {
             cerr(&e, p->line, "%s: flow must name two different aliases from 'clusters'", p->key);
             continue;
         }
-        if (strcmp(dot + 1, "enabled") != 0)
+        if (strcmp(dot + 1, "enabled") != 0) {
+            if (kf_edit_distance(dot + 1, "enabled", 2) <= 2 && !find_key(dot + 1))
+                cerr(&e, p->line, "unknown flow key '%s' (did you mean '%.*s.enabled'?)", p->key,
+                     (int)(dot - p->key), p->key);
             continue; /* flow-level overrides are read below */
+        }
         int on = 0;
         if (kf_parse_bool(p->value, &on) != 0) {
             cerr(&e, p->line, "%s=%s: expected true or false", p->key, p->value);
@@ -633,7 +824,8 @@ int mc_load(mirror_config *c, const char *path) {
         }
     }
     if (nflows != 1 && naliases >= 2)
-        cerr(&e, 0, "exactly one flow must be enabled (e.g. \"%s->%s.enabled = true\"); found %d",
+        cerr(&e, cl ? cl->line : 0,
+             "exactly one flow must be enabled (e.g. \"%s->%s.enabled = true\"); found %d",
              aliases[0], aliases[1], nflows);
 
     /* Flow overrides of keys that are not flow-overridable are errors. */
@@ -646,11 +838,29 @@ int mc_load(mirror_config *c, const char *path) {
         const key_def *k = find_key(dot + 1);
         if (k && k->flow_override)
             continue;
-        if (is_mm2_ignored(dot + 1))
-            kf_warn("config", "%s:%d: %s ignored: not used by kferry mirror", path, p->line,
-                    p->key);
-        else if (nflows == 1 && strncmp(p->key, flow, strlen(flow)) == 0)
+        int renamed = 0;
+        for (size_t r = 0; r < NRENAMED; r++)
+            renamed |= !strcmp(dot + 1, g_renamed[r][0]);
+        if (renamed)
+            continue; /* read with its new name below */
+        const mm2_key *ig = mm2_ignored(dot + 1);
+        int this_flow = nflows == 1 && strlen(p->key) > strlen(flow) &&
+                        !strncmp(p->key, flow, strlen(flow)) && p->key[strlen(flow)] == '.';
+        const char *near = near_key(dot + 1, 1);
+        if (ig)
+            warn_mm2(path, p->line, p->key, ig);
+        else if (kf_edit_distance(dot + 1, "enabled", 2) <= 2)
+            ; /* reported above */
+        else if (this_flow && near)
+            cerr(&e, p->line, "%s: unknown flow-level key (did you mean '%.*s.%s'?)", p->key,
+                 (int)(dot - p->key), p->key, near);
+        else if (this_flow)
             cerr(&e, p->line, "%s: unknown flow-level key", p->key);
+        else
+            kf_warn("config",
+                    "%s:%d: %s ignored: not a key kferry knows, for a flow that is not "
+                    "enabled",
+                    path, p->line, p->key);
     }
 
     c->separator[0] = '.';
@@ -691,7 +901,7 @@ int mc_load(mirror_config *c, const char *path) {
                     path, p->line, p->key, aliases[a]);
             continue;
         }
-        add_client_prop(cl2, dot + 1, p->value, p->line, &e);
+        add_client_prop(cl2, p->key, dot + 1, p->value, p->line, &e, cl2 == &c->src);
     }
     mc_cluster *both[2] = {&c->src, &c->tgt};
     for (int k = 0; k < 2; k++) {
@@ -707,9 +917,12 @@ int mc_load(mirror_config *c, const char *path) {
         kf_prop *p = &c->props.items[i];
         if (p->used)
             continue;
-        if (is_mm2_ignored(p->key))
-            kf_warn("config", "%s:%d: %s ignored: not used by kferry mirror", path, p->line,
-                    p->key);
+        const mm2_key *ig = mm2_ignored(p->key);
+        const char *near = ig ? NULL : near_key(p->key, 0);
+        if (ig)
+            warn_mm2(path, p->line, p->key, ig);
+        else if (near)
+            cerr(&e, p->line, "unknown key '%s' (did you mean '%s'?)", p->key, near);
         else
             cerr(&e, p->line, "unknown key '%s'", p->key);
     }
@@ -756,6 +969,13 @@ void mc_log_effective(const mirror_config *c) {
         kf_info("config", "topics include: %s", c->topics.src[i]);
     for (size_t i = 0; i < c->topics_exclude.n; i++)
         kf_info("config", "topics exclude: %s", c->topics_exclude.src[i]);
+}
+
+const char *mc_bootstrap(const mc_cluster *cl) {
+    for (size_t i = 0; cl && i < cl->nprops; i++)
+        if (!strcmp(cl->props[i].key, "bootstrap.servers"))
+            return cl->props[i].value;
+    return "?";
 }
 
 /* MirrorMaker 2's cycle rule for DefaultReplicationPolicy: every prefix
@@ -820,15 +1040,17 @@ void mc_print_reference(void) {
                k->flow_override ? " (also `A->B.`)" : "", tn[k->type], range,
                k->def ? k->def : "(required)", k->doc);
     }
-    printf("\nAccepted from MirrorMaker 2 files but unused (each logs a warning):");
-    for (size_t i = 0; i < sizeof(g_mm2_ignored) / sizeof(g_mm2_ignored[0]); i++)
-        printf("%s `%s`", i ? "," : "", g_mm2_ignored[i]);
-    printf(".\n");
-}
-
-const char *mc_bootstrap(const mc_cluster *cl) {
-    for (size_t i = 0; i < cl->nprops; i++)
-        if (!strcmp(cl->props[i].key, "bootstrap.servers"))
-            return cl->props[i].value;
-    return "";
+    printf("\nOld MirrorMaker 2 names, honoured as the new ones (with a warning):");
+    for (size_t i = 0; i < NRENAMED; i++)
+        printf("%s `%s` = `%s`", i ? "," : "", g_renamed[i][0], g_renamed[i][1]);
+    printf(".\n\nAccepted from MirrorMaker 2 files but not used; each logs a one-line warning "
+           "saying what kferry does instead:\n\n| key | what kferry does instead |\n|---|---|\n");
+    for (size_t i = 0; i < NMM2; i++)
+        printf("| `%s%s%s` | %s |\n", g_mm2_keys[i].match == 2 ? "*" : "", g_mm2_keys[i].name,
+               g_mm2_keys[i].match == 1 ? "*" : "", g_mm2_keys[i].instead);
+    printf("\n`<alias>.<property>`, `<alias>.consumer.<property>`, `<alias>.producer.<property>` "
+           "and `<alias>.admin.<property>` go to librdkafka; a property librdkafka does not have "
+           "(a Java client setting such as `max.poll.records`) is ignored with a warning naming "
+           "the full key, unless it is a near-miss of a librdkafka property (an error with "
+           "\"did you mean\").\n");
 }

@@ -74,6 +74,9 @@ void mc_log_effective(const mirror_config *c);
 /* 1 if the value of key must never be shown. */
 int mc_is_secret_key(const char *key);
 
+/* The cluster's bootstrap.servers as configured ("?" if none). */
+const char *mc_bootstrap(const mc_cluster *cl);
+
 /* Topic selection: 1 selected, 0 excluded (reason set), never for kferry's
  * own topics. */
 int mc_topic_selected(const mirror_config *c, const char *topic, const char **reason);
@@ -82,9 +85,5 @@ int mc_target_topic(const mirror_config *c, const char *src_topic, char *out, si
 
 /* Markdown reference of every key kferry reads (generated from the table). */
 void mc_print_reference(void);
-
-/* The cluster's bootstrap.servers as configured ("" if unset), for
- * messages that must name the address. */
-const char *mc_bootstrap(const mc_cluster *cl);
 
 #endif

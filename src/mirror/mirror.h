@@ -77,6 +77,7 @@ typedef struct mirror {
     size_t ntopics;
     char **noted; /* excluded topics already logged */
     size_t nnoted;
+    int warned_empty; /* "nothing selected" was logged (again once something is) */
     int brokers;
     int64_t delivered, delivered_bytes, produced, gaps, gap_records, reconciled, skipped;
     int fatal;

@@ -21,6 +21,10 @@ static int load(mirror_config *c, offmap *m) {
     rd_kafka_t *rk = clients_consumer(c, &c->tgt, "offsets", 1);
     if (!rk)
         return -1;
+    if (clients_probe_both(c, NULL, rk, NULL, 0)) { /* the map is on the target */
+        rd_kafka_destroy(rk);
+        return -1;
+    }
     char err[512];
     int found = 0;
     int rc = mapstore_load(rk, c->map_topic, m, &found, NULL, 0, err, sizeof(err));
@@ -39,7 +43,7 @@ int offsets_translate(mirror_config *c, const char *topic, int32_t partition, in
     offmap_init(&m);
     if (load(c, &m)) {
         offmap_free(&m);
-        return 2;
+        return 1;
     }
     char tgt_topic[256];
     mc_target_topic(c, topic, tgt_topic, sizeof(tgt_topic));
@@ -142,7 +146,7 @@ int offsets_dump(mirror_config *c, const char *topic) {
     offmap_init(&m);
     if (load(c, &m)) {
         offmap_free(&m);
-        return 2;
+        return 1;
     }
     for (size_t i = 0; i < m.n; i++) {
         om_part *p = m.parts[i];

@@ -21,6 +21,31 @@
 
 static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms;
 static double g_rps, g_bps;
+/* The rate an ETA can trust: exponentially weighted over about the last
+ * 10 s, counting only the seconds in which the mirror had work (lag or
+ * deliveries).  The progress line's rate covers the whole status interval,
+ * idle seconds included, so right after a burst it was a stale, tiny
+ * number and `kferry status` promised hours for a catch-up of seconds. */
+#define RECENT_TAU_MS 10000.0
+static int64_t g_recent_ms, g_recent_delivered;
+static double g_recent_rps;
+
+static void recent_update(mirror *m, int64_t now, int64_t lag) {
+    if (!g_recent_ms) { /* the first tick, a second after start: count from 0 */
+        g_recent_ms = now - 1000;
+        g_recent_delivered = 0;
+    }
+    int64_t dt = now - g_recent_ms, d = m->delivered - g_recent_delivered;
+    if (dt < 1000)
+        return;
+    g_recent_ms = now;
+    g_recent_delivered = m->delivered;
+    if (d <= 0 && lag <= 0)
+        return; /* idle: says nothing about how fast the mirror catches up */
+    double r = (double)d * 1000.0 / (double)dt;
+    double alpha = (double)dt / (RECENT_TAU_MS + (double)dt);
+    g_recent_rps = g_recent_rps > 0 ? g_recent_rps + alpha * (r - g_recent_rps) : r;
+}
 
 void progress_reset(void) {
     g_last_ms = g_last_delivered = g_last_bytes = g_start_ms = 0;
@@ -107,16 +132,20 @@ static void publish_metrics(mirror *m, int64_t lag) {
 }
 
 void progress_tick(mirror *m, int64_t now, int final) {
+    int64_t lag = progress_total_lag(m);
+    recent_update(m, now, lag);
     if (!g_start_ms) {
         g_start_ms = g_last_ms = now;
         return;
     }
-    int64_t lag = progress_total_lag(m);
     if (m->cfg->metrics_port)
         publish_metrics(m, lag);
     int interval = m->cfg->status_interval_s;
-    if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000))
+    if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000)) {
+        if (lag > 0)
+            progress_status(m, 1, 0); /* while catching up, `kferry status` sees a fresh rate */
         return;
+    }
     /* the final line reports the average of the whole run */
     int64_t since = final ? g_start_ms : g_last_ms;
     double dt = (double)(now - since) / 1000.0;
@@ -149,13 +178,13 @@ void progress_status(mirror *m, int running, int clean) {
         return;
     double avg = m->delivered ? (double)m->delivered_bytes / (double)m->delivered : 0;
     /* compact, so readers can look for "running":true (inverse.c) */
-    json_t *o =
-        json_pack("{s:s,s:s,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow, "holder",
-                  m->holder_id, "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s",
-                  round1(g_rps), "bytes_per_s", round1(g_bps), "avg_record_bytes", round1(avg),
-                  "records_total", (json_int_t)m->delivered, "gaps", (json_int_t)m->gaps,
-                  "gap_records", (json_int_t)m->gap_records, "loop_skipped", (json_int_t)m->skipped,
-                  "running", running, "clean", clean);
+    json_t *o = json_pack(
+        "{s:s,s:s,s:I,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow, "holder",
+        m->holder_id, "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s", round1(g_rps),
+        "recent_records_per_s", round1(g_recent_rps), "bytes_per_s", round1(g_bps),
+        "avg_record_bytes", round1(avg), "records_total", (json_int_t)m->delivered, "gaps",
+        (json_int_t)m->gaps, "gap_records", (json_int_t)m->gap_records, "loop_skipped",
+        (json_int_t)m->skipped, "running", running, "clean", clean);
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);

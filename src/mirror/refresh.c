@@ -217,6 +217,16 @@ int refresh_topics(mirror *m) {
                 start[nstart++] = p;
         }
     }
+    if (!m->ntopics && !m->warned_empty) {
+        kf_warn("topics",
+                "no source topic is selected: %zu topic(s) on %s (%s), none matched by "
+                "'topics' and not 'topics.exclude' (see the \"not mirrored\" lines); mirroring "
+                "nothing until one appears",
+                src.n, m->cfg->src.alias, mc_bootstrap(&m->cfg->src));
+        m->warned_empty = 1;
+    } else if (m->ntopics) {
+        m->warned_empty = 0;
+    }
     if (nstart && !m->fatal)
         reconcile_start(m, start, nstart);
     free(start);

@@ -444,6 +444,14 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     m.prod = clients_producer(c, on_delivery, &m);
     if (!m.src || !m.tgt_reader || !m.src_reader || !m.prod)
         goto out;
+    /* both clusters answer, or the start-up is retried naming the one that
+     * does not (a cluster restarting or still booting) */
+    if (clients_probe(m.src, &c->src, CLIENTS_PROBE_TIMEOUT_MS, start_err, sizeof(start_err)) ||
+        clients_probe(m.tgt_reader, &c->tgt, CLIENTS_PROBE_TIMEOUT_MS, start_err,
+                      sizeof(start_err))) {
+        rc = RUN_START_RETRY;
+        goto out;
+    }
     m.q = rd_kafka_queue_new(m.src);
 
     topic_list tl;

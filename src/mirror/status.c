@@ -73,7 +73,7 @@ int status_run(mirror_config *c, int json) {
     reader_spec *specs = NULL;
     size_t nrows = 0, nspecs = 0;
     char err[512], st[1024] = "";
-    if (!src || !tgt)
+    if (!src || !tgt || clients_probe_both(c, src, tgt, NULL, 0))
         goto out;
     int found = 0;
     if (mapstore_load(tgt, c->map_topic, &m, &found, st, sizeof(st), err, sizeof(err))) {
@@ -177,7 +177,10 @@ int status_run(mirror_config *c, int json) {
 
     /* the status record as the mirror wrote it (null if none or unreadable) */
     json_t *stj = st[0] ? json_loads(st, 0, NULL) : NULL;
-    double rps = json_num(stj, "records_per_s"), avg = json_num(stj, "avg_record_bytes");
+    /* the ETA uses the mirror's recent working rate (older mirrors: the last interval's) */
+    double rps = json_num(stj, "recent_records_per_s"), avg = json_num(stj, "avg_record_bytes");
+    if (!(rps > 0))
+        rps = json_num(stj, "records_per_s");
     double updated = json_num(stj, "updated_ms");
     int64_t now = kf_wall_ms(), total = 0, gaps = 0;
     for (size_t i = 0; i < nrows; i++) {

@@ -160,15 +160,33 @@ static int capped_rf(const mirror_config *c, int brokers, const char *what) {
 void topics_offsets(rd_kafka_t *rk, const char *const *topics, const int32_t *parts, size_t n,
                     int64_t which, int64_t *out) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    size_t *idx = calloc(n + 1, sizeof(*idx));
+    /* Only partitions the cluster has: librdkafka waits the whole timeout
+     * for the leader of a topic that does not exist (a group's offsets on a
+     * topic that is not mirrored), which stalled groups status and the
+     * mirror's shutdown for 15 s per call. */
+    const struct rd_kafka_metadata *md = NULL;
+    if (n && rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        md = NULL;
     for (size_t i = 0; i < n; i++) {
         out[i] = -1;
+        int known = 0;
+        for (int t = 0; md && !known && t < md->topic_cnt; t++)
+            known = !strcmp(md->topics[t].topic, topics[i]) && parts[i] >= 0 &&
+                    parts[i] < md->topics[t].partition_cnt;
+        if (!known || !idx)
+            continue;
+        idx[l->cnt] = i;
         rd_kafka_topic_partition_list_add(l, topics[i], parts[i])->offset = which;
     }
+    if (md)
+        rd_kafka_metadata_destroy(md);
     /* the special timestamps -2/-1 ask ListOffsets for earliest/latest */
-    if (n && retry_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (l->cnt && retry_offsets_for_times(rk, l, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         for (int i = 0; i < l->cnt; i++)
             if (!l->elems[i].err && l->elems[i].offset >= 0)
-                out[i] = l->elems[i].offset;
+                out[idx[i]] = l->elems[i].offset;
+    free(idx);
     rd_kafka_topic_partition_list_destroy(l);
 }
 

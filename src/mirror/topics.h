@@ -34,7 +34,8 @@ void topics_list_free(topic_list *l);
 const topic_info *topics_find(const topic_list *l, const char *name);
 
 /* Earliest (which = -2) or latest (-1) offsets of n partitions, batched
- * into one ListOffsets per broker.  out[i] = -1 where unavailable. */
+ * into one ListOffsets per broker.  out[i] = -1 where unavailable, and at
+ * once for partitions the cluster does not have. */
 void topics_offsets(rd_kafka_t *rk, const char *const *topics, const int32_t *parts, size_t n,
                     int64_t which, int64_t *out);
 /* Creates tgt with nparts partitions and (if enabled) src's explicit

@@ -111,8 +111,11 @@ def test_verify_passes_after_mirroring(broker_factory, tmp_path):
     assert rc == 0, out + err
     assert "RESULT: OK" in out
     assert "%s/1" % topic in out
+    # nothing selected is no success (issue 13, item 5)
     rc, rep, _ = verify_json(kf, "--topic", "no-such-topic.*")
-    assert rc == 0 and rep["partitions"] == []
+    assert rc == 1 and rep["partitions"] == [] and "nothing verified" in rep["error"]
+    rc, out, _ = verify(kf, "--topic", "no-such-topic.*", "--allow-unmirrored")
+    assert rc == 1 and "RESULT: NOTHING VERIFIED" in out and "no-such-topic" in out, out
     rc, rep, _ = verify_json(kf, "--topic", topic)
     assert rc == 0 and rep["totals"]["compared"] == 3000
 
@@ -224,14 +227,21 @@ def test_verify_not_yet_mirrored(broker_factory, tmp_path):
     src, tgt, kf, topic, counts = mirrored_pair(broker_factory, tmp_path, n=600)
     cf_produce(src.bootstrap, topic, [dict(partition=0, key=b"late", value=b"v%d" % i)
                                       for i in range(7)])
+    # records not mirrored yet fail by default (issue 13, item 5) ...
     rc, rep, _ = verify_json(kf)
+    assert rc == 1 and rep["totals"]["not_yet_mirrored"] == 7
+    assert not rep["complete"] and rep["ok"]
+    rc, out, _ = verify(kf)
+    assert rc == 1 and "RESULT: INCOMPLETE" in out and "RESULT: OK" not in out, out
+    rc, rep, _ = verify_json(kf, "--require-complete")
+    assert rc == 1 and rep["totals"]["not_yet_mirrored"] == 7
+    # ... and --allow-unmirrored checks what is there
+    rc, rep, _ = verify_json(kf, "--allow-unmirrored")
     assert rc == 0
     assert not rep["complete"] and rep["ok"]
     e = part_of(rep, topic, 0)
     assert e["status"] == "incomplete" and e["not_yet_mirrored"] == 7
     assert e["compared"] == e["matched"] == counts[0]
-    rc, rep, _ = verify_json(kf, "--require-complete")
-    assert rc == 1 and rep["totals"]["not_yet_mirrored"] == 7
     # mirroring again completes it
     kf.start()
     try:
@@ -267,7 +277,7 @@ def test_verify_pairs_unmapped_target_tail(broker_factory, tmp_path):
                  headers=[("x", b"%d" % i)]) for i in range(5)]
     cf_produce(src.bootstrap, topic, late)
     cf_produce(tgt.bootstrap, "src." + topic, late[:3])  # as if mirrored, map not persisted
-    rc, rep, _ = verify_json(kf)
+    rc, rep, _ = verify_json(kf, "--allow-unmirrored")
     assert rc == 0, json.dumps(rep["partitions"], indent=1)
     e = part_of(rep, topic, 0)
     assert e["pending_map"] == 3 and e["compared"] == e["matched"] == counts[0] + 3
@@ -352,7 +362,7 @@ def test_verify_while_mirroring(broker_factory, tmp_path):
     th.start()
     try:
         for _ in range(4):
-            rc, rep, err = verify_json(kf)
+            rc, rep, err = verify_json(kf, "--allow-unmirrored")
             t = rep["totals"]
             assert rc == 0 and rep["ok"], json.dumps(rep["partitions"], indent=1)
             assert t["matched"] == t["compared"] > 0
@@ -430,7 +440,7 @@ def test_verify_both_flows_after_rollback(broker_factory, tmp_path):
     the last cutover are reported as written on the target."""
     rollback = pytest.importorskip("test_rollback")
     onprem, cloud, topic, app, fwd, rev = rollback.run_rollback(broker_factory, tmp_path)
-    rc, f, _ = verify_json(fwd)
+    rc, f, _ = verify_json(fwd, "--allow-unmirrored")
     assert rc == 0, json.dumps(f["partitions"], indent=1)
     rc, r, _ = verify_json(rev)
     assert rc == 0, json.dumps(r["partitions"], indent=1)
@@ -463,5 +473,6 @@ def test_verify_unreachable_cluster(broker_factory, tmp_path):
     assert cp.returncode == 1, (cp.stdout, cp.stderr[-2000:])
     rep = json.loads(cp.stdout)
     assert rep["ok"] is False and rep["exit_code"] == 1
-    assert "cannot load the offset map" in rep["error"]
-    assert b"cannot load the offset map" in cp.stderr
+    # the cluster, its address and the cause come first (issue 13, item 8)
+    assert rep["error"].startswith("cluster 'dst' (127.0.0.1:1): cannot connect: "), rep
+    assert b"cluster 'dst' (127.0.0.1:1): cannot connect: Connection refused" in cp.stderr

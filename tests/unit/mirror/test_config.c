@@ -105,12 +105,118 @@ static void test_errors(void **state) {
     mc_free(&c);
 }
 
+/* mc_load with stderr (errors and warnings) captured into out. */
+static int load_capture(mirror_config *c, char *out, size_t outlen) {
+    char tmpl[] = "/tmp/kferry-test-config-err-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    kf_log_set_level(KF_LOG_WARNING);
+    int rc = mc_load(c, g_path);
+    fflush(stderr);
+    kf_log_set_level(KF_LOG_ERR);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, out, outlen - 1);
+    out[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(tmpl);
+    return rc;
+}
+
+/* issue 13, item 4: a stock MM2 file's keys are accepted with a warning
+ * each saying what kferry does instead; old names are honoured; client
+ * properties are named by their full key. */
+static void test_mm2_keys_warn_not_fail(void **state) {
+    write_file(BASE "refresh.topics.enabled = true\n"
+                    "refresh.groups.enabled = true\n"
+                    "offset-syncs.topic.location = target\n"
+                    "exactly.once.support = enabled\n"
+                    "topics.blacklist = secret.*, .*\\.internal\n"
+                    "groups.blacklist = tmp-.*\n"
+                    "sync.topic.acls.enabled = false\n"
+                    "emit.heartbeats.enabled = true\n"
+                    "offset.storage.topic = mm2-offsets\n"
+                    "config.storage.replication.factor = 1\n"
+                    "status.storage.replication.factor = 1\n"
+                    "key.converter = org.apache.kafka.connect.converters.ByteArrayConverter\n"
+                    "key.converter.schemas.enable = false\n"
+                    "a.consumer.max.poll.records = 500\n"
+                    "b.producer.buffer.memory = 33554432\n"
+                    "b.admin.retries = 3\n"
+                    "a.producer.linger.ms = 5\n"
+                    "b.consumer.fetch.wait.max.ms = 50\n");
+    mirror_config c;
+    char out[16384];
+    int rc = load_capture(&c, out, sizeof(out));
+    assert_int_equal(rc, 0);
+    const char *why;
+    assert_false(mc_topic_selected(&c, "secret.orders", &why)); /* topics.blacklist honoured */
+    assert_true(mc_topic_selected(&c, "orders", &why));
+    assert_non_null(strstr(out, "topics.blacklist is MirrorMaker 2's old name of topics.exclude"));
+    assert_non_null(strstr(out, ":5: refresh.topics.enabled accepted but not used: kferry always"));
+    assert_non_null(strstr(out, "exactly.once.support accepted but not used"));
+    assert_non_null(strstr(out, "offset-syncs.topic.location accepted but not used"));
+    assert_non_null(strstr(out, "key.converter.schemas.enable accepted but not used"));
+    assert_non_null(strstr(out, ":18: a.consumer.max.poll.records accepted but not used"));
+    assert_null(strstr(out, "a.max.poll.records"));
+    assert_non_null(strstr(out, "a.producer.linger.ms ignored: kferry never produces"));
+    int found = 0;
+    for (size_t i = 0; i < c.tgt.nprops; i++)
+        found |= !strcmp(c.tgt.props[i].key, "fetch.wait.max.ms") &&
+                 c.tgt.props[i].roles == MC_CLIENT_CONSUMER;
+    assert_true(found);
+    mc_free(&c);
+}
+
+/* issue 13, item 7: a typo in the flow key names its line and the key meant */
+static void test_flow_key_typo_did_you_mean(void **state) {
+    write_file("clusters = a, b\n"
+               "a.bootstrap.servers = h1:9092\n"
+               "b.bootstrap.servers = h2:9092\n"
+               "a->b.enable = true\n"
+               "topic = orders\n");
+    mirror_config c;
+    char out[8192];
+    assert_int_equal(load_capture(&c, out, sizeof(out)), -1);
+    assert_non_null(
+        strstr(out, ":4: unknown flow key 'a->b.enable' (did you mean 'a->b.enabled'?)"));
+    assert_non_null(strstr(out, ":5: unknown key 'topic' (did you mean 'topics'?)"));
+    assert_non_null(strstr(out, ":1: exactly one flow must be enabled"));
+    mc_free(&c);
+    /* a near-miss of a librdkafka property is an error, not a Java setting */
+    write_file(BASE "a.secuirty.protocol = SSL\n");
+    assert_int_equal(load_capture(&c, out, sizeof(out)), -1);
+    assert_non_null(strstr(out, ":5: a.secuirty.protocol: librdkafka has no property "
+                                "'secuirty.protocol' (did you mean 'a.security.protocol'?)"));
+    mc_free(&c);
+}
+
+/* issue 13, item 10: a key given twice is named with both lines */
+static void test_duplicate_keys_named(void **state) {
+    write_file(BASE "replication.factor = 1\n"
+                    "replication.factor = 3\n");
+    mirror_config c;
+    char out[8192];
+    assert_int_equal(load_capture(&c, out, sizeof(out)), 0);
+    assert_int_equal(c.replication_factor, 3);
+    assert_non_null(strstr(out, ":6: duplicate key 'replication.factor' (also at line 5): the "
+                                "value at line 6 is used"));
+    mc_free(&c);
+}
+
 int main(void) {
     kf_log_set_level(KF_LOG_ERR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_policy),
         cmocka_unit_test(test_flow_overrides_and_identity),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_mm2_keys_warn_not_fail),
+        cmocka_unit_test(test_flow_key_typo_did_you_mean),
+        cmocka_unit_test(test_duplicate_keys_named),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_path);
