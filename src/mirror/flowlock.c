@@ -112,31 +112,43 @@ int fl_open(flowlock *fl, const mirror_config *c, const volatile sig_atomic_t *s
         return -1;
     int backoff = 500, tries = 0;
     int64_t deadline = kf_now_ms() + (int64_t)c->startup_timeout_s * 1000;
+    char cause[1024] = "";
+    int was_down = 0;
     while (!*stop) {
-        if (kf_now_ms() >= deadline) {
-            kf_err("lock",
-                   "target cluster %s (%s): flow-lock topic %s still not usable after %d s "
-                   "(kferry.startup.timeout.seconds): check that the address is right and "
-                   "reachable from this host and that the cluster is up (`kferry plan` tests "
-                   "both clusters)",
-                   c->tgt.alias, mc_bootstrap(&c->tgt), c->lock_topic, c->startup_timeout_s);
-            rd_kafka_destroy(rk);
-            return -1;
-        }
-        topic_list tl;
         int rc = -1;
-        if (topics_list(rk, &tl, 15000) == 0) {
-            rc = topics_ensure_lock_topic(c, rk, tl.brokers);
-            topics_list_free(&tl);
+        topic_list tl;
+        /* the first failure names the cause (librdkafka logs "Connection
+         * refused" once per handle); later ones only say it still fails */
+        char now_cause[1024];
+        int down =
+            clients_probe(rk, &c->tgt, CLIENTS_PROBE_TIMEOUT_MS, now_cause, sizeof(now_cause)) != 0;
+        if (down && !was_down)
+            snprintf(cause, sizeof(cause), "%s", now_cause);
+        was_down = down;
+        if (!down) {
+            snprintf(cause, sizeof(cause), "cluster '%s' (%s): flow-lock topic %s not usable yet",
+                     c->tgt.alias, mc_bootstrap(&c->tgt), c->lock_topic);
+            if (topics_list(rk, &tl, 15000) == 0) {
+                rc = topics_ensure_lock_topic(c, rk, tl.brokers);
+                topics_list_free(&tl);
+            }
         }
         /* a new topic's leader is elected asynchronously: wait for it */
         if (rc == 0 && topics_partition_count(rk, c->lock_topic, 10000) > 0)
             break;
+        if (kf_now_ms() >= deadline) {
+            kf_err("lock",
+                   "%s; still failing after %d s of retries (kferry.startup.timeout.seconds): "
+                   "check that the address is right and reachable from this host and that the "
+                   "cluster is up (`kferry plan` tests both clusters); if the target refuses "
+                   "CreateTopics, create %s with 1 partition",
+                   cause, c->startup_timeout_s, c->lock_topic);
+            rd_kafka_destroy(rk);
+            return -1;
+        }
         if (++tries == 1 || tries % 10 == 0)
-            kf_warn("lock",
-                    "target cluster %s (%s): flow-lock topic %s not usable yet (retrying every %d "
-                    "ms; if the target refuses CreateTopics, create it with 1 partition)",
-                    c->tgt.alias, mc_bootstrap(&c->tgt), c->lock_topic, backoff);
+            kf_warn("lock", "start-up: %s (retrying every %d ms, giving up in %lld s)", cause,
+                    backoff, (long long)((deadline - kf_now_ms()) / 1000));
         nap(fl, backoff, stop);
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }

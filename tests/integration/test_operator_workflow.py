@@ -134,7 +134,9 @@ def test_unreachable_cluster_named_first(broker_factory, tmp_path):
     b = broker_factory()
     for side, alias in (("src", "src"), ("dst", "dst")):
         cfg = tmp_path / ("%s-down.properties" % side)
-        write_config(cfg, b, b)
+        # mirror retries its start-up (a cluster may be restarting) up to this
+        # deadline, every attempt naming the cluster; the others fail at once
+        write_config(cfg, b, b, extra={"kferry.startup.timeout.seconds": "10"})
         cfg.write_text(cfg.read_text().replace(
             "%s.bootstrap.servers = %s" % (alias, b.bootstrap),
             "%s.bootstrap.servers = 127.0.0.1:1" % alias))
