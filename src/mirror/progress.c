@@ -12,6 +12,7 @@
 #include "mirror/mapstore.h"
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
+#include "mirror/retry.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -107,6 +108,12 @@ static void publish_metrics(mirror *m, int64_t lag) {
          "# TYPE kferry_mirror_gap_records_total counter\n"
          "kferry_mirror_gap_records_total %lld\n",
          (long long)m->gaps, (long long)m->gap_records);
+    addf(&b,
+         "# HELP kferry_mirror_transient_retries_total Transient cluster conditions met and "
+         "retried (leader elections, coordinator loading, restarts, time-outs).\n"
+         "# TYPE kferry_mirror_transient_retries_total counter\n"
+         "kferry_mirror_transient_retries_total %lld\n",
+         (long long)retry_noted(NULL, 0, NULL));
     addf(&b, "# HELP kferry_mirror_flow_holder 1 while this process holds the flow lock "
              "(writes), 0 as a standby.\n# TYPE kferry_mirror_flow_holder gauge\n"
              "kferry_mirror_flow_holder 1\n");
@@ -185,6 +192,13 @@ void progress_status(mirror *m, int running, int clean) {
         "avg_record_bytes", round1(avg), "records_total", (json_int_t)m->delivered, "gaps",
         (json_int_t)m->gaps, "gap_records", (json_int_t)m->gap_records, "loop_skipped",
         (json_int_t)m->skipped, "running", running, "clean", clean);
+    char last[512];
+    int64_t when = 0, n = retry_noted(last, sizeof(last), &when);
+    if (o && n) {
+        json_object_set_new(o, "transient_retries", json_integer((json_int_t)n));
+        json_object_set_new(o, "last_transient", json_string(last));
+        json_object_set_new(o, "last_transient_ms", json_integer((json_int_t)when));
+    }
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);

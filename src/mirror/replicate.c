@@ -300,6 +300,7 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
             return;
         }
         /* librdkafka retries by itself; say so once per error and minute */
+        retry_note("%s/%d: consumer: %s", t->src, p->partition, rd_kafka_message_errstr(msg));
         int64_t now = kf_now_ms();
         if (msg->err != p->last_err || now - p->last_err_ms > 60000) {
             kf_warn("mirror", "%s/%d: consumer: %s (retrying)", t->src, p->partition,
@@ -752,6 +753,7 @@ int replicate_run(mirror_config *c) {
                 rc = 1;
                 break;
             }
+            retry_note("start-up: %s", start_err);
             int ms = retry_backoff_ms(attempt + 4); /* 1.6 s, then 2 s */
             kf_warn("mirror", "start-up: %s (attempt %d; retrying in %.1f s, giving up in %lld s)",
                     start_err, ++attempt, ms / 1000.0, (long long)((start_deadline - now) / 1000));

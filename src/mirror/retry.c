@@ -12,11 +12,41 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 static volatile sig_atomic_t g_interrupted;
+static pthread_mutex_t g_note_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_notes, g_note_ms;
+static char g_note[512];
+
+void retry_note(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_note_mu);
+    g_notes++;
+    g_note_ms = kf_wall_ms();
+    kf_strlcpy(g_note, line, sizeof(g_note));
+    pthread_mutex_unlock(&g_note_mu);
+}
+
+int64_t retry_noted(char *last, size_t lastlen, int64_t *when_ms) {
+    pthread_mutex_lock(&g_note_mu);
+    int64_t n = g_notes;
+    if (last && lastlen)
+        kf_strlcpy(last, g_note, lastlen);
+    if (when_ms)
+        *when_ms = g_note_ms;
+    pthread_mutex_unlock(&g_note_mu);
+    return n;
+}
 
 void retry_interrupt(void) { g_interrupted = 1; }
 int retry_interrupted(void) { return g_interrupted != 0; }
@@ -103,6 +133,7 @@ rd_kafka_resp_err_t retry_watermarks(rd_kafka_t *rk, const char *topic, int32_t 
             return e;
         kf_debug("retry", "%s: watermarks of %s/%d: %s (attempt %d, retrying)", rd_kafka_name(rk),
                  topic, (int)partition, rd_kafka_err2str(e), attempt + 1);
+        retry_note("%s/%d: watermarks: %s", topic, (int)partition, rd_kafka_err2str(e));
         if (pause_before_retry(rk, attempt, deadline))
             return e;
         refresh_metadata(rk, topic, attempt_timeout(deadline));
@@ -135,6 +166,8 @@ retry_offsets_for_times(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets
             break;
         kf_debug("retry", "%s: offsets for times: %s (attempt %d, retrying)", rd_kafka_name(rk),
                  rd_kafka_err2str(e), attempt + 1);
+        retry_note("%s: offsets by time: %s", offsets->cnt ? offsets->elems[0].topic : "?",
+                   e ? rd_kafka_err2str(e) : "partition errors");
         if (pause_before_retry(rk, attempt, deadline))
             break;
         if (offsets->cnt)

@@ -35,6 +35,16 @@ rd_kafka_resp_err_t retry_watermarks(rd_kafka_t *rk, const char *topic, int32_t 
 rd_kafka_resp_err_t
 retry_offsets_for_times(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets, int timeout_ms);
 
+/* Records that a transient condition was met and is being retried (what:
+ * one line naming the cluster or partition and the cause).  The mirror
+ * reports the count and the last one in its status record, `kferry status`
+ * and /metrics, so an operator sees a cluster that keeps misbehaving even
+ * while kferry copes with it.  Thread-safe. */
+void retry_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The count so far and the last note (copied to last, "" if none) with its
+ * wall-clock time in ms (0 if none). */
+int64_t retry_noted(char *last, size_t lastlen, int64_t *when_ms);
+
 /* Set from signal handlers: retry loops give up at once when it is set. */
 void retry_interrupt(void);
 int retry_interrupted(void);

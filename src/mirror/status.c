@@ -209,6 +209,13 @@ int status_run(mirror_config *c, int json) {
         else
             printf("\nflow lock (group %s): no holder (%s, %d member(s))", c->lock_group, lv.state,
                    lv.members);
+        json_int_t nt = json_integer_value(json_object_get(stj, "transient_retries"));
+        if (nt > 0)
+            printf("\ntransient conditions retried: %lld (last, %.0fs ago: %s)", (long long)nt,
+                   (double)(kf_wall_ms() -
+                            json_integer_value(json_object_get(stj, "last_transient_ms"))) /
+                       1000.0,
+                   json_string_value(json_object_get(stj, "last_transient")));
         printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
                "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
     }

@@ -95,6 +95,13 @@ static void test_watermarks_not_leader(void **state) {
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal((int)lo, 0);
     assert_int_equal((int)hi, 0);
+    /* the retries were noted for status and /metrics */
+    char last[512];
+    int64_t when = 0;
+    int64_t n = retry_noted(last, sizeof(last), &when);
+    assert_true(n >= 1);
+    assert_non_null(strstr(last, "orders/0: watermarks:"));
+    assert_true(when > 0);
 }
 
 static void test_transient_classification(void **state) {
