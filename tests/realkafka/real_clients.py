@@ -78,7 +78,7 @@ def values(bootstrap, topic, p):
     return [int(r[2][1:]) for r in cf_all(bootstrap, topic, p)]
 
 
-def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None):
+def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None, target_before=0):
     """test_mirror_util.check_exact with confluent-kafka reads: every source
     record equals the target record at its mapped offset, same partition and
     order; the target holds nothing else.  Returns the records checked."""
@@ -105,6 +105,10 @@ def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None):
                 topic, p, r[0], t, r, by_off[t])
             mapped.append(t)
         assert mapped == sorted(mapped), "order differs in %s/%d" % (topic, p)
+        # target_before: records the target partition held before kferry
+        assert len(tgt) == len(src) + target_before, (
+            "%s/%d: target has %d records, source %d (+%d before kferry): duplicates?" % (
+                topic, p, len(tgt), len(src), target_before))
         total += len(src)
     return total
 
