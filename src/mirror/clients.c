@@ -79,8 +79,8 @@ void clients_conf_group_context(rd_kafka_conf_t *conf, const char *purpose, cons
     set(conf, "group.id", id);
 }
 
-rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
-                             int eof) {
+static rd_kafka_t *new_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
+                                int eof, int group_context) {
     rd_kafka_conf_t *conf = base_conf(cl, purpose);
     /* tunable defaults: large fetches keep the producer busy */
     set(conf, "fetch.max.bytes", "104857600");
@@ -97,7 +97,8 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
     set(conf, "enable.auto.offset.store", "false");
     set(conf, "allow.auto.create.topics", "false");
     set(conf, "enable.partition.eof", eof ? "true" : "false");
-    clients_conf_group_context(conf, purpose, cl->alias);
+    if (group_context)
+        clients_conf_group_context(conf, purpose, cl->alias);
     rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
     char eb[512];
     rd_kafka_topic_conf_set(tc, "auto.offset.reset", "error", eb, sizeof(eb));
@@ -109,6 +110,16 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
         rd_kafka_conf_destroy(conf);
     }
     return rk;
+}
+
+rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
+                             int eof) {
+    return new_consumer(c, cl, purpose, eof, 1);
+}
+
+rd_kafka_t *clients_reader(const mirror_config *c, const mc_cluster *cl, const char *purpose,
+                           int eof) {
+    return new_consumer(c, cl, purpose, eof, 0);
 }
 
 rd_kafka_t *clients_producer(const mirror_config *c,

@@ -15,6 +15,16 @@
 /* A consumer on cluster cl; eof=1 delivers partition-EOF events. */
 rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const char *purpose,
                              int eof);
+/* The same consumer without a group context, for handles that only read
+ * partitions (reader_run) and watermarks, never make group admin calls.
+ * librdkafka 2.0.2 against Kafka 4.0: a handle with a group.id that read a
+ * partition being written with rd_kafka_consume_start_queue() and stopped
+ * before its end hung in rd_kafka_destroy() (rd_kafka_consumer_close()
+ * waited forever, and with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE its main
+ * thread never exited): `kferry status` hung at exit whenever the mirror
+ * had lag. */
+rd_kafka_t *clients_reader(const mirror_config *c, const mc_cluster *cl, const char *purpose,
+                           int eof);
 /* The target producer; dr is the delivery-report callback. */
 rd_kafka_t *clients_producer(const mirror_config *c,
                              void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),

@@ -62,7 +62,7 @@ static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
 
 int status_run(mirror_config *c, int json) {
     int rc = 1;
-    rd_kafka_t *src = clients_consumer(c, &c->src, "status", 1);
+    rd_kafka_t *src = clients_reader(c, &c->src, "status", 1);
     rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "status", 1);
     offmap m;
     offmap_init(&m);
