@@ -269,7 +269,7 @@ def test_verify_passes_then_catches_a_duplicate(real, ns, tmp_path):
     assert e2["status"] == "ok" and e2["written_on_target"] == 1, e2
     assert part_of(rep, topic, 1)["not_yet_mirrored"] == 1
     rc, rep, _ = verify_json(kf, "--require-complete")
-    assert rc == 1 and part_of(rep, topic, 1)["status"] == "failed"
+    assert rc == 1 and part_of(rep, topic, 1)["status"] == "incomplete"
 
 
 def test_plan_real_pair(real, ns, tmp_path):
