@@ -14,22 +14,11 @@ import time
 
 import confluent_kafka as ck
 
-from kf_util import cf_conf, cf_consumer, cf_headers, cf_producer, wait_until
+from kf_util import cf_conf, cf_consumer, cf_producer, wait_until
+from rk_read import cf_all, end_offsets  # noqa: F401 - re-exported for the tests
 from test_cutover import SeqConsumer, SeqProducer
 from test_mirror_util import map_lookup
 from test_rollback import App
-
-
-def end_offsets(bootstrap, topic, partitions):
-    c = cf_consumer(bootstrap)
-    try:
-        out = {}
-        for p in range(partitions):
-            out[p] = c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15,
-                                             cached=False)[1]
-        return out
-    finally:
-        c.close()
 
 
 def topic_exists(bootstrap, topic):
@@ -37,40 +26,6 @@ def topic_exists(bootstrap, topic):
     md = AdminClient(cf_conf(bootstrap)).list_topics(timeout=10)
     t = md.topics.get(topic)
     return t is not None and t.error is None
-
-
-def cf_all(bootstrap, topic, partition, timeout=60):
-    """Every record of a partition, log start to high watermark (as a
-    read_committed consumer sees it): [(offset, key, value, headers, ts)]."""
-    c = cf_consumer(bootstrap, **{"max.partition.fetch.bytes": 4 << 20,
-                                  "enable.partition.eof": True})
-    try:
-        tp = ck.TopicPartition(topic, partition)
-        lo, hi = c.get_watermark_offsets(tp, timeout=15, cached=False)
-        out = []
-        if hi <= lo:
-            return out
-        c.assign([ck.TopicPartition(topic, partition, lo)])
-        deadline = time.monotonic() + timeout
-        while not out or out[-1][0] < hi - 1:
-            assert time.monotonic() < deadline, "reading %s/%d: %d records, lo %d hi %d" % (
-                topic, partition, len(out), lo, hi)
-            m = c.poll(0.3)
-            if m is None:
-                continue
-            if m.error() is not None:
-                # the end (e.g. a partition ending in a transaction marker)
-                if m.error().code() == ck.KafkaError._PARTITION_EOF and m.offset() >= hi:
-                    break
-                assert m.error().code() == ck.KafkaError._PARTITION_EOF, str(m.error())
-                continue
-            if m.offset() >= hi:
-                break
-            h = tuple((k, v) for k, v in (cf_headers(m) or []))
-            out.append((m.offset(), m.key(), m.value(), h, m.timestamp()[1]))
-        return out
-    finally:
-        c.close()
 
 
 def values(bootstrap, topic, p):

@@ -116,7 +116,6 @@ def test_copy_codecs_configs_dynamic(real, ns, tmp_path):
     r = kf.translate(first, 4, ends[4])
     assert r["status"] == "end" and r["target_offset"] == ends[4], r
     # kferry never wrote to the source: no group of its own appeared there
-    from kf_util import cf_conf as _c  # noqa: F401
     groups = [g.id for g in AdminClient(cf_conf(src)).list_groups(timeout=10)]
     assert not [g for g in groups if g.startswith("__kferry")], groups
 
