@@ -363,7 +363,9 @@ sync.topic.acls.enabled = false
 # Connect's plugin scan: service_load reads the jars' manifests only (the log
 # recommends it); the default, hybrid_warn, also scans every class of the
 # classpath, which costs MirrorMaker 2 about 20 s of start-up on 2 cores.
+# The driver reads the top-level key, the target's Connect worker the dst. one.
 plugin.discovery = $MM2_PLUGIN_DISCOVERY
+dst.plugin.discovery = $MM2_PLUGIN_DISCOVERY
 PEOF
   echo "MirrorMaker 2 ..." >&2
   start_poller "$DST" "mm2src.$T" "$KAFKA_N" "$WORK/res.mm2"
@@ -448,9 +450,9 @@ print()
 print("records/s and MB/s: all records over the time from process start (MB = 10^6 bytes of values);")
 print("rec/s after 1st: all records over the time from the first record to the last;")
 print("kferry/this: kferry's records/s over the row's (in brackets: the same for rec/s after 1st).")
-print("kcat pipe: kcat -C | kcat -P. kcat -C alone on the source: %.0f records/s." % (n / (r1 - r0)))
-print("The pipe copies values only (no keys, headers,")
-print("timestamps or partitions); MirrorMaker 2 and kferry keep all of them, partition for partition.")
+print("kcat pipe: kcat -C | kcat -P, values only (no keys, headers, timestamps or partitions);")
+print("MirrorMaker 2 and kferry keep all of them, partition for partition.")
+print("kcat -C alone, reading the source: %.0f records/s." % (n / (r1 - r0)))
 PYEOF
 }
 
