@@ -44,6 +44,7 @@ MM2_HEAP=${MM2_HEAP_OPTS:--Xms256M -Xmx2G}
 MM2_PLUGIN_DISCOVERY=${MM2_PLUGIN_DISCOVERY:-service_load}
 STEP_TIMEOUT=${STEP_TIMEOUT:-900}
 PY=/usr/bin/python3
+REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown) # at start: the code that ran
 WORK=$(mktemp -d /tmp/kferry-mirror-bench.XXXXXX)
 PIDS=()
 KSTATE=$WORK/kafka/state.json
@@ -414,10 +415,9 @@ PEOF
   local KC
   KC="$t0 $(cat "$WORK/res.kcat")"
 
-  local CPU RAM REV JV
+  local CPU RAM JV
   CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
   RAM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-  REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
   JV=$(java -version 2>&1 | head -1)
   bs=$(basename "$KHOME")
   echo
