@@ -8,10 +8,14 @@ test_mirror_holes.py): every source record equals the target record at the
 offset the map gives, in the same partition and order, and the target holds
 nothing else.
 
-kafka-python 2.0.2 has no read_committed (it even hands out transaction
-control records as ordinary records), so everything that reads a
-transactional source uses confluent-kafka; kafka-python reads the target,
-where kferry writes no transactions, as an independent second client.
+Every read here is confluent-kafka's: kafka-python 2.0.2 (the
+kferry-broker tier's independent reader) cannot talk to Kafka 4.0 at all
+(it sends Metadata v1, removed by KIP-896, and the broker closes the
+connection), and it has no read_committed either (it even hands out
+transaction control records as ordinary records).  So kp_all, end_offsets
+and check_exact of tests/integration/test_mirror_util.py have
+confluent-kafka twins below with the same assertions (including "the target
+holds nothing else"), reading with an explicit isolation level.
 """
 
 import json
@@ -22,11 +26,89 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from kf_util import (cf_conf, cf_consumer, cf_create_topic, cf_msg_to_rec, cf_produce,
-                     cf_producer, wait_until)
-from test_mirror_util import KferryProc, check_exact, end_offsets, kp_all, map_lookup
+from kf_util import (cf_conf, cf_consumer, cf_create_topic, cf_headers, cf_msg_to_rec,
+                     cf_produce, cf_producer, wait_until)
+from test_mirror_util import KferryProc, map_lookup
 
 # --------------------------------------------------------------------------- helpers
+
+
+def end_offsets(bootstrap, topic, partitions):
+    """{partition: high watermark} (test_mirror_util.end_offsets)."""
+    c = cf_consumer(bootstrap)
+    try:
+        return {p: c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15,
+                                           cached=False)[1] for p in range(partitions)}
+    finally:
+        c.close()
+
+
+def kp_all(bootstrap, topic, partition, isolation="read_uncommitted", timeout=60):
+    """test_mirror_util.kp_all with confluent-kafka: every record of a
+    partition from the log start to the end the isolation level may read
+    (read_uncommitted: the high watermark; read_committed: the last stable
+    offset): [(offset, key, value, headers, timestamp)]."""
+    c = cf_consumer(bootstrap, **{"isolation.level": isolation, "enable.partition.eof": True,
+                                  "max.partition.fetch.bytes": 4 << 20})
+    try:
+        tp = ck.TopicPartition(topic, partition)
+        lo, hi = c.get_watermark_offsets(tp, timeout=15, cached=False)
+        out = []
+        if hi <= lo:
+            return out
+        c.assign([ck.TopicPartition(topic, partition, lo)])
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, "reading %s/%d: %d records, lo %d hi %d" % (
+                topic, partition, len(out), lo, hi)
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error() is not None:
+                assert m.error().code() == ck.KafkaError._PARTITION_EOF, str(m.error())
+                if isolation == "read_committed" or m.offset() >= hi:
+                    return out
+                continue
+            if m.offset() >= hi:
+                return out
+            h = tuple((k, v) for k, v in (cf_headers(m) or []))
+            out.append((m.offset(), m.key(), m.value(), h, m.timestamp()[1]))
+    finally:
+        c.close()
+
+
+def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None):
+    """test_mirror_util.check_exact with confluent-kafka reads: every source
+    record equals the target record at its mapped offset, in the same
+    partition and order; the target holds nothing else (so there is no
+    duplicate).  Returns the number of records checked."""
+    m = kf.dump()
+    total = 0
+    for p in range(partitions):
+        entry = m.get((topic, p))
+        src = kp_all(src_bs, topic, p, "read_committed")
+        if not src:
+            continue
+        assert entry, "no offset map for %s/%d" % (topic, p)
+        if expect_target:
+            assert entry["target"] == expect_target
+        tgt = kp_all(tgt_bs, entry["target"], p)
+        by_off = {r[0]: r for r in tgt}
+        mapped = []
+        for r in src:
+            t = map_lookup(entry["runs"], r[0])
+            assert t is not None, "%s/%d source offset %d is not in the map %s" % (
+                topic, p, r[0], entry["runs"][:5])
+            assert t in by_off, "%s/%d: target offset %d (source %d) missing" % (
+                topic, p, t, r[0])
+            assert by_off[t][1:] == r[1:], "%s/%d: source %d != target %d:\n%r\n%r" % (
+                topic, p, r[0], t, r, by_off[t])
+            mapped.append(t)
+        assert mapped == sorted(mapped), "order differs in %s/%d" % (topic, p)
+        assert len(tgt) == len(src), "%s/%d: target has %d records, source %d (duplicates?)" % (
+            topic, p, len(tgt), len(src))
+        total += len(src)
+    return total
 
 
 def cf_read_all(bootstrap, topic, partitions, isolation, timeout=60):
@@ -94,7 +176,7 @@ def dump_runs(kf, topic, partition):
 
 def check_committed_equal(kf, src, tgt, topic, ttopic, parts, aborted):
     """read_committed on the source == read_committed on the target, partition
-    for partition, in order; read_uncommitted on the target (kafka-python)
+    for partition, in order; read_uncommitted on the target
     holds the same and no aborted record; the map sends every committed
     source offset to the target offset of the same record.  Returns the
     source records."""
@@ -105,7 +187,7 @@ def check_committed_equal(kf, src, tgt, topic, ttopic, parts, aborted):
         assert [content(r) for r in s[p]] == [content(r) for r in t[p]], (
             "%s/%d: read_committed differs: source %d records, target %d" % (
                 topic, p, len(s[p]), len(t[p])))
-        raw = kp_all(tgt, ttopic, p)  # kafka-python: read_uncommitted
+        raw = kp_all(tgt, ttopic, p)  # read_uncommitted
         assert [kp_content(r) for r in raw] == [content(r) for r in s[p]], (
             "%s/%d: read_uncommitted on the target differs from the committed source" % (
                 topic, p))
