@@ -191,7 +191,7 @@ def check_committed_equal(kf, src, tgt, topic, ttopic, parts, aborted):
         assert [kp_content(r) for r in raw] == [content(r) for r in s[p]], (
             "%s/%d: read_uncommitted on the target differs from the committed source" % (
                 topic, p))
-        leaked = [r for r in raw if r[2] in aborted]
+        leaked = [r for r in raw if dict(r[3]).get("n") in aborted]
         assert not leaked, "%s/%d: aborted records on the target: %r" % (topic, p, leaked[:3])
         runs = m[(topic, p)]["runs"] if s[p] else []
         by_off = {r[0]: r for r in raw}
@@ -253,7 +253,7 @@ def test_transactions_committed_aborted_open(real, ns, tmp_path):
         for k in range(12):
             r = g.rec("txn-" + outcome, k % PARTS)
             if outcome == "abort":
-                aborted.add(r["value"])
+                aborted.add(r["headers"][1][1])  # header "n": unique
             tx.produce(topic, **r)
             if k == 5:  # interleaved with the open transaction
                 tx.flush(30)
