@@ -248,6 +248,7 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
     if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
         ts = 0; /* producer assigns the current time */
     int unknown_tries = 0;
+    int64_t unknown_deadline = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             m->prod, RD_KAFKA_V_RKT(p->t->tgt_rkt), RD_KAFKA_V_PARTITION(p->partition),
@@ -265,19 +266,38 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
             }
             continue;
         }
-        if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && ++unknown_tries < 100) {
-            /* a partition just added: wait for librdkafka's metadata */
-            const struct rd_kafka_metadata *md = NULL;
-            if (!rd_kafka_metadata(m->prod, 0, p->t->tgt_rkt, &md, 5000))
-                rd_kafka_metadata_destroy(md);
-            rd_kafka_poll(m->prod, 100);
-            continue;
+        if ((e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+            !retry_interrupted()) {
+            /* A topic just created or a partition just added: on a
+             * multi-broker cluster the brokers learn about it one after the
+             * other, and librdkafka 2.0.2 believes the first Metadata answer
+             * it gets: from a broker that does not know the topic yet it
+             * sets the partition count to 0 and fails produce() at once
+             * with "Local: Unknown topic" until a later refresh.  Wait for
+             * its metadata, up to a minute. */
+            int64_t now = kf_now_ms();
+            if (!unknown_deadline) {
+                unknown_deadline = now + 60000;
+                kf_info("mirror",
+                        "%s/%d: target %s not in the producer's metadata yet (%s): waiting",
+                        p->t->src, p->partition, p->t->tgt, rd_kafka_err2str(e));
+            }
+            if (now < unknown_deadline) {
+                const struct rd_kafka_metadata *md = NULL;
+                if (!rd_kafka_metadata(m->prod, 0, p->t->tgt_rkt, &md, 5000))
+                    rd_kafka_metadata_destroy(md);
+                rd_kafka_poll(m->prod, retry_backoff_ms(unknown_tries++));
+                continue;
+            }
         }
         if (e) {
             if (copy)
                 rd_kafka_headers_destroy(copy);
-            mirror_fatal(m, 1, "%s/%d: cannot produce to %s: %s", p->t->src, p->partition,
-                         p->t->tgt, rd_kafka_err2str(e));
+            mirror_fatal(m, 1, "%s/%d: cannot produce to %s: %s%s", p->t->src, p->partition,
+                         p->t->tgt, rd_kafka_err2str(e),
+                         unknown_deadline ? " (for 60 s: check that the target topic exists and "
+                                            "that kferry may describe and write it)"
+                                          : "");
             return;
         }
         break;
