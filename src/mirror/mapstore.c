@@ -85,6 +85,7 @@ int mapstore_load_more(rd_kafka_t *reader, const char *topic, offmap *m, int64_t
         p->runs_dirty = p->nruns;
         p->gaps_dirty = p->ngaps;
         p->skips_dirty = p->nskips;
+        p->end_dirty = 0;
     }
     if (from == lo || kf_log_debug_enabled("map")) /* updates are frequent: debug only */
         kf_log(from == lo ? KF_LOG_INFO : KF_LOG_DEBUG, "map",
@@ -146,6 +147,14 @@ int mapstore_persist(rd_kafka_t *prod, rd_kafka_topic_t *rkt, offmap *m) {
             count++;
         }
         p->skips_dirty = p->nskips;
+        if (p->end_dirty) {
+            int kl = om_key_end(k, sizeof(k), p);
+            int vl = snprintf(v, sizeof(v), "%lld", (long long)p->src_end);
+            if (kl < 0 || vl < 0 || (size_t)vl >= sizeof(v) || produce_kv(prod, rkt, k, kl, v, vl))
+                return -1;
+            count++;
+            p->end_dirty = 0;
+        }
     }
     return count;
 }

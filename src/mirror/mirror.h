@@ -21,7 +21,7 @@ enum { P_IDLE = 0, P_RUNNING = 1, P_STOPPED = 2 };
 /* FIFO entries: a produced record, or a hole recorded in the map only once
  * every record before it was acknowledged (so a persisted hole never hides
  * an unacknowledged record from reconciliation). */
-enum { F_RECORD = 0, F_SKIP = 1, F_GAP = 2 };
+enum { F_RECORD = 0, F_SKIP = 1, F_GAP = 2, F_END = 3 };
 
 typedef struct fentry {
     int64_t off, end, origin; /* F_RECORD: off; holes: [off, end) */
@@ -93,7 +93,7 @@ typedef struct mirror {
 __attribute__((format(printf, 3, 4))) void mirror_fatal(mirror *m, int code, const char *fmt, ...);
 /* Retention gap on p: next_src is below the source log start lo. */
 void mirror_gap(mirror *m, mpart *p, int64_t lo);
-/* Records hole [start, end) (F_SKIP or F_GAP) in p's map once every record
+/* Records hole [start, end) (F_SKIP, F_GAP or F_END) in p's map once every record
  * handed over before it is acknowledged. */
 void mirror_hole(mirror *m, mpart *p, int kind, int64_t start, int64_t end, int64_t origin);
 /* Skips the opposite flow's records at off (next_src moves past them);

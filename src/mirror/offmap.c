@@ -54,6 +54,7 @@ om_part *offmap_get(offmap *m, const char *src_topic, const char *tgt_topic, int
     p->tgt_topic = kf_strdup(tgt_topic);
     p->partition = partition;
     p->baseline = -1;
+    p->src_end = -1;
     if (!p->src_topic || !p->tgt_topic) {
         free(p->src_topic);
         free(p->tgt_topic);
@@ -76,7 +77,8 @@ static int grow_runs(om_part *p) {
     return 0;
 }
 
-int64_t om_src_next(const om_part *p) {
+/* Source offset after the last run, gap or skip (-1 if nothing). */
+static int64_t recorded_next(const om_part *p) {
     int64_t next = -1;
     if (p->nruns) {
         const om_run *r = &p->runs[p->nruns - 1];
@@ -88,6 +90,21 @@ int64_t om_src_next(const om_part *p) {
     if (p->nskips && p->skips[p->nskips - 1].end > next)
         next = p->skips[p->nskips - 1].end;
     return next;
+}
+
+int64_t om_src_next(const om_part *p) {
+    int64_t next = recorded_next(p);
+    return p->src_end > next ? p->src_end : next;
+}
+
+int om_set_end(om_part *p, int64_t end) {
+    if (end < 0 || (p->src_end >= 0 && end < p->src_end))
+        return -1;
+    if (end <= recorded_next(p) || end == p->src_end)
+        return 0;
+    p->src_end = end;
+    p->end_dirty = 1;
+    return 0;
 }
 
 int64_t om_tgt_next(const om_part *p) {
@@ -116,7 +133,9 @@ int64_t om_tgt_end(const om_part *p) {
     return om_tgt_write_pos(p);
 }
 
-int om_is_new(const om_part *p) { return !p->nruns && !p->ngaps && !p->nskips && p->baseline < 0; }
+int om_is_new(const om_part *p) {
+    return !p->nruns && !p->ngaps && !p->nskips && p->baseline < 0 && p->src_end < 0;
+}
 
 static int grow_skips(om_part *p) {
     om_skip *ns = realloc(p->skips, (p->nskips + 1) * sizeof(*ns));
@@ -218,7 +237,7 @@ const om_skip *om_find_skip(const om_part *p, int64_t src) {
 int om_append(om_part *p, int64_t src, int64_t tgt) {
     /* Gaps are not checked: a gap is recorded when the consumer hits it,
      * possibly before the deliveries of earlier records come back. */
-    if (src < 0 || tgt < 0)
+    if (src < 0 || tgt < 0 || src < p->src_end)
         return -1;
     if (p->nruns) {
         const om_run *last = &p->runs[p->nruns - 1];
@@ -312,8 +331,16 @@ static const om_gap *in_gap(const om_part *p, int64_t src) {
 }
 
 int om_lookup(const om_part *p, int64_t src, int64_t *tgt, int64_t *next_src) {
-    if (!p || (!p->nruns && !p->nskips))
+    if (!p || (!p->nruns && !p->nskips && p->src_end < 0))
         return OM_EMPTY;
+    /* after everything recorded, below the consumer's position: nothing
+     * readable there (markers, aborted or compacted records); the next
+     * record will be written at the target's next offset */
+    if (src >= recorded_next(p) && src < p->src_end) {
+        *tgt = om_tgt_end(p);
+        *next_src = p->src_end;
+        return *tgt >= 0 ? OM_HOLE : OM_NOT_YET;
+    }
     /* last run with run.src <= src */
     size_t lo = 0, hi = p->nruns;
     while (lo < hi) {
@@ -392,6 +419,11 @@ int om_val_skip(char *buf, size_t len, const om_skip *s) {
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
+int om_key_end(char *buf, size_t len, const om_part *p) {
+    int n = snprintf(buf, len, "E %s %s %d", p->src_topic, p->tgt_topic, (int)p->partition);
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
 int om_key_baseline(char *buf, size_t len, const om_part *p) {
     int n = snprintf(buf, len, "B %s %s %d", p->src_topic, p->tgt_topic, (int)p->partition);
     return n < 0 || (size_t)n >= len ? -1 : n;
@@ -410,7 +442,7 @@ static int split(char *s, char **f, int max) {
 }
 
 int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, size_t vallen) {
-    if (keylen < 2 || !strchr("RGLB", key[0]) || key[1] != ' ')
+    if (keylen < 2 || !strchr("RGLBE", key[0]) || key[1] != ' ')
         return 1;
     char kb[1024], vb[128];
     if (keylen >= sizeof(kb) || !val || vallen >= sizeof(vb))
@@ -423,7 +455,7 @@ int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, siz
     int64_t part, start = 0, a, b = 0;
     int nv = split(vb, vf, 3);
     int nk = split(kb, kf, 6);
-    int is_base = kf[0][0] == 'B';
+    int is_base = kf[0][0] == 'B' || kf[0][0] == 'E';
     if (nk != (is_base ? 4 : 5) || kf_parse_i64(kf[3], 0, INT32_MAX, &part) ||
         (!is_base && kf_parse_i64(kf[4], 0, INT64_MAX, &start)) || nv < 1 ||
         kf_parse_i64(vf[0], 0, INT64_MAX, &a))
@@ -436,6 +468,12 @@ int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, siz
         if (nv != 1)
             return -1;
         p->baseline = a;
+        return 0;
+    case 'E':
+        if (nv != 1)
+            return -1;
+        if (a > p->src_end)
+            p->src_end = a;
         return 0;
     case 'G': return nv == 1 ? om_put_gap(p, start, a) : -1;
     case 'L':

@@ -42,6 +42,12 @@ typedef struct om_part {
     om_skip *skips; /* sorted, disjoint */
     size_t nskips, skips_dirty;
     int64_t baseline; /* target offset where this flow's writes begin; -1 none */
+    /* Source position the consumer reached past the last mapped record:
+     * [last recorded offset, src_end) holds nothing a read_committed
+     * consumer returns (transaction markers, aborted records, compacted
+     * offsets).  -1 none; stale (ignored) once a record above it is mapped. */
+    int64_t src_end;
+    int end_dirty;
 } om_part;
 
 typedef struct offmap {
@@ -78,7 +84,13 @@ int64_t om_origin_covered(const om_part *p, int64_t from, int64_t to);
 /* 1 if nothing at all is recorded for the partition (first start). */
 int om_is_new(const om_part *p);
 
-/* Source offset after the last mapped record, gap or skip (-1 if nothing). */
+/* Records that the source has nothing readable in [om_src_next, end): the
+ * consumer's position moved past transaction markers, aborted records or
+ * compacted offsets after the last record.  0 ok (also when end is not
+ * above om_src_next), -1 if end is below a previous source end. */
+int om_set_end(om_part *p, int64_t end);
+/* Source offset after the last mapped record, gap, skip or source end (-1
+ * if nothing). */
 int64_t om_src_next(const om_part *p);
 /* Target offset after the last record this flow wrote (-1 if nothing). */
 int64_t om_tgt_next(const om_part *p);
@@ -101,6 +113,7 @@ int om_lookup(const om_part *p, int64_t src, int64_t *tgt, int64_t *next_src);
  *   key "G <src topic> <tgt topic> <partition> <start>"      value "<end>"
  *   key "L <src topic> <tgt topic> <partition> <start>"      value "<end> <origin>"
  *   key "B <src topic> <tgt topic> <partition>"              value "<target offset>"
+ *   key "E <src topic> <tgt topic> <partition>"              value "<source end>"
  * Topic names cannot contain spaces, so the fields split unambiguously. */
 int om_key_run(char *buf, size_t len, const om_part *p, const om_run *r);
 int om_val_run(char *buf, size_t len, const om_run *r);
@@ -109,6 +122,7 @@ int om_val_gap(char *buf, size_t len, const om_gap *g);
 int om_key_skip(char *buf, size_t len, const om_part *p, const om_skip *s);
 int om_val_skip(char *buf, size_t len, const om_skip *s);
 int om_key_baseline(char *buf, size_t len, const om_part *p);
+int om_key_end(char *buf, size_t len, const om_part *p);
 /* Applies one stored record (last one per key wins). 0 ok, 1 not a map
  * record (ignored), -1 malformed. */
 int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, size_t vallen);

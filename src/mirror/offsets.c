@@ -164,10 +164,10 @@ int offsets_dump(mirror_config *c, const char *topic) {
             json_array_append_new(skips, json_pack("[I,I,I]", (json_int_t)p->skips[k].start,
                                                    (json_int_t)p->skips[k].end,
                                                    (json_int_t)p->skips[k].origin));
-        json_t *o =
-            json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:I}", "source_topic", p->src_topic, "target_topic",
-                      p->tgt_topic, "partition", (int)p->partition, "runs", runs, "gaps", gaps,
-                      "skips", skips, "baseline", (json_int_t)p->baseline);
+        json_t *o = json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:I,s:I}", "source_topic", p->src_topic,
+                              "target_topic", p->tgt_topic, "partition", (int)p->partition, "runs",
+                              runs, "gaps", gaps, "skips", skips, "baseline",
+                              (json_int_t)p->baseline, "source_end", (json_int_t)om_src_next(p));
         char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", txt ? txt : "{}");
         free(txt);

@@ -78,8 +78,9 @@ static int fifo_pop(mpart *p, fentry *e) {
 }
 
 static void apply_hole(mirror *m, mpart *p, const fentry *e) {
-    int rc = e->kind == F_SKIP ? om_add_skip(p->map, e->off, e->end, e->origin)
-                               : om_put_gap(p->map, e->off, e->end);
+    int rc = e->kind == F_SKIP  ? om_add_skip(p->map, e->off, e->end, e->origin)
+             : e->kind == F_END ? om_set_end(p->map, e->end)
+                                : om_put_gap(p->map, e->off, e->end);
     if (rc != 0) {
         p->failed = 1;
         mirror_fatal(m, 1, "%s/%d: cannot record source offsets [%lld, %lld) in the offset map",
@@ -107,6 +108,10 @@ void mirror_hole(mirror *m, mpart *p, int kind, int64_t start, int64_t end, int6
     fentry *last = &p->fifo[(p->fhead + p->fcount - 1) % p->fcap];
     if (kind == F_SKIP && last->kind == F_SKIP && last->end == start &&
         (origin < 0 ? last->origin < 0 : origin == last->origin + (last->end - last->off))) {
+        last->end = end;
+        return;
+    }
+    if (kind == F_END && last->kind == F_END) {
         last->end = end;
         return;
     }
@@ -243,6 +248,7 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
     if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
         ts = 0; /* producer assigns the current time */
     int unknown_tries = 0;
+    int64_t unknown_deadline = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             m->prod, RD_KAFKA_V_RKT(p->t->tgt_rkt), RD_KAFKA_V_PARTITION(p->partition),
@@ -260,19 +266,38 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
             }
             continue;
         }
-        if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && ++unknown_tries < 100) {
-            /* a partition just added: wait for librdkafka's metadata */
-            const struct rd_kafka_metadata *md = NULL;
-            if (!rd_kafka_metadata(m->prod, 0, p->t->tgt_rkt, &md, 5000))
-                rd_kafka_metadata_destroy(md);
-            rd_kafka_poll(m->prod, 100);
-            continue;
+        if ((e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+            !retry_interrupted()) {
+            /* A topic just created or a partition just added: on a
+             * multi-broker cluster the brokers learn about it one after the
+             * other, and librdkafka 2.0.2 believes the first Metadata answer
+             * it gets: from a broker that does not know the topic yet it
+             * sets the partition count to 0 and fails produce() at once
+             * with "Local: Unknown topic" until a later refresh.  Wait for
+             * its metadata, up to a minute. */
+            int64_t now = kf_now_ms();
+            if (!unknown_deadline) {
+                unknown_deadline = now + 60000;
+                kf_info("mirror",
+                        "%s/%d: target %s not in the producer's metadata yet (%s): waiting",
+                        p->t->src, p->partition, p->t->tgt, rd_kafka_err2str(e));
+            }
+            if (now < unknown_deadline) {
+                const struct rd_kafka_metadata *md = NULL;
+                if (!rd_kafka_metadata(m->prod, 0, p->t->tgt_rkt, &md, 5000))
+                    rd_kafka_metadata_destroy(md);
+                rd_kafka_poll(m->prod, retry_backoff_ms(unknown_tries++));
+                continue;
+            }
         }
         if (e) {
             if (copy)
                 rd_kafka_headers_destroy(copy);
-            mirror_fatal(m, 1, "%s/%d: cannot produce to %s: %s", p->t->src, p->partition,
-                         p->t->tgt, rd_kafka_err2str(e));
+            mirror_fatal(m, 1, "%s/%d: cannot produce to %s: %s%s", p->t->src, p->partition,
+                         p->t->tgt, rd_kafka_err2str(e),
+                         unknown_deadline ? " (for 60 s: check that the target topic exists and "
+                                            "that kferry may describe and write it)"
+                                          : "");
             return;
         }
         break;
@@ -292,8 +317,20 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
     if (p->state != P_RUNNING || p->failed || m->lock_ended)
         return;
     if (msg->err) {
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* The consumer is at the end it may read (the high watermark,
+             * or the last stable offset under read_committed) and its
+             * position can be past the last record: transaction markers,
+             * aborted records and compacted offsets are never delivered.
+             * Without this the map would end at the last record and a
+             * source position after a commit marker (what a consumer group
+             * that read everything commits) would never translate. */
+            if (msg->offset > p->next_src && p->tail_i >= p->tail_n) {
+                mirror_hole(m, p, F_END, p->next_src, msg->offset, -1);
+                p->next_src = msg->offset;
+            }
             return;
+        }
         if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
             msg->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
             on_out_of_range(m, p);
@@ -439,7 +476,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     int rc = 1;
 
     inv_init(&m.inv);
-    m.src = clients_consumer(c, &c->src, "mirror", 0);
+    m.src = clients_consumer(c, &c->src, "mirror", 1); /* EOF: see handle() */
     m.tgt_reader = clients_consumer(c, &c->tgt, "reader", 1);
     m.src_reader = clients_consumer(c, &c->src, "loop", 1);
     m.prod = clients_producer(c, on_delivery, &m);

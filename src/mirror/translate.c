@@ -38,7 +38,7 @@ void tr_translate(const om_part *p, int64_t c, int64_t src_lo, int64_t tgt_lo, i
     r->below_start = src_lo >= 0 && c < src_lo;
     r->map_end = p ? om_src_next(p) : -1;
     r->foreign = 0;
-    if (!p || (!p->nruns && !p->nskips)) {
+    if (!p || (!p->nruns && !p->nskips && p->src_end < 0)) {
         /* Nothing mirrored: exact only if no source record exists before c
          * and nothing was written where this flow starts writing (the log
          * start, or the baseline of a reverse flow), so that the first

@@ -16,8 +16,10 @@ import confluent_kafka as ck
 
 from kf_util import cf_conf, cf_consumer, cf_producer, wait_until
 from rk_read import cf_all, end_offsets  # noqa: F401 - re-exported for the tests
+# conftest.py points test_mirror_util's readers at rk_read, so its checks
+# read real Kafka with confluent-kafka
+from test_mirror_util import check_exact, wait_mirrored  # noqa: F401 - re-exported
 from test_cutover import SeqConsumer, SeqProducer
-from test_mirror_util import map_lookup
 from test_rollback import App
 
 
@@ -31,59 +33,6 @@ def topic_exists(bootstrap, topic):
 def values(bootstrap, topic, p):
     """The App's sequence numbers stored in a partition (values b"v<n>")."""
     return [int(r[2][1:]) for r in cf_all(bootstrap, topic, p)]
-
-
-def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None, target_before=0):
-    """test_mirror_util.check_exact with confluent-kafka reads: every source
-    record equals the target record at its mapped offset, same partition and
-    order; the target holds nothing else.  Returns the records checked."""
-    m = kf.dump()
-    total = 0
-    for p in range(partitions):
-        entry = m.get((topic, p))
-        src = cf_all(src_bs, topic, p)
-        if not src:
-            continue
-        assert entry, "no offset map for %s/%d" % (topic, p)
-        if expect_target:
-            assert entry["target"] == expect_target
-        tgt = cf_all(tgt_bs, entry["target"], p)
-        by_off = {r[0]: r for r in tgt}
-        mapped = []
-        for r in src:
-            t = map_lookup(entry["runs"], r[0])
-            assert t is not None, "%s/%d source offset %d is not in the map %s" % (
-                topic, p, r[0], entry["runs"][:5])
-            assert t in by_off, "%s/%d: target offset %d (source %d) missing" % (
-                topic, p, t, r[0])
-            assert by_off[t][1:] == r[1:], "%s/%d: source %d != target %d:\n%r\n%r" % (
-                topic, p, r[0], t, r, by_off[t])
-            mapped.append(t)
-        assert mapped == sorted(mapped), "order differs in %s/%d" % (topic, p)
-        # target_before: records the target partition held before kferry
-        assert len(tgt) == len(src) + target_before, (
-            "%s/%d: target has %d records, source %d (+%d before kferry): duplicates?" % (
-                topic, p, len(tgt), len(src), target_before))
-        total += len(src)
-    return total
-
-
-def wait_mirrored(kf, src_bs, tgt_bs, topic, tgt_topic, partitions, delta=0, timeout=120):
-    """Waits until each target partition ends at the source's end + delta
-    (delta: target records that are not copies of source ones, minus source
-    records below the source log start...)."""
-    want = end_offsets(src_bs, topic, partitions)
-
-    def done():
-        got = end_offsets(tgt_bs, tgt_topic, partitions)
-        return all(got.get(p, -1) >= want[p] + delta for p in want)
-
-    try:
-        wait_until(done, timeout, "%s mirrored to %s (%r)" % (topic, tgt_topic, want),
-                   interval=0.3)
-    except AssertionError as e:
-        raise AssertionError("%s; target has %r\nkferry log tail:\n%s" % (
-            e, end_offsets(tgt_bs, tgt_topic, partitions), kf.log_text()[-6000:])) from None
 
 
 def committed(bootstrap, group, topic, partitions):

@@ -206,11 +206,60 @@ static void test_skips_and_baseline(void **state) {
     offmap_free(&m);
 }
 
+/* The consumer's position past the last record (transaction markers,
+ * aborted or compacted records at the end): a hole up to it, the end at it. */
+static void test_source_end(void **state) {
+    (void)state;
+    offmap m, b;
+    offmap_init(&m);
+    offmap_init(&b);
+    om_part *p = offmap_get(&m, "t", "d.t", 0, 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(om_append(p, i, i), 0);
+    assert_int_equal(om_set_end(p, 5), 0); /* not past the last record: nothing */
+    assert_false(p->end_dirty);
+    assert_int_equal(om_set_end(p, 7), 0); /* 5: aborted record, 6: abort marker */
+    assert_true(p->end_dirty);
+    assert_int_equal(om_src_next(p), 7);
+    int64_t tgt = -1, next = -1;
+    assert_int_equal(om_lookup(p, 6, &tgt, &next), OM_HOLE);
+    assert_int_equal(tgt, 5);
+    assert_int_equal(next, 7);
+    assert_int_equal(om_lookup(p, 7, &tgt, &next), OM_NOT_YET); /* the end: caller decides */
+    assert_int_equal(om_set_end(p, 6), -1);                     /* never backwards */
+    assert_int_equal(om_append(p, 6, 5), -1);                   /* nothing there */
+    char k[256];
+    int kl = om_key_end(k, sizeof(k), p);
+    assert_string_equal(k, "E t d.t 0");
+    assert_int_equal(offmap_apply(&b, k, (size_t)kl, "7", 1), 0);
+    om_part *q = offmap_get(&b, "t", "d.t", 0, 1);
+    assert_int_equal(q->src_end, 7);
+    assert_false(om_is_new(q));
+    /* the next record after the hole: a new run; the end is then stale */
+    assert_int_equal(om_append(p, 8, 5), 0);
+    assert_int_equal(om_src_next(p), 9);
+    assert_int_equal(om_lookup(p, 6, &tgt, &next), OM_HOLE);
+    assert_int_equal(next, 8);
+    assert_int_equal(tgt, 5);
+    assert_int_equal(om_lookup(p, 8, &tgt, &next), OM_EXACT);
+    assert_int_equal(tgt, 5);
+    /* only aborted data so far: no run, a baseline, an end */
+    om_part *e = offmap_get(&m, "t", "d.t", 1, 1);
+    e->baseline = 3;
+    assert_int_equal(om_set_end(e, 4), 0);
+    assert_int_equal(om_lookup(e, 2, &tgt, &next), OM_HOLE);
+    assert_int_equal(tgt, 3);
+    assert_int_equal(next, 4);
+    offmap_free(&m);
+    offmap_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_and_lookup),    cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_encoding_roundtrip), cmocka_unit_test(test_dirty_tracking),
         cmocka_unit_test(test_hash_null_vs_empty), cmocka_unit_test(test_skips_and_baseline),
+        cmocka_unit_test(test_source_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
