@@ -63,7 +63,12 @@ def test_fresh_clusters(real):
                30, "exact copy of %s" % t, interval=0.5)
     assert kf.alive()
     kf.stop(expect=0)
-    assert "ERROR" not in kf.log_text(), kf.log_text()[-5000:]
+    # librdkafka logs the refused connections of the first seconds as errors;
+    # kferry itself must have met nothing it could not cope with
+    own = [line for line in kf.log_text().splitlines()
+           if " ERROR " in line and "[rdkafka]" not in line]
+    assert not own, "\n".join(own[:20])
+    assert "start-up: cluster 'earlydst'" in kf.log_text()  # it did wait for the target
 
 
 def test_copy_codecs_configs_dynamic(real, ns, tmp_path):
