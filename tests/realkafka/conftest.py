@@ -59,6 +59,9 @@ def pytest_collection_modifyitems(config, items):
     if find_kafka_home() is None:
         for item in items:
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+    # the rolling-restart tests restart every broker of the shared clusters:
+    # they run last, so no other test meets brokers still catching up
+    items.sort(key=lambda item: "test_real_restarts" in item.nodeid)
 
 
 class Real:

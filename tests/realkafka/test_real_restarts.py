@@ -5,7 +5,7 @@ exact, group offsets translated exactly, and no manual step: the same
 kferry process runs from start to end.
 
 These tests restart brokers of the shared clusters, so they run last
-(pytest orders files by name; see conftest.py) and wait until every
+(conftest.py puts them at the end of the session) and wait until every
 partition is back in sync before they return.
 """
 

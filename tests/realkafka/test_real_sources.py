@@ -390,8 +390,11 @@ def test_compacted_source(real, ns, tmp_path):
     kf = KferryProc(cfg, tmp_path).start()
     try:
         want = {p: len(before[p]) for p in range(parts)}
-        wait_until(lambda: end_offsets(tgt, ttopic, parts) == want, 120,
-                   "surviving records mirrored (%r)" % want, interval=0.3)
+        try:
+            wait_until(lambda: end_offsets(tgt, ttopic, parts) == want, 120,
+                       "surviving records mirrored (%r)" % want, interval=0.3)
+        except AssertionError as e:
+            raise AssertionError("%s\nkferry log tail:\n%s" % (e, kf.log_text()[-6000:])) from None
         hw = end_offsets(src, topic, parts)
         for p in range(parts):
             wait_until(lambda p=p: kf.translate(topic, p, hw[p])["status"] == "end", 30,
