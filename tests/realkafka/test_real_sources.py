@@ -26,55 +26,19 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from kf_util import (cf_conf, cf_consumer, cf_create_topic, cf_headers, cf_msg_to_rec,
+from kf_util import (cf_conf, cf_consumer, cf_create_topic, cf_msg_to_rec,
                      cf_produce, cf_producer, wait_until)
+from rk_read import cf_all, end_offsets
 from test_mirror_util import KferryProc, map_lookup
 
 # --------------------------------------------------------------------------- helpers
 
 
-def end_offsets(bootstrap, topic, partitions):
-    """{partition: high watermark} (test_mirror_util.end_offsets)."""
-    c = cf_consumer(bootstrap)
-    try:
-        return {p: c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15,
-                                           cached=False)[1] for p in range(partitions)}
-    finally:
-        c.close()
-
-
 def kp_all(bootstrap, topic, partition, isolation="read_uncommitted", timeout=60):
-    """test_mirror_util.kp_all with confluent-kafka: every record of a
-    partition from the log start to the end the isolation level may read
-    (read_uncommitted: the high watermark; read_committed: the last stable
-    offset): [(offset, key, value, headers, timestamp)]."""
-    c = cf_consumer(bootstrap, **{"isolation.level": isolation, "enable.partition.eof": True,
-                                  "max.partition.fetch.bytes": 4 << 20})
-    try:
-        tp = ck.TopicPartition(topic, partition)
-        lo, hi = c.get_watermark_offsets(tp, timeout=15, cached=False)
-        out = []
-        if hi <= lo:
-            return out
-        c.assign([ck.TopicPartition(topic, partition, lo)])
-        deadline = time.monotonic() + timeout
-        while True:
-            assert time.monotonic() < deadline, "reading %s/%d: %d records, lo %d hi %d" % (
-                topic, partition, len(out), lo, hi)
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            if m.error() is not None:
-                assert m.error().code() == ck.KafkaError._PARTITION_EOF, str(m.error())
-                if isolation == "read_committed" or m.offset() >= hi:
-                    return out
-                continue
-            if m.offset() >= hi:
-                return out
-            h = tuple((k, v) for k, v in (cf_headers(m) or []))
-            out.append((m.offset(), m.key(), m.value(), h, m.timestamp()[1]))
-    finally:
-        c.close()
+    """Every record of a partition a consumer with `isolation` may read
+    (read_uncommitted: up to the high watermark; read_committed: up to the
+    last stable offset): [(offset, key, value, headers, timestamp)]."""
+    return cf_all(bootstrap, topic, partition, timeout=timeout, isolation=isolation)
 
 
 def check_exact(kf, src_bs, tgt_bs, topic, partitions, expect_target=None):
