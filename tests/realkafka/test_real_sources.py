@@ -344,7 +344,16 @@ def test_compacted_source(real, ns, tmp_path):
     alter(src, topic, {"cleanup.policy": "compact", "segment.ms": "100",
                        "segment.bytes": "16384", "min.cleanable.dirty.ratio": "0.01",
                        "min.compaction.lag.ms": "86400000", "delete.retention.ms": "86400000"})
-    before = {p: kp_all(src, topic, p) for p in range(parts)}
+    # The new config reaches the cleaner asynchronously, and a cleaning pass
+    # may be running: wait until the source stops changing (three equal
+    # reads two seconds apart) before taking it as the reference.
+    seen = []
+
+    def settled():
+        seen.append({p: kp_all(src, topic, p) for p in range(parts)})
+        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+    wait_until(settled, 90, "the compacted source to stop changing", interval=2)
+    before = seen[-1]
     for p in range(parts):
         offs = [r[0] for r in before[p]]
         assert not contiguous(offs) and len(offs) < 360, (p, len(offs))
