@@ -14,20 +14,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
 
 from kf_util import cf_conf, cf_create_topic, cf_partitions, cf_produce, cf_producer, wait_until
 from rk_read import end_offsets
+from test_mirror_copy import records  # the kferry-broker test's record mix
 from test_mirror_util import KferryProc, check_exact, wait_mirrored
-
-
-def records(n, parts, seed):
-    base = int(time.time() * 1000) - 3_600_000
-    out = []
-    for i in range(n):
-        value = None if i % 17 == 0 else (b"" if i % 23 == 0 else b"v%d-%d-" % (seed, i) +
-                                           b"z" * (i % 300))
-        key = None if i % 29 == 0 else b"key-%d" % (i % 1000)
-        headers = [] if i % 3 else [("h1", b"a%d" % i), ("h2", None), ("h1", b"dup")]
-        out.append(dict(partition=i % parts, key=key, value=value, headers=headers,
-                        timestamp=base + i))
-    return out
 
 
 def describe(bootstrap, topic):
