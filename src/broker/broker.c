@@ -28,6 +28,14 @@ void kb_log_cfg_from_broker(const kb_config *c, kb_log_cfg *l) {
     l->segment_index_bytes = c->index_max_bytes;
     l->max_message_bytes = c->message_max_bytes;
     l->retention_check_ms = c->retention_check_ms;
+    l->compact = (c->cleanup_policy & 2) != 0;
+    l->no_delete = (c->cleanup_policy & 1) == 0;
+    l->min_cleanable_ratio = c->cleaner_min_ratio;
+    l->min_compaction_lag_ms = c->min_compaction_lag_ms;
+    l->max_compaction_lag_ms = c->max_compaction_lag_ms;
+    l->delete_retention_ms = c->delete_retention_ms;
+    l->cleaner_enable = c->cleaner_enable;
+    l->cleaner_backoff_ms = c->cleaner_backoff_ms;
 }
 
 /* 16 random bytes as 22 base64url characters, like Kafka's cluster ids. */

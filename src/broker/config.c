@@ -8,13 +8,15 @@
  */
 #include "broker/config.h"
 
+#include "broker/store.h"
 #include "common/util.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
-enum ctype { C_I32, C_I16, C_I64, C_BOOL, C_STR, C_HOSTPORT };
+enum ctype { C_I32, C_I16, C_I64, C_BOOL, C_STR, C_HOSTPORT, C_POLICY, C_RATIO };
 
 typedef struct cdesc {
     const char *key;
@@ -73,6 +75,24 @@ static const cdesc cdescs[] = {
      "Bytes of log between two offset-index entries."},
     {"log.index.size.max.bytes", C_I64, F(index_max_bytes), 4096, INT32_MAX, 1, "10485760",
      "Largest offset/time index file; a full index rolls the segment."},
+    {"log.cleanup.policy", C_POLICY, F(cleanup_policy), 0, 0, 1, "delete",
+     "Default cleanup.policy of topics: delete (retention), compact (log cleaner) or both."},
+    {"log.cleaner.enable", C_BOOL, F(cleaner_enable), 0, 1, 1, "true",
+     "Run the log cleaner for topics with cleanup.policy=compact."},
+    {"log.cleaner.backoff.ms", C_I64, F(cleaner_backoff_ms), 0, I64MAX, 1, "15000",
+     "How long the cleaner waits after finding nothing to clean."},
+    {"log.cleaner.min.cleanable.ratio", C_RATIO, F(cleaner_min_ratio), 0, 1, 1, "0.5",
+     "Clean a partition once this share of its inactive bytes is dirty (topic: "
+     "min.cleanable.dirty.ratio)."},
+    {"log.cleaner.min.compaction.lag.ms", C_I64, F(min_compaction_lag_ms), 0, I64MAX, 1, "0",
+     "Records newer than this are not compacted (topic: min.compaction.lag.ms)."},
+    {"log.cleaner.max.compaction.lag.ms", C_I64, F(max_compaction_lag_ms), 1, I64MAX, 1,
+     "9223372036854775807",
+     "Clean a partition whose oldest dirty record is this old, whatever its dirty ratio (topic: "
+     "max.compaction.lag.ms)."},
+    {"log.cleaner.delete.retention.ms", C_I64, F(delete_retention_ms), 0, I64MAX, 1, "86400000",
+     "Tombstones stay readable at least this long in cleaned segments (topic: "
+     "delete.retention.ms)."},
     {"message.max.bytes", C_I32, F(message_max_bytes), 0, INT32_MAX, 1, "1048588",
      "Largest record batch a producer may send (topic override: max.message.bytes)."},
     {"socket.request.max.bytes", C_I32, F(socket_request_max_bytes), 1024, INT32_MAX, 1,
@@ -141,6 +161,12 @@ void kb_config_defaults(kb_config *c) {
     c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
     c->max_connections = 1024;
     c->max_partitions_per_topic = 4096;
+    c->cleanup_policy = 1;
+    c->cleaner_min_ratio = 0.5;
+    c->max_compaction_lag_ms = INT64_MAX;
+    c->delete_retention_ms = 86400000;
+    c->cleaner_backoff_ms = 15000;
+    c->cleaner_enable = 1;
     kf_props_init(&c->raw);
 }
 
@@ -227,6 +253,28 @@ int kb_config_apply(kb_config *c, kf_props *p, char *err, size_t errlen) {
             }
             break;
         }
+        case C_POLICY: {
+            int cp = 0, dp = 0;
+            if (kb_cleanup_policy_parse(v, &cp, &dp) != 0) {
+                add_err(err, errlen, "%s: expected a list of delete, compact, got '%s'\n", where,
+                        v);
+                bad = 1;
+                break;
+            }
+            *(int32_t *)field = (dp ? 1 : 0) | (cp ? 2 : 0);
+            break;
+        }
+        case C_RATIO: {
+            char *end = NULL;
+            double x = *v ? strtod(v, &end) : -1;
+            if (!end || *end != '\0' || !(x >= 0.0 && x <= 1.0)) {
+                add_err(err, errlen, "%s: expected a number between 0 and 1, got '%s'\n", where, v);
+                bad = 1;
+                break;
+            }
+            *(double *)field = x;
+            break;
+        }
         case C_HOSTPORT:
             if (parse_listener(v, c->advertised_host, sizeof(c->advertised_host),
                                &c->advertised_port) != 0) {
@@ -286,6 +334,10 @@ void kb_config_print_reference(FILE *f) {
             snprintf(range, sizeof(range), "%lld..%lld", (long long)d->min, (long long)d->max);
         else if (d->type == C_HOSTPORT)
             snprintf(range, sizeof(range), "host:port");
+        else if (d->type == C_POLICY)
+            snprintf(range, sizeof(range), "delete, compact");
+        else if (d->type == C_RATIO)
+            snprintf(range, sizeof(range), "0.0..1.0");
         else
             snprintf(range, sizeof(range), "text");
         fprintf(f, "| `%s` | %s | %s | %s |\n", d->key, d->defval, range, d->doc);

@@ -36,6 +36,12 @@ static size_t uncompressed_cap(size_t len) {
     return cap;
 }
 
+static int null_key_cb(const kf_batch_hdr *h, const kf_record *rec, void *opaque) {
+    (void)h;
+    (void)opaque;
+    return rec->key_len < 0;
+}
+
 typedef struct produce_result {
     int16_t err;
     int64_t base_offset;
@@ -74,6 +80,15 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
         kf_debug("broker", "produce to %s-%d from %s rejected: %s", t->name, (int)idx,
                  r->peer ? r->peer : "?", kf_err_name(err));
         res->err = (int16_t)err;
+        return;
+    }
+    if (t->cfg.compact && kf_batch_foreach(recs, (size_t)len, uncompressed_cap((size_t)len),
+                                           null_key_cb, NULL) != 0) {
+        /* Kafka's LogValidator: a compacted topic cannot accept a record
+         * without a key (the cleaner could never tell it apart). */
+        kf_debug("broker", "produce to %s-%d: record without key refused (compacted topic)",
+                 t->name, (int)idx);
+        res->err = KF_ERR_INVALID_RECORD;
         return;
     }
     if (h.attributes & KF_BATCH_ATTR_TRANSACTIONAL) {

@@ -235,7 +235,7 @@ int kb_plog_open(kb_store *s, kb_part *p, const char *dir, int clean, int64_t rp
     }
     if (create)
         write_partition_metadata(l);
-    else if (list_segments(dir, &bases, &nb) != 0) {
+    else if (kb_cleaner_recover_dir(dir) != 0 || list_segments(dir, &bases, &nb) != 0) {
         snprintf(err, errlen, "cannot list %s: %s", dir, strerror(errno));
         goto fail;
     }
@@ -721,7 +721,8 @@ static int delete_oldest(struct kb_plog *l, size_t k, int64_t now_ms, const char
 int kb_plog_retention(struct kb_plog *l, int64_t now_ms) {
     const kb_log_cfg *cfg = plog_cfg(l);
     size_t k = 0;
-    if (cfg->retention_ms >= 0) {
+    /* cleanup.policy=compact alone: the cleaner, not retention, trims it. */
+    if (cfg->retention_ms >= 0 && !cfg->no_delete) {
         while (k < l->nsegs) {
             kb_seg *g = l->segs[k];
             if (k + 1 == l->nsegs && g->size == 0)
@@ -734,7 +735,7 @@ int kb_plog_retention(struct kb_plog *l, int64_t now_ms) {
             return -1;
         k = 0;
     }
-    if (cfg->retention_bytes >= 0) {
+    if (cfg->retention_bytes >= 0 && !cfg->no_delete) {
         int64_t diff = l->total_size - cfg->retention_bytes;
         while (k < l->nsegs && diff > 0) {
             kb_seg *g = l->segs[k];

@@ -25,6 +25,7 @@
 #define CLEAN_MARKER ".kafka_cleanshutdown"
 #define RP_CKPT "recovery-point-offset-checkpoint"
 #define LS_CKPT "log-start-offset-checkpoint"
+#define CLEANER_CKPT "cleaner-offset-checkpoint"
 #define MAX_PARTITIONS 100000
 #define CKPT_INTERVAL_MS 60000 /* Kafka's log.flush.offset.checkpoint.interval.ms */
 #define META_MAX_BYTES (16u * 1024 * 1024)
@@ -233,7 +234,8 @@ static int write_ckpt(kb_store *s, const char *name, int which) {
     size_t n = 0;
     for (size_t i = 0; i < s->ntopics; i++)
         for (int32_t j = 0; j < s->topics[i]->nparts; j++)
-            if (s->topics[i]->parts[j]->log)
+            if (s->topics[i]->parts[j]->log &&
+                (which != 2 || s->topics[i]->parts[j]->log->clean_point > 0))
                 n++;
     char line[400];
     int w = snprintf(line, sizeof(line), "0\n%zu\n", n);
@@ -242,10 +244,12 @@ static int write_ckpt(kb_store *s, const char *name, int which) {
         kb_topic *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
             struct kb_plog *l = t->parts[j]->log;
-            if (!l)
+            if (!l || (which == 2 && l->clean_point <= 0))
                 continue;
             w = snprintf(line, sizeof(line), "%s %d %" PRId64 "\n", t->name, (int)j,
-                         which ? l->log_start : l->recovery_point);
+                         which == 2 ? l->clean_point
+                         : which    ? l->log_start
+                                    : l->recovery_point);
             kf_buf_append(&b, line, (size_t)w);
         }
     }
@@ -275,6 +279,8 @@ int kb_store_write_checkpoints(kb_store *s) {
 }
 
 void kb_store_note_log_start(kb_store *s) { s->ls_dirty = 1; }
+
+int kb_store_write_cleaner_checkpoint(kb_store *s) { return write_ckpt(s, CLEANER_CKPT, 2); }
 
 /* ---- topics ---- */
 
@@ -573,7 +579,7 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
     s->defaults = *defaults;
     s->retention_check_ms = defaults->retention_check_ms;
     kf_props_init(&s->state);
-    kb_ckpt rp = {0}, ls = {0};
+    kb_ckpt rp = {0}, ls = {0}, cc = {0};
     char path[KB_PATH_MAX];
 
     path2(s->meta_dir, sizeof(s->meta_dir), s->dir, "kferry-meta");
@@ -606,6 +612,12 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
     path2(path, sizeof(path), s->dir, LS_CKPT);
     if (ckpt_load(path, &ls, err, errlen) != 0)
         goto fail;
+    path2(path, sizeof(path), s->dir, CLEANER_CKPT);
+    if (ckpt_load(path, &cc, err, errlen) != 0) {
+        /* Only an optimisation: a lost checkpoint means a full re-clean. */
+        kf_warn("store", "%s; ignoring it", err);
+        memset(&cc, 0, sizeof(cc));
+    }
     if (load_all_meta(s, err, errlen) != 0)
         goto fail;
     scan_data_dir(s);
@@ -627,6 +639,8 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
             if (kb_plog_open(s, t->parts[j], pd, clean, r, ckpt_get(&ls, t->name, j), !exists, err,
                              errlen) != 0)
                 goto fail;
+            int64_t cp = ckpt_get(&cc, t->name, j);
+            t->parts[j]->log->clean_point = cp > 0 ? cp : 0;
         }
     }
     /* Remove the marker before accepting writes: a crash from now on must
@@ -643,12 +657,14 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
     }
     ckpt_free(&rp);
     ckpt_free(&ls);
+    ckpt_free(&cc);
     s->last_retention_ms = 0;
     *out = s;
     return 0;
 fail:
     ckpt_free(&rp);
     ckpt_free(&ls);
+    ckpt_free(&cc);
     store_free(s);
     return -1;
 }
@@ -710,6 +726,8 @@ void kb_store_tick(kb_store *s, int64_t now_ms) {
     }
     if (s->ls_dirty || (s->rp_dirty && now_ms - s->last_ckpt_ms >= CKPT_INTERVAL_MS))
         kb_store_write_checkpoints(s);
+    if (s->defaults.cleaner_enable)
+        kb_cleaner_tick(s, now_ms);
 }
 
 /* ---- lookups ---- */

@@ -28,7 +28,11 @@ enum cfield {
     F_IDX_BYTES,
     F_MAX_MSG,
     F_TS_TYPE,
-    F_POLICY
+    F_POLICY,
+    F_DEL_RET,
+    F_MIN_LAG,
+    F_MAX_LAG,
+    F_RATIO
 };
 
 static const char *const compression_types[] = {"uncompressed", "zstd",     "lz4", "snappy",
@@ -60,8 +64,8 @@ static const cdef defs[] = {
      0,
      LMAX,
      NULL,
-     F_NONE,
-     "86400000"},
+     F_DEL_RET,
+     NULL},
     {{"file.delete.delay.ms", "log.segment.delete.delay.ms", 0},
      CT_LONG,
      0,
@@ -111,8 +115,8 @@ static const cdef defs[] = {
      1,
      LMAX,
      NULL,
-     F_NONE,
-     "9223372036854775807"},
+     F_MAX_LAG,
+     NULL},
     {{"max.message.bytes", "message.max.bytes", 0}, CT_INT, 0, IMAX, NULL, F_MAX_MSG, NULL},
     {{"message.downconversion.enable", "log.message.downconversion.enable", 0},
      CT_BOOL,
@@ -161,15 +165,15 @@ static const cdef defs[] = {
      0,
      0,
      NULL,
-     F_NONE,
-     "0.5"},
+     F_RATIO,
+     NULL},
     {{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", 0},
      CT_LONG,
      0,
      LMAX,
      NULL,
-     F_NONE,
-     "0"},
+     F_MIN_LAG,
+     NULL},
     {{"min.insync.replicas", "min.insync.replicas", 0}, CT_INT, 1, IMAX, NULL, F_NONE, "1"},
     {{"preallocate", "log.preallocate", 0}, CT_BOOL, 0, 0, NULL, F_NONE, "false"},
     {{"remote.storage.enable", NULL, 0}, CT_BOOL, 0, 0, NULL, F_NONE, "false"},
@@ -220,8 +224,8 @@ static const cdef *find_def(const char *key) {
 }
 
 /* cleanup.policy: a comma list of "delete"/"compact" (spaces allowed). */
-static int parse_policy(const char *v, int *compact) {
-    int n = 0, has_compact = 0;
+int kb_cleanup_policy_parse(const char *v, int *compact, int *del) {
+    int n = 0, has_compact = 0, has_delete = 0;
     const char *p = v;
     for (;;) {
         while (*p == ' ')
@@ -232,7 +236,9 @@ static int parse_policy(const char *v, int *compact) {
         size_t len = (size_t)(e - p);
         if (len == 7 && strncmp(p, "compact", 7) == 0)
             has_compact = 1;
-        else if (!(len == 6 && strncmp(p, "delete", 6) == 0))
+        else if (len == 6 && strncmp(p, "delete", 6) == 0)
+            has_delete = 1;
+        else
             return -1;
         n++;
         while (*e == ' ')
@@ -245,6 +251,8 @@ static int parse_policy(const char *v, int *compact) {
     }
     if (compact)
         *compact = has_compact;
+    if (del)
+        *del = has_delete;
     return n > 0 ? 0 : -1;
 }
 
@@ -300,7 +308,7 @@ int kb_topic_config_check(const char *key, const char *value, char *err, size_t 
         }
         return KF_ERR_INVALID_CONFIG;
     case CT_POLICY:
-        if (parse_policy(value, NULL) != 0) {
+        if (kb_cleanup_policy_parse(value, NULL, NULL) != 0) {
             snprintf(err, errlen,
                      "Invalid value %s for configuration %s: must be a list of delete, compact",
                      value, key);
@@ -382,11 +390,17 @@ void kb_cfg_effective(const kb_log_cfg *defaults, kf_props *overrides, kb_log_cf
         case F_MAX_MSG: out->max_message_bytes = (int32_t)n; break;
         case F_TS_TYPE: out->log_append_time = strcmp(v, "LogAppendTime") == 0; break;
         case F_POLICY: {
-            int c = 0;
-            if (parse_policy(v, &c) == 0)
+            int c = 0, del = 0;
+            if (kb_cleanup_policy_parse(v, &c, &del) == 0) {
                 out->compact = c;
+                out->no_delete = !del;
+            }
             break;
         }
+        case F_DEL_RET: out->delete_retention_ms = n; break;
+        case F_MIN_LAG: out->min_compaction_lag_ms = n; break;
+        case F_MAX_LAG: out->max_compaction_lag_ms = n; break;
+        case F_RATIO: out->min_cleanable_ratio = strtod(v, NULL); break;
         case F_NONE: break;
         }
     }
@@ -413,7 +427,14 @@ const char *kb_topic_config_value(kb_store *s, const kb_topic *t, const char *ke
     case F_TS_TYPE:
         kf_strlcpy(buf, c->log_append_time ? "LogAppendTime" : "CreateTime", buflen);
         return buf;
-    case F_POLICY: kf_strlcpy(buf, c->compact ? "compact" : "delete", buflen); return buf;
+    case F_POLICY:
+        kf_strlcpy(buf, c->compact ? (c->no_delete ? "compact" : "compact,delete") : "delete",
+                   buflen);
+        return buf;
+    case F_RATIO: snprintf(buf, buflen, "%g", c->min_cleanable_ratio); return buf;
+    case F_DEL_RET: n = c->delete_retention_ms; break;
+    case F_MIN_LAG: n = c->min_compaction_lag_ms; break;
+    case F_MAX_LAG: n = c->max_compaction_lag_ms; break;
     case F_SEG_BYTES: n = c->segment_bytes; break;
     case F_SEG_MS: n = c->segment_ms; break;
     case F_RET_BYTES: n = c->retention_bytes; break;

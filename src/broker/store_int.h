@@ -57,7 +57,8 @@ struct kb_plog {
     int64_t unflushed;      /* messages appended since the last fsync */
     int64_t last_flush_ms;
     int64_t total_size;
-    int dir_dirty; /* a segment file was created since the last fsync */
+    int dir_dirty;       /* a segment file was created since the last fsync */
+    int64_t clean_point; /* cleaner checkpoint: offsets below were compacted (0 = none) */
 };
 
 /* One (topic, partition, offset) line of a Kafka checkpoint file. */
@@ -84,8 +85,9 @@ struct kb_store {
     int64_t retention_check_ms;
     int64_t last_retention_ms;
     int64_t last_ckpt_ms;
-    int rp_dirty; /* a recovery point moved since the last checkpoint */
-    int ls_dirty; /* a log start moved since the last checkpoint */
+    int rp_dirty;            /* a recovery point moved since the last checkpoint */
+    int ls_dirty;            /* a log start moved since the last checkpoint */
+    int64_t cleaner_idle_ms; /* when the cleaner last found nothing to do (0 = never) */
 };
 
 /* ---- segment.c ---- */
@@ -136,6 +138,14 @@ int kb_plog_close_segments(struct kb_plog *l);
 /* ---- store.c ---- */
 int kb_store_write_checkpoints(kb_store *s);
 void kb_store_note_log_start(kb_store *s);
+int kb_store_write_cleaner_checkpoint(kb_store *s);
+
+/* ---- cleaner.c (log compaction, see cleaner.h) ---- */
+/* One step of the log cleaner: compacts at most one partition. */
+void kb_cleaner_tick(kb_store *s, int64_t now_ms);
+/* Crash recovery of an interrupted cleaning in a partition directory, before
+ * its segments are listed: deletes *.cleaned files, completes *.swap. */
+int kb_cleaner_recover_dir(const char *dir);
 
 /* ---- store_cfg.c ---- */
 /* Effective config of a topic from defaults + overrides (already valid). */

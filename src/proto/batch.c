@@ -72,6 +72,7 @@ typedef struct rec_raw {
 /* Decodes one record at r. Its length prefix must exactly cover the fields
  * and headers; anything else is malformed. Returns 0 or -1. */
 static int decode_record(kf_rd *r, rec_raw *out) {
+    const uint8_t *start = r->p;
     int32_t len = kf_rd_varint(r);
     if (!kf_rd_ok(r) || len < 0 || (size_t)len > kf_rd_left(r))
         return -1;
@@ -112,6 +113,8 @@ static int decode_record(kf_rd *r, rec_raw *out) {
     if (!kf_rd_ok(&b) || kf_rd_left(&b) != 0)
         return -1;
     rec->headers_len = (size_t)(b.p - rec->headers);
+    rec->raw = start;
+    rec->raw_len = (size_t)(b.p - start);
     return 0;
 }
 

@@ -107,6 +107,8 @@ typedef struct kf_record {
     int32_t header_count;
     const uint8_t *headers; /* raw header section, decode with kf_record_header() */
     size_t headers_len;
+    const uint8_t *raw; /* the whole encoded record, length prefix included */
+    size_t raw_len;
 } kf_record;
 
 /* Calls cb for each record of one batch, decompressing into a scratch
