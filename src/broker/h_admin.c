@@ -655,6 +655,13 @@ static const char *const broker_keys[] = {
     "group.initial.rebalance.delay.ms",
     "offsets.retention.minutes",
     "max.connections",
+    "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.delete.retention.ms",
 };
 
 static void describe_broker(dc_ctx *c) {
@@ -689,6 +696,17 @@ static void describe_broker(dc_ctx *c) {
     broker_num(c, "group.initial.rebalance.delay.ms", k->group_initial_rebalance_delay_ms);
     broker_num(c, "offsets.retention.minutes", k->offsets_retention_ms / 60000);
     broker_num(c, "max.connections", k->max_connections);
+    broker_entry(c, "log.cleanup.policy",
+                 k->cleanup_policy == 3   ? "compact,delete"
+                 : k->cleanup_policy == 2 ? "compact"
+                                          : "delete");
+    broker_entry(c, "log.cleaner.enable", k->cleaner_enable ? "true" : "false");
+    broker_num(c, "log.cleaner.backoff.ms", k->cleaner_backoff_ms);
+    snprintf(buf, sizeof(buf), "%g", k->cleaner_min_ratio);
+    broker_entry(c, "log.cleaner.min.cleanable.ratio", buf);
+    broker_num(c, "log.cleaner.min.compaction.lag.ms", k->min_compaction_lag_ms);
+    broker_num(c, "log.cleaner.max.compaction.lag.ms", k->max_compaction_lag_ms);
+    broker_num(c, "log.cleaner.delete.retention.ms", k->delete_retention_ms);
     /* Anything else the config file set, as written. */
     const kf_props *raw = &k->raw;
     for (size_t i = 0; i < raw->count; i++) {

@@ -9,6 +9,7 @@ active segment's base and stays there) before comparing with ==.
 """
 
 import glob
+import random
 import os
 import subprocess
 import tempfile
@@ -175,7 +176,9 @@ def test_compaction_keeps_latest_value_per_key(broker_factory):
     topic = cf_create_topic(b.bootstrap, unique("compact"), config=COMPACT)
     keys = [("k%02d" % i).encode() for i in range(20)]
     written = produce(b.bootstrap, topic, gen(keys, 30), **{"linger.ms": 20})
-    written += produce(b.bootstrap, topic, gen(keys[:5], 3, tag="w"), **{"compression.codec": "lz4"})
+    for codec in ("lz4", "gzip", "snappy"):
+        written += produce(b.bootstrap, topic, gen(keys[:8], 6, tag=codec),
+                           **{"compression.codec": codec, "linger.ms": 20})
     cp = wait_cleaned(b, topic)
     want = expected_view(written, cp)
     got = read_all(b.bootstrap, topic)
@@ -379,3 +382,40 @@ def test_idempotent_producer_after_cleaning_and_restart(broker_factory):
                                                  if r.offset < cp]
     after = [r.value for r in got if r.value and r.value.startswith(b"after")]
     assert len(after) == len(set(after)) == 3 * len(keys), "lost or duplicated records"
+
+
+def test_kill9_at_random_moments_while_cleaning(broker_factory):
+    """Repeated kill -9 while data arrives and the cleaner runs: after the
+    last restart the log is a valid compaction of everything acknowledged."""
+    b = broker_factory(overrides=FAST)
+    topic = cf_create_topic(b.bootstrap, unique("rnd"), config=COMPACT)
+    keys = [("k%02d" % i).encode() for i in range(25)]
+    rng = random.Random(7)
+    written = []
+    for i in range(5):
+        written += produce(b.bootstrap, topic, gen(keys, 12, tag="r%d" % i), **{"linger.ms": 10})
+        time.sleep(rng.uniform(0.0, 0.4))
+        b.kill9()
+        b.start()
+    cp = wait_cleaned(b, topic)
+    pdir = b.part_dir(topic, 0)
+    assert not [n for n in os.listdir(pdir) if n.endswith((".cleaned", ".swap"))]
+    assert_view(read_all(b.bootstrap, topic), expected_view(written, cp))
+
+
+def test_describe_configs_shows_cleaner_settings(broker_factory):
+    b = broker_factory(overrides=dict(FAST, **{"log.cleaner.delete.retention.ms": "5000"}))
+    topic = cf_create_topic(b.bootstrap, unique("desc"),
+                            config={"cleanup.policy": "compact,delete",
+                                    "min.compaction.lag.ms": "100"})
+    admin = AdminClient(cf_conf(b.bootstrap))
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    cfg = admin.describe_configs([res])[res].result(timeout=20)
+    vals = {k: v.value for k, v in cfg.items()}
+    assert vals["cleanup.policy"] == "compact,delete"
+    assert vals["min.cleanable.dirty.ratio"] == "0.5"
+    assert vals["min.compaction.lag.ms"] == "100"
+    assert vals["max.compaction.lag.ms"] == "9223372036854775807"
+    assert vals["delete.retention.ms"] == "5000"
+    with pytest.raises(Exception):
+        alter(b.bootstrap, topic, {"min.cleanable.dirty.ratio": "1.5"})
