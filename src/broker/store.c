@@ -274,6 +274,10 @@ int kb_store_write_checkpoints(kb_store *s) {
         rc = -1;
     else
         s->ls_dirty = 0;
+    /* Also here so a deleted topic's entry goes with it (a topic created
+     * again under the name must not inherit it). */
+    if (write_ckpt(s, CLEANER_CKPT, 2) != 0)
+        rc = -1;
     s->last_ckpt_ms = kf_wall_ms();
     return rc;
 }
@@ -639,8 +643,9 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
             if (kb_plog_open(s, t->parts[j], pd, clean, r, ckpt_get(&ls, t->name, j), !exists, err,
                              errlen) != 0)
                 goto fail;
+            /* Beyond the log end (truncated by recovery): clean again. */
             int64_t cp = ckpt_get(&cc, t->name, j);
-            t->parts[j]->log->clean_point = cp > 0 ? cp : 0;
+            t->parts[j]->log->clean_point = cp > 0 && cp <= kb_part_log_end(t->parts[j]) ? cp : 0;
         }
     }
     /* Remove the marker before accepting writes: a crash from now on must

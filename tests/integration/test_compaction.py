@@ -419,3 +419,20 @@ def test_describe_configs_shows_cleaner_settings(broker_factory):
     assert vals["delete.retention.ms"] == "5000"
     with pytest.raises(Exception):
         alter(b.bootstrap, topic, {"min.cleanable.dirty.ratio": "1.5"})
+
+
+def test_deleted_topic_leaves_no_cleaner_checkpoint(broker_factory):
+    b = broker_factory(overrides=FAST)
+    topic = cf_create_topic(b.bootstrap, unique("del"), config=COMPACT)
+    keys = [("k%02d" % i).encode() for i in range(10)]
+    produce(b.bootstrap, topic, gen(keys, 20))
+    assert wait_cleaned(b, topic) > 0
+    admin = AdminClient(cf_conf(b.bootstrap))
+    admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=20)
+    wait_until(lambda: cleaner_point(b.data_dir, topic) == 0, 10,
+               "the deleted topic to leave cleaner-offset-checkpoint")
+    cf_create_topic(b.bootstrap, topic, config=COMPACT)
+    b.restart()
+    written = produce(b.bootstrap, topic, gen(keys, 20, tag="again"))
+    cp = wait_cleaned(b, topic)
+    assert_view(read_all(b.bootstrap, topic), expected_view(written, cp))
