@@ -31,8 +31,8 @@ void kb_log_cfg_from_broker(const kb_config *c, kb_log_cfg *l) {
     l->compact = (c->cleanup_policy & 2) != 0;
     l->no_delete = (c->cleanup_policy & 1) == 0;
     l->min_cleanable_ratio = c->cleaner_min_ratio;
-    l->min_compaction_lag_ms = c->min_compaction_lag_ms;
-    l->max_compaction_lag_ms = c->max_compaction_lag_ms;
+    l->min_compact_lag_ms = c->min_compact_lag_ms;
+    l->max_compact_lag_ms = c->max_compact_lag_ms;
     l->delete_retention_ms = c->delete_retention_ms;
     l->cleaner_enable = c->cleaner_enable;
     l->cleaner_backoff_ms = c->cleaner_backoff_ms;

@@ -60,8 +60,8 @@ typedef struct kb_config {
     int32_t max_connections;                  /* max.connections, 1024 */
     int32_t cleanup_policy;                   /* log.cleanup.policy: 1 delete | 2 compact */
     double cleaner_min_ratio;                 /* log.cleaner.min.cleanable.ratio, 0.5 */
-    int64_t min_compaction_lag_ms;            /* log.cleaner.min.compaction.lag.ms, 0 */
-    int64_t max_compaction_lag_ms;            /* log.cleaner.max.compaction.lag.ms, INT64_MAX */
+    int64_t min_compact_lag_ms;               /* log.cleaner.min.compaction.lag.ms, 0 */
+    int64_t max_compact_lag_ms;               /* log.cleaner.max.compaction.lag.ms, INT64_MAX */
     int64_t delete_retention_ms;              /* log.cleaner.delete.retention.ms, 86400000 */
     int64_t cleaner_backoff_ms;               /* log.cleaner.backoff.ms, 15000 */
     int cleaner_enable;                       /* log.cleaner.enable, true */

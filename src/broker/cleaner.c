@@ -619,14 +619,14 @@ static int make_plan(const struct kb_plog *l, int64_t now, plan *pl) {
     int64_t dirty = 0;
     while (end < active) {
         const kb_seg *g = l->segs[end];
-        if (cfg->min_compaction_lag_ms > 0 && g->max_ts >= 0 &&
-            g->max_ts > now - cfg->min_compaction_lag_ms)
+        if (cfg->min_compact_lag_ms > 0 && g->max_ts >= 0 &&
+            g->max_ts > now - cfg->min_compact_lag_ms)
             break;
         if (end > first && dirty + g->size > CLEAN_MAX_DIRTY)
             break;
-        if (cfg->max_compaction_lag_ms < INT64_MAX) {
+        if (cfg->max_compact_lag_ms < INT64_MAX) {
             int64_t t = g->roll_ts >= 0 ? g->roll_ts : g->max_ts;
-            if (t >= 0 && now - t > cfg->max_compaction_lag_ms)
+            if (t >= 0 && now - t > cfg->max_compact_lag_ms)
                 pl->forced = 1;
         }
         dirty += g->size;

@@ -84,9 +84,9 @@ static const cdesc cdescs[] = {
     {"log.cleaner.min.cleanable.ratio", C_RATIO, F(cleaner_min_ratio), 0, 1, 1, "0.5",
      "Clean a partition once this share of its inactive bytes is dirty (topic: "
      "min.cleanable.dirty.ratio)."},
-    {"log.cleaner.min.compaction.lag.ms", C_I64, F(min_compaction_lag_ms), 0, I64MAX, 1, "0",
+    {"log.cleaner.min.compaction.lag.ms", C_I64, F(min_compact_lag_ms), 0, I64MAX, 1, "0",
      "Records newer than this are not compacted (topic: min.compaction.lag.ms)."},
-    {"log.cleaner.max.compaction.lag.ms", C_I64, F(max_compaction_lag_ms), 1, I64MAX, 1,
+    {"log.cleaner.max.compaction.lag.ms", C_I64, F(max_compact_lag_ms), 1, I64MAX, 1,
      "9223372036854775807",
      "Clean a partition whose oldest dirty record is this old, whatever its dirty ratio (topic: "
      "max.compaction.lag.ms)."},
@@ -163,7 +163,7 @@ void kb_config_defaults(kb_config *c) {
     c->max_partitions_per_topic = 4096;
     c->cleanup_policy = 1;
     c->cleaner_min_ratio = 0.5;
-    c->max_compaction_lag_ms = INT64_MAX;
+    c->max_compact_lag_ms = INT64_MAX;
     c->delete_retention_ms = 86400000;
     c->cleaner_backoff_ms = 15000;
     c->cleaner_enable = 1;

@@ -704,8 +704,8 @@ static void describe_broker(dc_ctx *c) {
     broker_num(c, "log.cleaner.backoff.ms", k->cleaner_backoff_ms);
     snprintf(buf, sizeof(buf), "%g", k->cleaner_min_ratio);
     broker_entry(c, "log.cleaner.min.cleanable.ratio", buf);
-    broker_num(c, "log.cleaner.min.compaction.lag.ms", k->min_compaction_lag_ms);
-    broker_num(c, "log.cleaner.max.compaction.lag.ms", k->max_compaction_lag_ms);
+    broker_num(c, "log.cleaner.min.compaction.lag.ms", k->min_compact_lag_ms);
+    broker_num(c, "log.cleaner.max.compaction.lag.ms", k->max_compact_lag_ms);
     broker_num(c, "log.cleaner.delete.retention.ms", k->delete_retention_ms);
     /* Anything else the config file set, as written. */
     const kf_props *raw = &k->raw;

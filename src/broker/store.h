@@ -28,22 +28,22 @@ struct kb_plog; /* store-private per-partition log */
 
 /* Effective log settings of a topic (broker defaults overridden per topic). */
 typedef struct kb_log_cfg {
-    int64_t segment_bytes;         /* segment.bytes */
-    int64_t segment_ms;            /* segment.ms */
-    int64_t retention_bytes;       /* retention.bytes, -1 = unlimited */
-    int64_t retention_ms;          /* retention.ms, -1 = unlimited */
-    int64_t flush_messages;        /* flush.messages */
-    int64_t flush_ms;              /* flush.ms */
-    int64_t index_interval_bytes;  /* index.interval.bytes */
-    int64_t segment_index_bytes;   /* segment.index.bytes */
-    int32_t max_message_bytes;     /* max.message.bytes */
-    int log_append_time;           /* message.timestamp.type=LogAppendTime */
-    int compact;                   /* cleanup.policy contains "compact" */
-    int no_delete;                 /* cleanup.policy lacks "delete": no time/size retention */
-    double min_cleanable_ratio;    /* min.cleanable.dirty.ratio */
-    int64_t min_compaction_lag_ms; /* min.compaction.lag.ms */
-    int64_t max_compaction_lag_ms; /* max.compaction.lag.ms */
-    int64_t delete_retention_ms;   /* delete.retention.ms: tombstones kept this long */
+    int64_t segment_bytes;        /* segment.bytes */
+    int64_t segment_ms;           /* segment.ms */
+    int64_t retention_bytes;      /* retention.bytes, -1 = unlimited */
+    int64_t retention_ms;         /* retention.ms, -1 = unlimited */
+    int64_t flush_messages;       /* flush.messages */
+    int64_t flush_ms;             /* flush.ms */
+    int64_t index_interval_bytes; /* index.interval.bytes */
+    int64_t segment_index_bytes;  /* segment.index.bytes */
+    int32_t max_message_bytes;    /* max.message.bytes */
+    int log_append_time;          /* message.timestamp.type=LogAppendTime */
+    int compact;                  /* cleanup.policy contains "compact" */
+    int no_delete;                /* cleanup.policy lacks "delete": no time/size retention */
+    double min_cleanable_ratio;   /* min.cleanable.dirty.ratio */
+    int64_t min_compact_lag_ms;   /* min.compaction.lag.ms */
+    int64_t max_compact_lag_ms;   /* max.compaction.lag.ms */
+    int64_t delete_retention_ms;  /* delete.retention.ms: tombstones kept this long */
     /* log.retention.check.interval.ms: store-wide, read from the defaults
      * given to kb_store_open (ignored in topic configs); <= 0 checks on
      * every kb_store_tick. */

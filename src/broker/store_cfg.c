@@ -398,8 +398,8 @@ void kb_cfg_effective(const kb_log_cfg *defaults, kf_props *overrides, kb_log_cf
             break;
         }
         case F_DEL_RET: out->delete_retention_ms = n; break;
-        case F_MIN_LAG: out->min_compaction_lag_ms = n; break;
-        case F_MAX_LAG: out->max_compaction_lag_ms = n; break;
+        case F_MIN_LAG: out->min_compact_lag_ms = n; break;
+        case F_MAX_LAG: out->max_compact_lag_ms = n; break;
         case F_RATIO: out->min_cleanable_ratio = strtod(v, NULL); break;
         case F_NONE: break;
         }
@@ -433,8 +433,8 @@ const char *kb_topic_config_value(kb_store *s, const kb_topic *t, const char *ke
         return buf;
     case F_RATIO: snprintf(buf, buflen, "%g", c->min_cleanable_ratio); return buf;
     case F_DEL_RET: n = c->delete_retention_ms; break;
-    case F_MIN_LAG: n = c->min_compaction_lag_ms; break;
-    case F_MAX_LAG: n = c->max_compaction_lag_ms; break;
+    case F_MIN_LAG: n = c->min_compact_lag_ms; break;
+    case F_MAX_LAG: n = c->max_compact_lag_ms; break;
     case F_SEG_BYTES: n = c->segment_bytes; break;
     case F_SEG_MS: n = c->segment_ms; break;
     case F_RET_BYTES: n = c->retention_bytes; break;

@@ -55,7 +55,7 @@ static kb_store *open_store(void) {
     c.max_message_bytes = 1048588;
     c.retention_check_ms = 0;
     c.min_cleanable_ratio = 0.5;
-    c.max_compaction_lag_ms = INT64_MAX;
+    c.max_compact_lag_ms = INT64_MAX;
     c.delete_retention_ms = 86400000;
     c.cleaner_enable = 1;
     c.cleaner_backoff_ms = 0;
