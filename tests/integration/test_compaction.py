@@ -436,3 +436,26 @@ def test_deleted_topic_leaves_no_cleaner_checkpoint(broker_factory):
     written = produce(b.bootstrap, topic, gen(keys, 20, tag="again"))
     cp = wait_cleaned(b, topic)
     assert_view(read_all(b.bootstrap, topic), expected_view(written, cp))
+
+
+def test_min_compaction_lag_protects_recent_records(broker_factory):
+    b = broker_factory(overrides=FAST)
+    topic = cf_create_topic(b.bootstrap, unique("lag"),
+                            config=dict(COMPACT, **{"min.compaction.lag.ms": "600000"}))
+    keys = [("k%02d" % i).encode() for i in range(10)]
+    old = gen(keys, 20, tag="old")
+    for i, r in enumerate(old):  # an hour old: past the lag
+        r["timestamp"] = now_ms() - 3600000 + i
+    written = produce(b.bootstrap, topic, old)
+    written += produce(b.bootstrap, topic, gen(keys, 20, tag="new"))
+    pdir = b.part_dir(topic, 0)
+    first_new = next(r.offset for r in written if r.value.startswith(b"new"))
+    # the cleaner stops at the first segment holding a record newer than the lag
+    bound = max(x for x in seg_bases(pdir) if x <= first_new)
+    wait_until(lambda: cleaner_point(b.data_dir, topic) == bound, 30,
+               "the cleaner to clean up to the first recent segment %d" % bound)
+    time.sleep(1)
+    assert cleaner_point(b.data_dir, topic) == bound
+    got = read_all(b.bootstrap, topic)
+    assert_view(got, expected_view(written, bound))
+    assert [r for r in got if r.offset >= bound] == [r for r in written if r.offset >= bound]
