@@ -29,6 +29,7 @@
 
 struct kb_store;
 struct kb_groups;
+struct kb_txns;
 struct kb_conn;
 
 typedef struct kb_config {
@@ -59,6 +60,7 @@ typedef struct kb_config {
     int64_t offsets_retention_ms;             /* offsets.retention.minutes*60000, 7 days */
     int32_t max_connections;                  /* max.connections, 1024 */
     int32_t max_partitions_per_topic; /* max.partitions.per.topic, 4096 (kferry-broker only) */
+    int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
     kf_props raw;                     /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
@@ -66,6 +68,7 @@ typedef struct kb_broker {
     kb_config cfg;
     struct kb_store *store;
     struct kb_groups *groups;
+    struct kb_txns *txns;     /* transaction coordinator (txn.c) */
     int64_t next_producer_id; /* InitProducerId allocator (persisted by the store) */
     int woken;                /* set by kb_broker_wake(); cleared by the loop */
     volatile int stopping;

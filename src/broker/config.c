@@ -85,6 +85,9 @@ static const cdesc cdescs[] = {
      1, "3000", "Wait for more members before the first rebalance of an empty group."},
     {"offsets.retention.minutes", C_I64, F(offsets_retention_ms), 1, I64MAX / 60000, 60000, "10080",
      "Committed offsets of an empty group expire after this long."},
+    {"transaction.max.timeout.ms", C_I32, F(transaction_max_timeout_ms), 1, INT32_MAX, 1, "900000",
+     "Largest transaction.timeout.ms a transactional producer may ask for (larger: "
+     "INVALID_TRANSACTION_TIMEOUT)."},
     {"max.partitions.per.topic", C_I32, F(max_partitions_per_topic), 1, 100000, 1, "4096",
      "kferry-broker only: most partitions a topic may have. Each partition is a directory "
      "and files created at once, on the broker's single thread."},
@@ -141,6 +144,7 @@ void kb_config_defaults(kb_config *c) {
     c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
     c->max_connections = 1024;
     c->max_partitions_per_topic = 4096;
+    c->transaction_max_timeout_ms = 900000;
     kf_props_init(&c->raw);
 }
 
