@@ -59,9 +59,9 @@ typedef struct kb_config {
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, 3000 */
     int64_t offsets_retention_ms;             /* offsets.retention.minutes*60000, 7 days */
     int32_t max_connections;                  /* max.connections, 1024 */
-    int32_t max_partitions_per_topic; /* max.partitions.per.topic, 4096 (kferry-broker only) */
+    int32_t max_partitions_per_topic;   /* max.partitions.per.topic, 4096 (kferry-broker only) */
     int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
-    kf_props raw;                     /* the file as loaded, for DescribeConfigs */
+    kf_props raw;                       /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
 typedef struct kb_broker {

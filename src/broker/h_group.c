@@ -8,11 +8,11 @@
  * nothing half-applied.  JoinGroup/SyncGroup park with a ticket; see
  * group_int.h for how their answers are delivered.
  */
-#include "broker/txn.h"
 #include "broker/group_int.h"
 
 #include "broker/handlers.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -815,9 +815,10 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
                 int32_t p = kf_rd_i32(&topics);
                 /* A pending transactional offset (TxnOffsetCommit not yet
                  * committed) makes the answer unstable for require_stable. */
-                int16_t e = stable && kb_txn_offset_pending(b, gid, (size_t)glen, name, (size_t)nl, p)
-                                ? KF_ERR_UNSTABLE_OFFSET_COMMIT
-                                : KF_ERR_NONE;
+                int16_t e =
+                    stable && kb_txn_offset_pending(b, gid, (size_t)glen, name, (size_t)nl, p)
+                        ? KF_ERR_UNSTABLE_OFFSET_COMMIT
+                        : KF_ERR_NONE;
                 write_fetched(out, v, flex, p, g ? kb_group_offset(g, name, (size_t)nl, p) : NULL,
                               e);
             }

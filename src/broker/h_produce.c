@@ -83,8 +83,8 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
          * transaction, with its current epoch (txn.c). */
         err = h.producer_id < 0 ? KF_ERR_INVALID_RECORD : kb_txn_produce_check(b, p, &h);
         if (err) {
-            kf_debug("broker", "transactional produce to %s-%d from producer %" PRId64
-                               " epoch %d: %s",
+            kf_debug("broker",
+                     "transactional produce to %s-%d from producer %" PRId64 " epoch %d: %s",
                      t->name, (int)idx, h.producer_id, h.producer_epoch, kf_err_name(err));
             res->err = (int16_t)err;
             return;

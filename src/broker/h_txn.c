@@ -229,9 +229,7 @@ int kb_h_txn_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
     return KB_OK;
 }
 
-static void write_state(kf_buf *out, kb_txn *t) {
-    kf_wr_cstr(out, 1, kb_txn_state_name(t->state));
-}
+static void write_state(kf_buf *out, kb_txn *t) { kf_wr_cstr(out, 1, kb_txn_state_name(t->state)); }
 
 int kb_h_describe_transactions(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
@@ -261,7 +259,7 @@ int kb_h_describe_transactions(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_i32(out, t ? t->timeout_ms : 0);
         kf_wr_i64(out, t ? t->start_ms : -1);
         kf_wr_i64(out, t ? t->pid : -1);
-        kf_wr_i32(out, t ? t->epoch : -1);
+        kf_wr_i16(out, t ? t->epoch : -1);
         /* Partitions grouped by topic, in the order they were added. */
         size_t ntp = t ? t->ntp : 0;
         int32_t ntopics = 0;
@@ -314,6 +312,29 @@ int kb_h_list_transactions(kb_broker *b, kb_req *r, kf_buf *out) {
     int64_t now = kf_wall_ms();
     kf_wr_i32(out, 0);
     kf_wr_i16(out, KF_ERR_NONE);
+    /* unknown_state_filters: the filters that name no state Kafka knows */
+    static const char *const known[] = {"Empty",        "Ongoing",          "PrepareCommit",
+                                        "PrepareAbort", "CompleteCommit",   "CompleteAbort",
+                                        "Dead",         "PrepareEpochFence"};
+    int32_t nunknown = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        kf_rd s2 = states;
+        if (pass == 1)
+            kf_wr_arr(out, 1, nunknown);
+        for (int32_t k = 0; k < ns; k++) {
+            const char *s;
+            int32_t l = kf_rd_str(&s2, 1, &s);
+            int is_known = 0;
+            for (size_t q = 0; q < sizeof(known) / sizeof(known[0]); q++)
+                is_known |= (size_t)l == strlen(known[q]) && memcmp(s, known[q], (size_t)l) == 0;
+            if (is_known)
+                continue;
+            if (pass == 0)
+                nunknown++;
+            else
+                kf_wr_str(out, 1, s, l);
+        }
+    }
     size_t count_pos = out->len;
     kf_wr_uvarint(out, 0); /* patched below when it fits one byte, else rewritten */
     size_t body = out->len;

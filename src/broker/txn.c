@@ -186,8 +186,9 @@ static void write_txnidx(kb_part *p, int64_t pid, int64_t first, int64_t last, i
     kf_put_be64(e + 18, (uint64_t)last);
     kf_put_be64(e + 26, (uint64_t)lso);
     if (kb_part_txnidx_append(p, last, e) != 0)
-        kf_err("txn", "%s-%d: could not record aborted transaction of producer %" PRId64
-                      " [%" PRId64 ", %" PRId64 "] in the transaction index",
+        kf_err("txn",
+               "%s-%d: could not record aborted transaction of producer %" PRId64 " [%" PRId64
+               ", %" PRId64 "] in the transaction index",
                p->topic->name, (int)p->id, pid, first, last);
 }
 
@@ -626,8 +627,8 @@ static int rewrite(kb_txns *ts) {
                 close(ts->fd);
             ts->fd = fd;
             ts->jsize = (int64_t)img.len;
-            ts->compact_at = ts->jsize * 4 > JOURNAL_COMPACT_MIN ? ts->jsize * 4
-                                                                  : JOURNAL_COMPACT_MIN;
+            ts->compact_at =
+                ts->jsize * 4 > JOURNAL_COMPACT_MIN ? ts->jsize * 4 : JOURNAL_COMPACT_MIN;
             rc = 0;
         }
     }
@@ -693,8 +694,14 @@ static void apply_offsets(kb_broker *b, kb_txn *t) {
                 continue;
             done[k] = 1;
             const kb_txn_off *o = &t->offs[k];
-            c[n++] = (kb_ocommit){o->topic, (int32_t)strlen(o->topic), o->part, o->offset,
-                                  o->epoch, o->meta, o->meta ? (int32_t)strlen(o->meta) : -1, 0};
+            c[n++] = (kb_ocommit){o->topic,
+                                  (int32_t)strlen(o->topic),
+                                  o->part,
+                                  o->offset,
+                                  o->epoch,
+                                  o->meta,
+                                  o->meta ? (int32_t)strlen(o->meta) : -1,
+                                  0};
         }
         kb_group *g = kb_group_find(gs, gid, strlen(gid));
         if (!g)
@@ -713,8 +720,8 @@ static int complete(kb_broker *b, kb_txn *t, int only_open) {
     int commit = t->state == KB_TXN_PREPARE_COMMIT;
     int rc = 0;
     for (size_t i = 0; i < t->ntp; i++) {
-        kb_part *p = kb_store_part(b->store, t->tps[i].topic, strlen(t->tps[i].topic),
-                                   t->tps[i].part);
+        kb_part *p =
+            kb_store_part(b->store, t->tps[i].topic, strlen(t->tps[i].topic), t->tps[i].part);
         if (!p)
             continue; /* deleted since */
         if (only_open && !open_find(p->txn, t->pid))
@@ -752,13 +759,10 @@ int kb_txn_end(kb_broker *b, kb_txn *t, int commit) {
         return prepare_and_complete(b, t, commit);
     case KB_TXN_COMPLETE_COMMIT:
         return commit ? 0 : KF_ERR_INVALID_TXN_STATE; /* a retried EndTxn */
-    case KB_TXN_COMPLETE_ABORT:
-        return commit ? KF_ERR_INVALID_TXN_STATE : 0;
+    case KB_TXN_COMPLETE_ABORT: return commit ? KF_ERR_INVALID_TXN_STATE : 0;
     case KB_TXN_PREPARE_COMMIT:
-    case KB_TXN_PREPARE_ABORT:
-        return KF_ERR_CONCURRENT_TRANSACTIONS;
-    default:
-        return KF_ERR_INVALID_TXN_STATE;
+    case KB_TXN_PREPARE_ABORT: return KF_ERR_CONCURRENT_TRANSACTIONS;
+    default: return KF_ERR_INVALID_TXN_STATE;
     }
 }
 
@@ -906,7 +910,8 @@ void kb_txns_tick(kb_broker *b, int64_t wall_ms) {
         if (t->state != KB_TXN_ONGOING || t->start_ms < 0 ||
             wall_ms - t->start_ms <= (int64_t)t->timeout_ms)
             continue;
-        kf_info("txn", "%s: aborting transaction of producer %" PRId64 " epoch %d: timed out after %d ms",
+        kf_info("txn",
+                "%s: aborting transaction of producer %" PRId64 " epoch %d: timed out after %d ms",
                 t->id, t->pid, t->epoch, t->timeout_ms);
         /* Like Kafka, bump the epoch: the stalled producer is fenced. */
         if (bump_epoch(b, t) != 0)
@@ -1018,8 +1023,8 @@ static void rebuild_partitions(kb_broker *b) {
                 from = kb_part_log_start(p);
             scan_ctx c = {.b = b};
             if (kb_part_scan(p, from, scan_visit, &c) != 0 || c.err)
-                kf_warn("txn", "%s-%d: could not rebuild transaction state from the log",
-                        tp->name, (int)j);
+                kf_warn("txn", "%s-%d: could not rebuild transaction state from the log", tp->name,
+                        (int)j);
             reindexed += c.found;
             ptxn *t = p->txn;
             /* Open transactions no coordinator entry accounts for (the
@@ -1046,7 +1051,8 @@ static void rebuild_partitions(kb_broker *b) {
         }
     }
     if (reindexed || open_total)
-        kf_info("txn", "rebuilt transaction state: %zu open transaction(s), %zu index entr%s rewritten",
+        kf_info("txn",
+                "rebuilt transaction state: %zu open transaction(s), %zu index entr%s rewritten",
                 open_total, reindexed, reindexed == 1 ? "y" : "ies");
 }
 

@@ -28,6 +28,7 @@ def txn_producer(bs, tid, **extra):
     conf.update(extra)
     if "transaction.timeout.ms" in extra:  # librdkafka: socket.timeout.ms <= it + 100
         conf["socket.timeout.ms"] = min(10000, extra["transaction.timeout.ms"])
+        conf["message.timeout.ms"] = extra["transaction.timeout.ms"]
     return cf_producer(bs, **conf)
 
 
