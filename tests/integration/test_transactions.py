@@ -327,3 +327,80 @@ def test_java_transactional_perf_producer_and_transactions_tool(broker):
     r = run_tool(home, "kafka-dump-log.sh", ["--files", ",".join(log), "--deep-iteration"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert "endTxnMarker: COMMIT" in r.stdout, r.stdout[-3000:]
+
+
+# ---------------------------------------------------------------- kferry mirror
+
+
+def test_mirror_transactional_source_exactly(broker_factory, tmp_path):
+    """`kferry mirror` from a kferry-broker source with committed, aborted
+    and interleaved plain records: the target's read_committed view equals
+    the source's, and a group committed past control records on the source
+    gets exactly the translated offset on the target (the same check
+    tests/realkafka/test_real_sources.py makes against real Kafka)."""
+    from test_cutover import commit_standalone, target_committed
+    from test_mirror_util import KferryProc, write_config
+
+    src, tgt = broker_factory(), broker_factory()
+    parts = 2
+    topic = cf_create_topic(src.bootstrap, unique("mtxn"), parts)
+    plain = cf_producer(src.bootstrap, **{"enable.idempotence": True})
+    tx = txn_producer(src.bootstrap, unique("tid"))
+    tx.init_transactions(20)
+    for rnd, outcome in enumerate(["commit", "abort", "commit", "abort", "commit"]):
+        for k in range(3):
+            plain.produce(topic, value=b"plain-%d-%d" % (rnd, k), partition=k % parts)
+        assert plain.flush(20) == 0
+        tx.begin_transaction()
+        for k in range(6):
+            tx.produce(topic, value=b"txn-%s-%d-%d" % (outcome.encode(), rnd, k),
+                       partition=k % parts)
+            if k == 2:  # plain records interleaved with the transaction
+                plain.produce(topic, value=b"inside-%d" % rnd, partition=0)
+                assert plain.flush(20) == 0
+        assert tx.flush(20) == 0
+        if outcome == "commit":
+            tx.commit_transaction(20)
+        else:
+            tx.abort_transaction(20)
+    src_rc = read_all(src.bootstrap, topic, parts, "read_committed")
+    assert not any(b"abort" in v for recs in values(src_rc).values() for v in recs)
+    ex = {"replication.factor": "1", "sync.group.offsets.interval.seconds": "1"}
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, identity=True, extra=ex)
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        want = values(src_rc)
+
+        def mirrored():
+            c = cf_consumer(tgt.bootstrap)
+            try:
+                for p in range(parts):
+                    lo, hi = c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=5,
+                                                     cached=False)
+                    if hi != len(want[p]):
+                        return False
+                return True
+            finally:
+                c.close()
+
+        wait_until(mirrored, 90, "the committed records on the target", interval=0.5)
+        assert values(read_all(tgt.bootstrap, topic, parts, "read_committed")) == want
+        assert values(read_all(tgt.bootstrap, topic, parts, "read_uncommitted")) == want
+
+        # A source group positioned on control records: partition 0 at the
+        # first commit marker (no record there), partition 1 at the end.
+        src_offs = {p: [o for o, _ in src_rc[p]] for p in range(parts)}
+        ru0 = read_all(src.bootstrap, topic, 1, "read_uncommitted")[0]
+        seen = set(o for o, _ in ru0)
+        marker = next(o for o in range(max(seen) + 1) if o not in seen)
+        hw1 = watermarks(src.bootstrap, topic, 1, "read_uncommitted")[1]
+        group = unique("cut")
+        commit_standalone(src.bootstrap, group, topic, {0: marker, 1: hw1})
+        exp = {(topic, 0): sum(1 for o in src_offs[0] if o < marker),
+               (topic, 1): len(src_offs[1])}
+        wait_until(lambda: target_committed(tgt.bootstrap, group) == exp, 60,
+                   "the group's translated offsets on the target (%r)" % exp, interval=0.5)
+        r = kf.translate(topic, 0, marker)
+        assert r["target_offset"] == exp[(topic, 0)], r
+    finally:
+        kf.stop(expect=0)
