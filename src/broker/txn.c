@@ -151,7 +151,9 @@ int64_t kb_txn_lso(kb_part *p) {
     for (size_t i = 0; t && i < t->nopen; i++)
         if (t->open[i].first < lso)
             lso = t->open[i].first;
-    return lso;
+    /* DeleteRecords past an open transaction's start: never below log start. */
+    int64_t start = kb_part_log_start(p);
+    return lso < start ? start : lso;
 }
 
 void kb_txn_write_aborted(kb_part *p, int64_t from, int64_t to, kf_buf *out) {

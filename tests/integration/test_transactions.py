@@ -202,8 +202,16 @@ def test_send_offsets_to_transaction(broker):
         assert prod.flush(20) == 0
         pos = [ck.TopicPartition(src, 0, got[-1].offset() + 1)]
         prod.send_offsets_to_transaction(pos, cons.consumer_group_metadata(), 20)
-        # Pending, not committed: read_uncommitted OffsetFetch shows the old offset.
+        # Pending, not committed: read_uncommitted OffsetFetch shows the old offset ...
         before = committed()
+        # ... and a read_committed consumer (OffsetFetch require_stable) gets
+        # UNSTABLE_OFFSET_COMMIT, which librdkafka retries until its timeout.
+        c = cf_consumer(bs, group=group, **{"isolation.level": "read_committed"})
+        try:
+            with pytest.raises(ck.KafkaException):
+                c.committed([ck.TopicPartition(src, 0)], timeout=2)
+        finally:
+            c.close()
         if commit:
             prod.commit_transaction(20)
         else:
@@ -214,6 +222,11 @@ def test_send_offsets_to_transaction(broker):
     before, upto = round_trip(10, True)
     assert before == ck.OFFSET_INVALID
     assert committed() == upto == 10
+    c = cf_consumer(bs, group=group, **{"isolation.level": "read_committed"})
+    try:  # stable again: the require_stable OffsetFetch answers
+        assert c.committed([ck.TopicPartition(src, 0)], timeout=10)[0].offset == 10
+    finally:
+        c.close()
     before, upto = round_trip(10, False)
     assert before == 10
     assert committed() == 10  # aborted: the offsets were discarded
@@ -327,6 +340,16 @@ def test_java_transactional_perf_producer_and_transactions_tool(broker):
     r = run_tool(home, "kafka-dump-log.sh", ["--files", ",".join(log), "--deep-iteration"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert "endTxnMarker: COMMIT" in r.stdout, r.stdout[-3000:]
+    # ... and parses the .txnindex of an aborted transaction.
+    topic2 = cf_create_topic(bs, unique("perf-abort"), 1)
+    p = txn_producer(bs, unique("tid"))
+    p.init_transactions(20)
+    produce_txn(p, topic2, 1, b"ab", 3, False)
+    idx = os.path.join(broker.part_dir(topic2, 0), "00000000000000000000.txnindex")
+    (_, pid, _, _, _), = read_txnindex(idx)
+    r = run_tool(home, "kafka-dump-log.sh", ["--files", idx])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ("version: 0 producerId: %d firstOffset: 0 lastOffset: 3" % pid) in r.stdout, r.stdout
 
 
 # ---------------------------------------------------------------- kferry mirror
