@@ -813,17 +813,21 @@ int kb_txn_init_pid(kb_broker *b, const char *id, size_t len, int32_t timeout_ms
             return version >= 4 ? KF_ERR_PRODUCER_FENCED : KF_ERR_INVALID_PRODUCER_EPOCH;
         if (t->state == KB_TXN_PREPARE_COMMIT || t->state == KB_TXN_PREPARE_ABORT)
             return KF_ERR_CONCURRENT_TRANSACTIONS;
-        int err = bump_epoch(b, t);
-        if (err)
-            return err;
         if (t->state == KB_TXN_ONGOING) {
-            /* Fence the previous producer: abort its transaction with the
-             * new epoch before answering. */
+            /* Fence the previous producer: abort its transaction with a
+             * bumped epoch (same producer id, so the markers close its
+             * open transactions) before answering; then bump again for
+             * the new producer, as Kafka does. */
             kf_info("txn", "%s: aborting the ongoing transaction of a previous producer", t->id);
-            err = prepare_and_complete(b, t, 0);
+            if (t->epoch < INT16_MAX - 1)
+                t->epoch++;
+            int err = prepare_and_complete(b, t, 0);
             if (err)
                 return err;
         }
+        int err = bump_epoch(b, t);
+        if (err)
+            return err;
     }
     t->timeout_ms = timeout_ms;
     t->state = KB_TXN_EMPTY;
@@ -906,7 +910,7 @@ void kb_txns_tick(kb_broker *b, int64_t wall_ms) {
     for (size_t i = 0; i < ts->n; i++) {
         kb_txn *t = ts->v[i];
         if (t->state == KB_TXN_PREPARE_COMMIT || t->state == KB_TXN_PREPARE_ABORT) {
-            (void)complete(b, t, 0); /* a marker write failed earlier */
+            (void)complete(b, t, 1); /* a marker write failed earlier */
             continue;
         }
         if (t->state != KB_TXN_ONGOING || t->start_ms < 0 ||
@@ -915,9 +919,10 @@ void kb_txns_tick(kb_broker *b, int64_t wall_ms) {
         kf_info("txn",
                 "%s: aborting transaction of producer %" PRId64 " epoch %d: timed out after %d ms",
                 t->id, t->pid, t->epoch, t->timeout_ms);
-        /* Like Kafka, bump the epoch: the stalled producer is fenced. */
-        if (bump_epoch(b, t) != 0)
-            continue;
+        /* Like Kafka, bump the epoch (same producer id, so the markers
+         * close its open transactions): the stalled producer is fenced. */
+        if (t->epoch < INT16_MAX - 1)
+            t->epoch++;
         (void)prepare_and_complete(b, t, 0);
     }
     if (ts->jsize > ts->compact_at && rewrite(ts) != 0) {

@@ -1344,7 +1344,7 @@ static void test_transactions(void **state) {
     init_pid(b, 4, "app", -1, -1, &err, &pid2, &epoch2);
     assert_int_equal(err, 0);
     assert_int_equal(pid2, pid);
-    assert_int_equal(epoch2, epoch + 1);
+    assert_int_equal(epoch2, epoch + 2); /* fenced (+1), then the new producer's (+1) */
     assert_int_equal(kb_txn_lso(p), kb_part_log_end(p));
     assert_int_equal(end_txn(b, "app", pid, epoch, 1), KF_ERR_INVALID_PRODUCER_EPOCH);
     txn_batch(&batch, 1, pid, epoch, 6);
