@@ -26,8 +26,12 @@
 #define JOURNAL_MAX_FILE ((size_t)1 << 31)
 #define JOURNAL_COMPACT_MIN (4 << 20)
 /* After a restart, open transactions are found by scanning at most this
- * many trailing offsets of each partition. */
+ * many trailing offsets of a partition that the journal names in an
+ * unfinished transaction (AddPartitionsToTxn is journaled before any of
+ * its data is accepted), and TXN_SCAN_OTHER of every other partition
+ * (orphans the journal cannot account for, e.g. after a power loss). */
 #define TXN_REBUILD_OFFSETS 1000000
+#define TXN_SCAN_OTHER 100000
 /* Transactional ids a broker keeps at most (Kafka expires idle ones after
  * transactional.id.expiration.ms; this bounds memory against churn). */
 #define TXN_MAX_IDS 100000
@@ -1025,7 +1029,15 @@ static void rebuild_partitions(kb_broker *b) {
             if (!p)
                 continue;
             (void)kb_part_txnidx_load(p, load_idx_entry, NULL);
-            int64_t end = kb_part_log_end(p), from = end - TXN_REBUILD_OFFSETS;
+            int named = 0;
+            for (size_t k = 0; k < txns(b)->n && !named; k++) {
+                kb_txn *x = txns(b)->v[k];
+                named = x->state != KB_TXN_EMPTY && x->state != KB_TXN_COMPLETE_COMMIT &&
+                        x->state != KB_TXN_COMPLETE_ABORT &&
+                        has_tp(x, tp->name, strlen(tp->name), j);
+            }
+            int64_t end = kb_part_log_end(p);
+            int64_t from = end - (named ? TXN_REBUILD_OFFSETS : TXN_SCAN_OTHER);
             if (from < kb_part_log_start(p))
                 from = kb_part_log_start(p);
             scan_ctx c = {.b = b};
