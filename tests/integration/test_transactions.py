@@ -350,6 +350,12 @@ def test_java_transactional_perf_producer_and_transactions_tool(broker):
     r = run_tool(home, "kafka-dump-log.sh", ["--files", idx])
     assert r.returncode == 0, r.stderr[-3000:]
     assert ("version: 0 producerId: %d firstOffset: 0 lastOffset: 3" % pid) in r.stdout, r.stdout
+    # Kafka's Java consumer with read_committed skips the aborted records.
+    produce_txn(p, topic2, 1, b"ok", 2, True)
+    r = run_tool(home, "kafka-console-consumer.sh",
+                 ["--bootstrap-server", bs, "--topic", topic2, "--from-beginning",
+                  "--isolation-level", "read_committed", "--timeout-ms", "8000"])
+    assert r.stdout.split() == ["ok-0-000", "ok-0-001"], r.stdout + r.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- kferry mirror
