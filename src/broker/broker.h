@@ -61,7 +61,8 @@ typedef struct kb_config {
     int32_t max_connections;                  /* max.connections, 1024 */
     int32_t max_partitions_per_topic;   /* max.partitions.per.topic, 4096 (kferry-broker only) */
     int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
-    kf_props raw;                       /* the file as loaded, for DescribeConfigs */
+    int64_t transactional_id_expiration_ms; /* transactional.id.expiration.ms, 7 days */
+    kf_props raw;                           /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
 typedef struct kb_broker {

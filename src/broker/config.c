@@ -88,6 +88,10 @@ static const cdesc cdescs[] = {
     {"transaction.max.timeout.ms", C_I32, F(transaction_max_timeout_ms), 1, INT32_MAX, 1, "900000",
      "Largest transaction.timeout.ms a transactional producer may ask for (larger: "
      "INVALID_TRANSACTION_TIMEOUT)."},
+    {"transactional.id.expiration.ms", C_I64, F(transactional_id_expiration_ms), 1, I64MAX, 1,
+     "604800000",
+     "A transactional id with no transaction in progress is forgotten after this long without "
+     "a request."},
     {"max.partitions.per.topic", C_I32, F(max_partitions_per_topic), 1, 100000, 1, "4096",
      "kferry-broker only: most partitions a topic may have. Each partition is a directory "
      "and files created at once, on the broker's single thread."},
@@ -145,6 +149,7 @@ void kb_config_defaults(kb_config *c) {
     c->max_connections = 1024;
     c->max_partitions_per_topic = 4096;
     c->transaction_max_timeout_ms = 900000;
+    c->transactional_id_expiration_ms = 604800000;
     kf_props_init(&c->raw);
 }
 

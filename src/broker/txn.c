@@ -36,6 +36,7 @@
  * transactional.id.expiration.ms; this bounds memory against churn). */
 #define TXN_MAX_IDS 100000
 #define JE_TXN 1
+#define JE_REMOVED 2 /* the id expired: forget it */
 
 static const uint8_t journal_magic[8] = {'K', 'F', 'T', 'X', 'N', 0, 0, 1};
 
@@ -485,13 +486,28 @@ static void encode(kf_buf *b, const kb_txn *t) {
 }
 
 /* Replays one entry. 0, or -1 if it is unusable (skipped). */
+static void remove_at(kb_txns *ts, size_t i) {
+    txn_free(ts->v[i]);
+    ts->v[i] = ts->v[--ts->n];
+}
+
 static int replay(kb_txns *ts, const uint8_t *p, size_t n) {
     kf_rd rd;
     kf_rd_init(&rd, p, n);
-    if (kf_rd_i8(&rd) != JE_TXN)
-        return -1;
+    int8_t type = kf_rd_i8(&rd);
     const char *id;
     int32_t idlen = kf_rd_str(&rd, 0, &id);
+    if (type == JE_REMOVED && kf_rd_ok(&rd) && idlen >= 0) {
+        for (size_t i = 0; i < ts->n; i++)
+            if (strlen(ts->v[i]->id) == (size_t)idlen &&
+                memcmp(ts->v[i]->id, id, (size_t)idlen) == 0) {
+                remove_at(ts, i);
+                break;
+            }
+        return 0;
+    }
+    if (type != JE_TXN)
+        return -1;
     int64_t pid = kf_rd_i64(&rd);
     int16_t epoch = kf_rd_i16(&rd);
     int32_t timeout = kf_rd_i32(&rd);
@@ -907,6 +923,40 @@ static void prune_aborted(kb_broker *b) {
     }
 }
 
+/* Kafka forgets transactional ids idle for transactional.id.expiration.ms
+ * when no transaction is in progress; a later InitProducerId starts over
+ * with a new producer id. */
+static void expire_ids(kb_broker *b, int64_t wall_ms) {
+    kb_txns *ts = txns(b);
+    for (size_t i = 0; i < ts->n;) {
+        kb_txn *t = ts->v[i];
+        int idle = t->state == KB_TXN_EMPTY || t->state == KB_TXN_COMPLETE_COMMIT ||
+                   t->state == KB_TXN_COMPLETE_ABORT;
+        if (!idle || wall_ms - t->update_ms <= b->cfg.transactional_id_expiration_ms) {
+            i++;
+            continue;
+        }
+        kf_buf jb;
+        kf_buf_init(&jb, 0);
+        size_t pos = jb.len;
+        kf_wr_i32(&jb, 0);
+        kf_wr_i32(&jb, 0);
+        kf_wr_i8(&jb, JE_REMOVED);
+        kf_wr_cstr(&jb, 0, t->id);
+        if (kf_buf_ok(&jb)) {
+            size_t plen = jb.len - pos - 8;
+            kf_put_be32(jb.data + pos, (uint32_t)plen);
+            kf_put_be32(jb.data + pos + 4, kf_crc32c(0, jb.data + pos + 8, plen));
+        }
+        int rc = journal_append(b, &jb);
+        kf_buf_free(&jb);
+        if (rc != 0)
+            return; /* try again next time */
+        kf_info("txn", "transactional id %s expired", t->id);
+        remove_at(ts, i);
+    }
+}
+
 void kb_txns_tick(kb_broker *b, int64_t wall_ms) {
     kb_txns *ts = txns(b);
     if (!ts)
@@ -936,6 +986,7 @@ void kb_txns_tick(kb_broker *b, int64_t wall_ms) {
     if (wall_ms - ts->last_prune_ms > 60000) {
         ts->last_prune_ms = wall_ms;
         prune_aborted(b);
+        expire_ids(b, wall_ms);
     }
 }
 

@@ -1389,6 +1389,13 @@ static void test_transactions(void **state) {
     b->cfg.transaction_max_timeout_ms = 1000;
     init_pid(b, 1, "other", -1, -1, &err, &pid2, &epoch2);
     assert_int_equal(err, KF_ERR_INVALID_TRANSACTION_TIMEOUT);
+    /* Idle ids expire (transactional.id.expiration.ms), also in the journal. */
+    b->cfg.transactional_id_expiration_ms = 1000;
+    kb_txns_tick(b, kf_wall_ms() + 120000);
+    assert_null(kb_txn_find(b, "app", 3));
+    kb_broker_close(b);
+    assert_int_equal(kb_broker_open(b, e, sizeof(e)), 0);
+    assert_null(kb_txn_find(b, "app", 3));
     kf_buf_free(&batch);
 }
 
