@@ -8,6 +8,7 @@
 #include "broker/group.h"
 #include "broker/pidstate.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -89,10 +90,18 @@ int kb_broker_open(kb_broker *b, char *err, size_t errlen) {
         return -1;
     }
     kb_pidstate_rebuild(b);
+    if (kb_txns_open(b, err, errlen) != 0) {
+        kb_groups_close(b->groups);
+        b->groups = NULL;
+        kb_store_close(b->store);
+        b->store = NULL;
+        return -1;
+    }
     return 0;
 }
 
 void kb_broker_close(kb_broker *b) {
+    kb_txns_close(b);
     if (b->groups)
         kb_groups_close(b->groups);
     b->groups = NULL;

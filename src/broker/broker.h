@@ -29,6 +29,7 @@
 
 struct kb_store;
 struct kb_groups;
+struct kb_txns;
 struct kb_conn;
 
 typedef struct kb_config {
@@ -65,14 +66,17 @@ typedef struct kb_config {
     int64_t delete_retention_ms;              /* log.cleaner.delete.retention.ms, 86400000 */
     int64_t cleaner_backoff_ms;               /* log.cleaner.backoff.ms, 15000 */
     int cleaner_enable;                       /* log.cleaner.enable, true */
-    int32_t max_partitions_per_topic; /* max.partitions.per.topic, 4096 (kferry-broker only) */
-    kf_props raw;                     /* the file as loaded, for DescribeConfigs */
+    int32_t max_partitions_per_topic;   /* max.partitions.per.topic, 4096 (kferry-broker only) */
+    int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
+    int64_t transactional_id_expiration_ms; /* transactional.id.expiration.ms, 7 days */
+    kf_props raw;                           /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
 typedef struct kb_broker {
     kb_config cfg;
     struct kb_store *store;
     struct kb_groups *groups;
+    struct kb_txns *txns;     /* transaction coordinator (txn.c) */
     int64_t next_producer_id; /* InitProducerId allocator (persisted by the store) */
     int woken;                /* set by kb_broker_wake(); cleared by the loop */
     volatile int stopping;

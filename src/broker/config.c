@@ -105,6 +105,13 @@ static const cdesc cdescs[] = {
      1, "3000", "Wait for more members before the first rebalance of an empty group."},
     {"offsets.retention.minutes", C_I64, F(offsets_retention_ms), 1, I64MAX / 60000, 60000, "10080",
      "Committed offsets of an empty group expire after this long."},
+    {"transaction.max.timeout.ms", C_I32, F(transaction_max_timeout_ms), 1, INT32_MAX, 1, "900000",
+     "Largest transaction.timeout.ms a transactional producer may ask for (larger: "
+     "INVALID_TRANSACTION_TIMEOUT)."},
+    {"transactional.id.expiration.ms", C_I64, F(transactional_id_expiration_ms), 1, I64MAX, 1,
+     "604800000",
+     "A transactional id with no transaction in progress is forgotten after this long without "
+     "a request."},
     {"max.partitions.per.topic", C_I32, F(max_partitions_per_topic), 1, 100000, 1, "4096",
      "kferry-broker only: most partitions a topic may have. Each partition is a directory "
      "and files created at once, on the broker's single thread."},
@@ -167,6 +174,8 @@ void kb_config_defaults(kb_config *c) {
     c->delete_retention_ms = 86400000;
     c->cleaner_backoff_ms = 15000;
     c->cleaner_enable = 1;
+    c->transaction_max_timeout_ms = 900000;
+    c->transactional_id_expiration_ms = 604800000;
     kf_props_init(&c->raw);
 }
 

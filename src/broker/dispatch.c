@@ -37,11 +37,17 @@ static const kb_api api_table[] = {
     {KF_API_DELETE_TOPICS, 0, 3, NOFLEX, kb_h_delete_topics},
     {KF_API_DELETE_RECORDS, 0, 1, NOFLEX, kb_h_delete_records},
     {KF_API_INIT_PRODUCER_ID, 0, 4, 2, kb_h_init_producer_id},
+    {KF_API_ADD_PARTITIONS_TO_TXN, 0, 3, 3, kb_h_add_partitions_to_txn},
+    {KF_API_ADD_OFFSETS_TO_TXN, 0, 3, 3, kb_h_add_offsets_to_txn},
+    {KF_API_END_TXN, 0, 3, 3, kb_h_end_txn},
+    {KF_API_TXN_OFFSET_COMMIT, 0, 3, 3, kb_h_txn_offset_commit},
     {KF_API_DESCRIBE_CONFIGS, 0, 2, NOFLEX, kb_h_describe_configs},
     {KF_API_ALTER_CONFIGS, 0, 1, NOFLEX, kb_h_alter_configs},
     {KF_API_CREATE_PARTITIONS, 0, 1, NOFLEX, kb_h_create_partitions},
     {KF_API_DELETE_GROUPS, 0, 1, NOFLEX, kb_h_delete_groups},
     {KF_API_OFFSET_DELETE, 0, 0, NOFLEX, kb_h_offset_delete},
+    {KF_API_DESCRIBE_TRANSACTIONS, 0, 0, 0, kb_h_describe_transactions},
+    {KF_API_LIST_TRANSACTIONS, 0, 1, 0, kb_h_list_transactions},
 };
 
 const kb_api *kb_api_table(size_t *count) {

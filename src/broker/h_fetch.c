@@ -4,11 +4,14 @@
  * Fetch parses its request once into a plan kept across KB_PARK re-runs
  * (long polling), so a re-run when nothing changed costs a few comparisons
  * per partition; the store appends record data straight into the response.
+ * With isolation_level 1 (read_committed) only data below the last stable
+ * offset is returned, with the aborted transactions overlapping it.
  * Fetch sessions (KIP-227) are not implemented: every request is a full
  * fetch answered with session id 0, which clients take as "no session".
  */
 #include "broker/handlers.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -150,6 +153,8 @@ static int plan_ready(kb_broker *b, const fetch_plan *f) {
         int64_t end = kb_part_log_end(p);
         if (fp->offset < kb_part_log_start(p) || fp->offset > end)
             return 1;
+        if (f->isolation == 1)
+            end = kb_txn_lso(p); /* committed data only */
         if (fp->offset < end) {
             if (f->min_bytes <= 1 || !f->measured)
                 return 1;
@@ -186,6 +191,21 @@ static int64_t next_offset(const uint8_t *p, size_t len) {
     return next;
 }
 
+/* Drops the batches at or past offset upto from p[0..len) (whole batches
+ * as the store returned them). Returns the length kept. */
+static size_t cut_at(const uint8_t *p, size_t len, int64_t upto) {
+    size_t pos = 0;
+    while (pos + KF_BATCH_HDR_SIZE <= len) {
+        if ((int64_t)kf_be64(p + pos) >= upto)
+            break;
+        uint32_t blen = kf_be32(p + pos + KF_BATCH_OFF_LENGTH);
+        if (blen > len - pos - KF_BATCH_LOG_OVERHEAD)
+            break;
+        pos += (size_t)blen + KF_BATCH_LOG_OVERHEAD;
+    }
+    return pos;
+}
+
 /* Writes the full response.  Returns how "full" it is for min_bytes, as
  * Kafka counts it: a partition whose data goes on past what was returned
  * counts as its whole byte limit (with 1 MiB batches and min_bytes of
@@ -209,12 +229,14 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
             const fetch_part *fp = &f->parts[pi];
             kb_part *p = kb_store_part(b->store, t->name, (size_t)t->len, fp->partition);
             int16_t err = KF_ERR_NONE;
-            int64_t hw = -1, start = -1;
+            int64_t hw = -1, start = -1, lso = -1, upper = -1;
             if (!p) {
                 err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
                 hw = kb_part_log_end(p);
                 start = kb_part_log_start(p);
+                lso = kb_txn_lso(p);
+                upper = f->isolation == 1 ? lso : hw;
                 if (fp->offset < start || fp->offset > hw)
                     err = KF_ERR_OFFSET_OUT_OF_RANGE;
             }
@@ -222,10 +244,13 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
             size_t err_pos = out->len;
             kf_wr_i16(out, err);
             kf_wr_i64(out, hw);
-            kf_wr_i64(out, hw); /* last_stable_offset: no transactions, LSO = HW */
+            kf_wr_i64(out, lso);
             if (v >= 5)
                 kf_wr_i64(out, start);
-            kf_wr_arr(out, 0, 0); /* aborted_transactions: none */
+            if (f->isolation == 1 && !err)
+                kb_txn_write_aborted(p, fp->offset, upper, out);
+            else
+                kf_wr_arr(out, 0, 0); /* aborted_transactions */
             if (v >= 11)
                 kf_wr_i32(out, -1); /* preferred_read_replica */
             size_t len_pos = kf_wr_reserve_i32(out);
@@ -238,7 +263,7 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
                 limit = max_total - total;
             else if (total == 0 && max_total < limit)
                 limit = max_total;
-            if (!err && fp->offset < hw) {
+            if (!err && fp->offset < upper) {
                 if (total == 0 || limit > 0) {
                     int e = kb_part_read(p, fp->offset, (size_t)(limit > 0 ? limit : 0), out);
                     if (e) {
@@ -247,6 +272,8 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
                             kf_put_be16(out->data + err_pos, (uint16_t)e);
                     } else if (total > 0 && (int64_t)(out->len - before) > limit) {
                         out->len = before;
+                    } else if (upper < hw && kf_buf_ok(out)) {
+                        out->len = before + cut_at(out->data + before, out->len - before, upper);
                     }
                 }
             }
@@ -254,8 +281,8 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
             kf_wr_patch_i32(out, len_pos, (int32_t)n);
             total += (int64_t)n;
             readable += (int64_t)n;
-            if (!err && fp->offset < hw && limit > (int64_t)n &&
-                (n == 0 || next_offset(out->data + before, n) < hw))
+            if (!err && fp->offset < upper && limit > (int64_t)n &&
+                (n == 0 || next_offset(out->data + before, n) < upper))
                 readable += limit - (int64_t)n; /* more was there than fit */
         }
     }
@@ -312,9 +339,10 @@ park:
 int kb_h_list_offsets(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
     kb_req_body(r, &rd);
+    int8_t isolation = 0;
     (void)kf_rd_i32(&rd); /* replica_id */
     if (r->api_version >= 2)
-        (void)kf_rd_i8(&rd); /* isolation_level: LSO == HW here */
+        isolation = kf_rd_i8(&rd);
     int32_t nt = kf_rd_arr(&rd, 0, 2 + 4);
     if (!kf_rd_ok(&rd) || nt < 0)
         return KB_CLOSE;
@@ -339,8 +367,8 @@ int kb_h_list_offsets(kb_broker *b, kb_req *r, kf_buf *out) {
             int64_t rts = -1, off = -1;
             if (!p) {
                 err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (ts == -1) { /* latest */
-                off = kb_part_log_end(p);
+            } else if (ts == -1) { /* latest: the LSO for read_committed */
+                off = isolation == 1 ? kb_txn_lso(p) : kb_part_log_end(p);
             } else if (ts == -2) { /* earliest */
                 off = kb_part_log_start(p);
             } else if (ts == -3) { /* max timestamp (KIP-734) */

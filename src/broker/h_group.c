@@ -12,6 +12,7 @@
 
 #include "broker/handlers.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -748,13 +749,16 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
 /* ---------------------------------------------------------------------- */
 /* OffsetFetch                                                             */
 
-static void write_fetched(kf_buf *out, int16_t v, int flex, int32_t part, const kb_opart *o) {
+static void write_fetched(kf_buf *out, int16_t v, int flex, int32_t part, const kb_opart *o,
+                          int16_t err) {
+    if (err)
+        o = NULL;
     kf_wr_i32(out, part);
     kf_wr_i64(out, o ? o->offset : -1);
     if (v >= 5)
         kf_wr_i32(out, o ? o->epoch : -1);
     kf_wr_cstr(out, flex, o ? o->meta : "");
-    kf_wr_i16(out, KF_ERR_NONE);
+    kf_wr_i16(out, err);
     kf_wr_tags(out, flex);
 }
 
@@ -772,8 +776,7 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
     int32_t nt = kf_rd_arr(&rd, flex, flex ? 3 : 2 + 4);
     kf_rd topics = rd; /* parsed again while answering */
     check_topic_parts(&rd, flex, nt);
-    if (v >= 7)
-        (void)kf_rd_i8(&rd); /* require_stable: no pending transactional offsets here */
+    int8_t stable = v >= 7 ? kf_rd_i8(&rd) : 0; /* require_stable */
     kf_rd_tags(&rd, flex);
     if (!kf_rd_ok(&rd) || glen < 0)
         return KB_CLOSE;
@@ -795,7 +798,11 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
             kf_wr_arr(out, flex, t->count);
             for (int32_t p = 0; p < t->cap; p++)
                 if (t->parts[p].present)
-                    write_fetched(out, v, flex, p, &t->parts[p]);
+                    write_fetched(out, v, flex, p, &t->parts[p],
+                                  stable && kb_txn_offset_pending(b, gid, (size_t)glen, t->name,
+                                                                  strlen(t->name), p)
+                                      ? KF_ERR_UNSTABLE_OFFSET_COMMIT
+                                      : KF_ERR_NONE);
             kf_wr_tags(out, flex);
         }
     } else {
@@ -806,7 +813,14 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
             int32_t nl = echo_topic_head(&topics, flex, out, &name, &np);
             for (int32_t k = 0; k < np; k++) {
                 int32_t p = kf_rd_i32(&topics);
-                write_fetched(out, v, flex, p, g ? kb_group_offset(g, name, (size_t)nl, p) : NULL);
+                /* A pending transactional offset (TxnOffsetCommit not yet
+                 * committed) makes the answer unstable for require_stable. */
+                int16_t e =
+                    stable && kb_txn_offset_pending(b, gid, (size_t)glen, name, (size_t)nl, p)
+                        ? KF_ERR_UNSTABLE_OFFSET_COMMIT
+                        : KF_ERR_NONE;
+                write_fetched(out, v, flex, p, g ? kb_group_offset(g, name, (size_t)nl, p) : NULL,
+                              e);
             }
             kf_rd_tags(&topics, flex);
             kf_wr_tags(out, flex);

@@ -14,6 +14,7 @@
 #include "broker/handlers.h"
 #include "broker/pidstate.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/batch.h"
@@ -91,15 +92,18 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
         res->err = KF_ERR_INVALID_RECORD;
         return;
     }
-    if (h.attributes & KF_BATCH_ATTR_TRANSACTIONAL) {
-        /* Transactions are not implemented yet: accepting the batch would
-         * expose records that may later be aborted.  INVALID_REQUEST is
-         * non-retriable, so the client fails the batch instead of looping. */
-        kf_warn("broker",
-                "%s: transactional produce to %s-%d refused (transactions are not supported)",
-                r->peer ? r->peer : "?", t->name, (int)idx);
-        res->err = KF_ERR_INVALID_REQUEST;
-        return;
+    int txnl = (h.attributes & KF_BATCH_ATTR_TRANSACTIONAL) != 0;
+    if (txnl) {
+        /* Only into a partition added to the producer's ongoing
+         * transaction, with its current epoch (txn.c). */
+        err = h.producer_id < 0 ? KF_ERR_INVALID_RECORD : kb_txn_produce_check(b, p, &h);
+        if (err) {
+            kf_debug("broker",
+                     "transactional produce to %s-%d from producer %" PRId64 " epoch %d: %s",
+                     t->name, (int)idx, h.producer_id, h.producer_epoch, kf_err_name(err));
+            res->err = (int16_t)err;
+            return;
+        }
     }
     int64_t dup = -1;
     err = kb_pidstate_check(p, &h, &dup);
@@ -125,6 +129,8 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
         return;
     }
     kb_pidstate_record(p, &h, base);
+    if (txnl)
+        kb_txn_produce_done(b, p, &h, base);
     kb_broker_wake(b);
     res->base_offset = base;
     res->log_append_time = t->cfg.log_append_time ? now : -1;
@@ -199,11 +205,10 @@ int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
  * (KIP-360, after an unresolvable sequence error) gets the same id with
  * the epoch bumped, which resets its sequences on every partition.
  *
- * A non-null transactional_id is refused with UNSUPPORTED_VERSION: this
- * broker has no transaction coordinator yet, and that error says "the
- * broker cannot do this" without suggesting a permission problem
- * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) or a transient one
- * (COORDINATOR_NOT_AVAILABLE, which clients retry until they time out).
+ * A non-null transactional_id goes to the transaction coordinator
+ * (txn.c): the id keeps its producer id, the epoch is bumped (fencing
+ * older producers) and an ongoing transaction of the previous epoch is
+ * aborted before the answer.
  */
 int kb_h_init_producer_id(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
@@ -211,7 +216,7 @@ int kb_h_init_producer_id(kb_broker *b, kb_req *r, kf_buf *out) {
     int flex = r->flex;
     const char *txn;
     int32_t txn_len = kf_rd_str(&rd, flex, &txn);
-    (void)kf_rd_i32(&rd); /* transaction_timeout_ms */
+    int32_t timeout_ms = kf_rd_i32(&rd);
     int64_t pid = -1;
     int16_t epoch = -1;
     if (r->api_version >= 3) {
@@ -226,23 +231,8 @@ int kb_h_init_producer_id(kb_broker *b, kb_req *r, kf_buf *out) {
     int64_t out_pid = -1;
     int16_t out_epoch = -1;
     if (txn_len >= 0) {
-        char shown[65];
-        size_t n = txn_len < 64 ? (size_t)txn_len : 64;
-        for (size_t i = 0; i < n; i++) /* client bytes: keep the log line printable */
-            shown[i] = txn[i] >= 0x20 && txn[i] < 0x7f ? txn[i] : '?';
-        shown[n] = '\0';
-        /* Clients retry this every 500 ms until their timeout: log once
-         * per 10 s, not once per attempt. */
-        static int64_t last_log;
-        int64_t now = kf_now_ms();
-        if (!last_log || now - last_log >= 10000) {
-            last_log = now;
-            kf_warn("broker",
-                    "%s: InitProducerId for transactional.id '%s' refused: transactions "
-                    "are not supported by this broker yet",
-                    r->peer ? r->peer : "?", shown);
-        }
-        err = KF_ERR_UNSUPPORTED_VERSION;
+        err = (int16_t)kb_txn_init_pid(b, txn, (size_t)txn_len, timeout_ms, pid, epoch,
+                                       r->api_version, &out_pid, &out_epoch);
     } else if (pid >= 0 && pid < b->next_producer_id && epoch >= 0 && epoch < INT16_MAX - 1) {
         out_pid = pid;
         out_epoch = (int16_t)(epoch + 1);

@@ -37,6 +37,14 @@ int kb_h_describe_groups(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_delete_groups(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out);
 
+/* h_txn.c */
+int kb_h_add_partitions_to_txn(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_add_offsets_to_txn(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_end_txn(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_txn_offset_commit(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_describe_transactions(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_list_transactions(kb_broker *b, kb_req *r, kf_buf *out);
+
 /* Auto-creates a topic if allowed (Metadata, Produce). Returns the topic
  * or NULL (and *err set to a Kafka error). In h_metadata.c. */
 struct kb_topic *kb_topic_autocreate(kb_broker *b, const char *name, size_t len, int *err);

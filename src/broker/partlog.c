@@ -12,6 +12,7 @@
 #include "proto/wire.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -782,5 +783,54 @@ int kb_plog_time_roll(struct kb_plog *l, int64_t now_ms) {
     kb_seg *a = active_seg(l);
     if (a->size > 0 && now_ms - a->created_ms > plog_cfg(l)->segment_ms)
         return roll(l, now_ms);
+    return 0;
+}
+
+/* ---- transaction index ---- */
+
+int kb_part_txnidx_append(kb_part *p, int64_t last_offset, const uint8_t ent[KB_TXNIDX_ENTRY]) {
+    struct kb_plog *l = p->log;
+    if (!l)
+        return -1;
+    kb_seg *g = l->segs[seg_for(l, last_offset)];
+    char path[KB_PATH_MAX];
+    kb_seg_path(g, ".txnindex", path, sizeof(path));
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        kf_err("store", "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t w = write(fd, ent, KB_TXNIDX_ENTRY);
+    int rc = w == KB_TXNIDX_ENTRY ? 0 : -1;
+    if (rc != 0)
+        kf_err("store", "write %s: %s", path, w < 0 ? strerror(errno) : "short write");
+    close(fd);
+    return rc;
+}
+
+int kb_part_txnidx_load(kb_part *p, kb_txnidx_fn cb, void *opaque) {
+    struct kb_plog *l = p->log;
+    if (!l)
+        return -1;
+    for (size_t si = 0; si < l->nsegs; si++) {
+        char path[KB_PATH_MAX];
+        kb_seg_path(l->segs[si], ".txnindex", path, sizeof(path));
+        kf_buf f;
+        if (kf_read_file(path, &f, (size_t)64 << 20) != 0) {
+            if (errno != ENOENT)
+                kf_warn("store", "cannot read %s: %s", path, strerror(errno));
+            continue;
+        }
+        size_t whole = f.len - f.len % KB_TXNIDX_ENTRY;
+        if (whole != f.len) {
+            kf_warn("store", "%s: cutting a torn entry of %zu byte(s)", path, f.len - whole);
+            if (truncate(path, (off_t)whole) != 0)
+                kf_warn("store", "truncate %s: %s", path, strerror(errno));
+        }
+        for (size_t o = 0; o < whole; o += KB_TXNIDX_ENTRY)
+            if (kf_be16(f.data + o) == 0)
+                cb(p, f.data + o, opaque);
+        kf_buf_free(&f);
+    }
     return 0;
 }

@@ -133,6 +133,10 @@ int kb_seg_create_files(kb_seg *g) {
         open_file(g, &g->fd_idx, ".index", O_CREAT | O_TRUNC) < 0 ||
         open_file(g, &g->fd_tim, ".timeindex", O_CREAT | O_TRUNC) < 0)
         return -1;
+    char txi[KB_PATH_MAX]; /* a leftover transaction index would describe other data */
+    kb_seg_path(g, ".txnindex", txi, sizeof(txi));
+    if (unlink(txi) != 0 && errno != ENOENT)
+        kf_err("store", "unlink %s: %s", txi, strerror(errno));
     g->idx_loaded = 1;
     g->nidx = g->ntim = 0;
     g->size = 0;

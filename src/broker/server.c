@@ -13,6 +13,7 @@
 #include "broker/dispatch.h"
 #include "broker/group.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 
 #include <stdio.h>
@@ -470,6 +471,7 @@ int kb_server_run(kb_broker *b) {
             s->last_tick = now;
             kb_groups_tick(b->groups, now);
             kb_store_tick(b->store, kf_wall_ms());
+            kb_txns_tick(b, kf_wall_ms());
         }
         reap_dead();
     }

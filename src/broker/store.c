@@ -297,6 +297,8 @@ static void topic_free(kb_topic *t) {
             continue;
         if (p->producers && p->producers_free)
             p->producers_free(p->producers);
+        if (p->txn && p->txn_free)
+            p->txn_free(p->txn);
         kb_plog_free(p->log);
         free(p);
     }

@@ -65,6 +65,8 @@ typedef struct kb_part {
     struct kb_plog *log;            /* store-private */
     void *producers;                /* idempotence state, owned by pidstate.c */
     void (*producers_free)(void *); /* called when the partition goes away */
+    void *txn;                      /* transaction state, owned by txn.c */
+    void (*txn_free)(void *);       /* called when the partition goes away */
 } kb_part;
 
 struct kb_topic {
@@ -163,6 +165,17 @@ int kb_part_delete_records(kb_part *p, int64_t offset);
  * rebuild producer state after a restart). cb returns non-zero to stop. */
 typedef int (*kb_batch_visit_fn)(kb_part *p, const kf_batch_hdr *h, void *opaque);
 int kb_part_scan(kb_part *p, int64_t from, kb_batch_visit_fn cb, void *opaque);
+
+/* Kafka's per-segment transaction index (<base>.txnindex): 34-byte
+ * entries (i16 version 0, i64 producer id, i64 first offset, i64 last
+ * offset, i64 last stable offset), one per aborted transaction, in the
+ * segment that holds its abort marker (last offset). */
+#define KB_TXNIDX_ENTRY 34
+/* Appends one entry to the .txnindex of the segment holding last_offset. */
+int kb_part_txnidx_append(kb_part *p, int64_t last_offset, const uint8_t ent[KB_TXNIDX_ENTRY]);
+/* Visits every entry of every segment's .txnindex (a torn tail is cut). */
+typedef void (*kb_txnidx_fn)(kb_part *p, const uint8_t *ent, void *opaque);
+int kb_part_txnidx_load(kb_part *p, kb_txnidx_fn cb, void *opaque);
 
 /* Small persisted broker state (next producer id, cluster id):
  * <data-dir>/kferry-meta/broker.properties. */

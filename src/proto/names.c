@@ -37,6 +37,8 @@ const char *kf_api_name(int k) {
     case KF_API_CREATE_PARTITIONS: return "CreatePartitions";
     case KF_API_DELETE_GROUPS: return "DeleteGroups";
     case KF_API_OFFSET_DELETE: return "OffsetDelete";
+    case KF_API_DESCRIBE_TRANSACTIONS: return "DescribeTransactions";
+    case KF_API_LIST_TRANSACTIONS: return "ListTransactions";
     default: return "Unknown";
     }
 }
@@ -67,6 +69,12 @@ const char *kf_err_name(int e) {
     case KF_ERR_GROUP_ID_NOT_FOUND: return "GROUP_ID_NOT_FOUND";
     case KF_ERR_INVALID_RECORD: return "INVALID_RECORD";
     case KF_ERR_MEMBER_ID_REQUIRED: return "MEMBER_ID_REQUIRED";
+    case KF_ERR_INVALID_TXN_STATE: return "INVALID_TXN_STATE";
+    case KF_ERR_INVALID_PRODUCER_ID_MAPPING: return "INVALID_PRODUCER_ID_MAPPING";
+    case KF_ERR_INVALID_TRANSACTION_TIMEOUT: return "INVALID_TRANSACTION_TIMEOUT";
+    case KF_ERR_CONCURRENT_TRANSACTIONS: return "CONCURRENT_TRANSACTIONS";
+    case KF_ERR_PRODUCER_FENCED: return "PRODUCER_FENCED";
+    case KF_ERR_UNSTABLE_OFFSET_COMMIT: return "UNSTABLE_OFFSET_COMMIT";
     default: return "ERROR";
     }
 }

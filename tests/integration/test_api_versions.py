@@ -32,6 +32,12 @@ REQUIRED = [
     (14, "SyncGroup", (0,), "librdkafka balanced consumer"),
     (18, "ApiVersions", (0, 3), "kafka-python sends v0, librdkafka v3"),
     (22, "InitProducerId", (0,), "librdkafka idempotent producer"),
+    (24, "AddPartitionsToTxn", (0, 3), "librdkafka sends v0, Kafka 4.0's Java producer v3"),
+    (25, "AddOffsetsToTxn", (0, 3), "librdkafka sends v0, Kafka 4.0's Java producer v3"),
+    (26, "EndTxn", (0, 1, 3), "librdkafka sends v0-1, Kafka 4.0's Java producer v3"),
+    (28, "TxnOffsetCommit", (0, 3), "librdkafka sends v0-3"),
+    (65, "DescribeTransactions", (0,), "kafka-transactions.sh describe"),
+    (66, "ListTransactions", (0,), "kafka-transactions.sh list"),
 ]
 
 

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "broker/handlers.h"
 #include "broker/pidstate.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/batch.h"
@@ -340,7 +342,7 @@ static void test_produce_errors(void **state) {
     assert_int_equal(produce(b, 7, 1, "t2", 0, &batch, &res), KB_OK);
     assert_int_equal(res.err, KF_ERR_MESSAGE_TOO_LARGE);
     t->cfg.max_message_bytes = saved;
-    /* Transactional batches are refused. */
+    /* Transactional batches of a producer with no ongoing transaction are refused. */
     kf_batch_builder bb;
     kf_batch_builder_init(&bb, KF_CODEC_NONE);
     bb.producer_id = 5;
@@ -352,7 +354,7 @@ static void test_produce_errors(void **state) {
     assert_int_equal(kf_batch_builder_finish(&bb, &batch), 0);
     kf_batch_builder_free(&bb);
     assert_int_equal(produce(b, 7, 1, "t2", 0, &batch, &res), KB_OK);
-    assert_int_equal(res.err, KF_ERR_INVALID_REQUEST);
+    assert_int_equal(res.err, KF_ERR_INVALID_TXN_STATE);
     /* Nothing was appended. */
     assert_int_equal(kb_part_log_end(t->parts[0]), 0);
     /* acks=0: appended, no response; an error closes the connection. */
@@ -487,10 +489,18 @@ static void test_init_producer_id(void **state) {
     assert_int_equal(err, 0);
     assert_int_equal(pid3, pid2);
     assert_int_equal(epoch, 1);
-    /* Transactions are refused. */
-    init_pid(b, 1, "txn", -1, -1, &err, &pid3, &epoch);
-    assert_int_equal(err, KF_ERR_UNSUPPORTED_VERSION);
-    assert_int_equal(pid3, -1);
+    /* A transactional id keeps its producer id; each init bumps the epoch. */
+    int64_t tpid;
+    init_pid(b, 1, "txn", -1, -1, &err, &tpid, &epoch);
+    assert_int_equal(err, 0);
+    assert_int_equal(epoch, 0);
+    init_pid(b, 4, "txn", -1, -1, &err, &pid3, &epoch);
+    assert_int_equal(err, 0);
+    assert_int_equal(pid3, tpid);
+    assert_int_equal(epoch, 1);
+    /* v3+: presenting a stale epoch is fenced. */
+    init_pid(b, 4, "txn", tpid, 0, &err, &pid3, &epoch);
+    assert_int_equal(err, KF_ERR_PRODUCER_FENCED);
     /* Ids survive a restart: never reused. */
     kb_broker_close(b);
     b->next_producer_id = 0;
@@ -1152,6 +1162,243 @@ static void test_configs(void **state) {
     assert_int_equal(describe(b, 2, 4, "2", NULL, 1, e, 64, &n), KF_ERR_INVALID_REQUEST);
 }
 
+/* ---- transactions ------------------------------------------------------ */
+
+static int16_t add_partition(kb_broker *b, const char *txn, int64_t pid, int16_t epoch,
+                             const char *topic, int32_t part) {
+    kf_buf body, out;
+    kf_buf_init(&body, 0);
+    kf_buf_init(&out, 0);
+    kf_wr_cstr(&body, 1, txn);
+    kf_wr_i64(&body, pid);
+    kf_wr_i16(&body, epoch);
+    kf_wr_arr(&body, 1, 1);
+    kf_wr_cstr(&body, 1, topic);
+    kf_wr_arr(&body, 1, 1);
+    kf_wr_i32(&body, part);
+    kf_wr_tags(&body, 1);
+    kf_wr_tags(&body, 1);
+    assert_int_equal(
+        call(b, kb_h_add_partitions_to_txn, KF_API_ADD_PARTITIONS_TO_TXN, 3, 1, &body, &out, NULL),
+        KB_OK);
+    kf_rd rd;
+    kf_rd_init(&rd, out.data, out.len);
+    (void)kf_rd_i32(&rd);
+    assert_int_equal(kf_rd_arr(&rd, 1, 1), 1);
+    const char *s;
+    (void)kf_rd_str(&rd, 1, &s);
+    assert_int_equal(kf_rd_arr(&rd, 1, 1), 1);
+    assert_int_equal(kf_rd_i32(&rd), part);
+    int16_t err = kf_rd_i16(&rd);
+    kf_rd_tags(&rd, 1);
+    kf_rd_tags(&rd, 1);
+    kf_rd_tags(&rd, 1);
+    assert_true(kf_rd_ok(&rd));
+    assert_int_equal(kf_rd_left(&rd), 0);
+    kf_buf_free(&body);
+    kf_buf_free(&out);
+    return err;
+}
+
+static int16_t end_txn(kb_broker *b, const char *txn, int64_t pid, int16_t epoch, int commit) {
+    kf_buf body, out;
+    kf_buf_init(&body, 0);
+    kf_buf_init(&out, 0);
+    kf_wr_cstr(&body, 0, txn);
+    kf_wr_i64(&body, pid);
+    kf_wr_i16(&body, epoch);
+    kf_wr_i8(&body, (int8_t)commit);
+    assert_int_equal(call(b, kb_h_end_txn, KF_API_END_TXN, 1, 0, &body, &out, NULL), KB_OK);
+    kf_rd rd;
+    kf_rd_init(&rd, out.data, out.len);
+    (void)kf_rd_i32(&rd);
+    int16_t err = kf_rd_i16(&rd);
+    assert_true(kf_rd_ok(&rd));
+    assert_int_equal(kf_rd_left(&rd), 0);
+    kf_buf_free(&body);
+    kf_buf_free(&out);
+    return err;
+}
+
+static void txn_batch(kf_buf *out, int n, int64_t pid, int16_t epoch, int32_t seq) {
+    kf_batch_builder bb;
+    kf_batch_builder_init(&bb, KF_CODEC_NONE);
+    bb.producer_id = pid;
+    bb.producer_epoch = epoch;
+    bb.base_sequence = seq;
+    bb.extra_attributes = KF_BATCH_ATTR_TRANSACTIONAL;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(kf_batch_builder_add(&bb, 1000 + i, NULL, -1, "v", 1, NULL, 0), 0);
+    kf_buf_reset(out);
+    assert_int_equal(kf_batch_builder_finish(&bb, out), 0);
+    kf_batch_builder_free(&bb);
+}
+
+/* read_committed Fetch v4 of one partition: LSO, aborted list, batch bases. */
+static void fetch_committed(kb_broker *b, const char *topic, int64_t offset, int64_t *lso,
+                            int *naborted, int64_t aborted[][2], int *nbatches, int64_t *bases) {
+    kf_buf body, out;
+    kf_buf_init(&body, 0);
+    kf_buf_init(&out, 0);
+    int32_t part = 0;
+    fetch_body(&body, 4, 0, 1, 1 << 20, topic, 1, &part, &offset, 1 << 20);
+    assert_int_equal(call(b, kb_h_fetch, KF_API_FETCH, 4, 0, &body, &out, NULL), KB_OK);
+    kf_rd rd;
+    kf_rd_init(&rd, out.data, out.len);
+    (void)kf_rd_i32(&rd);
+    assert_int_equal(kf_rd_arr(&rd, 0, 1), 1);
+    const char *s;
+    (void)kf_rd_str(&rd, 0, &s);
+    assert_int_equal(kf_rd_arr(&rd, 0, 1), 1);
+    (void)kf_rd_i32(&rd);
+    assert_int_equal(kf_rd_i16(&rd), 0);
+    (void)kf_rd_i64(&rd); /* hw */
+    *lso = kf_rd_i64(&rd);
+    *naborted = kf_rd_arr(&rd, 0, 16);
+    for (int i = 0; i < *naborted; i++) {
+        aborted[i][0] = kf_rd_i64(&rd);
+        aborted[i][1] = kf_rd_i64(&rd);
+    }
+    const uint8_t *recs;
+    int32_t rlen = kf_rd_bytes(&rd, 0, &recs);
+    assert_true(kf_rd_ok(&rd));
+    *nbatches = batches(recs, rlen, bases, 16);
+    kf_buf_free(&body);
+    kf_buf_free(&out);
+}
+
+static void test_transactions(void **state) {
+    fx *f = *state;
+    kb_broker *b = &f->b;
+    create_topic(b, "tx", 1);
+    kb_part *p = kb_store_part(b->store, "tx", 2, 0);
+    int16_t err, epoch;
+    int64_t pid;
+    init_pid(b, 1, "app", -1, -1, &err, &pid, &epoch);
+    assert_int_equal(err, 0);
+    kf_buf batch;
+    kf_buf_init(&batch, 0);
+    pres res;
+    /* Not added to the transaction yet: refused. */
+    txn_batch(&batch, 3, pid, epoch, 0);
+    assert_int_equal(produce(b, 7, -1, "tx", 0, &batch, &res), KB_OK);
+    assert_int_equal(res.err, KF_ERR_INVALID_TXN_STATE);
+    /* Unknown partition; wrong epoch is fenced (v3: PRODUCER_FENCED). */
+    assert_int_equal(add_partition(b, "app", pid, epoch, "tx", 7),
+                     KF_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_int_equal(add_partition(b, "app", pid, (int16_t)(epoch + 1), "tx", 0),
+                     KF_ERR_PRODUCER_FENCED);
+    assert_int_equal(add_partition(b, "app", pid + 1, epoch, "tx", 0),
+                     KF_ERR_INVALID_PRODUCER_ID_MAPPING);
+    assert_int_equal(add_partition(b, "app", pid, epoch, "tx", 0), 0);
+    /* Transaction 1 (offsets 0-2) aborted: marker at 3. */
+    assert_int_equal(produce(b, 7, -1, "tx", 0, &batch, &res), KB_OK);
+    assert_int_equal(res.err, 0);
+    assert_int_equal(res.base, 0);
+    assert_int_equal(kb_txn_lso(p), 0);
+    int64_t lso, ab[16][2], bases[16];
+    int nab, nb;
+    fetch_committed(b, "tx", 0, &lso, &nab, ab, &nb, bases);
+    assert_int_equal(lso, 0);
+    assert_int_equal(nb, 0); /* nothing stable yet */
+    assert_int_equal(end_txn(b, "app", pid, epoch, 0), 0);
+    assert_int_equal(end_txn(b, "app", pid, epoch, 0), 0);                        /* retry */
+    assert_int_equal(end_txn(b, "app", pid, epoch, 1), KF_ERR_INVALID_TXN_STATE); /* mismatch */
+    assert_int_equal(kb_part_log_end(p), 4);
+    assert_int_equal(kb_txn_lso(p), 4);
+    /* Transaction 2 (offsets 4-5) committed: marker at 6. */
+    assert_int_equal(add_partition(b, "app", pid, epoch, "tx", 0), 0);
+    txn_batch(&batch, 2, pid, epoch, 3);
+    assert_int_equal(produce(b, 7, -1, "tx", 0, &batch, &res), KB_OK);
+    assert_int_equal(res.err, 0);
+    assert_int_equal(end_txn(b, "app", pid, epoch, 1), 0);
+    /* Transaction 3 (offset 7) left open. */
+    assert_int_equal(add_partition(b, "app", pid, epoch, "tx", 0), 0);
+    txn_batch(&batch, 1, pid, epoch, 5);
+    assert_int_equal(produce(b, 7, -1, "tx", 0, &batch, &res), KB_OK);
+    assert_int_equal(res.base, 7);
+    for (int round = 0; round < 2; round++) {
+        p = kb_store_part(b->store, "tx", 2, 0);
+        assert_int_equal(kb_txn_lso(p), 7);
+        fetch_committed(b, "tx", 0, &lso, &nab, ab, &nb, bases);
+        assert_int_equal(lso, 7);
+        assert_int_equal(nab, 1);
+        assert_int_equal(ab[0][0], pid);
+        assert_int_equal(ab[0][1], 0);
+        assert_int_equal(nb, 4); /* the aborted batch, its marker, the committed one, marker */
+        assert_int_equal(bases[3], 6);
+        fetch_committed(b, "tx", 4, &lso, &nab, ab, &nb, bases);
+        assert_int_equal(nab, 0); /* the abort ended before offset 4 */
+        /* The same after an unclean restart (no clean-shutdown marker). */
+        char path[512], e[256];
+        snprintf(path, sizeof(path), "%s/.kafka_cleanshutdown", f->dir);
+        kb_broker_close(b);
+        unlink(path);
+        assert_int_equal(kb_broker_open(b, e, sizeof(e)), 0);
+    }
+    /* A new producer with the same id fences the old one and aborts its
+     * open transaction before answering. */
+    p = kb_store_part(b->store, "tx", 2, 0);
+    int64_t pid2;
+    int16_t epoch2;
+    init_pid(b, 4, "app", -1, -1, &err, &pid2, &epoch2);
+    assert_int_equal(err, 0);
+    assert_int_equal(pid2, pid);
+    assert_int_equal(epoch2, epoch + 2); /* fenced (+1), then the new producer's (+1) */
+    assert_int_equal(kb_txn_lso(p), kb_part_log_end(p));
+    assert_int_equal(end_txn(b, "app", pid, epoch, 1), KF_ERR_INVALID_PRODUCER_EPOCH);
+    txn_batch(&batch, 1, pid, epoch, 6);
+    assert_int_equal(produce(b, 7, -1, "tx", 0, &batch, &res), KB_OK);
+    assert_int_equal(res.err, KF_ERR_INVALID_PRODUCER_EPOCH);
+    fetch_committed(b, "tx", 0, &lso, &nab, ab, &nb, bases);
+    assert_int_equal(nab, 2);
+    assert_int_equal(ab[1][1], 7);
+    /* Kafka's .txnindex: two 34-byte entries in the segment holding the
+     * markers (the old timestamps of the batches rolled one at offset 3). */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tx-0/00000000000000000003.txnindex", f->dir);
+    kf_buf idx;
+    assert_int_equal(kf_read_file(path, &idx, 1 << 20), 0);
+    assert_int_equal(idx.len, 2 * KB_TXNIDX_ENTRY);
+    assert_int_equal(kf_be16(idx.data), 0);
+    assert_int_equal((int64_t)kf_be64(idx.data + 2), pid);
+    assert_int_equal((int64_t)kf_be64(idx.data + 10), 0);
+    assert_int_equal((int64_t)kf_be64(idx.data + 18), 3);
+    kf_buf_free(&idx);
+    /* A torn index tail and a torn journal tail are ignored on restart. */
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    fputs("torn", fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/kferry-meta/transactions.log", f->dir);
+    fp = fopen(path, "ab");
+    assert_non_null(fp);
+    fputs("\x00\x00\x10\x00garbage", fp);
+    fclose(fp);
+    kb_broker_close(b);
+    char e[256];
+    assert_int_equal(kb_broker_open(b, e, sizeof(e)), 0);
+    p = kb_store_part(b->store, "tx", 2, 0);
+    fetch_committed(b, "tx", 0, &lso, &nab, ab, &nb, bases);
+    assert_int_equal(nab, 2);
+    assert_int_equal(lso, kb_part_log_end(p));
+    kb_txn *t = kb_txn_find(b, "app", 3);
+    assert_non_null(t);
+    assert_int_equal(t->epoch, epoch2);
+    /* Timeouts above transaction.max.timeout.ms are refused. */
+    b->cfg.transaction_max_timeout_ms = 1000;
+    init_pid(b, 1, "other", -1, -1, &err, &pid2, &epoch2);
+    assert_int_equal(err, KF_ERR_INVALID_TRANSACTION_TIMEOUT);
+    /* Idle ids expire (transactional.id.expiration.ms), also in the journal. */
+    b->cfg.transactional_id_expiration_ms = 1000;
+    kb_txns_tick(b, kf_wall_ms() + 120000);
+    assert_null(kb_txn_find(b, "app", 3));
+    kb_broker_close(b);
+    assert_int_equal(kb_broker_open(b, e, sizeof(e)), 0);
+    assert_null(kb_txn_find(b, "app", 3));
+    kf_buf_free(&batch);
+}
+
 /* ---- robustness ---------------------------------------------------------- */
 
 typedef struct api_case {
@@ -1177,6 +1424,15 @@ static const api_case cases[] = {
     {kb_h_describe_configs, KF_API_DESCRIBE_CONFIGS, 2, 0},
     {kb_h_describe_configs, KF_API_DESCRIBE_CONFIGS, 0, 0},
     {kb_h_alter_configs, KF_API_ALTER_CONFIGS, 1, 0},
+    {kb_h_add_partitions_to_txn, KF_API_ADD_PARTITIONS_TO_TXN, 3, 1},
+    {kb_h_add_partitions_to_txn, KF_API_ADD_PARTITIONS_TO_TXN, 0, 0},
+    {kb_h_add_offsets_to_txn, KF_API_ADD_OFFSETS_TO_TXN, 3, 1},
+    {kb_h_end_txn, KF_API_END_TXN, 3, 1},
+    {kb_h_end_txn, KF_API_END_TXN, 1, 0},
+    {kb_h_txn_offset_commit, KF_API_TXN_OFFSET_COMMIT, 3, 1},
+    {kb_h_txn_offset_commit, KF_API_TXN_OFFSET_COMMIT, 0, 0},
+    {kb_h_describe_transactions, KF_API_DESCRIBE_TRANSACTIONS, 0, 1},
+    {kb_h_list_transactions, KF_API_LIST_TRANSACTIONS, 1, 1},
 };
 
 /* Every prefix of a valid request is malformed and must be refused
@@ -1315,6 +1571,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_produce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_producer_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_long_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_max_bytes, setup, teardown),
