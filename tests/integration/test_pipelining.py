@@ -69,7 +69,7 @@ def test_pipelined_requests_beyond_the_input_limit_are_all_answered(broker_facto
                 assert parts == [(topic, 0, 0, next_offset)], parts
                 next_offset += len(values)
             else:
-                r.array(lambda r: (r.i32(), r.string(), r.i16(), r.string()))  # brokers
+                r.array(lambda r: (r.i32(), r.string(), r.i32(), r.string()))  # brokers
                 r.i32()  # controller id
                 topics = r.array(lambda r: (r.i16(), r.string(), r.i8(), r.array(
                     lambda r: (r.i16(), r.i32(), r.i32(), r.array(lambda r: r.i32()),
