@@ -32,6 +32,9 @@ REQUIRED = [
     (14, "SyncGroup", (0,), "librdkafka balanced consumer"),
     (18, "ApiVersions", (0, 3), "kafka-python sends v0, librdkafka v3"),
     (22, "InitProducerId", (0,), "librdkafka idempotent producer"),
+    (35, "DescribeLogDirs", (1, 4), "kafka-log-dirs.sh (Kafka 4.0 removed v0)"),
+    (44, "IncrementalAlterConfigs", (0, 1), "kafka-configs.sh --alter (Kafka 2.3+ tools)"),
+    (60, "DescribeCluster", (0, 1), "kafka-cluster.sh and the Java admin client"),
 ]
 
 
