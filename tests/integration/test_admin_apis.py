@@ -246,3 +246,35 @@ def test_kafka_tools_topics_configs_log_dirs_cluster(broker, tool):
     for line in ("IncrementalAlterConfigs(44): 0 to 1", "DescribeCluster(60): 0 to 1",
                  "DescribeLogDirs(35): 1 to 4"):
         assert line in out, out
+
+
+def test_malformed_admin_requests_close_only_that_connection(broker):
+    import struct
+    from kf_wire import api_versions
+
+    def frame(key, ver, body, flex_header=False):
+        hdr = W().i16(key).i16(ver).i32(1).string("hostile").b
+        if flex_header:
+            hdr += b"\x00"
+        payload = bytes(hdr) + body
+        return struct.pack(">i", len(payload)) + payload
+
+    good_res = bytes(W().i32(1).i8(TOPIC).string("t").i32(1).string("retention.ms").i8(SET)
+                     .string("1").b)
+    cases = [
+        frame(API_INCREMENTAL_ALTER_CONFIGS, 0, good_res[:-3]),
+        frame(API_INCREMENTAL_ALTER_CONFIGS, 0, bytes(W().i32(1 << 30).b)),
+        frame(API_INCREMENTAL_ALTER_CONFIGS, 0, good_res),  # validate_only missing
+        frame(API_INCREMENTAL_ALTER_CONFIGS, 1, b"\x02\x02\x02", flex_header=True),
+        frame(API_DESCRIBE_LOG_DIRS, 1, bytes(W().i32(2).string("t").b)),
+        frame(API_DESCRIBE_LOG_DIRS, 2, b"\x05", flex_header=True),
+        frame(60, 1, b"\x00", flex_header=True),  # endpoint_type missing
+    ]
+    for data in cases:
+        with RawConn(broker.host, broker.port) as conn:
+            conn.send(data)
+            closed, _got = conn.wait_closed(5)
+            assert closed, "broker kept the connection after %r" % data
+    with RawConn(broker.host, broker.port) as conn:
+        err, apis = api_versions(conn)
+        assert err == 0 and apis[API_INCREMENTAL_ALTER_CONFIGS] == (0, 1)
