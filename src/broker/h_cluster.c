@@ -367,7 +367,7 @@ static int inc_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int valida
                 err = KF_ERR_UNKNOWN_SERVER_ERROR;
                 snprintf(msg, sizeof(msg), "out of memory");
             }
-    char readonly[MSG_MAX] = "";
+    char readonly[256] = "";
     size_t ro = 0;
     for (int32_t i = 0; i < n; i++) {
         const char *k, *v;
