@@ -108,3 +108,32 @@ def test_kafka_python_second_member_and_leave_settle_quickly(broker_factory):
     a.stop_flag.set()
     assert a.closed.wait(30)
     assert a.error is None and b.error is None
+
+
+def test_initial_delay_is_not_extended_for_a_group_that_had_a_generation(broker_factory):
+    """group.initial.rebalance.delay.ms (3 s by default) is waited once when
+    an Empty group gets members; Kafka extends it for members arriving
+    during the delay only while the group is at generation 0.  A group that
+    emptied after a generation completes after one delay, not two."""
+    broker = broker_factory(defaults=False)
+    bs = broker.bootstrap
+    topic = cf_create_topic(bs, unique("rbd"), partitions=PARTS)
+    group = unique("rbd-group")
+    first = cf_consumer(bs, group=group, auto_offset_reset="earliest")
+    first.subscribe([topic])
+    wait_until(lambda: first.poll(0.05) is None and cf_assignment(first) == ALL, 30,
+               "first member to own every partition", interval=0)
+    first.close()  # the group is Empty at generation 1
+    a = cf_consumer(bs, group=group, auto_offset_reset="earliest")
+    b = cf_consumer(bs, group=group, auto_offset_reset="earliest")
+    t0 = time.monotonic()
+    a.subscribe([topic])
+    b.subscribe([topic])
+    while not split([cf_assignment(a), cf_assignment(b)]):
+        assert time.monotonic() - t0 < 30, "no split within 30 s"
+        a.poll(0.05)
+        b.poll(0.05)
+    took = time.monotonic() - t0
+    assert took < 5.0, "rejoined group took %.1f s (one 3 s initial delay expected)" % took
+    a.close()
+    b.close()
