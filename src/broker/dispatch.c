@@ -46,6 +46,9 @@ static const kb_api api_table[] = {
     {KF_API_CREATE_PARTITIONS, 0, 1, NOFLEX, kb_h_create_partitions},
     {KF_API_DELETE_GROUPS, 0, 1, NOFLEX, kb_h_delete_groups},
     {KF_API_OFFSET_DELETE, 0, 0, NOFLEX, kb_h_offset_delete},
+    {KF_API_DESCRIBE_LOG_DIRS, 1, 4, 2, kb_h_describe_log_dirs},
+    {KF_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, kb_h_incremental_alter_configs},
+    {KF_API_DESCRIBE_CLUSTER, 0, 1, 0, kb_h_describe_cluster},
     {KF_API_DESCRIBE_TRANSACTIONS, 0, 0, 0, kb_h_describe_transactions},
     {KF_API_LIST_TRANSACTIONS, 0, 1, 0, kb_h_list_transactions},
 };

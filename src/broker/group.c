@@ -1015,7 +1015,9 @@ void kb_group_add_member(kb_groups *gs, kb_group *g, kb_member *m, const char *p
             g->protocol_type = t;
         }
     }
-    if (g->state == KB_GS_PREPARING && g->initial_phase)
+    /* As Kafka: only a group that never had a generation extends its
+     * initial delay for members arriving during it. */
+    if (g->state == KB_GS_PREPARING && g->initial_phase && g->generation == 0)
         g->new_member_added = 1;
     g->members[g->nmembers++] = m;
     if (!g->leader)

@@ -24,6 +24,10 @@ int kb_h_create_partitions(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_delete_records(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_describe_configs(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_alter_configs(kb_broker *b, kb_req *r, kf_buf *out);
+/* h_cluster.c */
+int kb_h_describe_cluster(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_describe_log_dirs(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_incremental_alter_configs(kb_broker *b, kb_req *r, kf_buf *out);
 /* h_group.c */
 int kb_h_find_coordinator(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out);

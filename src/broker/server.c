@@ -115,15 +115,31 @@ static void reap_dead(void) {
     }
 }
 
-/* Reading pauses while the connection is busy (a parked request, or a
- * large unsent response) and already holds PAUSE_INPUT bytes, so a client
- * pipelining requests cannot grow the input buffer without bound. */
+/* Input holds at least one whole frame (or a bad size prefix, which
+ * process_input rejects): nothing more needs reading before it is handled. */
+static int in_has_frame(const kb_conn *c) {
+    if (c->in.len < 4)
+        return 0;
+    int32_t size = (int32_t)kf_be32(c->in.data);
+    return size < 8 || c->in.len - 4 >= (size_t)size;
+}
+
+/* Reads stop once PAUSE_INPUT bytes holding a whole frame are buffered, so
+ * frames get handled in between; with a request parked or a large unsent
+ * response, reading stops at the first whole frame. */
 #define PAUSE_INPUT (1u << 20)
 
+static int conn_busy(const kb_conn *c) {
+    return c->cur != NULL || c->out.len - c->out_off >= OUT_HIGH_WATER;
+}
+
+/* Backpressure: while the connection is busy and a whole frame waits in the
+ * input, EPOLLIN is off, so a client pipelining requests is slowed down by
+ * TCP (its writes block) instead of being disconnected.  Every path that
+ * ends "busy" (request done, output drained) comes through here. */
 static void update_events(kb_broker *b, kb_conn *c) {
     int want = c->out.len > c->out_off;
-    int busy = c->cur != NULL || c->out.len - c->out_off >= OUT_HIGH_WATER;
-    int pause = busy && c->in.len >= PAUSE_INPUT;
+    int pause = conn_busy(c) && in_has_frame(c);
     if (want == c->want_write && pause == c->paused_read)
         return;
     struct epoll_event ev = {.events = (pause ? 0 : EPOLLIN) | (want ? EPOLLOUT : 0),
@@ -233,8 +249,14 @@ static int process_input(kb_broker *b, kb_conn *c) {
 
 static void on_readable(kb_broker *b, kb_conn *c) {
     for (;;) {
-        /* Frames can be large; read in bounded chunks and stop reading
-         * while a request is parked and a frame is already buffered. */
+        /* Frames can be large: read in bounded chunks, and stop once a
+         * whole frame is buffered and either the connection is busy, enough
+         * is buffered, or another chunk would not fit.  The buffer holds one
+         * maximal frame plus a chunk, so the reserve below cannot fail for
+         * a client that keeps within socket.request.max.bytes. */
+        if (in_has_frame(c) &&
+            (conn_busy(c) || c->in.len >= PAUSE_INPUT || c->in.len + READ_CHUNK > c->in.max))
+            break;
         if (kf_buf_reserve(&c->in, READ_CHUNK) != 0) {
             conn_drop(b, c, "input buffer over limit");
             return;
@@ -253,7 +275,7 @@ static void on_readable(kb_broker *b, kb_conn *c) {
             return;
         }
         c->in.len += (size_t)n;
-        if ((size_t)n < READ_CHUNK || (c->cur && c->in.len >= PAUSE_INPUT))
+        if ((size_t)n < READ_CHUNK)
             break;
     }
     if (process_input(b, c) != 0)

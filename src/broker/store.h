@@ -116,6 +116,10 @@ int kb_store_alter_configs(kb_store *s, kb_topic *t, const kf_props *configs, ch
 /* Validates one topic config key/value. 0 or INVALID_CONFIG with err. */
 int kb_topic_config_check(const char *key, const char *value, char *err, size_t errlen);
 
+/* -1 for an unknown topic config key, 1 for a list-typed one (APPEND and
+ * SUBTRACT apply), 0 otherwise. */
+int kb_topic_config_kind(const char *key);
+
 /* Topic-level config keys the broker knows, for DescribeConfigs. */
 typedef struct kb_topic_config_desc {
     const char *name;

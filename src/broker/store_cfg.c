@@ -448,3 +448,10 @@ const char *kb_topic_config_value(kb_store *s, const kb_topic *t, const char *ke
     snprintf(buf, buflen, "%" PRId64, n);
     return buf;
 }
+
+int kb_topic_config_kind(const char *key) {
+    const cdef *d = key ? find_def(key) : NULL;
+    if (!d)
+        return -1;
+    return d->type == CT_POLICY || d->type == CT_LIST;
+}

@@ -37,6 +37,9 @@ const char *kf_api_name(int k) {
     case KF_API_CREATE_PARTITIONS: return "CreatePartitions";
     case KF_API_DELETE_GROUPS: return "DeleteGroups";
     case KF_API_OFFSET_DELETE: return "OffsetDelete";
+    case KF_API_DESCRIBE_LOG_DIRS: return "DescribeLogDirs";
+    case KF_API_INCREMENTAL_ALTER_CONFIGS: return "IncrementalAlterConfigs";
+    case KF_API_DESCRIBE_CLUSTER: return "DescribeCluster";
     case KF_API_DESCRIBE_TRANSACTIONS: return "DescribeTransactions";
     case KF_API_LIST_TRANSACTIONS: return "ListTransactions";
     default: return "Unknown";

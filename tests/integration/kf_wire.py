@@ -224,3 +224,60 @@ def list_offsets(conn, topic, partition_times, version=1):
         for p, err, ts, off in parts:
             out[p] = (err, ts, off)
     return out
+
+
+def _varint(v):
+    """Zig-zag varint, as records use them."""
+    z = (v << 1) ^ (v >> 63)
+    out = bytearray()
+    while True:
+        b = z & 0x7F
+        z >>= 7
+        if z:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def record_batch(values, timestamp_ms=None):
+    """One uncompressed RecordBatch v2 (BaseOffset 0, no producer id)
+    holding the given values (bytes), keys null, no headers."""
+    from kf_segments import crc32c
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    recs = bytearray()
+    for i, v in enumerate(values):
+        body = (bytes([0]) + _varint(0) + _varint(i) + _varint(-1) + _varint(len(v)) + v
+                + _varint(0))
+        recs += _varint(len(body)) + body
+    after_crc = (W().i16(0).i32(len(values) - 1).i64(ts).i64(ts).i64(-1).i16(-1).i32(-1)
+                 .i32(len(values)).b + recs)
+    crc = crc32c(after_crc)
+    tail = W().i32(0).i8(2).raw(struct.pack(">I", crc)).raw(after_crc).b
+    return bytes(W().i64(0).i32(len(tail)).raw(tail).b)
+
+
+def produce_body(topic, partition, batch, acks=1, timeout_ms=10000):
+    """Produce v3 request body: one topic, one partition, one batch."""
+    return bytes(W().string(None).i16(acks).i32(timeout_ms).array([topic], lambda w, t: (
+        w.string(t).array([partition], lambda w, p: w.i32(p).i32(len(batch)).raw(batch)))).b)
+
+
+def parse_produce_v3(r):
+    """Produce v3 response -> [(topic, partition, error_code, base_offset)]."""
+    out = []
+    for name, parts in r.array(lambda r: (r.string(), r.array(
+            lambda r: (r.i32(), r.i16(), r.i64(), r.i64())))):
+        for p, err, base, _lat in parts:
+            out.append((name, p, err, base))
+    r.i32()  # throttle
+    return out
+
+
+def read_response(conn, deadline):
+    """Reads one response frame: (correlation_id, R over the body)."""
+    size = struct.unpack(">i", conn._recv_exact(4, deadline))[0]
+    if size < 4 or size > 64 << 20:
+        raise ValueError("implausible response size %d" % size)
+    data = conn._recv_exact(size, deadline)
+    return struct.unpack_from(">i", data)[0], R(data[4:])

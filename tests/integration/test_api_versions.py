@@ -36,6 +36,9 @@ REQUIRED = [
     (25, "AddOffsetsToTxn", (0, 3), "librdkafka sends v0, Kafka 4.0's Java producer v3"),
     (26, "EndTxn", (0, 1, 3), "librdkafka sends v0-1, Kafka 4.0's Java producer v3"),
     (28, "TxnOffsetCommit", (0, 3), "librdkafka sends v0-3"),
+    (35, "DescribeLogDirs", (1, 4), "kafka-log-dirs.sh (Kafka 4.0 removed v0)"),
+    (44, "IncrementalAlterConfigs", (0, 1), "kafka-configs.sh --alter (Kafka 2.3+ tools)"),
+    (60, "DescribeCluster", (0, 1), "kafka-cluster.sh and the Java admin client"),
     (65, "DescribeTransactions", (0,), "kafka-transactions.sh describe"),
     (66, "ListTransactions", (0,), "kafka-transactions.sh list"),
 ]
