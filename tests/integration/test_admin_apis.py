@@ -226,7 +226,10 @@ def test_kafka_tools_topics_configs_log_dirs_cluster(broker, tool):
                "brokers", "--entity-name", "1", "--all").stdout
     assert "log.retention.ms=" in out
 
-    cf_produce(bs, topic, [{"value": b"z" * 500, "partition": 2} for _ in range(10)])
+    # Keyed: the topic is compacted now, and a record without a key is refused.
+    reps = cf_produce(bs, topic, [{"key": b"k%d" % i, "value": b"z" * 500, "partition": 2}
+                                  for i in range(10)])
+    assert all(err is None for _, _, err in reps), reps
     out = tool("kafka-log-dirs", "--describe", "--bootstrap-server", bs,
                "--topic-list", topic).stdout
     data = json.loads(out.strip().splitlines()[-1])
