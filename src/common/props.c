@@ -122,6 +122,15 @@ static char *buf_to_str(kf_buf *b) {
 int kf_props_parse(kf_props *p, const char *text, size_t len, char *err, size_t errlen) {
     size_t pos = 0;
     int lineno = 0;
+    /* Keys and values are C strings: a NUL would silently cut one. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *c = text; c < nul; c++)
+            line += *c == '\n';
+        snprintf(err, errlen, "line %d: NUL byte", line);
+        return -1;
+    }
     kf_buf logical;
     kf_buf_init(&logical, 0);
     while (pos < len) {
@@ -170,11 +179,19 @@ int kf_props_parse(kf_props *p, const char *text, size_t len, char *err, size_t 
             i++;
         while (i < n && is_ws(s[i]))
             i++;
-        unescape(s + i, n - i, 0, &vb);
         /* Trailing whitespace on values is almost always a mistake in a
-         * config file; trim it. */
-        while (vb.len > 0 && is_ws((char)vb.data[vb.len - 1]))
-            vb.len--;
+         * config file; trim it, unless it is escaped ("\t", "\ "): that
+         * is how kf_props_save writes a value that really ends in one. */
+        size_t end = n;
+        while (end > i && is_ws(s[end - 1])) {
+            size_t bs = 0;
+            while (end - 1 - bs > i && s[end - 2 - bs] == '\\')
+                bs++;
+            if (bs % 2 == 1)
+                break;
+            end--;
+        }
+        unescape(s + i, end - i, 0, &vb);
         char *key = buf_to_str(&kb);
         char *val = buf_to_str(&vb);
         if (!key || !val || push(p, key, val, start_line) != 0) {
@@ -260,12 +277,27 @@ int kf_props_unset(kf_props *p, const char *key) {
 }
 
 static void escape_into(kf_buf *b, const char *s, int is_key) {
-    for (; *s; s++) {
-        char c = *s;
+    /* A value's leading and trailing spaces are escaped, or the parser
+     * would drop them. */
+    size_t n = strlen(s), tail = n;
+    while (tail > 0 && is_ws(s[tail - 1]))
+        tail--;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ' ' && !is_key && (i == 0 || i >= tail)) {
+            kf_buf_append(b, "\\ ", 2);
+            continue;
+        }
+        if (is_key && i == 0 && (c == '#' || c == '!')) {
+            kf_buf_append(b, "\\", 1); /* else the line reads as a comment */
+            kf_buf_append(b, &c, 1);
+            continue;
+        }
         switch (c) {
         case '\n': kf_buf_append(b, "\\n", 2); break;
         case '\r': kf_buf_append(b, "\\r", 2); break;
         case '\t': kf_buf_append(b, "\\t", 2); break;
+        case '\f': kf_buf_append(b, "\\f", 2); break;
         case '\\': kf_buf_append(b, "\\\\", 2); break;
         case '=':
         case ':':

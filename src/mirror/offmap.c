@@ -442,7 +442,8 @@ static int split(char *s, char **f, int max) {
 }
 
 int offmap_apply(offmap *m, const char *key, size_t keylen, const char *val, size_t vallen) {
-    if (keylen < 2 || !strchr("RGLBE", key[0]) || key[1] != ' ')
+    /* key[0] != 0: strchr would match the terminator. */
+    if (keylen < 2 || !key[0] || !strchr("RGLBE", key[0]) || key[1] != ' ')
         return 1;
     char kb[1024], vb[128];
     if (keylen >= sizeof(kb) || !val || vallen >= sizeof(vb))

@@ -5,16 +5,23 @@
  *
  * The input is a client's byte stream: [i32 size][frame] repeated, as the
  * server reads it, so one input can create a topic, produce and fetch.
- * Each input starts from an empty broker (state is wiped), so any crash
- * reproduces from its input alone.  Oracles: every response is framed
- * with a size matching its length and echoes the correlation id.
+ * Each input starts from an empty broker, so any crash reproduces from its
+ * input alone.  The broker is opened once and reset between inputs through
+ * the store and group APIs (broker_reset); KFERRY_FUZZ_REOPEN=1 closes,
+ * wipes and reopens it per input instead (slow, for double-checking that a
+ * crash does not depend on state the reset missed).  Oracles: every
+ * response is framed with a size matching its length and echoes the
+ * correlation id.
  */
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/group.h"
+#include "broker/group_int.h"
 #include "broker/store.h"
 #include "common/log.h"
 #include "common/util.h"
+
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +35,8 @@ static kb_broker g_b;
 static char g_dir[4096];
 static int g_open;
 static int g_trace;
+static int64_t g_journal0; /* the offsets journal size of a fresh broker */
+static int g_reopen;       /* KFERRY_FUZZ_REOPEN: full close/wipe/open per input */
 
 static void die(const char *what, const char *err) {
     fprintf(stderr, "fuzz_request: %s: %s\n", what, err);
@@ -62,6 +71,9 @@ static void broker_open(void) {
         die("data dir", "path too long");
     if (kb_broker_open(&g_b, err, sizeof(err)) != 0)
         die("open", err);
+    g_journal0 = g_b.groups->jsize;
+    if (kb_store_topic_count(g_b.store) != 0)
+        die("open", "a fresh broker has topics: broker_reset would remove them");
     g_open = 1;
 }
 
@@ -78,6 +90,43 @@ static void broker_close(void) {
         die("mkdir", g_dir);
 }
 
+/* Brings the open broker back to the state broker_open left it in: no
+ * topics, no groups, no committed offsets, producer ids from 0.  Whatever
+ * state a handler can create must be undone here (new kinds of state, e.g.
+ * transactions, need a line here), and the checks at the end make a missed
+ * topic or group fail loudly instead of leaking into the next input. */
+static void broker_reset(void) {
+    while (kb_store_topic_count(g_b.store) > 0) {
+        kb_topic *t = kb_store_topic_at(g_b.store, 0);
+        char name[256];
+        if (kf_strlcpy(name, t->name, sizeof(name)) != 0)
+            die("reset", "topic name too long");
+        if (kb_store_delete(g_b.store, name, strlen(name)) != 0)
+            die("reset", "cannot delete a topic");
+        kb_groups_topic_deleted(g_b.groups, name);
+    }
+    /* Groups and their offsets: drop the coordinator and its journal
+     * unless the input left both untouched. */
+    if (g_b.groups->ngroups == 0 && g_b.groups->jsize == g_journal0)
+        goto groups_done;
+    kb_groups_close(g_b.groups);
+    g_b.groups = NULL;
+    char path[4200], err[4096];
+    snprintf(path, sizeof(path), "%s/kferry-meta", g_dir);
+    kf_rmtree(path);
+    if (kb_groups_open(&g_b.groups, &g_b, g_dir, err, sizeof(err)) != 0)
+        die("groups reopen", err);
+    if (g_b.groups->jsize != g_journal0)
+        die("reset", "the reopened offsets journal is not empty");
+groups_done:
+    g_b.next_producer_id = 0;
+    if (kb_store_state_get(g_b.store, "next.producer.id") &&
+        kb_store_state_set(g_b.store, "next.producer.id", "0") != 0)
+        die("reset", "cannot reset next.producer.id");
+    if (kb_store_topic_count(g_b.store) != 0)
+        die("reset", "topics left over");
+}
+
 static void cleanup(void) {
     broker_close();
     kf_rmtree(g_dir);
@@ -87,12 +136,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
+    /* tmpfs by default: fsyncs and directory churn cost nothing there. */
     const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof(g_dir), "%s/kferry-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!tmp || !*tmp)
+        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(g_dir, sizeof(g_dir), "%s/kferry-fuzz-XXXXXX", tmp);
     if (!mkdtemp(g_dir))
         die("mkdtemp", g_dir);
     /* Malformed requests are the point here; their log lines are noise. */
     g_trace = getenv("KFERRY_FUZZ_TRACE") != NULL;
+    g_reopen = getenv("KFERRY_FUZZ_REOPEN") != NULL;
     if (!getenv("KFERRY_FUZZ_LOG"))
         kf_log_set_level(KF_LOG_ERR - 1);
     atexit(cleanup);
@@ -156,7 +209,8 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    broker_open();
+    if (!g_open)
+        broker_open();
     kf_buf resp;
     kf_buf_init(&resp, 0);
     size_t pos = 0;
@@ -176,6 +230,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     kb_groups_tick(g_b.groups, kf_now_ms());
     kb_store_tick(g_b.store, kf_wall_ms());
     kf_buf_free(&resp);
-    broker_close();
+    if (g_reopen)
+        broker_close();
+    else
+        broker_reset();
     return 0;
 }

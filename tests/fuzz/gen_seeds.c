@@ -1,7 +1,9 @@
 /*
  * gen_seeds.c - writes the seed corpora in tests/fuzz/corpus/<harness>/:
  * valid batches per codec, compressed payloads, wire-reader scripts and
- * well-formed request frames for the common APIs.
+ * well-formed request frames for the common APIs, data directories for
+ * fuzz_store, properties files and offset-map records.  A new harness gets
+ * a <name>_seeds() function here, called from main().
  *
  * Every seed is produced here from our own encoders, so the committed
  * bytes are reproducible: fuzz_gen_seeds <corpus-dir> rewrites them.
@@ -476,6 +478,137 @@ static void req_seeds(void) {
     kf_buf_free(&batch);
 }
 
+/* ---- data directory files (fuzz_store) ---------------------------------- */
+
+/* fuzz_store's file slots (FILES[] in fuzz_store.c). */
+enum {
+    ST_LOG0 = 0,
+    ST_LOG100 = 3,
+    ST_RP = 6,
+    ST_LS = 7,
+    ST_TOPIC = 8,
+    ST_BROKER = 9,
+    ST_CLEAN = 11
+};
+
+static void st_file(kf_buf *out, int slot, const void *p, size_t n) {
+    uint8_t h[3] = {(uint8_t)slot, (uint8_t)(n >> 8), (uint8_t)n};
+    kf_buf_append(out, h, 3);
+    kf_buf_append(out, p, n);
+}
+
+/* Batches of 3 records at base offsets base, base+3, ... as a segment
+ * holds them (BaseOffset is outside the CRC). */
+static void st_segment(kf_buf *seg, int64_t base, int nbatches, int codec) {
+    for (int i = 0; i < nbatches; i++) {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        make_batch(codec, 0, 3, i % 2, &b);
+        int64_t off = base + 3 * i;
+        for (int k = 0; k < 8; k++)
+            b.data[k] = (uint8_t)((uint64_t)off >> (56 - 8 * k));
+        kf_buf_append(seg, b.data, b.len);
+        kf_buf_free(&b);
+    }
+}
+
+static void store_seeds(void) {
+    kf_buf seg, seg2, in;
+    kf_buf_init(&seg, 0);
+    kf_buf_init(&seg2, 0);
+    st_segment(&seg, 0, 4, KF_CODEC_NONE);
+    st_segment(&seg2, 100, 2, KF_CODEC_LZ4);
+
+    kf_buf_init(&in, 0); /* unclean: full recovery of one segment */
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    put("fuzz_store", "one_segment_unclean", &in);
+
+    kf_buf_reset(&in); /* the last batch torn by a crash */
+    st_file(&in, ST_LOG0, seg.data, seg.len - 20);
+    put("fuzz_store", "torn_tail", &in);
+
+    kf_buf_reset(&in); /* clean shutdown, checkpoints, two segments */
+    static const char rp[] = "0\n1\nt 0 106\n", ls[] = "0\n1\nt 0 3\n";
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    st_file(&in, ST_LOG100, seg2.data, seg2.len);
+    st_file(&in, ST_RP, rp, sizeof(rp) - 1);
+    st_file(&in, ST_LS, ls, sizeof(ls) - 1);
+    st_file(&in, ST_CLEAN, "", 0);
+    put("fuzz_store", "two_segments_clean", &in);
+
+    kf_buf_reset(&in); /* recovery from a recovery point inside segment 2 */
+    static const char rp2[] = "0\n1\nt 0 103\n";
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    st_file(&in, ST_LOG100, seg2.data, seg2.len);
+    st_file(&in, ST_RP, rp2, sizeof(rp2) - 1);
+    put("fuzz_store", "two_segments_recovery_point", &in);
+
+    kf_buf_reset(&in); /* topic overrides and broker state */
+    static const char topic[] = "name=t\nid=0123456789abcdef0123456789abcdef\npartitions=1\n"
+                                "config.retention.ms=-1\nconfig.segment.bytes=4096\n";
+    static const char broker[] = "cluster.id=kferry-fuzz-cluster-id\nnext.producer.id=2000\n";
+    st_file(&in, ST_TOPIC, topic, sizeof(topic) - 1);
+    st_file(&in, ST_BROKER, broker, sizeof(broker) - 1);
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    put("fuzz_store", "topic_and_broker_properties", &in);
+
+    kf_buf_free(&in);
+    kf_buf_free(&seg);
+    kf_buf_free(&seg2);
+}
+
+/* ---- properties files (fuzz_props) --------------------------------------- */
+
+static void put_text(const char *harness, const char *name, const char *text) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    kf_buf_append(&b, text, strlen(text));
+    put(harness, name, &b);
+    kf_buf_free(&b);
+}
+
+static void props_seeds(void) {
+    put_text("fuzz_props", "broker_config",
+             "# kferry-broker\nnode.id=1\nlog.dirs=/var/lib/kferry\nnum.partitions=3\n"
+             "log.retention.hours=168\nlog.segment.bytes=1073741824\n"
+             "group.initial.rebalance.delay.ms : 0\nauto.create.topics.enable false\n"
+             "message.max.bytes=1048588\nlog.flush.interval.messages=10000\n");
+    put_text("fuzz_props", "escapes",
+             "! comment\nkey\\ with\\ spaces=v\\u00e9\\t\\n\nlong=first \\\n    second\n"
+             "sep\\:colon:value\\\\\nempty=\n\\#hash=\\ lead\n");
+}
+
+/* ---- offset-map records (fuzz_offmap) ------------------------------------ */
+
+static void om_rec(kf_buf *b, const char *k, const char *v) {
+    uint8_t kl = (uint8_t)strlen(k), vl = v ? (uint8_t)strlen(v) : 255;
+    kf_buf_append(b, &kl, 1);
+    kf_buf_append(b, k, kl);
+    kf_buf_append(b, &vl, 1);
+    if (v)
+        kf_buf_append(b, v, vl);
+}
+
+static void offmap_seeds(void) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    om_rec(&b, "B orders dst.orders 0", "40");
+    om_rec(&b, "R orders dst.orders 0 100", "40 50");
+    om_rec(&b, "G orders dst.orders 0 150", "200");
+    om_rec(&b, "R orders dst.orders 0 200", "90 10");
+    om_rec(&b, "L orders dst.orders 0 210", "215 -1");
+    om_rec(&b, "E orders dst.orders 0", "230");
+    om_rec(&b, "R other other 3 0", "0 1000");
+    put("fuzz_offmap", "runs_gaps_skips", &b);
+    kf_buf_reset(&b);
+    om_rec(&b, "R a b 0 0", "0 10");
+    om_rec(&b, "R a b 0 0", "0 5"); /* a later record for the same key wins */
+    om_rec(&b, "X not a map record", "1");
+    om_rec(&b, "R a b 0 5", NULL);
+    put("fuzz_offmap", "overwrite_and_junk", &b);
+    kf_buf_free(&b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
@@ -490,5 +623,8 @@ int main(int argc, char **argv) {
     compress_seeds();
     wire_seeds();
     req_seeds();
+    store_seeds();
+    props_seeds();
+    offmap_seeds();
     return failures ? 1 : 0;
 }

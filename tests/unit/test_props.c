@@ -63,6 +63,43 @@ static void test_last_duplicate_wins_and_roundtrip(void **st) {
     kf_rmtree(dir);
 }
 
+/* Found by fuzz_props: values the parser would trim or cut must survive a
+ * save and reload, and a NUL byte is refused rather than cutting a value. */
+static void test_roundtrip_edge_whitespace_and_nul(void **st) {
+    (void)st;
+    char dir[] = "/tmp/kfprops.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[256];
+    snprintf(path, sizeof(path), "%s/x.properties", dir);
+    kf_props p, q;
+    kf_props_init(&p);
+    assert_int_equal(kf_props_set(&p, "tab", "~\t"), 0);
+    assert_int_equal(kf_props_set(&p, "spaces", "  in side  "), 0);
+    assert_int_equal(kf_props_set(&p, "ff", "x\f"), 0);
+    assert_int_equal(kf_props_set(&p, "#hash", "v"), 0);
+    assert_int_equal(kf_props_save(&p, path), 0);
+    kf_props_init(&q);
+    assert_int_equal(kf_props_load(&q, path, err, sizeof(err)), 0);
+    assert_int_equal(q.count, 4);
+    assert_string_equal(kf_props_get(&q, "tab"), "~\t");
+    assert_string_equal(kf_props_get(&q, "spaces"), "  in side  ");
+    assert_string_equal(kf_props_get(&q, "ff"), "x\f");
+    assert_string_equal(kf_props_get(&q, "#hash"), "v");
+    kf_props_free(&p);
+    kf_props_free(&q);
+    /* Unescaped trailing whitespace is still trimmed. */
+    parse(&p, "a=b \t\nc=d\\ \n");
+    assert_string_equal(kf_props_get(&p, "a"), "b");
+    assert_string_equal(kf_props_get(&p, "c"), "d ");
+    kf_props_free(&p);
+    kf_props_init(&p);
+    static const char nul[] = "a=1\nb=~\t\0x\n";
+    assert_int_equal(kf_props_parse(&p, nul, sizeof(nul) - 1, err, sizeof(err)), -1);
+    assert_string_equal(err, "line 2: NUL byte");
+    kf_props_free(&p);
+    kf_rmtree(dir);
+}
+
 static void test_missing_file_names_it(void **st) {
     (void)st;
     kf_props p;
@@ -129,6 +166,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_separators_comments_continuations),
         cmocka_unit_test(test_last_duplicate_wins_and_roundtrip),
+        cmocka_unit_test(test_roundtrip_edge_whitespace_and_nul),
         cmocka_unit_test(test_missing_file_names_it),
         cmocka_unit_test(test_config_reports_every_problem),
         cmocka_unit_test(test_config_units_and_precedence),

@@ -923,7 +923,7 @@ static void test_bad_files(void **state) {
         kf_write_file_atomic(
             path,
             "name=good\npartitions=1\nid=00112233445566778899aabbccddeeff\nconfig.retention.ms=x\n",
-            82),
+            81),
         0);
     assert_int_not_equal(kb_store_open(&s2, dir, &d, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "retention.ms"));

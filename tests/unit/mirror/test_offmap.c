@@ -254,12 +254,24 @@ static void test_source_end(void **state) {
     offmap_free(&b);
 }
 
+/* Found by fuzz_offmap: a key starting with a NUL byte passed the record
+ * type check (strchr matches the terminator) and read an unset field. */
+static void test_apply_rejects_nul_type(void **st) {
+    (void)st;
+    offmap m;
+    offmap_init(&m);
+    static const char key[] = "\0 a b 0 0";
+    assert_int_equal(offmap_apply(&m, key, sizeof(key) - 1, "1 1", 3), 1);
+    assert_int_equal(m.n, 0);
+    offmap_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_and_lookup),    cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_encoding_roundtrip), cmocka_unit_test(test_dirty_tracking),
         cmocka_unit_test(test_hash_null_vs_empty), cmocka_unit_test(test_skips_and_baseline),
-        cmocka_unit_test(test_source_end),
+        cmocka_unit_test(test_source_end),         cmocka_unit_test(test_apply_rejects_nul_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
