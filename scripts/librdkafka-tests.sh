@@ -76,7 +76,7 @@ blog="$data.broker.log"
 # Auto-created topics get 4 partitions: several tests assume more than one
 # partition in an auto-created topic (Kafka's test cluster config).
 "$broker" --listen 127.0.0.1:0 --data-dir "$data" \
-    --override group.initial.rebalance.delay.ms=0 \
+    --override group.initial.rebalance.delay.ms="${LRK_REBALANCE_DELAY_MS:-3000}" \
     --override num.partitions=4 >"$data.broker.out" 2>"$blog" &
 bpid=$!
 cleanup() {
