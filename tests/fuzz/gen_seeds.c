@@ -10,6 +10,7 @@
  */
 #include "proto/batch.h"
 #include "proto/compress.h"
+#include "proto/crc32c.h"
 #include "proto/proto.h"
 #include "proto/wire.h"
 
@@ -746,7 +747,9 @@ enum {
     ST_LS = 7,
     ST_TOPIC = 8,
     ST_BROKER = 9,
-    ST_CLEAN = 11
+    ST_CLEAN = 11,
+    ST_TXNIDX0 = 13,
+    ST_TXNJOURNAL = 15
 };
 
 static void st_file(kf_buf *out, int slot, const void *p, size_t n) {
@@ -809,6 +812,77 @@ static void store_seeds(void) {
     st_file(&in, ST_BROKER, broker, sizeof(broker) - 1);
     st_file(&in, ST_LOG0, seg.data, seg.len);
     put("fuzz_store", "topic_and_broker_properties", &in);
+
+    /* Transactions: producer 7 epoch 0 commits offsets 0-2 (marker at 3),
+     * aborts 4-6 (marker at 7; the .txnindex records [4, 7]), then leaves
+     * 8-10 open.  The journal says txn1 (producer 7) is Ongoing on t-0
+     * with first offset 8; a second journal seed says PrepareAbort, which
+     * the broker must complete at open by writing the abort marker. */
+    kf_buf_reset(&in);
+    kf_buf_reset(&seg);
+    static const int64_t bases[] = {0, 3, 4, 7, 8};
+    for (int i = 0; i < 5; i++) {
+        kf_buf bt;
+        kf_buf_init(&bt, 0);
+        if (i == 1 || i == 3)
+            make_marker(7, 0, i == 1, &bt);
+        else
+            make_txn_batch(i == 2 ? KF_CODEC_ZSTD : KF_CODEC_NONE, 7, 0,
+                           i == 0   ? 0
+                           : i == 2 ? 3
+                                    : 6,
+                           3, &bt);
+        for (int k = 0; k < 8; k++)
+            bt.data[k] = (uint8_t)((uint64_t)bases[i] >> (56 - 8 * k));
+        kf_buf_append(&seg, bt.data, bt.len);
+        kf_buf_free(&bt);
+    }
+    uint8_t ent[34];
+    static const int64_t idx[4] = {7, 4, 7, 0}; /* pid, first, last, lso */
+    ent[0] = ent[1] = 0;
+    for (int f = 0; f < 4; f++)
+        for (int k = 0; k < 8; k++)
+            ent[2 + 8 * f + k] = (uint8_t)((uint64_t)idx[f] >> (56 - 8 * k));
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    st_file(&in, ST_TXNIDX0, ent, sizeof(ent));
+    put("fuzz_store", "txn_segment_txnindex", &in);
+
+    for (int state = 1; state <= 3; state += 2) { /* Ongoing, PrepareAbort */
+        kf_buf j, e;
+        kf_buf_init(&j, 0);
+        kf_buf_init(&e, 0);
+        kf_buf_append(&j, "KFTXN\0\0\1", 8);
+        kf_wr_i8(&e, 1); /* a transaction's state */
+        kf_wr_cstr(&e, 0, "txn1");
+        kf_wr_i64(&e, 7);
+        kf_wr_i16(&e, 0);
+        kf_wr_i32(&e, 60000);
+        kf_wr_i8(&e, (int8_t)state);
+        kf_wr_i64(&e, 1700000000000LL);
+        kf_wr_i64(&e, 1700000000500LL);
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "t");
+        kf_wr_i32(&e, 0);
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "g1");
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "g1");
+        kf_wr_cstr(&e, 0, "t");
+        kf_wr_i32(&e, 0);
+        kf_wr_i64(&e, 3);
+        kf_wr_i32(&e, -1);
+        kf_wr_str(&e, 0, NULL, -1);
+        kf_wr_i32(&j, (int32_t)e.len);
+        kf_wr_i32(&j, (int32_t)kf_crc32c(0, e.data, e.len));
+        kf_buf_append(&j, e.data, e.len);
+        kf_buf_reset(&in);
+        st_file(&in, ST_LOG0, seg.data, seg.len);
+        st_file(&in, ST_TXNIDX0, ent, sizeof(ent));
+        st_file(&in, ST_TXNJOURNAL, j.data, j.len);
+        put("fuzz_store", state == 1 ? "txn_journal_ongoing" : "txn_journal_prepare_abort", &in);
+        kf_buf_free(&j);
+        kf_buf_free(&e);
+    }
 
     kf_buf_free(&in);
     kf_buf_free(&seg);
