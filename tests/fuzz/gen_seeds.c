@@ -889,6 +889,38 @@ static void store_seeds(void) {
     kf_buf_free(&seg2);
 }
 
+/* ---- compacted partitions (fuzz_cleaner) ----------------------------------- */
+
+/* fuzz_cleaner's input: [u8 flags] then [u8 batch][u8 nrec-1] and nrec
+ * [u8 key][u8 tombstone bit | value length << 1] (see fuzz_cleaner.c). */
+static void cleaner_seed(const char *name, uint8_t flags, int nbatches, int per_batch, int nkeys,
+                         int tomb_every) {
+    kf_buf in;
+    kf_buf_init(&in, 0);
+    kf_wr_i8(&in, (int8_t)flags);
+    int r = 0;
+    for (int bt = 0; bt < nbatches; bt++) {
+        int codec = bt % 5;
+        int idem = bt % 3 == 0 ? 8 | ((bt % 2) << 4) : 0;
+        kf_wr_i8(&in, (int8_t)(codec | idem));
+        kf_wr_i8(&in, (int8_t)(per_batch - 1));
+        for (int i = 0; i < per_batch; i++, r++) {
+            int tomb = tomb_every && r % tomb_every == tomb_every - 1;
+            kf_wr_i8(&in, (int8_t)(r % nkeys));
+            kf_wr_i8(&in, (int8_t)(tomb ? 1 : (20 + r % 40) << 1));
+        }
+    }
+    put("fuzz_cleaner", name, &in);
+    kf_buf_free(&in);
+}
+
+static void cleaner_seeds(void) {
+    cleaner_seed("few_keys_clean_stop", 0x00, 30, 6, 4, 0);
+    cleaner_seed("tombstones_unclean_stop", 0x01, 30, 8, 10, 5);
+    cleaner_seed("tombstones_removed", 0x02, 40, 4, 6, 3);
+    cleaner_seed("big_segments_many_keys", 0x0d, 20, 16, 24, 7);
+}
+
 /* ---- properties files (fuzz_props) --------------------------------------- */
 
 static void put_text(const char *harness, const char *name, const char *text) {
@@ -958,5 +990,6 @@ int main(int argc, char **argv) {
     store_seeds();
     props_seeds();
     offmap_seeds();
+    cleaner_seeds();
     return failures ? 1 : 0;
 }
