@@ -71,7 +71,7 @@ static void store_open(void) {
     c.flush_messages = INT64_MAX;
     c.flush_ms = INT64_MAX;
     c.index_interval_bytes = 256;
-    c.segment_index_bytes = 10485760;
+    c.segment_index_bytes = 65536; /* small segments need small indexes: faster */
     c.max_message_bytes = 1048588;
     c.retention_check_ms = 0;
     c.min_cleanable_ratio = 0.5;
