@@ -18,10 +18,14 @@
 #include "broker/group.h"
 #include "broker/group_int.h"
 #include "broker/store.h"
+#include "broker/store_int.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #include <unistd.h>
+
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +41,19 @@ static int g_open;
 static int g_trace;
 static int64_t g_journal0; /* the offsets journal size of a fresh broker */
 static int g_reopen;       /* KFERRY_FUZZ_REOPEN: full close/wipe/open per input */
+static int64_t g_txnj0;    /* transactions.log size of a fresh broker */
 
 static void die(const char *what, const char *err) {
     fprintf(stderr, "fuzz_request: %s: %s\n", what, err);
     abort();
+}
+
+/* Size of kferry-meta/transactions.log, -1 if missing. */
+static int64_t txn_journal_size(void) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/kferry-meta/transactions.log", g_dir);
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
 static void broker_open(void) {
@@ -72,6 +85,7 @@ static void broker_open(void) {
     if (kb_broker_open(&g_b, err, sizeof(err)) != 0)
         die("open", err);
     g_journal0 = g_b.groups->jsize;
+    g_txnj0 = txn_journal_size();
     if (kb_store_topic_count(g_b.store) != 0)
         die("open", "a fresh broker has topics: broker_reset would remove them");
     g_open = 1;
@@ -96,6 +110,7 @@ static void broker_close(void) {
  * transactions, need a line here), and the checks at the end make a missed
  * topic or group fail loudly instead of leaking into the next input. */
 static void broker_reset(void) {
+    char path[4200], err[4096];
     while (kb_store_topic_count(g_b.store) > 0) {
         kb_topic *t = kb_store_topic_at(g_b.store, 0);
         char name[256];
@@ -111,14 +126,33 @@ static void broker_reset(void) {
         goto groups_done;
     kb_groups_close(g_b.groups);
     g_b.groups = NULL;
-    char path[4200], err[4096];
-    snprintf(path, sizeof(path), "%s/kferry-meta", g_dir);
-    kf_rmtree(path);
+    /* Only the offsets journal: kferry-meta also holds the topics'
+     * metadata (kferry-meta/topics) and the transaction journal. */
+    snprintf(path, sizeof(path), "%s/kferry-meta/group-offsets.log", g_dir);
+    if (unlink(path) != 0 && errno != ENOENT)
+        die("reset", "cannot remove group-offsets.log");
     if (kb_groups_open(&g_b.groups, &g_b, g_dir, err, sizeof(err)) != 0)
         die("groups reopen", err);
     if (g_b.groups->jsize != g_journal0)
         die("reset", "the reopened offsets journal is not empty");
 groups_done:
+    /* Transaction coordinator: per-partition transaction state (open and
+     * aborted transactions) went with the topics; the coordinator's
+     * transactional ids and its journal are dropped and reopened empty
+     * unless the input left both untouched. */
+    if (kb_txn_count(&g_b) != 0 || txn_journal_size() != g_txnj0) {
+        kb_txns_close(&g_b);
+        snprintf(path, sizeof(path), "%s/kferry-meta/transactions.log", g_dir);
+        if (unlink(path) != 0 && errno != ENOENT)
+            die("reset", "cannot remove transactions.log");
+        if (kb_txns_open(&g_b, err, sizeof(err)) != 0)
+            die("txns reopen", err);
+        if (kb_txn_count(&g_b) != 0 || txn_journal_size() != g_txnj0)
+            die("reset", "the reopened transaction journal is not empty");
+    }
+    /* The log cleaner's back-off clock: an idle pass in one input must not
+     * delay compaction in the next. */
+    g_b.store->cleaner_idle_ms = 0;
     g_b.next_producer_id = 0;
     if (kb_store_state_get(g_b.store, "next.producer.id") &&
         kb_store_state_set(g_b.store, "next.producer.id", "0") != 0)
@@ -228,6 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         kf_buf_reset(&resp);
     }
     kb_groups_tick(g_b.groups, kf_now_ms());
+    kb_txns_tick(&g_b, kf_wall_ms());
     kb_store_tick(g_b.store, kf_wall_ms());
     kf_buf_free(&resp);
     if (g_reopen)

@@ -2,7 +2,8 @@
  * fuzz_store.c - libFuzzer harness for everything the broker reads back
  * from its data directory at start-up: segment .log/.index/.timeindex
  * files (crash recovery), the offset checkpoints, the clean-shutdown
- * marker, topic and broker .properties and the group-offsets journal.
+ * marker, topic and broker .properties, the group-offsets journal, the
+ * transaction journal and the segments' .txnindex files.
  * Disk files are hostile input too.
  *
  * The input is a list of files: [u8 file][u16 big-endian length][bytes],
@@ -19,11 +20,13 @@
  *    recovery point (full recovery) every batch also has a good CRC:
  *    recovery must have cut everything else;
  *  - a clean close followed by a reopen gives the same log start and end
- *    offsets for every partition.
+ *    offsets and the same last stable offset (open transactions, from the
+ *    transaction journal and the log) for every partition.
  */
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "broker/store.h"
+#include "broker/txn.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/batch.h"
@@ -51,6 +54,9 @@ static const char *const FILES[] = {
     "kferry-meta/group-offsets.log",
     ".kafka_cleanshutdown",
     "t-0/partition.metadata",
+    "t-0/00000000000000000000.txnindex",
+    "t-0/00000000000000000100.txnindex",
+    "kferry-meta/transactions.log",
 };
 #define NFILES (sizeof(FILES) / sizeof(FILES[0]))
 #define SLOT_RP 6
@@ -118,7 +124,7 @@ static void open_broker(kb_broker *b) {
 }
 
 typedef struct offsets {
-    int64_t start, end;
+    int64_t start, end, lso;
 } offsets;
 
 /* Reads every partition from log start to log end; returns the number of
@@ -135,7 +141,7 @@ static size_t read_all(kb_broker *b, int full_recovery, offsets *out, size_t max
             if (start > end)
                 abort();
             if (n < max)
-                out[n] = (offsets){start, end};
+                out[n] = (offsets){start, end, kb_txn_lso(p)};
             n++;
             int64_t off = start;
             while (off < end) {
@@ -223,7 +229,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (n1 != n2)
         abort();
     for (size_t i = 0; i < n1 && i < 64; i++)
-        if (first[i].start != second[i].start || first[i].end != second[i].end)
+        if (first[i].start != second[i].start || first[i].end != second[i].end ||
+            first[i].lso != second[i].lso)
             abort();
     kb_broker_close(&b);
     kb_config_free(&b.cfg);

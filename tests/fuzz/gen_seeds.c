@@ -10,6 +10,7 @@
  */
 #include "proto/batch.h"
 #include "proto/compress.h"
+#include "proto/crc32c.h"
 #include "proto/proto.h"
 #include "proto/wire.h"
 
@@ -64,6 +65,45 @@ static void make_batch(int codec, int16_t attrs, int nrec, int with_headers, kf_
                              i == 2 ? NULL : val, i == 2 ? -1 : vl, with_headers ? hs : NULL,
                              with_headers ? 2 : 0);
     }
+    if (kf_batch_builder_finish(&b, out) != 0)
+        failures++;
+    kf_batch_builder_free(&b);
+}
+
+/* A transactional batch of nrec records from producer pid/epoch starting
+ * at sequence seq (keys key-<seq+i>). */
+static void make_txn_batch(int codec, int64_t pid, int16_t epoch, int32_t seq, int nrec,
+                           kf_buf *out) {
+    kf_batch_builder b;
+    kf_batch_builder_init(&b, codec);
+    b.extra_attributes = KF_BATCH_ATTR_TRANSACTIONAL;
+    b.producer_id = pid;
+    b.producer_epoch = epoch;
+    b.base_sequence = seq;
+    for (int i = 0; i < nrec; i++) {
+        char key[16], val[48];
+        int kl = snprintf(key, sizeof(key), "key-%d", seq + i);
+        int vl = snprintf(val, sizeof(val), "transactional value %d", seq + i);
+        kf_batch_builder_add(&b, 1700000000000LL + seq + i, key, kl, val, vl, NULL, 0);
+    }
+    if (kf_batch_builder_finish(&b, out) != 0)
+        failures++;
+    kf_batch_builder_free(&b);
+}
+
+/* A control batch (transaction marker) as the coordinator writes it: one
+ * record, key = [i16 version 0][i16 type 0 abort | 1 commit], value =
+ * [i16 version 0][i32 coordinator epoch]. */
+static void make_marker(int64_t pid, int16_t epoch, int commit, kf_buf *out) {
+    kf_batch_builder b;
+    kf_batch_builder_init(&b, KF_CODEC_NONE);
+    b.extra_attributes = KF_BATCH_ATTR_TRANSACTIONAL | KF_BATCH_ATTR_CONTROL;
+    b.producer_id = pid;
+    b.producer_epoch = epoch;
+    b.base_sequence = -1;
+    const uint8_t key[4] = {0, 0, 0, (uint8_t)(commit ? 1 : 0)};
+    const uint8_t val[6] = {0, 0, 0, 0, 0, 0};
+    kf_batch_builder_add(&b, 1700000000100LL, key, 4, val, 6, NULL, 0);
     if (kf_batch_builder_finish(&b, out) != 0)
         failures++;
     kf_batch_builder_free(&b);
@@ -138,6 +178,12 @@ static void batch_seeds(void) {
     kf_buf_reset(&b);
     make_batch(KF_CODEC_NONE, 0, 1, 0, &b);
     put("fuzz_batch", "batch_single", &b);
+    kf_buf_reset(&b);
+    make_marker(1000, 0, 1, &b);
+    put("fuzz_batch", "control_commit", &b);
+    kf_buf_reset(&b);
+    make_marker(1000, 0, 0, &b);
+    put("fuzz_batch", "control_abort", &b);
     kf_buf_free(&b);
     xerial_batch_seed();
 }
@@ -242,14 +288,22 @@ static void hdr(kf_buf *b, int16_t key, int16_t ver, int flex) {
  * Each request becomes a one-frame seed and is also appended to `all`, a
  * whole session (create, produce, fetch, group calls, deletes). */
 static kf_buf all;
+static kf_buf *cur_session = &all;
 static void emit_req(const char *name, kf_buf *b) {
     kf_buf one;
     kf_buf_init(&one, 0);
     kf_wr_i32(&one, (int32_t)b->len);
     kf_buf_append(&one, b->data, b->len);
     put("fuzz_request", name, &one);
-    kf_buf_append(&all, one.data, one.len);
+    kf_buf_append(cur_session, one.data, one.len);
     kf_buf_free(&one);
+    kf_buf_reset(b);
+}
+
+/* A frame that goes only into the current session, not a seed of its own. */
+static void session_only(kf_buf *b) {
+    kf_wr_i32(cur_session, (int32_t)b->len);
+    kf_buf_append(cur_session, b->data, b->len);
     kf_buf_reset(b);
 }
 
@@ -471,9 +525,214 @@ static void req_seeds(void) {
     kf_wr_cstr(&b, 0, "t1");
     kf_wr_i32(&b, 1000);
     EMIT("delete_topics_v0");
-#undef EMIT
     put("fuzz_request", "session_all", &all);
     kf_buf_free(&all);
+
+    /* Transactions and today's admin calls: each a one-frame seed, and
+     * together session_txn, which runs whole transactions on topic tx
+     * (a fresh broker gives transactional id txn1 producer id 0, epoch
+     * 0): create tx, InitProducerId(txn1), AddPartitionsToTxn,
+     * transactional Produce, read_committed Fetch (nothing stable yet),
+     * EndTxn(commit), Fetch, a second transaction that is aborted, Fetch
+     * (with its aborted_transactions), a third with offsets that commits,
+     * then the describe/list/admin requests. */
+    kf_buf txn;
+    kf_buf_init(&txn, 0);
+    cur_session = &txn;
+
+    hdr(&b, KF_API_CREATE_TOPICS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "tx");
+    kf_wr_i32(&b, 1);
+    kf_wr_i16(&b, 1);
+    kf_wr_arr(&b, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "cleanup.policy");
+    kf_wr_cstr(&b, 0, "compact,delete");
+    kf_wr_i32(&b, 1000);
+    EMIT("create_topics_v0_tx");
+
+    hdr(&b, KF_API_INIT_PRODUCER_ID, 1, 0);
+    kf_wr_cstr(&b, 0, "txn1");
+    kf_wr_i32(&b, 60000);
+    EMIT("init_producer_id_v1_txn");
+
+    static const char *const ends[] = {"commit", "abort", "commit"};
+    for (int round = 0; round < 3; round++) {
+        char name[64];
+        hdr(&b, KF_API_ADD_PARTITIONS_TO_TXN, round == 1 ? 3 : 0, round == 1);
+        kf_wr_cstr(&b, round == 1, "txn1");
+        kf_wr_i64(&b, 0);
+        kf_wr_i16(&b, 0);
+        kf_wr_arr(&b, round == 1, 1);
+        kf_wr_cstr(&b, round == 1, "tx");
+        kf_wr_arr(&b, round == 1, 1);
+        kf_wr_i32(&b, 0);
+        kf_wr_tags(&b, round == 1); /* topic */
+        kf_wr_tags(&b, round == 1); /* request */
+        if (round < 2)
+            EMIT(round == 1 ? "add_partitions_to_txn_v3" : "add_partitions_to_txn_v0");
+        else
+            session_only(&b);
+
+        kf_buf_reset(&batch);
+        make_txn_batch(round == 1 ? KF_CODEC_LZ4 : KF_CODEC_NONE, 0, 0, 3 * round, 3, &batch);
+        hdr(&b, KF_API_PRODUCE, 3, 0);
+        kf_wr_cstr(&b, 0, "txn1");
+        kf_wr_i16(&b, -1);
+        kf_wr_i32(&b, 1000);
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_cstr(&b, 0, "tx");
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_i32(&b, 0);
+        kf_wr_bytes(&b, 0, batch.data, (int32_t)batch.len);
+        if (round == 0)
+            EMIT("produce_v3_txn");
+        else
+            session_only(&b);
+
+        if (round == 2) {
+            hdr(&b, KF_API_ADD_OFFSETS_TO_TXN, 0, 0);
+            kf_wr_cstr(&b, 0, "txn1");
+            kf_wr_i64(&b, 0);
+            kf_wr_i16(&b, 0);
+            kf_wr_cstr(&b, 0, "g1");
+            EMIT("add_offsets_to_txn_v0");
+
+            hdr(&b, KF_API_TXN_OFFSET_COMMIT, 0, 0);
+            kf_wr_cstr(&b, 0, "txn1");
+            kf_wr_cstr(&b, 0, "g1");
+            kf_wr_i64(&b, 0);
+            kf_wr_i16(&b, 0);
+            kf_wr_arr(&b, 0, 1);
+            kf_wr_cstr(&b, 0, "tx");
+            kf_wr_arr(&b, 0, 1);
+            kf_wr_i32(&b, 0);
+            kf_wr_i64(&b, 4);
+            kf_wr_cstr(&b, 0, "txn-meta");
+            EMIT("txn_offset_commit_v0");
+        }
+
+        hdr(&b, KF_API_FETCH, 4, 0); /* read_committed */
+        kf_wr_i32(&b, -1);
+        kf_wr_i32(&b, 0);
+        kf_wr_i32(&b, 1);
+        kf_wr_i32(&b, 1 << 20);
+        kf_wr_i8(&b, 1);
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_cstr(&b, 0, "tx");
+        kf_wr_arr(&b, 0, 1);
+        kf_wr_i32(&b, 0);
+        kf_wr_i64(&b, 0);
+        kf_wr_i32(&b, 1 << 20);
+        if (round == 0)
+            EMIT("fetch_v4_tx_open");
+        else
+            session_only(&b);
+
+        hdr(&b, KF_API_END_TXN, 0, 0);
+        kf_wr_cstr(&b, 0, "txn1");
+        kf_wr_i64(&b, 0);
+        kf_wr_i16(&b, 0);
+        kf_wr_i8(&b, strcmp(ends[round], "commit") == 0);
+        if (round < 2) {
+            snprintf(name, sizeof(name), "end_txn_v0_%s", ends[round]);
+            EMIT(name);
+        } else {
+            session_only(&b);
+        }
+    }
+
+    hdr(&b, KF_API_FETCH, 4, 0); /* read_committed, after the aborted one */
+    kf_wr_i32(&b, -1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i32(&b, 1);
+    kf_wr_i32(&b, 1 << 20);
+    kf_wr_i8(&b, 1);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "tx");
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i32(&b, 0);
+    kf_wr_i64(&b, 0);
+    kf_wr_i32(&b, 1 << 20);
+    EMIT("fetch_v4_tx_read_committed");
+
+    hdr(&b, KF_API_OFFSET_FETCH, 7, 1);
+    kf_wr_cstr(&b, 1, "g1");
+    kf_wr_arr(&b, 1, -1);
+    kf_wr_i8(&b, 1); /* require_stable */
+    kf_wr_tags(&b, 1);
+    session_only(&b);
+
+    hdr(&b, KF_API_DESCRIBE_TRANSACTIONS, 0, 1);
+    kf_wr_arr(&b, 1, 2);
+    kf_wr_cstr(&b, 1, "txn1");
+    kf_wr_cstr(&b, 1, "nope");
+    kf_wr_tags(&b, 1);
+    EMIT("describe_transactions_v0");
+
+    hdr(&b, KF_API_LIST_TRANSACTIONS, 1, 1);
+    kf_wr_arr(&b, 1, 1);
+    kf_wr_cstr(&b, 1, "CompleteCommit");
+    kf_wr_arr(&b, 1, 1);
+    kf_wr_i64(&b, 0);
+    kf_wr_i64(&b, -1); /* duration_filter */
+    kf_wr_tags(&b, 1);
+    EMIT("list_transactions_v1");
+
+    hdr(&b, KF_API_INCREMENTAL_ALTER_CONFIGS, 0, 0);
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_i8(&b, 2);
+    kf_wr_cstr(&b, 0, "tx");
+    kf_wr_arr(&b, 0, 3);
+    kf_wr_cstr(&b, 0, "min.cleanable.dirty.ratio");
+    kf_wr_i8(&b, 0); /* SET */
+    kf_wr_cstr(&b, 0, "0.01");
+    kf_wr_cstr(&b, 0, "retention.ms");
+    kf_wr_i8(&b, 1); /* DELETE */
+    kf_wr_str(&b, 0, NULL, -1);
+    kf_wr_cstr(&b, 0, "cleanup.policy");
+    kf_wr_i8(&b, 3); /* SUBTRACT */
+    kf_wr_cstr(&b, 0, "delete");
+    kf_wr_i8(&b, 0); /* validate_only */
+    EMIT("incremental_alter_configs_v0");
+    hdr(&b, KF_API_INCREMENTAL_ALTER_CONFIGS, 1, 1);
+    kf_wr_arr(&b, 1, 2);
+    kf_wr_i8(&b, 2);
+    kf_wr_cstr(&b, 1, "tx");
+    kf_wr_arr(&b, 1, 1);
+    kf_wr_cstr(&b, 1, "cleanup.policy");
+    kf_wr_i8(&b, 2); /* APPEND */
+    kf_wr_cstr(&b, 1, "delete");
+    kf_wr_tags(&b, 1);
+    kf_wr_tags(&b, 1);
+    kf_wr_i8(&b, 4); /* broker */
+    kf_wr_cstr(&b, 1, "1");
+    kf_wr_arr(&b, 1, 1);
+    kf_wr_cstr(&b, 1, "log.cleaner.backoff.ms");
+    kf_wr_i8(&b, 0);
+    kf_wr_cstr(&b, 1, "0");
+    kf_wr_tags(&b, 1);
+    kf_wr_tags(&b, 1);
+    kf_wr_i8(&b, 1); /* validate_only */
+    kf_wr_tags(&b, 1);
+    EMIT("incremental_alter_configs_v1");
+
+    hdr(&b, KF_API_DESCRIBE_CLUSTER, 0, 1);
+    kf_wr_i8(&b, 1); /* include_cluster_authorized_operations */
+    kf_wr_tags(&b, 1);
+    EMIT("describe_cluster_v0");
+
+    hdr(&b, KF_API_DESCRIBE_LOG_DIRS, 1, 0); /* v0 is not supported */
+    kf_wr_arr(&b, 0, 1);
+    kf_wr_cstr(&b, 0, "tx");
+    kf_wr_arr(&b, 0, 2);
+    kf_wr_i32(&b, 0);
+    kf_wr_i32(&b, 7);
+    EMIT("describe_log_dirs_v1");
+#undef EMIT
+    put("fuzz_request", "session_txn", &txn);
+    kf_buf_free(&txn);
     kf_buf_free(&b);
     kf_buf_free(&batch);
 }
@@ -488,7 +747,9 @@ enum {
     ST_LS = 7,
     ST_TOPIC = 8,
     ST_BROKER = 9,
-    ST_CLEAN = 11
+    ST_CLEAN = 11,
+    ST_TXNIDX0 = 13,
+    ST_TXNJOURNAL = 15
 };
 
 static void st_file(kf_buf *out, int slot, const void *p, size_t n) {
@@ -552,9 +813,112 @@ static void store_seeds(void) {
     st_file(&in, ST_LOG0, seg.data, seg.len);
     put("fuzz_store", "topic_and_broker_properties", &in);
 
+    /* Transactions: producer 7 epoch 0 commits offsets 0-2 (marker at 3),
+     * aborts 4-6 (marker at 7; the .txnindex records [4, 7]), then leaves
+     * 8-10 open.  The journal says txn1 (producer 7) is Ongoing on t-0
+     * with first offset 8; a second journal seed says PrepareAbort, which
+     * the broker must complete at open by writing the abort marker. */
+    kf_buf_reset(&in);
+    kf_buf_reset(&seg);
+    static const int64_t bases[] = {0, 3, 4, 7, 8};
+    for (int i = 0; i < 5; i++) {
+        kf_buf bt;
+        kf_buf_init(&bt, 0);
+        if (i == 1 || i == 3)
+            make_marker(7, 0, i == 1, &bt);
+        else
+            make_txn_batch(i == 2 ? KF_CODEC_ZSTD : KF_CODEC_NONE, 7, 0,
+                           i == 0   ? 0
+                           : i == 2 ? 3
+                                    : 6,
+                           3, &bt);
+        for (int k = 0; k < 8; k++)
+            bt.data[k] = (uint8_t)((uint64_t)bases[i] >> (56 - 8 * k));
+        kf_buf_append(&seg, bt.data, bt.len);
+        kf_buf_free(&bt);
+    }
+    uint8_t ent[34];
+    static const int64_t idx[4] = {7, 4, 7, 0}; /* pid, first, last, lso */
+    ent[0] = ent[1] = 0;
+    for (int f = 0; f < 4; f++)
+        for (int k = 0; k < 8; k++)
+            ent[2 + 8 * f + k] = (uint8_t)((uint64_t)idx[f] >> (56 - 8 * k));
+    st_file(&in, ST_LOG0, seg.data, seg.len);
+    st_file(&in, ST_TXNIDX0, ent, sizeof(ent));
+    put("fuzz_store", "txn_segment_txnindex", &in);
+
+    for (int state = 1; state <= 3; state += 2) { /* Ongoing, PrepareAbort */
+        kf_buf j, e;
+        kf_buf_init(&j, 0);
+        kf_buf_init(&e, 0);
+        kf_buf_append(&j, "KFTXN\0\0\1", 8);
+        kf_wr_i8(&e, 1); /* a transaction's state */
+        kf_wr_cstr(&e, 0, "txn1");
+        kf_wr_i64(&e, 7);
+        kf_wr_i16(&e, 0);
+        kf_wr_i32(&e, 60000);
+        kf_wr_i8(&e, (int8_t)state);
+        kf_wr_i64(&e, 1700000000000LL);
+        kf_wr_i64(&e, 1700000000500LL);
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "t");
+        kf_wr_i32(&e, 0);
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "g1");
+        kf_wr_i32(&e, 1);
+        kf_wr_cstr(&e, 0, "g1");
+        kf_wr_cstr(&e, 0, "t");
+        kf_wr_i32(&e, 0);
+        kf_wr_i64(&e, 3);
+        kf_wr_i32(&e, -1);
+        kf_wr_str(&e, 0, NULL, -1);
+        kf_wr_i32(&j, (int32_t)e.len);
+        kf_wr_i32(&j, (int32_t)kf_crc32c(0, e.data, e.len));
+        kf_buf_append(&j, e.data, e.len);
+        kf_buf_reset(&in);
+        st_file(&in, ST_LOG0, seg.data, seg.len);
+        st_file(&in, ST_TXNIDX0, ent, sizeof(ent));
+        st_file(&in, ST_TXNJOURNAL, j.data, j.len);
+        put("fuzz_store", state == 1 ? "txn_journal_ongoing" : "txn_journal_prepare_abort", &in);
+        kf_buf_free(&j);
+        kf_buf_free(&e);
+    }
+
     kf_buf_free(&in);
     kf_buf_free(&seg);
     kf_buf_free(&seg2);
+}
+
+/* ---- compacted partitions (fuzz_cleaner) ----------------------------------- */
+
+/* fuzz_cleaner's input: [u8 flags] then [u8 batch][u8 nrec-1] and nrec
+ * [u8 key][u8 tombstone bit | value length << 1] (see fuzz_cleaner.c). */
+static void cleaner_seed(const char *name, uint8_t flags, int nbatches, int per_batch, int nkeys,
+                         int tomb_every) {
+    kf_buf in;
+    kf_buf_init(&in, 0);
+    kf_wr_i8(&in, (int8_t)flags);
+    int r = 0;
+    for (int bt = 0; bt < nbatches; bt++) {
+        int codec = bt % 5;
+        int idem = bt % 3 == 0 ? 8 | ((bt % 2) << 4) : 0;
+        kf_wr_i8(&in, (int8_t)(codec | idem));
+        kf_wr_i8(&in, (int8_t)(per_batch - 1));
+        for (int i = 0; i < per_batch; i++, r++) {
+            int tomb = tomb_every && r % tomb_every == tomb_every - 1;
+            kf_wr_i8(&in, (int8_t)(r % nkeys));
+            kf_wr_i8(&in, (int8_t)(tomb ? 1 : (20 + r % 40) << 1));
+        }
+    }
+    put("fuzz_cleaner", name, &in);
+    kf_buf_free(&in);
+}
+
+static void cleaner_seeds(void) {
+    cleaner_seed("few_keys_clean_stop", 0x00, 30, 6, 4, 0);
+    cleaner_seed("tombstones_unclean_stop", 0x01, 30, 8, 10, 5);
+    cleaner_seed("tombstones_removed", 0x02, 40, 4, 6, 3);
+    cleaner_seed("big_segments_many_keys", 0x0d, 20, 16, 24, 7);
 }
 
 /* ---- properties files (fuzz_props) --------------------------------------- */
@@ -626,5 +990,6 @@ int main(int argc, char **argv) {
     store_seeds();
     props_seeds();
     offmap_seeds();
+    cleaner_seeds();
     return failures ? 1 : 0;
 }
