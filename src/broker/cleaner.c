@@ -308,43 +308,13 @@ static int pid_batch_cb(kb_seg *g, int64_t pos, const kf_batch_hdr *h, void *opa
     return 0;
 }
 
-static int pwrite_all(int fd, const void *p, size_t n, int64_t off) {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = pwrite(fd, (const uint8_t *)p + done, n - done, (off_t)(off + (int64_t)done));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    return 0;
-}
-
-static void put_be32(kf_buf *b, uint32_t v) {
-    uint8_t *p = kf_buf_extend(b, 4);
-    if (p)
-        kf_put_be32(p, v);
-}
-
-static void put_be64(kf_buf *b, uint64_t v) {
-    uint8_t *p = kf_buf_extend(b, 8);
-    if (p)
-        kf_put_be64(p, v);
-}
-
 static int tim_wants(const pass *c) {
     return c->max_ts >= 0 && (c->last_tim_ts < 0 || c->max_ts > c->last_tim_ts);
 }
 
 static void tim_add(pass *c) {
-    put_be64(&c->tim, (uint64_t)c->max_ts);
-    put_be32(&c->tim, (uint32_t)(c->max_ts_off - c->g->base));
+    kf_wr_i64(&c->tim, c->max_ts);
+    kf_wr_i32(&c->tim, (int32_t)(uint32_t)(c->max_ts_off - c->g->base));
     c->last_tim_ts = c->max_ts;
 }
 
@@ -354,7 +324,7 @@ static int emit(pass *c, const uint8_t *b, size_t n) {
     kf_batch_hdr h;
     if (kf_batch_parse_hdr(b, n, &h) != 0)
         return -1;
-    if (pwrite_all(c->fd, b, n, c->pos) != 0) {
+    if (kb_pwrite_all(c->fd, b, n, c->pos) != 0) {
         char path[KB_PATH_MAX];
         kb_seg_path(c->g, ".log.cleaned", path, sizeof(path));
         return io_fail("write", path);
@@ -367,8 +337,8 @@ static int emit(pass *c, const uint8_t *b, size_t n) {
         c->max_ts_off = last;
     }
     if (c->pos - c->last_entry_pos > c->cfg->index_interval_bytes) {
-        put_be32(&c->idx, (uint32_t)(last - c->g->base));
-        put_be32(&c->idx, (uint32_t)c->pos);
+        kf_wr_i32(&c->idx, (int32_t)(uint32_t)(last - c->g->base));
+        kf_wr_i32(&c->idx, (int32_t)(uint32_t)c->pos);
         if (tim_wants(c))
             tim_add(c);
         c->last_entry_pos = c->pos;
@@ -464,7 +434,7 @@ static int write_file(const char *path, const kf_buf *b) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return io_fail("create", path);
-    if (pwrite_all(fd, b->data, b->len, 0) != 0 || fdatasync(fd) != 0) {
+    if (kb_pwrite_all(fd, b->data, b->len, 0) != 0 || fdatasync(fd) != 0) {
         close(fd);
         return io_fail("write", path);
     }

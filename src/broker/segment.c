@@ -48,7 +48,7 @@ long long kb_pread_full(int fd, void *p, size_t n, int64_t off) {
     return (long long)got;
 }
 
-static int pwrite_all(int fd, const void *p, size_t n, int64_t off) {
+int kb_pwrite_all(int fd, const void *p, size_t n, int64_t off) {
     size_t done = 0;
     while (done < n) {
         ssize_t w = pwrite(fd, (const uint8_t *)p + done, n - done, (off_t)(off + (int64_t)done));
@@ -196,7 +196,7 @@ static int write_tim_last(kb_seg *g) {
     enc_tim(e, &g->tim[g->ntim - 1]);
     if (tim_fd(g) < 0)
         return -1;
-    if (pwrite_all(g->fd_tim, e, sizeof(e), (int64_t)(g->ntim - 1) * KB_TIM_ENTRY) != 0) {
+    if (kb_pwrite_all(g->fd_tim, e, sizeof(e), (int64_t)(g->ntim - 1) * KB_TIM_ENTRY) != 0) {
         kb_seg_path(g, ".timeindex", path, sizeof(path));
         return io_fail("write", path);
     }
@@ -227,7 +227,7 @@ int kb_seg_append(kb_seg *g, const uint8_t *batch, size_t len, int64_t last_off,
     int64_t pos = g->size;
     if (kb_seg_log_fd(g) < 0)
         return -1;
-    if (pwrite_all(g->fd_log, batch, len, pos) != 0) {
+    if (kb_pwrite_all(g->fd_log, batch, len, pos) != 0) {
         int e = errno;
         kb_seg_path(g, ".log", path, sizeof(path));
         if (ftruncate(g->fd_log, (off_t)pos) != 0)
@@ -247,8 +247,8 @@ int kb_seg_append(kb_seg *g, const uint8_t *batch, size_t len, int64_t last_off,
         if (ok) {
             uint8_t e[KB_IDX_ENTRY];
             enc_idx(e, &g->idx[g->nidx - 1]);
-            if (idx_fd(g) < 0 ||
-                pwrite_all(g->fd_idx, e, sizeof(e), (int64_t)(g->nidx - 1) * KB_IDX_ENTRY) != 0) {
+            if (idx_fd(g) < 0 || kb_pwrite_all(g->fd_idx, e, sizeof(e),
+                                               (int64_t)(g->nidx - 1) * KB_IDX_ENTRY) != 0) {
                 kb_seg_path(g, ".index", path, sizeof(path));
                 if (g->fd_idx >= 0)
                     io_fail("write", path);
@@ -451,7 +451,7 @@ static int write_index_files(kb_seg *g) {
     for (size_t i = 0; i < g->nidx; i++)
         enc_idx(buf + i * KB_IDX_ENTRY, &g->idx[i]);
     int rc = 0;
-    if (idx_fd(g) < 0 || pwrite_all(g->fd_idx, buf, ilen, 0) != 0 ||
+    if (idx_fd(g) < 0 || kb_pwrite_all(g->fd_idx, buf, ilen, 0) != 0 ||
         ftruncate(g->fd_idx, (off_t)ilen) != 0) {
         kb_seg_path(g, ".index", path, sizeof(path));
         if (g->fd_idx >= 0)
@@ -460,7 +460,7 @@ static int write_index_files(kb_seg *g) {
     }
     for (size_t i = 0; rc == 0 && i < g->ntim; i++)
         enc_tim(buf + i * KB_TIM_ENTRY, &g->tim[i]);
-    if (rc == 0 && (tim_fd(g) < 0 || pwrite_all(g->fd_tim, buf, tlen, 0) != 0 ||
+    if (rc == 0 && (tim_fd(g) < 0 || kb_pwrite_all(g->fd_tim, buf, tlen, 0) != 0 ||
                     ftruncate(g->fd_tim, (off_t)tlen) != 0)) {
         kb_seg_path(g, ".timeindex", path, sizeof(path));
         if (g->fd_tim >= 0)

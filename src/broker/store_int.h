@@ -123,6 +123,8 @@ int kb_seg_fsync(kb_seg *g);
 int kb_seg_index_full(const kb_seg *g, int64_t index_bytes);
 /* pread loop: bytes read (short only at EOF) or -1. */
 long long kb_pread_full(int fd, void *p, size_t n, int64_t off);
+/* pwrite loop over short writes and EINTR: 0, or -1 with errno set. */
+int kb_pwrite_all(int fd, const void *p, size_t n, int64_t off);
 
 /* ---- partlog.c ---- */
 /* Opens the partition directory (creating it), loads segments, recovers
