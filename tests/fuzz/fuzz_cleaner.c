@@ -27,6 +27,7 @@
  * One store is opened at start-up in /dev/shm (TMPDIR if set) and reused:
  * each input creates topic "c", and deletes it at the end.
  */
+#include "fuzz_env.h"
 #include "broker/store.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -94,14 +95,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_dir, sizeof(g_dir), "%s/kferry-fuzz-cleaner-XXXXXX", tmp);
-    if (!mkdtemp(g_dir))
-        die("mkdtemp", g_dir);
-    if (!getenv("KFERRY_FUZZ_LOG"))
-        kf_log_set_level(KF_LOG_ERR - 1);
+    fuzz_env_init(g_dir, sizeof(g_dir), "cleaner");
     store_open();
     atexit(cleanup);
     return 0;

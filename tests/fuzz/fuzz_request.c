@@ -13,6 +13,7 @@
  * response is framed with a size matching its length and echoes the
  * correlation id.
  */
+#include "fuzz_env.h"
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/group.h"
@@ -170,18 +171,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    /* tmpfs by default: fsyncs and directory churn cost nothing there. */
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_dir, sizeof(g_dir), "%s/kferry-fuzz-XXXXXX", tmp);
-    if (!mkdtemp(g_dir))
-        die("mkdtemp", g_dir);
-    /* Malformed requests are the point here; their log lines are noise. */
+    fuzz_env_init(g_dir, sizeof(g_dir), "request");
     g_trace = getenv("KFERRY_FUZZ_TRACE") != NULL;
     g_reopen = getenv("KFERRY_FUZZ_REOPEN") != NULL;
-    if (!getenv("KFERRY_FUZZ_LOG"))
-        kf_log_set_level(KF_LOG_ERR - 1);
     atexit(cleanup);
     return 0;
 }

@@ -23,6 +23,7 @@
  *    offsets and the same last stable offset (open transactions, from the
  *    transaction journal and the log) for every partition.
  */
+#include "fuzz_env.h"
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "broker/store.h"
@@ -78,14 +79,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_dir, sizeof(g_dir), "%s/kferry-fuzz-store-XXXXXX", tmp);
-    if (!mkdtemp(g_dir))
-        die("mkdtemp", g_dir);
-    if (!getenv("KFERRY_FUZZ_LOG"))
-        kf_log_set_level(KF_LOG_ERR - 1);
+    fuzz_env_init(g_dir, sizeof(g_dir), "store");
     atexit(cleanup);
     return 0;
 }
