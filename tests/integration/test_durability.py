@@ -65,9 +65,13 @@ def test_acked_records_survive_kill9(broker, idempotent):
         mine = {off: kv for (pp, off), kv in acked.items() if pp == part}
         low, high = cf_watermarks(broker.bootstrap, topic, part)
         assert low == 0, "partition %d: log start %d after restart" % (part, low)
-        assert high >= max(mine) + 1, (
-            "partition %d: log end %d after kill -9, but offset %d was acknowledged"
-            % (part, high, max(mine)))
+        # Under load every batch of one partition can still be unacknowledged
+        # at the kill; such a partition has no acknowledged offset to check,
+        # only that what it holds was produced and has no gaps.
+        if mine:
+            assert high >= max(mine) + 1, (
+                "partition %d: log end %d after kill -9, but offset %d was acknowledged"
+                % (part, high, max(mine)))
         got = cf_read(broker.bootstrap, topic, {part: ck.OFFSET_BEGINNING}, count=high,
                       timeout=60)[part]
         offsets = [r.offset for r in got]
