@@ -107,6 +107,8 @@ typedef struct kb_req {
     void *park_state;          /* handler-owned, survives KB_PARK */
     void (*park_free)(void *); /* called when the request is dropped or answered */
     const char *peer;          /* "ip:port" of the client, for logs */
+    const char *principal;     /* "User:NAME" the connection authenticated as
+                                  ("User:ANONYMOUS" when unauthenticated) */
 } kb_req;
 
 static inline void kb_req_body(const kb_req *r, kf_rd *rd) {

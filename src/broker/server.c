@@ -49,6 +49,7 @@ typedef struct kb_conn {
     int paused_read; /* EPOLLIN off: enough input buffered while busy */
     int dead;
     char peer[64];
+    char principal[256]; /* "User:ANONYMOUS" until authenticated */
     struct kb_conn *prev, *next; /* all connections */
 } kb_conn;
 
@@ -231,6 +232,7 @@ static int process_input(kb_broker *b, kb_conn *c) {
         r->frame_len = (size_t)size;
         r->conn = c;
         r->peer = c->peer;
+        r->principal = c->principal;
         r->arrived_ms = kf_now_ms();
         char why[200];
         if (kb_req_parse_header(r, why, sizeof(why)) != 0) {
@@ -325,6 +327,7 @@ static void accept_all(kb_broker *b) {
             port = ntohs(a->sin6_port);
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        kf_strlcpy(c->principal, "User:ANONYMOUS", sizeof(c->principal));
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
