@@ -49,6 +49,12 @@ CLUSTER_EXTRA = {
     "group.min.session.timeout.ms": 1000,
     "log.cleaner.min.compaction.lag.ms": 0,
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": 2000,
+    # Both clusters enforce ACLs, as secured production clusters do; the
+    # PLAINTEXT listeners (tests, kferry, the controller) are unauthenticated
+    # and User:ANONYMOUS is a super user, so only principals that log in
+    # through a secured listener are subject to ACLs.
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "super.users": "User:ANONYMOUS",
 }
 
 SKIP_REASON = ("real-Kafka tier skipped: no Kafka distribution (set KAFKA_HOME to an Apache "
