@@ -354,8 +354,8 @@ static int run(demo *d, demo_app *app) {
     say("\n[2/7] the application runs on onprem: a producer writes '" DEMO_TOPIC
         "' (%d records/s), consumer group '" DEMO_GROUP "' reads it",
         d->rate);
-    if (demo_app_producer_start(app, d->addr[0], d->rate) != 0 ||
-        demo_app_consumer_start(app, d->addr[0]) != 0)
+    if (demo_app_producer_start(app, d->addr[0], NULL, d->rate) != 0 ||
+        demo_app_consumer_start(app, d->addr[0], NULL) != 0)
         return 1;
     sleep_ms(3000);
 
@@ -386,7 +386,7 @@ static int run(demo *d, demo_app *app) {
         say("      cutover failed (exit %d)", rc);
         return 1;
     }
-    if (demo_app_consumer_start(app, d->addr[1]) != 0)
+    if (demo_app_consumer_start(app, d->addr[1], NULL) != 0)
         return 1;
     say("      consumers now read from cloud");
 
@@ -403,7 +403,7 @@ static int run(demo *d, demo_app *app) {
         say("      kferry mirror exited with %d; see %s", rc, mlog);
         return 1;
     }
-    if (demo_app_producer_start(app, d->addr[1], d->rate) != 0)
+    if (demo_app_producer_start(app, d->addr[1], NULL, d->rate) != 0)
         return 1;
     say("      producers now write to cloud");
     sleep_ms(3000);

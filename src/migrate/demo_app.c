@@ -79,12 +79,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     pthread_mutex_unlock(&a->mu);
 }
 
-static rd_kafka_conf_t *base_conf(const char *bootstrap) {
+/* props: NULL, or key, value, ..., NULL (the security settings of the
+ * application's principal in `kferry demo --secure`). */
+static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *const *props) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char err[256];
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
     rd_kafka_conf_set(conf, "client.id", "demo-app", err, sizeof(err));
     rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+    for (size_t i = 0; props && props[i] && props[i + 1]; i += 2) {
+        if (rd_kafka_conf_set(conf, props[i], props[i + 1], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "kferry demo: application client setting %s: %s\n", props[i], err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
     return conf;
 }
 
@@ -126,8 +135,11 @@ static void *producer_main(void *arg) {
     return NULL;
 }
 
-int demo_app_producer_start(demo_app *a, const char *bootstrap, int rate) {
-    rd_kafka_conf_t *conf = base_conf(bootstrap);
+int demo_app_producer_start(demo_app *a, const char *bootstrap, const char *const *props,
+                            int rate) {
+    rd_kafka_conf_t *conf = base_conf(bootstrap, props);
+    if (!conf)
+        return -1;
     char err[256];
     rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
     rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
@@ -202,8 +214,10 @@ static void *consumer_main(void *arg) {
     return NULL;
 }
 
-int demo_app_consumer_start(demo_app *a, const char *bootstrap) {
-    rd_kafka_conf_t *conf = base_conf(bootstrap);
+int demo_app_consumer_start(demo_app *a, const char *bootstrap, const char *const *props) {
+    rd_kafka_conf_t *conf = base_conf(bootstrap, props);
+    if (!conf)
+        return -1;
     char err[256];
     rd_kafka_conf_set(conf, "group.id", a->group, err, sizeof(err));
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));

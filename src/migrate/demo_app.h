@@ -20,11 +20,12 @@ demo_app *demo_app_new(const char *topic, const char *group, int64_t max_records
 void demo_app_destroy(demo_app *a);
 
 /* Starts producing to bootstrap at about rate records/s (until stopped or
- * the ledger is full). Returns 0 or -1 with a message on stderr. */
-int demo_app_producer_start(demo_app *a, const char *bootstrap, int rate);
+ * the ledger is full); props: NULL or extra librdkafka settings as key,
+ * value, ..., NULL. Returns 0 or -1 with a message on stderr. */
+int demo_app_producer_start(demo_app *a, const char *bootstrap, const char *const *props, int rate);
 /* Flushes and stops the producer; every record is then acknowledged or failed. */
 void demo_app_producer_stop(demo_app *a);
-int demo_app_consumer_start(demo_app *a, const char *bootstrap);
+int demo_app_consumer_start(demo_app *a, const char *bootstrap, const char *const *props);
 /* Leaves the group cleanly, committing what was processed. */
 void demo_app_consumer_stop(demo_app *a);
 
