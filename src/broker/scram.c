@@ -278,7 +278,8 @@ int kb_scram_parse_client_first(const char *msg, size_t len, kb_scram_client_fir
      * must be attr=value. */
     while (pos <= len) {
         next_field(msg, len, &pos, &f, &fl);
-        if (fl < 2 || f[1] != '=') {
+        const char *eq = memchr(f, '=', fl);
+        if (!eq || eq == f) {
             set_err(err, errlen, "invalid extension in client-first-message");
             return -1;
         }
@@ -336,7 +337,8 @@ int kb_scram_parse_client_final(const char *msg, size_t len, kb_scram_client_fin
     out->nonce_len = fl - 2;
     while (pos <= ppos) {
         next_field(msg, ppos, &pos, &f, &fl);
-        if (fl < 2 || f[1] != '=') {
+        const char *eq = memchr(f, '=', fl);
+        if (!eq || eq == f) {
             set_err(err, errlen, "invalid extension in client-final-message");
             return -1;
         }
