@@ -483,7 +483,11 @@ int kb_scram_server_final(kb_scram_server *s, const char *msg, size_t len, kf_bu
         set_err(err, errlen, "channel binding does not match the GS2 header");
         return -1;
     }
-    if (cf.nonce_len != s->nonce.len || memcmp(cf.nonce, s->nonce.data, s->nonce.len) != 0) {
+    /* Kafka accepts a nonce that ends with the combined one (librdkafka
+     * 2.0.2 sends its own nonce in front once more): so do we.  The
+     * server's random part must be there either way. */
+    if (cf.nonce_len < s->nonce.len ||
+        memcmp(cf.nonce + cf.nonce_len - s->nonce.len, s->nonce.data, s->nonce.len) != 0) {
         set_err(err, errlen, "nonce mismatch");
         return -1;
     }
