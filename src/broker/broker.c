@@ -7,6 +7,7 @@
 
 #include "broker/group.h"
 #include "broker/pidstate.h"
+#include "broker/sasl.h"
 #include "broker/store.h"
 #include "broker/txn.h"
 #include "common/log.h"
@@ -97,10 +98,15 @@ int kb_broker_open(kb_broker *b, char *err, size_t errlen) {
         b->store = NULL;
         return -1;
     }
+    if (kb_sasl_open(b, err, errlen) != 0) {
+        kb_broker_close(b);
+        return -1;
+    }
     return 0;
 }
 
 void kb_broker_close(kb_broker *b) {
+    kb_sasl_close(b);
     kb_txns_close(b);
     if (b->groups)
         kb_groups_close(b->groups);

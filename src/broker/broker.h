@@ -31,6 +31,8 @@ struct kb_store;
 struct kb_groups;
 struct kb_txns;
 struct kb_conn;
+struct kb_sasl;
+struct kb_sasl_session;
 
 typedef struct kb_config {
     int32_t node_id;       /* node.id / broker.id, default 1 */
@@ -77,6 +79,7 @@ typedef struct kb_broker {
     struct kb_store *store;
     struct kb_groups *groups;
     struct kb_txns *txns;     /* transaction coordinator (txn.c) */
+    struct kb_sasl *sasl;     /* SASL config and SCRAM credentials (sasl.c) */
     int64_t next_producer_id; /* InitProducerId allocator (persisted by the store) */
     int woken;                /* set by kb_broker_wake(); cleared by the loop */
     volatile int stopping;
@@ -101,14 +104,15 @@ typedef struct kb_req {
     int32_t client_id_len; /* -1 = null */
     uint8_t *frame;        /* the whole request (after the size prefix), owned */
     size_t frame_len;
-    size_t body_off;           /* where the request body starts in frame */
-    int64_t arrived_ms;        /* kf_now_ms() when the request was read */
-    int retries;               /* 0 on the first call */
-    void *park_state;          /* handler-owned, survives KB_PARK */
-    void (*park_free)(void *); /* called when the request is dropped or answered */
-    const char *peer;          /* "ip:port" of the client, for logs */
-    const char *principal;     /* "User:NAME" the connection authenticated as
-                                  ("User:ANONYMOUS" when unauthenticated) */
+    size_t body_off;              /* where the request body starts in frame */
+    int64_t arrived_ms;           /* kf_now_ms() when the request was read */
+    int retries;                  /* 0 on the first call */
+    void *park_state;             /* handler-owned, survives KB_PARK */
+    void (*park_free)(void *);    /* called when the request is dropped or answered */
+    const char *peer;             /* "ip:port" of the client, for logs */
+    const char *principal;        /* "User:NAME" the connection authenticated as
+                                     ("User:ANONYMOUS" when unauthenticated) */
+    struct kb_sasl_session *sasl; /* the connection's SASL state (NULL in unit tests) */
 } kb_req;
 
 static inline void kb_req_body(const kb_req *r, kf_rd *rd) {

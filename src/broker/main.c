@@ -7,6 +7,7 @@
  */
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "broker/sasl.h"
 #include "broker/server.h"
 #include "broker/store.h"
 #include "common/log.h"
@@ -35,6 +36,12 @@ static void usage(FILE *f) {
                "  --log-level LEVEL      error, warn, notice, info (default) or debug\n"
                "  --debug LIST           debug logs for components: net,proto,store,group or all\n"
                "  --print-config-reference  print every config key as a Markdown table\n"
+               "  --add-scram-user NAME  store a SCRAM credential for NAME in --data-dir and\n"
+               "                         exit (the broker must not be running on it); with\n"
+               "    --mechanism M        SCRAM-SHA-256 or SCRAM-SHA-512 (default)\n"
+               "    --iterations N       4096..16384 (default 8192)\n"
+               "    --password-file F    first line of F is the password; '-' or no option\n"
+               "                         reads it from stdin (never give it as an argument)\n"
                "  --version              print the version\n"
                "  --help                 this text\n"
                "\n"
@@ -54,6 +61,58 @@ static void print_reference(void) {
     for (size_t i = 0; i < n; i++)
         printf("| `%s` | %s%s%s |\n", d[i].name, d[i].broker_key ? "`" : "",
                d[i].broker_key ? d[i].broker_key : "-", d[i].broker_key ? "`" : "");
+}
+
+/* --add-scram-user: the password comes from a file or stdin, never argv
+ * (/proc/PID/cmdline is world-readable). */
+static int add_scram_user(const char *data_dir, const char *user, const char *mech_name,
+                          const char *iter_s, const char *pwfile) {
+    if (!data_dir) {
+        fprintf(stderr, "kferry-broker: --add-scram-user needs --data-dir DIR\n");
+        return 2;
+    }
+    int mech = kb_scram_mech_from_name(mech_name);
+    if (!mech) {
+        fprintf(stderr, "kferry-broker: --mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512\n");
+        return 2;
+    }
+    int64_t iter;
+    if (kf_parse_i64(iter_s, KB_SCRAM_MIN_ITER, KB_SCRAM_MAX_ITER, &iter) != 0) {
+        fprintf(stderr, "kferry-broker: --iterations must be an integer in %d..%d\n",
+                KB_SCRAM_MIN_ITER, KB_SCRAM_MAX_ITER);
+        return 2;
+    }
+    FILE *f = stdin;
+    if (pwfile && strcmp(pwfile, "-") != 0) {
+        f = fopen(pwfile, "r");
+        if (!f) {
+            fprintf(stderr, "kferry-broker: cannot open --password-file %s\n", pwfile);
+            return 2;
+        }
+    }
+    char pw[KB_SASL_MAX_PASSWORD + 2];
+    size_t n = 0;
+    if (fgets(pw, sizeof(pw), f)) {
+        n = strlen(pw);
+        while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+            pw[--n] = '\0';
+    }
+    if (f != stdin)
+        fclose(f);
+    if (n == 0 || n > KB_SASL_MAX_PASSWORD) {
+        fprintf(stderr, "kferry-broker: the password must be one line of 1..%d bytes\n",
+                KB_SASL_MAX_PASSWORD);
+        return 2;
+    }
+    char err[512];
+    int rc = kb_sasl_add_user(data_dir, user, mech, (int32_t)iter, pw, n, err, sizeof(err));
+    memset(pw, 0, sizeof(pw));
+    if (rc != 0) {
+        fprintf(stderr, "kferry-broker: %s\n", err);
+        return 1;
+    }
+    printf("stored %s credential for user %s in %s\n", mech_name, user, data_dir);
+    return 0;
 }
 
 static int parse_level(const char *s) {
@@ -79,10 +138,16 @@ int main(int argc, char **argv) {
                                          {"log-level", required_argument, 0, 'L'},
                                          {"debug", required_argument, 0, 'D'},
                                          {"print-config-reference", no_argument, 0, 'R'},
+                                         {"add-scram-user", required_argument, 0, 'U'},
+                                         {"mechanism", required_argument, 0, 'M'},
+                                         {"iterations", required_argument, 0, 'I'},
+                                         {"password-file", required_argument, 0, 'P'},
                                          {"version", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *listen = NULL, *data_dir = NULL, *config = NULL, *debug = NULL;
+    const char *scram_user = NULL, *scram_mech = "SCRAM-SHA-512", *pwfile = NULL;
+    const char *scram_iter = "8192";
     int level = KF_LOG_INFO;
     kf_props overrides;
     kf_props_init(&overrides);
@@ -114,6 +179,10 @@ int main(int argc, char **argv) {
             }
             break;
         case 'D': debug = optarg; break;
+        case 'U': scram_user = optarg; break;
+        case 'M': scram_mech = optarg; break;
+        case 'I': scram_iter = optarg; break;
+        case 'P': pwfile = optarg; break;
         case 'R': print_reference(); return 0;
         case 'V': printf("kferry-broker %s\n", KFERRY_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -127,6 +196,8 @@ int main(int argc, char **argv) {
     kf_log_set_level(level);
     if (debug)
         kf_log_set_debug(debug);
+    if (scram_user)
+        return add_scram_user(data_dir, scram_user, scram_mech, scram_iter, pwfile);
 
     static kb_broker b;
     kb_config_defaults(&b.cfg);

@@ -12,6 +12,7 @@
 
 #include "broker/dispatch.h"
 #include "broker/group.h"
+#include "broker/sasl.h"
 #include "broker/store.h"
 #include "broker/txn.h"
 #include "common/log.h"
@@ -49,7 +50,9 @@ typedef struct kb_conn {
     int paused_read; /* EPOLLIN off: enough input buffered while busy */
     int dead;
     char peer[64];
-    char principal[256]; /* "User:ANONYMOUS" until authenticated */
+    char principal[256];         /* "User:ANONYMOUS" until authenticated */
+    kb_sasl_session sasl;        /* SASL state (enabled on SASL_* listeners) */
+    int close_after;             /* close once the output is sent (SASL failure) */
     struct kb_conn *prev, *next; /* all connections */
 } kb_conn;
 
@@ -83,6 +86,7 @@ static void conn_close(kb_broker *b, kb_conn *c) {
     c->fd = -1;
     req_free(c->cur);
     c->cur = NULL;
+    kb_sasl_session_free(&c->sasl);
     kf_buf_free(&c->in);
     kf_buf_free(&c->out);
     if (c->prev)
@@ -173,6 +177,8 @@ static int flush_out(kb_broker *b, kb_conn *c) {
         }
     }
     update_events(b, c);
+    if (c->close_after && c->out.len == c->out_off)
+        return -1; /* the closing response is out */
     return 0;
 }
 
@@ -195,6 +201,8 @@ static int run_req(kb_broker *b, kb_conn *c) {
         conn_drop(b, c, why);
         return -1;
     }
+    if (c->sasl.close_after)
+        c->close_after = 1;
     if (kf_log_debug_enabled("proto"))
         kf_debug("proto", "%s %s v%d corr %d -> %s", c->peer, kf_api_name(r->api_key),
                  r->api_version, r->correlation_id, rc == KB_NORESP ? "no response" : "ok");
@@ -202,14 +210,56 @@ static int run_req(kb_broker *b, kb_conn *c) {
     return 0;
 }
 
+/* After SaslHandshake v0 the client's SASL tokens arrive as bare
+ * length-prefixed frames and the server's go back the same way. */
+static int raw_sasl_token(kb_broker *b, kb_conn *c, const uint8_t *tok, size_t len) {
+    c->sasl.requests++;
+    kf_buf resp;
+    kf_buf_init(&resp, KB_SASL_MAX_TOKEN);
+    char msg[256];
+    int rc = kb_sasl_step(b, &c->sasl, tok, len, &resp, msg, sizeof(msg));
+    if (rc == 0) {
+        /* PLAIN answers an empty token, as Kafka does. */
+        size_t at = kf_wr_reserve_i32(&c->out);
+        kf_buf_append(&c->out, resp.data, resp.len);
+        kf_wr_patch_i32(&c->out, at, (int32_t)resp.len);
+    }
+    kf_buf_free(&resp);
+    if (rc != 0) {
+        /* kb_sasl_step logged the failure; the v0 flow has no error frame. */
+        conn_drop(b, c, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* Handles complete frames in c->in while no request is parked. */
 static int process_input(kb_broker *b, kb_conn *c) {
     size_t pos = 0;
-    while (!c->cur && c->out.len - c->out_off < OUT_HIGH_WATER) {
+    while (!c->cur && !c->close_after && c->out.len - c->out_off < OUT_HIGH_WATER) {
         size_t avail = c->in.len - pos;
         if (avail < 4)
             break;
         int32_t size = (int32_t)kf_be32(c->in.data + pos);
+        int preauth = c->sasl.enabled && c->sasl.state != KB_SASL_ST_DONE;
+        if (preauth && (size < 0 || size > KB_SASL_MAX_TOKEN + 4096)) {
+            char why[128];
+            snprintf(why, sizeof(why), "request of %d bytes before SASL authentication", size);
+            conn_drop(b, c, why);
+            return -1;
+        }
+        if (preauth && c->sasl.requests >= KB_SASL_MAX_PREAUTH_REQUESTS) {
+            conn_drop(b, c, "too many requests before SASL authentication");
+            return -1;
+        }
+        if (c->sasl.state == KB_SASL_ST_RAW) {
+            if (avail < 4 + (size_t)size)
+                break;
+            if (raw_sasl_token(b, c, c->in.data + pos + 4, (size_t)size) != 0)
+                return -1;
+            pos += 4 + (size_t)size;
+            continue;
+        }
         if (size < 8 || size > b->cfg.socket_request_max_bytes) {
             char why[96];
             snprintf(why, sizeof(why), "invalid request size %d", size);
@@ -233,12 +283,23 @@ static int process_input(kb_broker *b, kb_conn *c) {
         r->conn = c;
         r->peer = c->peer;
         r->principal = c->principal;
+        r->sasl = &c->sasl;
         r->arrived_ms = kf_now_ms();
         char why[200];
         if (kb_req_parse_header(r, why, sizeof(why)) != 0) {
             req_free(r);
             conn_drop(b, c, why);
             return -1;
+        }
+        if (preauth) {
+            c->sasl.requests++;
+            if (!kb_sasl_allows(&c->sasl, r->api_key)) {
+                snprintf(why, sizeof(why), "%s request before SASL authentication",
+                         kf_api_name(r->api_key));
+                req_free(r);
+                conn_drop(b, c, why);
+                return -1;
+            }
         }
         c->cur = r;
         if (run_req(b, c) != 0)
@@ -328,6 +389,8 @@ static void accept_all(kb_broker *b) {
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
         kf_strlcpy(c->principal, "User:ANONYMOUS", sizeof(c->principal));
+        /* SASL_TODO(listeners): enabled on SASL_PLAINTEXT/SASL_SSL listeners. */
+        kb_sasl_session_init(&c->sasl, 0, NULL, c->principal, sizeof(c->principal), kf_now_ms());
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
@@ -359,6 +422,21 @@ static void run_parked(kb_broker *b) {
                 continue;
             if (flush_out(b, c) != 0)
                 conn_drop(b, c, NULL);
+        }
+    }
+}
+
+/* Connections on SASL listeners must authenticate in time. */
+static void sasl_timeouts(kb_broker *b, int64_t now) {
+    int64_t limit = b->sasl ? b->sasl->auth_timeout_ms : 30000;
+    for (kb_conn *c = srv(b)->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->sasl.enabled && c->sasl.state != KB_SASL_ST_DONE &&
+            now - c->sasl.started_ms > limit) {
+            char why[128];
+            snprintf(why, sizeof(why), "SASL authentication not completed within %lld ms",
+                     (long long)limit);
+            conn_drop(b, c, why);
         }
     }
 }
@@ -497,6 +575,7 @@ int kb_server_run(kb_broker *b) {
             kb_groups_tick(b->groups, now);
             kb_store_tick(b->store, kf_wall_ms());
             kb_txns_tick(b, kf_wall_ms());
+            sasl_timeouts(b, now);
         }
         reap_dead();
     }

@@ -139,12 +139,17 @@ int kf_fsync_dir(const char *path) {
 }
 
 int kf_write_file_atomic(const char *path, const void *data, size_t len) {
+    return kf_write_file_atomic_mode(path, data, len, 0644);
+}
+
+int kf_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode) {
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(tmp); /* a stale temp file would keep its old mode */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
     if (fd < 0)
         return -1;
     const uint8_t *p = data;

@@ -33,6 +33,8 @@ int kf_edit_distance(const char *a, const char *b, int cap);
 int kf_read_file(const char *path, kf_buf *out, size_t max);
 /* Writes via a temp file, fsync and rename. 0 or -1/errno. */
 int kf_write_file_atomic(const char *path, const void *data, size_t len);
+/* The same with the file's permission bits (e.g. 0600 for secrets). */
+int kf_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode);
 /* fsyncs a directory so renames/creates inside it are durable. */
 int kf_fsync_dir(const char *path);
 /* mkdir -p. 0 or -1/errno. */

@@ -39,6 +39,9 @@ const char *kf_api_name(int k) {
     case KF_API_OFFSET_DELETE: return "OffsetDelete";
     case KF_API_DESCRIBE_LOG_DIRS: return "DescribeLogDirs";
     case KF_API_INCREMENTAL_ALTER_CONFIGS: return "IncrementalAlterConfigs";
+    case KF_API_DESCRIBE_CLIENT_QUOTAS: return "DescribeClientQuotas";
+    case KF_API_DESCRIBE_USER_SCRAM_CREDENTIALS: return "DescribeUserScramCredentials";
+    case KF_API_ALTER_USER_SCRAM_CREDENTIALS: return "AlterUserScramCredentials";
     case KF_API_DESCRIBE_CLUSTER: return "DescribeCluster";
     case KF_API_DESCRIBE_TRANSACTIONS: return "DescribeTransactions";
     case KF_API_LIST_TRANSACTIONS: return "ListTransactions";
@@ -78,6 +81,12 @@ const char *kf_err_name(int e) {
     case KF_ERR_CONCURRENT_TRANSACTIONS: return "CONCURRENT_TRANSACTIONS";
     case KF_ERR_PRODUCER_FENCED: return "PRODUCER_FENCED";
     case KF_ERR_UNSTABLE_OFFSET_COMMIT: return "UNSTABLE_OFFSET_COMMIT";
+    case KF_ERR_UNSUPPORTED_SASL_MECHANISM: return "UNSUPPORTED_SASL_MECHANISM";
+    case KF_ERR_ILLEGAL_SASL_STATE: return "ILLEGAL_SASL_STATE";
+    case KF_ERR_SASL_AUTHENTICATION_FAILED: return "SASL_AUTHENTICATION_FAILED";
+    case KF_ERR_RESOURCE_NOT_FOUND: return "RESOURCE_NOT_FOUND";
+    case KF_ERR_DUPLICATE_RESOURCE: return "DUPLICATE_RESOURCE";
+    case KF_ERR_UNACCEPTABLE_CREDENTIAL: return "UNACCEPTABLE_CREDENTIAL";
     default: return "ERROR";
     }
 }
