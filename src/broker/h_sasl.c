@@ -118,6 +118,17 @@ int kb_h_sasl_authenticate(kb_broker *b, kb_req *r, kf_buf *out) {
 
 static kb_creds *creds_of(kb_broker *b) { return b->sasl ? &b->sasl->creds : NULL; }
 
+/* The credential_infos array of one user: mechanism and iterations. */
+static void write_cred_infos(kf_buf *out, const kb_cred_user *u) {
+    kf_wr_arr(out, 1, u->have[1] + u->have[2]);
+    for (int m = KB_SCRAM_SHA256; m <= KB_SCRAM_SHA512; m++)
+        if (u->have[m]) {
+            kf_wr_i8(out, (int8_t)m);
+            kf_wr_i32(out, u->cred[m].iterations);
+            kf_wr_tags(out, 1);
+        }
+}
+
 int kb_h_describe_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
     /* authz: CLUSTER DESCRIBE */
     kf_rd rd;
@@ -148,13 +159,7 @@ int kb_h_describe_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
             kf_wr_cstr(out, 1, u->name);
             kf_wr_i16(out, KF_ERR_NONE);
             kf_wr_str(out, 1, NULL, -1);
-            kf_wr_arr(out, 1, u->have[1] + u->have[2]);
-            for (int m = KB_SCRAM_SHA256; m <= KB_SCRAM_SHA512; m++)
-                if (u->have[m]) {
-                    kf_wr_i8(out, (int8_t)m);
-                    kf_wr_i32(out, u->cred[m].iterations);
-                    kf_wr_tags(out, 1);
-                }
+            write_cred_infos(out, u);
             kf_wr_tags(out, 1);
         }
         kf_wr_tags(out, 1);
@@ -181,13 +186,7 @@ int kb_h_describe_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
         } else {
             kf_wr_i16(out, KF_ERR_NONE);
             kf_wr_str(out, 1, NULL, -1);
-            kf_wr_arr(out, 1, u->have[1] + u->have[2]);
-            for (int m = KB_SCRAM_SHA256; m <= KB_SCRAM_SHA512; m++)
-                if (u->have[m]) {
-                    kf_wr_i8(out, (int8_t)m);
-                    kf_wr_i32(out, u->cred[m].iterations);
-                    kf_wr_tags(out, 1);
-                }
+            write_cred_infos(out, u);
         }
         kf_wr_tags(out, 1);
     }
