@@ -79,7 +79,7 @@ start_broker() { # name -> sets PORT
   "$BUILD/kferry-broker" --listen 127.0.0.1:0 --data-dir "$WORK/$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
   PIDS+=($!)
   for _ in $(seq 100); do
-    PORT=$(sed -n 's/^kferry-broker listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$1.out")
+    PORT=$(sed -n 's/^kferry-broker listening on PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$1.out")
     [ -n "$PORT" ] && return 0
     sleep 0.1
   done

@@ -61,7 +61,7 @@ for _ in $(seq 1 200); do
     kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.stderr" >&2; exit 1; }
     sleep 0.05
 done
-BOOT=$(sed -n 's/^kferry-broker listening on //p' "$WORK/broker.stdout")
+BOOT=$(sed -n 's/^kferry-broker listening on PLAINTEXT:\/\///p' "$WORK/broker.stdout")
 [ -n "$BOOT" ] || { echo "broker did not start" >&2; exit 1; }
 
 # ---------------------------------------------------------------- helpers

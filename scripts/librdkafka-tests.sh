@@ -90,7 +90,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 addr=
 for _ in $(seq 1 100); do
-    addr=$(sed -n 's/^kferry-broker listening on //p' "$data.broker.out" 2>/dev/null)
+    addr=$(sed -n 's/^kferry-broker listening on PLAINTEXT:\/\///p' "$data.broker.out" 2>/dev/null)
     [ -n "$addr" ] && break
     sleep 0.1
 done

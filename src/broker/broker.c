@@ -115,3 +115,18 @@ void kb_broker_close(kb_broker *b) {
         kb_store_close(b->store);
     b->store = NULL;
 }
+
+void kb_req_endpoint(const kb_broker *b, const kb_req *r, const char **host, int *port) {
+    const kb_listener *l = r ? r->listener : NULL;
+    if (!l && b->cfg.listeners.n)
+        l = &b->cfg.listeners.l[0];
+    if (l && l->adv_host[0]) {
+        *host = l->adv_host;
+        *port = l->adv_port ? l->adv_port : l->port;
+        return;
+    }
+    *host = b->cfg.advertised_host[0] ? b->cfg.advertised_host
+            : b->cfg.listen_host[0]   ? b->cfg.listen_host
+                                      : "localhost";
+    *port = b->cfg.advertised_port ? b->cfg.advertised_port : b->cfg.listen_port;
+}

@@ -17,6 +17,7 @@
 #ifndef KB_BROKER_H
 #define KB_BROKER_H
 
+#include "broker/listener.h"
 #include "common/buf.h"
 #include "common/props.h"
 #include "proto/proto.h"
@@ -71,6 +72,8 @@ typedef struct kb_config {
     int32_t max_partitions_per_topic;   /* max.partitions.per.topic, 4096 (kferry-broker only) */
     int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
     int64_t transactional_id_expiration_ms; /* transactional.id.expiration.ms, 7 days */
+    char cli_listen[300];                   /* --listen HOST:PORT ("" = none) */
+    kb_listeners listeners;                 /* listeners, advertised.listeners, ssl.* */
     kf_props raw;                           /* the file as loaded, for DescribeConfigs */
 } kb_config;
 
@@ -113,7 +116,12 @@ typedef struct kb_req {
     const char *principal;        /* "User:NAME" the connection authenticated as
                                      ("User:ANONYMOUS" when unauthenticated) */
     struct kb_sasl_session *sasl; /* the connection's SASL state (NULL in unit tests) */
+    const kb_listener *listener;  /* the listener the request came in on (NULL in unit tests) */
 } kb_req;
+
+/* The advertised address of the listener r came in on (Metadata,
+ * FindCoordinator and DescribeCluster answer with the client's listener). */
+void kb_req_endpoint(const struct kb_broker *b, const kb_req *r, const char **host, int *port);
 
 static inline void kb_req_body(const kb_req *r, kf_rd *rd) {
     kf_rd_init(rd, r->frame + r->body_off, r->frame_len - r->body_off);

@@ -38,8 +38,6 @@ static const cdesc cdescs[] = {
     {"node.id", C_I32, F(node_id), 0, INT32_MAX, 1, "1",
      "Id of this broker in Metadata responses."},
     {"broker.id", C_I32, F(node_id), 0, INT32_MAX, 1, "1", "Alias of node.id."},
-    {"advertised.listeners", C_HOSTPORT, F(advertised_host), 0, 0, 1, "(the listen address)",
-     "Address given to clients, as host:port or PLAINTEXT://host:port."},
     {"log.dirs", C_STR, F(data_dir), 0, 0, 1, "(none)",
      "Data directory, if --data-dir is not given."},
     {"log.dir", C_STR, F(data_dir), 0, 0, 1, "(none)", "Alias of log.dirs."},
@@ -133,8 +131,6 @@ static const char *ignored_keys[] = {
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "listeners",
-    "listener.security.protocol.map",
     "inter.broker.listener.name",
     "process.roles",
     "controller.quorum.voters",
@@ -285,17 +281,34 @@ int kb_config_apply(kb_config *c, kf_props *p, char *err, size_t errlen) {
             *(double *)field = x;
             break;
         }
-        case C_HOSTPORT:
-            if (parse_listener(v, c->advertised_host, sizeof(c->advertised_host),
-                               &c->advertised_port) != 0) {
-                add_err(err, errlen, "%s: expected host:port, got '%s'\n", where, v);
-                bad = 1;
-            }
-            break;
+        case C_HOSTPORT: break;
         }
     }
     if (kb_sasl_config_check(p, err, errlen) != 0)
         bad = 1;
+    {
+        size_t used = strlen(err);
+        if (kb_listeners_config(&c->listeners, p, c->cli_listen[0] ? c->cli_listen : NULL,
+                                err + used, errlen - used) != 0) {
+            bad = 1;
+            used = strlen(err);
+            if (used + 1 < errlen) {
+                err[used] = '\n';
+                err[used + 1] = '\0';
+            }
+        }
+        const char *adv = kf_props_get(p, "advertised.listeners");
+        if (c->listeners.n == 0 && adv)
+            (void)parse_listener(adv, c->advertised_host, sizeof(c->advertised_host),
+                                 &c->advertised_port);
+        else if (c->listeners.n) {
+            const kb_listener *l0 = &c->listeners.l[0];
+            kf_strlcpy(c->listen_host, l0->host, sizeof(c->listen_host));
+            c->listen_port = l0->port;
+            kf_strlcpy(c->advertised_host, l0->adv_host, sizeof(c->advertised_host));
+            c->advertised_port = l0->adv_port;
+        }
+    }
     for (size_t k = 0; k < p->count; k++) {
         kf_prop *it = &p->items[k];
         if (it->used)
@@ -354,6 +367,7 @@ void kb_config_print_reference(FILE *f) {
             snprintf(range, sizeof(range), "text");
         fprintf(f, "| `%s` | %s | %s | %s |\n", d->key, d->defval, range, d->doc);
     }
+    kb_listeners_print_reference(f);
     kb_sasl_print_reference(f);
     fprintf(f, "\nAccepted and ignored (they have no meaning on a single node):");
     for (size_t j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++)

@@ -669,12 +669,30 @@ static void describe_broker(dc_ctx *c) {
     char buf[512];
     broker_num(c, "broker.id", k->node_id);
     broker_num(c, "node.id", k->node_id);
-    snprintf(buf, sizeof(buf), "PLAINTEXT://%s:%d", k->listen_host, k->listen_port);
+    char adv[512], map[512];
+    size_t o = 0, oa = 0, om = 0;
+    buf[0] = adv[0] = map[0] = '\0';
+    for (size_t i = 0; i < k->listeners.n; i++) {
+        const kb_listener *l = &k->listeners.l[i];
+        const char *sep = i ? "," : "";
+        int n = snprintf(buf + o, sizeof(buf) - o, "%s%s://%s:%d", sep, l->name, l->host,
+                         l->port);
+        o = n > 0 && (size_t)n < sizeof(buf) - o ? o + (size_t)n : o;
+        n = snprintf(adv + oa, sizeof(adv) - oa, "%s%s://%s:%d", sep, l->name, l->adv_host,
+                     l->adv_port);
+        oa = n > 0 && (size_t)n < sizeof(adv) - oa ? oa + (size_t)n : oa;
+        n = snprintf(map + om, sizeof(map) - om, "%s%s:%s", sep, l->name,
+                     kb_proto_name(l->proto));
+        om = n > 0 && (size_t)n < sizeof(map) - om ? om + (size_t)n : om;
+    }
+    if (k->listeners.n == 0) {
+        snprintf(buf, sizeof(buf), "PLAINTEXT://%s:%d", k->listen_host, k->listen_port);
+        snprintf(adv, sizeof(adv), "PLAINTEXT://%s:%d", k->advertised_host, k->advertised_port);
+        snprintf(map, sizeof(map), "PLAINTEXT:PLAINTEXT");
+    }
     broker_entry(c, "listeners", buf);
-    snprintf(buf, sizeof(buf), "PLAINTEXT://%s:%d",
-             k->advertised_host[0] ? k->advertised_host : k->listen_host,
-             k->advertised_port ? k->advertised_port : k->listen_port);
-    broker_entry(c, "advertised.listeners", buf);
+    broker_entry(c, "advertised.listeners", adv);
+    broker_entry(c, "listener.security.protocol.map", map);
     broker_entry(c, "log.dirs", k->data_dir);
     broker_entry(c, "cluster.id", k->cluster_id);
     broker_num(c, "num.partitions", k->num_partitions);

@@ -57,8 +57,11 @@ int kb_h_describe_cluster(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_wr_arr(out, 1, err ? 0 : 1);
     if (!err) {
         kf_wr_i32(out, b->cfg.node_id);
-        kf_wr_cstr(out, 1, b->cfg.advertised_host);
-        kf_wr_i32(out, b->cfg.advertised_port);
+        const char *ahost;
+        int aport;
+        kb_req_endpoint(b, r, &ahost, &aport);
+        kf_wr_cstr(out, 1, ahost);
+        kf_wr_i32(out, aport);
         kf_wr_cstr(out, 1, NULL); /* rack */
         kf_wr_tags(out, 1);
     }

@@ -239,10 +239,9 @@ int kb_h_find_coordinator(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_CLOSE;
     /* Groups (0) and transactional ids (1) are all coordinated here. */
     int16_t err = (key_type == 0 || key_type == 1) ? KF_ERR_NONE : KF_ERR_INVALID_REQUEST;
-    const char *host = b->cfg.advertised_host[0] ? b->cfg.advertised_host
-                       : b->cfg.listen_host[0]   ? b->cfg.listen_host
-                                                 : "localhost";
-    int port = b->cfg.advertised_port ? b->cfg.advertised_port : b->cfg.listen_port;
+    const char *host;
+    int port;
+    kb_req_endpoint(b, r, &host, &port);
     if (v >= 1)
         kf_wr_i32(out, 0);
     kf_wr_i16(out, err);

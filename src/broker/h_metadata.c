@@ -81,8 +81,11 @@ int kb_h_metadata(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_i32(out, 0); /* throttle_time_ms */
     kf_wr_arr(out, 0, 1);
     kf_wr_i32(out, node);
-    kf_wr_cstr(out, 0, b->cfg.advertised_host);
-    kf_wr_i32(out, b->cfg.advertised_port);
+    const char *ahost;
+    int aport;
+    kb_req_endpoint(b, r, &ahost, &aport);
+    kf_wr_cstr(out, 0, ahost);
+    kf_wr_i32(out, aport);
     if (ver >= 1)
         kf_wr_str(out, 0, NULL, -1); /* rack */
     if (ver >= 2)

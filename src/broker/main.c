@@ -24,12 +24,14 @@
 
 static void usage(FILE *f) {
     fprintf(f, "Usage: kferry-broker --listen HOST:PORT --data-dir DIR [options]\n"
+               "       kferry-broker --override listeners=SSL://HOST:PORT,... --data-dir DIR\n"
                "\n"
                "A single-node Kafka-compatible broker that stores data in Kafka's on-disk\n"
                "format. Real Kafka clients (librdkafka, kafka-python, Java) can use it.\n"
                "\n"
                "Options:\n"
-               "  --listen HOST:PORT     address to listen on; port 0 picks a free port\n"
+               "  --listen HOST:PORT     a PLAINTEXT listener (port 0 picks a free port), in\n"
+               "                         front of any `listeners` of the config\n"
                "  --data-dir DIR         data directory (created if missing; or log.dirs)\n"
                "  --config FILE          Java-properties file with broker settings\n"
                "  --override KEY=VALUE   set one config key (repeatable, wins over --config)\n"
@@ -45,7 +47,9 @@ static void usage(FILE *f) {
                "  --version              print the version\n"
                "  --help                 this text\n"
                "\n"
-               "Once serving, one line goes to stdout: 'kferry-broker listening on HOST:PORT'.\n"
+               "Once serving, one line per listener goes to stdout:\n"
+               "'kferry-broker listening on PROTOCOL://HOST:PORT' (PLAINTEXT, SSL, SASL_PLAINTEXT,\n"
+               "SASL_SSL; a listener with a name of its own shows it: 'CLIENT=SSL://...').\n"
                "Logs go to stderr. SIGTERM or SIGINT stop the broker cleanly.\n"
                "See docs/CONFIGURATION.md for every key and docs/STORAGE.md for durability.\n");
 }
@@ -201,6 +205,10 @@ int main(int argc, char **argv) {
 
     static kb_broker b;
     kb_config_defaults(&b.cfg);
+    if (listen && kf_strlcpy(b.cfg.cli_listen, listen, sizeof(b.cfg.cli_listen)) != 0) {
+        fprintf(stderr, "kferry-broker: --listen value too long\n");
+        return 2;
+    }
     char err[8192];
     if (config && kf_props_load(&b.cfg.raw, config, err, sizeof(err)) != 0) {
         fprintf(stderr, "kferry-broker: cannot read config: %s\n", err);
@@ -217,13 +225,9 @@ int main(int argc, char **argv) {
         if (kb_config_is_ignored(b.cfg.raw.items[i].key))
             kf_notice("config", "'%s' has no effect on a single-node broker; ignored",
                       b.cfg.raw.items[i].key);
-    if (!listen) {
-        fprintf(stderr, "kferry-broker: --listen HOST:PORT is required (see --help)\n");
-        return 2;
-    }
-    if (kf_parse_hostport(listen, b.cfg.listen_host, sizeof(b.cfg.listen_host),
-                          &b.cfg.listen_port) != 0) {
-        fprintf(stderr, "kferry-broker: --listen expects HOST:PORT, got '%s'\n", listen);
+    if (kb_listeners_open(&b.cfg.listeners, &b.cfg.raw, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kferry-broker: invalid TLS configuration:\n%s\n", err);
+        kb_listeners_free(&b.cfg.listeners);
         return 2;
     }
     if (data_dir && kf_strlcpy(b.cfg.data_dir, data_dir, sizeof(b.cfg.data_dir)) != 0) {
@@ -249,12 +253,21 @@ int main(int argc, char **argv) {
     }
     kf_info("broker", "node %d serving cluster %s from %s (advertised %s:%d)", b.cfg.node_id,
             b.cfg.cluster_id, b.cfg.data_dir, b.cfg.advertised_host, b.cfg.advertised_port);
-    printf("kferry-broker listening on %s:%d\n",
-           b.cfg.listen_host[0] ? b.cfg.listen_host : "0.0.0.0", b.cfg.listen_port);
+    for (size_t i = 0; i < b.cfg.listeners.n; i++) {
+        const kb_listener *l = &b.cfg.listeners.l[i];
+        const char *proto = kb_proto_name(l->proto);
+        if (strcmp(l->name, proto) == 0)
+            printf("kferry-broker listening on %s://%s:%d\n", proto,
+                   l->host[0] ? l->host : "0.0.0.0", l->port);
+        else
+            printf("kferry-broker listening on %s=%s://%s:%d\n", l->name, proto,
+                   l->host[0] ? l->host : "0.0.0.0", l->port);
+    }
     fflush(stdout);
     int rc = kb_server_run(&b);
     kb_server_stop(&b);
     kb_broker_close(&b);
+    kb_listeners_free(&b.cfg.listeners);
     kb_config_free(&b.cfg);
     kf_info("broker", "stopped");
     return rc == 0 ? 0 : 1;

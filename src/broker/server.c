@@ -7,6 +7,13 @@
  * poll, JoinGroup).  Parked requests are re-run after the loop is woken
  * (new data, group change) and every KB_PARK_TICK_MS.  Malformed input
  * closes only the offending connection, with one log line.
+ *
+ * Listeners (listener.h) are bound together; a connection knows its
+ * listener.  On SSL and SASL_SSL listeners every byte goes through an
+ * OpenSSL session: the handshake runs first (tls_step), then conn_recv /
+ * conn_send wrap SSL_read / SSL_write.  OpenSSL may hold decrypted bytes
+ * the socket no longer signals, so the loop also serves connections with
+ * such pending input (tls_pending_input).
  */
 #include "broker/server.h"
 
@@ -19,6 +26,10 @@
 
 #include <stdio.h>
 #include "common/util.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +51,11 @@
 
 typedef struct kb_conn {
     int fd;
+    const kb_listener *lst;
+    SSL *ssl;           /* TLS listeners */
+    int tls_up;         /* handshake done */
+    int tls_want_write; /* OpenSSL needs the socket writable to go on */
+    int64_t accepted_ms;
     kf_buf in;
     kf_buf out;
     size_t out_off; /* bytes of out already written */
@@ -57,7 +73,8 @@ typedef struct kb_conn {
 } kb_conn;
 
 typedef struct server {
-    int lfd;
+    int lfds[KB_MAX_LISTENERS];
+    size_t nl;
     int epfd;
     int sigfd;
     kb_conn *conns;
@@ -82,6 +99,12 @@ static void conn_close(kb_broker *b, kb_conn *c) {
         return;
     c->dead = 1;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (c->tls_up)
+            SSL_shutdown(c->ssl); /* one non-blocking close_notify, best effort */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     req_free(c->cur);
@@ -143,8 +166,8 @@ static int conn_busy(const kb_conn *c) {
  * TCP (its writes block) instead of being disconnected.  Every path that
  * ends "busy" (request done, output drained) comes through here. */
 static void update_events(kb_broker *b, kb_conn *c) {
-    int want = c->out.len > c->out_off;
-    int pause = conn_busy(c) && in_has_frame(c);
+    int want = c->out.len > c->out_off || c->tls_want_write;
+    int pause = conn_busy(c) && in_has_frame(c) && (!c->ssl || c->tls_up);
     if (want == c->want_write && pause == c->paused_read)
         return;
     struct epoll_event ev = {.events = (pause ? 0 : EPOLLIN) | (want ? EPOLLOUT : 0),
@@ -154,17 +177,75 @@ static void update_events(kb_broker *b, kb_conn *c) {
     c->paused_read = pause;
 }
 
+/* The last OpenSSL error of this thread as text (and the queue cleared). */
+static void tls_errstr(char *buf, size_t cap) {
+    unsigned long e, last = 0;
+    while ((e = ERR_get_error()) != 0)
+        last = e;
+    if (last)
+        ERR_error_string_n(last, buf, cap);
+    else
+        kf_strlcpy(buf, "connection closed during TLS", cap);
+}
+
+/* Bytes from the connection: > 0 read, 0 end of stream, -1 nothing now,
+ * -2 error (why filled for TLS errors). */
+static ssize_t conn_recv(kb_conn *c, void *buf, size_t len, char *why, size_t whylen) {
+    if (!c->ssl) {
+        ssize_t n;
+        do
+            n = recv(c->fd, buf, len, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+        return n;
+    }
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ: return -1;
+    case SSL_ERROR_WANT_WRITE: c->tls_want_write = 1; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return 0; /* the peer went away without close_notify */
+    default: tls_errstr(why, whylen); return -2;
+    }
+}
+
+/* Bytes to the connection: >= 0 written (0 = not now), -1 error. */
+static ssize_t conn_send(kb_conn *c, const void *buf, size_t len) {
+    if (!c->ssl) {
+        ssize_t w;
+        do
+            w = send(c->fd, buf, len, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        return w;
+    }
+    int w = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (w > 0)
+        return w;
+    switch (SSL_get_error(c->ssl, w)) {
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_READ: return 0;
+    default: ERR_clear_error(); return -1;
+    }
+}
+
 /* Writes as much of c->out as the socket takes. -1 if the peer is gone. */
 static int flush_out(kb_broker *b, kb_conn *c) {
+    if (c->ssl && !c->tls_up)
+        return 0; /* the handshake comes first (tls_step) */
+    c->tls_want_write = 0;
     while (c->out.len > c->out_off) {
-        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+        ssize_t w = conn_send(c, c->out.data + c->out_off, c->out.len - c->out_off);
+        if (w < 0)
             return -1;
-        }
+        if (w == 0)
+            break;
         c->out_off += (size_t)w;
     }
     if (c->out_off == c->out.len) {
@@ -284,6 +365,7 @@ static int process_input(kb_broker *b, kb_conn *c) {
         r->peer = c->peer;
         r->principal = c->principal;
         r->sasl = &c->sasl;
+        r->listener = c->lst;
         r->arrived_ms = kf_now_ms();
         char why[200];
         if (kb_req_parse_header(r, why, sizeof(why)) != 0) {
@@ -324,21 +406,18 @@ static void on_readable(kb_broker *b, kb_conn *c) {
             conn_drop(b, c, "input buffer over limit");
             return;
         }
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            conn_drop(b, c, NULL);
-            return;
-        }
-        if (n == 0) {
-            conn_drop(b, c, NULL);
+        char why[256] = "";
+        ssize_t n = conn_recv(c, c->in.data + c->in.len, c->in.cap - c->in.len, why, sizeof(why));
+        if (n == -1)
+            break;
+        if (n <= 0) {
+            conn_drop(b, c, why[0] ? why : NULL);
             return;
         }
         c->in.len += (size_t)n;
-        if ((size_t)n < READ_CHUNK)
+        /* A short plain read drained the socket; TLS reads return one
+         * record at a time, so those go on until OpenSSL wants more. */
+        if (!c->ssl && (size_t)n < READ_CHUNK)
             break;
     }
     if (process_input(b, c) != 0)
@@ -347,12 +426,65 @@ static void on_readable(kb_broker *b, kb_conn *c) {
         conn_drop(b, c, NULL);
 }
 
-static void accept_all(kb_broker *b) {
+/* Runs the TLS handshake as far as the socket allows; once done, the
+ * principal of a client certificate is taken (SSL listeners) and any
+ * request already received is served. */
+static void tls_step(kb_broker *b, kb_conn *c) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_up = 1;
+        c->tls_want_write = 0;
+        if (c->lst->proto == KB_PROTO_SSL) {
+            char why[256] = "";
+            if (kb_tls_principal(c->lst, c->ssl, c->principal, sizeof(c->principal), why,
+                                 sizeof(why)) != 0) {
+                conn_drop(b, c, why);
+                return;
+            }
+        }
+        kf_debug("net", "%s: %s %s on %s, principal %s", c->peer, SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl), c->lst->name, c->principal);
+        update_events(b, c);
+        on_readable(b, c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c->tls_want_write = e == SSL_ERROR_WANT_WRITE;
+        update_events(b, c);
+        return;
+    }
+    char why[512], detail[256];
+    long vr = SSL_get_verify_result(c->ssl);
+    if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+        ERR_clear_error();
+        snprintf(why, sizeof(why), "TLS handshake on %s: the client closed the connection "
+                 "(it may not trust this broker's certificate)", c->lst->name);
+    } else if (vr != X509_V_OK) {
+        ERR_clear_error();
+        snprintf(why, sizeof(why), "TLS handshake on %s: client certificate refused: %s",
+                 c->lst->name, X509_verify_cert_error_string(vr));
+    } else {
+        tls_errstr(detail, sizeof(detail));
+        const char *hint = strstr(detail, "wrong version number") || strstr(detail, "http request")
+                               ? " (a plaintext client on a TLS listener?)"
+                           : strstr(detail, "peer did not return a certificate")
+                               ? " (ssl.client.auth=required: the client sent no certificate)"
+                               : "";
+        snprintf(why, sizeof(why), "TLS handshake on %s failed: %s%s", c->lst->name, detail,
+                 hint);
+    }
+    conn_drop(b, c, why);
+}
+
+static void accept_all(kb_broker *b, size_t li) {
     server *s = srv(b);
+    const kb_listener *lst = &b->cfg.listeners.l[li];
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(s->lfds[li], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -374,6 +506,20 @@ static void accept_all(kb_broker *b) {
             continue;
         }
         c->fd = fd;
+        c->lst = lst;
+        c->accepted_ms = kf_now_ms();
+        if (kb_proto_is_tls(lst->proto)) {
+            c->ssl = SSL_new((SSL_CTX *)lst->ssl_ctx);
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                ERR_clear_error();
+                kf_warn("net", "cannot start a TLS session: out of memory?");
+                SSL_free(c->ssl);
+                close(fd);
+                free(c);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+        }
         kf_buf_init(&c->in, (size_t)b->cfg.socket_request_max_bytes + READ_CHUNK + 4);
         kf_buf_init(&c->out, 0);
         char host[INET6_ADDRSTRLEN] = "?";
@@ -389,10 +535,11 @@ static void accept_all(kb_broker *b) {
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
         kf_strlcpy(c->principal, "User:ANONYMOUS", sizeof(c->principal));
-        /* SASL_TODO(listeners): enabled on SASL_PLAINTEXT/SASL_SSL listeners. */
-        kb_sasl_session_init(&c->sasl, 0, NULL, c->principal, sizeof(c->principal), kf_now_ms());
+        kb_sasl_session_init(&c->sasl, kb_proto_is_sasl(lst->proto), lst->lname, c->principal,
+                             sizeof(c->principal), c->accepted_ms);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            SSL_free(c->ssl);
             close(fd);
             kf_buf_free(&c->in);
             free(c);
@@ -403,7 +550,37 @@ static void accept_all(kb_broker *b) {
             s->conns->prev = c;
         s->conns = c;
         s->nconns++;
-        kf_debug("net", "connection from %s", c->peer);
+        kf_debug("net", "connection from %s on %s", c->peer, lst->name);
+    }
+}
+
+/* OpenSSL may hold decrypted input that epoll no longer signals: serve it
+ * on connections ready for more.  Returns whether any is left waiting. */
+static int tls_pending_input(kb_broker *b) {
+    int left = 0;
+    for (kb_conn *c = srv(b)->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->ssl || !c->tls_up || !SSL_has_pending(c->ssl))
+            continue;
+        if (in_has_frame(c) && conn_busy(c))
+            continue; /* served when the connection is no longer busy */
+        on_readable(b, c);
+        if (!c->dead && c->ssl && SSL_has_pending(c->ssl) && !(in_has_frame(c) && conn_busy(c)))
+            left = 1;
+    }
+    return left;
+}
+
+static void tls_timeouts(kb_broker *b, int64_t now) {
+    int64_t limit = b->cfg.listeners.handshake_timeout_ms;
+    for (kb_conn *c = srv(b)->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->ssl && !c->tls_up && now - c->accepted_ms > limit) {
+            char why[160];
+            snprintf(why, sizeof(why), "TLS handshake on %s not completed within %lld ms",
+                     c->lst->name, (long long)limit);
+            conn_drop(b, c, why);
+        }
     }
 }
 
@@ -448,24 +625,18 @@ static int any_parked(kb_broker *b) {
     return 0;
 }
 
-int kb_server_start(kb_broker *b, char *err, size_t errlen) {
-    server *s = calloc(1, sizeof(*s));
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    s->lfd = s->epfd = s->sigfd = -1;
-    b->server = s;
-    const char *host = b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0";
+static int bind_listener(kb_broker *b, kb_listener *l, int *out_fd, char *err, size_t errlen) {
+    const char *host = l->host[0] ? l->host : "0.0.0.0";
     char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", b->cfg.listen_port);
+    snprintf(portstr, sizeof(portstr), "%d", l->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(host, portstr, &hints, &ai);
     if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve listen address %s: %s", host, gai_strerror(gai));
+        snprintf(err, errlen, "listener %s: cannot resolve listen address %s: %s", l->name, host,
+                 gai_strerror(gai));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -477,7 +648,7 @@ int kb_server_start(kb_broker *b, char *err, size_t errlen) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, b->cfg.listen_port,
+        snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", host, l->port, l->name,
                  strerror(errno));
         close(fd);
         freeaddrinfo(ai);
@@ -487,19 +658,47 @@ int kb_server_start(kb_broker *b, char *err, size_t errlen) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    b->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                        : ((struct sockaddr_in *)&ss)->sin_port);
-    if (!b->cfg.advertised_host[0]) {
+    l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    if (!l->adv_host[0]) {
         if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
-            if (gethostname(b->cfg.advertised_host, sizeof(b->cfg.advertised_host)) != 0)
-                kf_strlcpy(b->cfg.advertised_host, "127.0.0.1", sizeof(b->cfg.advertised_host));
+            if (gethostname(l->adv_host, sizeof(l->adv_host)) != 0)
+                kf_strlcpy(l->adv_host, "127.0.0.1", sizeof(l->adv_host));
         } else {
-            kf_strlcpy(b->cfg.advertised_host, host, sizeof(b->cfg.advertised_host));
+            kf_strlcpy(l->adv_host, host, sizeof(l->adv_host));
         }
     }
-    if (b->cfg.advertised_port == 0)
-        b->cfg.advertised_port = b->cfg.listen_port;
-    s->lfd = fd;
+    if (l->adv_port == 0)
+        l->adv_port = l->port;
+    *out_fd = fd;
+    return 0;
+}
+
+int kb_server_start(kb_broker *b, char *err, size_t errlen) {
+    server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->epfd = s->sigfd = -1;
+    for (size_t i = 0; i < KB_MAX_LISTENERS; i++)
+        s->lfds[i] = -1;
+    b->server = s;
+    kb_listeners *ls = &b->cfg.listeners;
+    if (ls->n == 0) {
+        snprintf(err, errlen, "no listener configured");
+        return -1;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        if (bind_listener(b, &ls->l[i], &s->lfds[i], err, errlen) != 0)
+            return -1;
+        s->nl = i + 1;
+    }
+    const kb_listener *l0 = &ls->l[0];
+    kf_strlcpy(b->cfg.listen_host, l0->host, sizeof(b->cfg.listen_host));
+    b->cfg.listen_port = l0->port;
+    kf_strlcpy(b->cfg.advertised_host, l0->adv_host, sizeof(b->cfg.advertised_host));
+    b->cfg.advertised_port = l0->adv_port;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     sigset_t mask;
     sigemptyset(&mask);
@@ -512,8 +711,10 @@ int kb_server_start(kb_broker *b, char *err, size_t errlen) {
         snprintf(err, errlen, "epoll/signalfd: %s", strerror(errno));
         return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfd};
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+    for (size_t i = 0; i < s->nl; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfds[i]};
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfds[i], &ev);
+    }
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &s->sigfd};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &sev);
     return 0;
@@ -523,9 +724,10 @@ int kb_server_run(kb_broker *b) {
     server *s = srv(b);
     struct epoll_event evs[256];
     s->last_tick = kf_now_ms();
+    int tls_left = 0;
     while (!b->stopping) {
         int timeout = any_parked(b) ? KB_PARK_TICK_MS : TICK_MS;
-        if (b->woken)
+        if (b->woken || tls_left)
             timeout = 0;
         int n = epoll_wait(s->epfd, evs, 256, timeout);
         if (n < 0) {
@@ -536,8 +738,8 @@ int kb_server_run(kb_broker *b) {
         }
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
-            if (p == &s->lfd) {
-                accept_all(b);
+            if (p >= (void *)&s->lfds[0] && p < (void *)&s->lfds[s->nl]) {
+                accept_all(b, (size_t)((int *)p - s->lfds));
             } else if (p == &s->sigfd) {
                 struct signalfd_siginfo si;
                 while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -553,15 +755,22 @@ int kb_server_run(kb_broker *b) {
                     conn_drop(b, c, NULL);
                     continue;
                 }
+                if (c->ssl && !c->tls_up) {
+                    tls_step(b, c);
+                    continue;
+                }
                 if (evs[i].events & EPOLLIN)
                     on_readable(b, c);
                 if (!c->dead && (evs[i].events & EPOLLOUT)) {
+                    int tls_read_blocked = c->tls_want_write;
                     if (flush_out(b, c) != 0) {
                         conn_drop(b, c, NULL);
                         continue;
                     }
+                    if (tls_read_blocked)
+                        on_readable(b, c);
                     /* Output drained below the high-water mark: resume. */
-                    if (!c->cur && c->in.len >= 4 && process_input(b, c) == 0 &&
+                    if (!c->dead && !c->cur && c->in.len >= 4 && process_input(b, c) == 0 &&
                         flush_out(b, c) != 0)
                         conn_drop(b, c, NULL);
                 }
@@ -576,7 +785,9 @@ int kb_server_run(kb_broker *b) {
             kb_store_tick(b->store, kf_wall_ms());
             kb_txns_tick(b, kf_wall_ms());
             sasl_timeouts(b, now);
+            tls_timeouts(b, now);
         }
+        tls_left = tls_pending_input(b);
         reap_dead();
     }
     return 0;
@@ -589,8 +800,9 @@ void kb_server_stop(kb_broker *b) {
     while (s->conns)
         conn_drop(b, s->conns, NULL);
     reap_dead();
-    if (s->lfd >= 0)
-        close(s->lfd);
+    for (size_t i = 0; i < KB_MAX_LISTENERS; i++)
+        if (s->lfds[i] >= 0)
+            close(s->lfds[i]);
     if (s->epfd >= 0)
         close(s->epfd);
     if (s->sigfd >= 0)

@@ -200,7 +200,9 @@ static int start_broker(demo *d, int i, const char *name) {
         return -1;
     }
     *nl = '\0';
-    kf_strlcpy(d->addr[i], at + strlen("listening on "), sizeof(d->addr[i]));
+    at += strlen("listening on ");
+    const char *scheme = strstr(at, "://"); /* PLAINTEXT://HOST:PORT */
+    kf_strlcpy(d->addr[i], scheme ? scheme + 3 : at, sizeof(d->addr[i]));
     return 0;
 }
 

@@ -9,13 +9,20 @@ Fixtures (function scope, so every test gets its own data dir and port):
                     (group.initial.rebalance.delay.ms=0), on a fresh tmp
                     data dir, listening on 127.0.0.1:<free port>.
   broker_factory    make(overrides=None, data_dir=None, extra_args=(),
-                         defaults=True, start=True) -> BrokerProc
+                         defaults=True, start=True, listeners=None)
+                    -> BrokerProc
+                    listeners: extra listeners besides the PLAINTEXT one
+                    of --listen, as {NAME: PROTOCOL} (e.g.
+                    {"SSL": "SSL", "SASL_SSL": "SASL_SSL"}); each gets a
+                    free port, kept across restart().
                     for tests that need settings (e.g. retention) or more
                     than one broker; overrides are merged over
                     DEFAULT_OVERRIDES unless defaults=False.
   broker_binary     path of the kferry-broker executable.
 
 BrokerProc: .bootstrap ("127.0.0.1:PORT"), .host, .port, .data_dir,
+  .listener_ports ({NAME: port} of every listener, PLAINTEXT included),
+  .bootstrap_of(NAME),
   .proc, .stderr_text(), .part_dir(topic, partition), .alive(),
   .start(port=0), .stop() (SIGTERM, asserts exit 0 within 20 s),
   .kill9(), .restart(same_port=True) (stop, or nothing if already dead,
@@ -40,7 +47,8 @@ import time
 import pytest
 
 DEFAULT_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
-LISTEN_RE = re.compile(rb"^kferry-broker listening on 127\.0\.0\.1:(\d+)\n")
+LISTEN_RE = re.compile(rb"^kferry-broker listening on (?:([A-Za-z0-9_-]+)=)?"
+                       rb"(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)://127\.0\.0\.1:(\d+)$")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -64,13 +72,15 @@ class BrokerStartError(AssertionError):
 class BrokerProc:
     """A kferry-broker child process on a given data dir."""
 
-    def __init__(self, binary, data_dir, log_dir, name, overrides, extra_args=()):
+    def __init__(self, binary, data_dir, log_dir, name, overrides, extra_args=(), listeners=None):
         self.binary = binary
         self.data_dir = str(data_dir)
         self.log_dir = str(log_dir)
         self.name = name
         self.overrides = dict(overrides)
         self.extra_args = list(extra_args)
+        self.listeners = dict(listeners or {})
+        self.listener_ports = {}
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -99,8 +109,18 @@ class BrokerProc:
                 out.append("==> %s: %s" % (path, e))
         return "\n".join(out)
 
-    def argv(self, port):
+    def bootstrap_of(self, listener):
+        return "%s:%d" % (self.host, self.listener_ports[listener])
+
+    def argv(self, port, same_ports=False):
         args = [self.binary, "--listen", "127.0.0.1:%d" % port, "--data-dir", self.data_dir]
+        if self.listeners:
+            ports = self.listener_ports if same_ports else {}
+            args += ["--override", "listeners=" + ",".join(
+                "%s://127.0.0.1:%d" % (n, ports.get(n, 0)) for n in self.listeners)]
+            if any(n != p for n, p in self.listeners.items()):
+                args += ["--override", "listener.security.protocol.map=" + ",".join(
+                    "%s:%s" % (n, p) for n, p in self.listeners.items())]
         for k, v in self.overrides.items():
             args += ["--override", "%s=%s" % (k, v)]
         return args + self.extra_args
@@ -116,20 +136,28 @@ class BrokerProc:
         out_path, err_path = base + ".stdout", base + ".stderr"
         self.stderr_files.append(err_path)
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            self.proc = subprocess.Popen(self.argv(port), stdin=subprocess.DEVNULL, stdout=out,
+            self.proc = subprocess.Popen(self.argv(port, same_ports=bool(port)),
+                                         stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             with open(out_path, "rb") as f:
                 data = f.read()
-            m = LISTEN_RE.match(data)
-            if m:
-                self.port = int(m.group(1))
+            lines = data.split(b"\n")
+            ms = [LISTEN_RE.match(x) for x in lines[:-1]]
+            m = bool(ms) and all(ms) and not lines[-1]
+            if m and len(ms) == 1 + len(self.listeners):
+                ports = {}
+                for x in ms:
+                    name = (x.group(1) or x.group(2)).decode()
+                    ports[name] = int(x.group(3))
+                self.port = ports["PLAINTEXT"]
+                self.listener_ports = ports
                 if port:
                     assert self.port == port, "asked for port %d, broker says %d" % (
                         port, self.port)
                 return self
-            if len(data) > 200 or (data.endswith(b"\n") and not m):
+            if len(data) > 2000 or (data.endswith(b"\n") and not m):
                 self.kill9()
                 raise BrokerStartError("unexpected stdout from kferry-broker: %r" % data[:200])
             rc = self.proc.poll()
@@ -196,14 +224,16 @@ def broker_factory(request, tmp_path, broker_binary):
     brokers = []
     request.node._kferry_brokers = brokers
 
-    def make(overrides=None, data_dir=None, extra_args=(), defaults=True, start=True):
+    def make(overrides=None, data_dir=None, extra_args=(), defaults=True, start=True,
+             listeners=None):
         n = len(brokers)
         ov = dict(DEFAULT_OVERRIDES) if defaults else {}
         ov.update(overrides or {})
         if data_dir is None:
             data_dir = tmp_path / ("data%d" % n)
             data_dir.mkdir()
-        b = BrokerProc(broker_binary, data_dir, tmp_path, "broker%d" % n, ov, extra_args)
+        b = BrokerProc(broker_binary, data_dir, tmp_path, "broker%d" % n, ov, extra_args,
+                       listeners=listeners)
         brokers.append(b)
         if start:
             b.start()

@@ -94,7 +94,7 @@ def test_signal_clean_shutdown(broker, sig):
     out_files = sorted(f for f in os.listdir(broker.log_dir) if f.endswith(".stdout"))
     with open(os.path.join(broker.log_dir, out_files[-1]), "rb") as f:
         out = f.read()
-    assert out == b"kferry-broker listening on 127.0.0.1:%d\n" % broker.port, (
+    assert out == b"kferry-broker listening on PLAINTEXT://127.0.0.1:%d\n" % broker.port, (
         "stdout should be exactly the listening line: %r" % out)
     # And it starts again on the same data, with the record.
     broker.start()
