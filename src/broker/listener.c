@@ -867,7 +867,12 @@ static int open_tls(kb_listener *l, kf_props *p, char *err, size_t errlen) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* No resumption (every connection authenticates afresh); the session
+     * id context must still be set, or clients offering a session id to a
+     * listener that verifies peers fail the handshake. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"kferry-broker", 13);
     int bad = 0;
     if (load_keystore(ctx, p, l, err, errlen) != 0)
         bad = 1;
