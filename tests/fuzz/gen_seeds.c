@@ -973,6 +973,32 @@ static void offmap_seeds(void) {
     kf_buf_free(&b);
 }
 
+/* ---- ssl.principal.mapping.rules (fuzz_principal_map) ---------------------- */
+
+/* rules, a NUL, then the distinguished name */
+static void pmap_seed(const char *name, const char *rules, const char *dn) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    kf_buf_append(&b, rules, strlen(rules) + 1);
+    kf_buf_append(&b, dn, strlen(dn));
+    put("fuzz_principal_map", name, &b);
+    kf_buf_free(&b);
+}
+
+static void pmap_seeds(void) {
+    const char *kafka = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,"
+                        "RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L,"
+                        "RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/L,DEFAULT";
+    pmap_seed("kafka_service_user", kafka, "CN=kafka-client,OU=ServiceUsers,O=Acme,L=X,ST=Y,C=US");
+    pmap_seed("kafka_full_dn", kafka,
+              "CN=Duke,OU=JavaSoft,O=Sun Microsystems,L=Cupertino,ST=CA,C=US");
+    pmap_seed("kafka_no_cn", kafka, "OU=eng,O=kferry,C=DE");
+    pmap_seed("escapes_named_groups",
+              " RULE:^CN=(?<u>[^,]*),OU=a\\/b,(.*)$/${u}\\/$2\\$$0/U , ,DEFAULT",
+              "CN=svc,OU=a/b,O=x");
+    pmap_seed("replace_all_empty", "RULE:.*?/[$0]/L", "CN=\xc3\xa9mile,O=x");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
@@ -991,5 +1017,6 @@ int main(int argc, char **argv) {
     props_seeds();
     offmap_seeds();
     cleaner_seeds();
+    pmap_seeds();
     return failures ? 1 : 0;
 }
