@@ -8,6 +8,7 @@
  */
 #include "broker/listener.h"
 
+#include "broker/principal_map.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -904,6 +905,12 @@ static int open_tls(kb_listener *l, kf_props *p, char *err, size_t errlen) {
     const char *ciphers = lget(p, l, "ssl.cipher.suites");
     if (ciphers && *ciphers && set_ciphers(ctx, ciphers, l, err, errlen) != 0)
         bad = 1;
+    char why[512] = "";
+    l->pmap = kb_pmap_parse(lget(p, l, "ssl.principal.mapping.rules"), why, sizeof(why));
+    if (!l->pmap) {
+        add_err(err, errlen, "listener %s: ssl.principal.mapping.rules: %s", l->name, why);
+        bad = 1;
+    }
     return bad ? -1 : 0;
 }
 
@@ -924,6 +931,8 @@ void kb_listeners_free(kb_listeners *ls) {
     for (size_t i = 0; i < ls->n; i++) {
         SSL_CTX_free(ls->l[i].ssl_ctx);
         ls->l[i].ssl_ctx = NULL;
+        kb_pmap_free(ls->l[i].pmap);
+        ls->l[i].pmap = NULL;
     }
 }
 
@@ -944,10 +953,22 @@ int kb_tls_principal(const kb_listener *l, void *ssl, char *out, size_t cap, cha
         BIO_free(b);
     }
     X509_free(peer);
-    (void)l;
-    (void)why;
-    (void)whylen;
-    snprintf(out, cap, "User:%s", dn);
+    char name[512];
+    if (!l->pmap || kb_pmap_apply(l->pmap, dn, name, sizeof(name)) != 0) {
+        snprintf(why, whylen,
+                 "no ssl.principal.mapping.rules rule applies to the client certificate "
+                 "subject '%s'",
+                 dn);
+        return -1;
+    }
+    if (!name[0]) {
+        snprintf(why, whylen, "ssl.principal.mapping.rules mapped '%s' to an empty name", dn);
+        return -1;
+    }
+    if (snprintf(out, cap, "User:%s", name) >= (int)cap) {
+        snprintf(why, whylen, "principal of '%s' is too long", dn);
+        return -1;
+    }
     return 0;
 }
 

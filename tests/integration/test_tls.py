@@ -412,3 +412,33 @@ def tool_with_input(tool, text, name, *args):
                           "/usr/lib/x86_64-linux-gnu")
     return subprocess.run([os.path.join(kafka_home(), "bin", name + ".sh")] + list(args),
                           input=text, capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("rules,want", [
+    (None, "User:CN=alice,OU=eng,O=kferry"),
+    ("RULE:^CN=(.*?),OU=(.*?),.*$/$1@$2/U,DEFAULT", "User:ALICE@ENG"),
+    ("RULE:^CN=bob,.*$/bob/", None)])
+def test_client_certificate_principal(broker_factory, pki, rules, want):
+    """The principal of a client certificate is its subject in RFC 2253
+    order (as Kafka's X500Principal gives it), mapped by
+    ssl.principal.mapping.rules; no applicable rule refuses the client."""
+    ov = {"ssl.keystore.location": pki.server_keystore_pem, "ssl.truststore.location": pki.ca_pem,
+          "ssl.client.auth": "required"}
+    if rules:
+        ov["ssl.principal.mapping.rules"] = rules
+    b = broker_factory(overrides=ov, listeners={"SSL": "SSL"}, extra_args=["--debug", "net"])
+    _, conf = rd_conf(pki, "mtls")
+    r = kcat(b.bootstrap_of("SSL"), conf, "-L", "-m", "5", timeout=30)
+    if want:
+        assert r.returncode == 0, r.stderr
+        assert wait_log(b, "principal %s\n" % want), b.stderr_text()[-3000:]
+    else:
+        assert r.returncode != 0
+        assert wait_log(b, "no ssl.principal.mapping.rules rule applies to the client "
+                           "certificate subject 'CN=alice,OU=eng,O=kferry'")
+
+
+def test_bad_principal_mapping_rules_refused(broker_binary, pki, tmp_path):
+    p = run_broker(broker_binary, tmp_path, "ssl.keystore.location=" + pki.server_keystore_pem,
+                   "ssl.principal.mapping.rules=RULE:(/x/")
+    assert p.returncode == 2 and "ssl.principal.mapping.rules" in p.stderr, p.stderr
