@@ -10,6 +10,10 @@ the repository.  Without one, every test here is skipped with one reason.
 
   real          session fixture: Real(src=KafkaCluster (1 combined node),
                                       tgt=KafkaCluster (controller + 3 brokers))
+                besides PLAINTEXT the source has a SASL_SSL listener
+                (SCRAM-SHA-512 user kafka_cluster.SCRAM_USERS) and every
+                target broker an MTLS listener (client certificates), with
+                .secure_bootstrap and the PKI in <base>/pki
   ns            per test: a Namespace with .prefix (topic/group prefix),
                 .src_alias / .tgt_alias, .topic(name), .group(name) and
                 .config(path, extra) writing an mm2.properties for the pair
@@ -34,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from kafka_cluster import KafkaCluster, find_kafka_home  # noqa: E402
+from kafka_cluster import (SCRAM_USERS, KafkaCluster, find_kafka_home,  # noqa: E402
+                           session_clusters)
 import rk_read  # noqa: E402
 import test_mirror_util  # noqa: E402
 
@@ -97,8 +102,7 @@ def real():
                 json.dump({"src": src.state(), "tgt": tgt.state()}, f)
             return
     base = tempfile.mkdtemp(prefix="kferry-realkafka-")
-    src = KafkaCluster("source", base, home, brokers=1, extra=CLUSTER_EXTRA)
-    tgt = KafkaCluster("target", base, home, brokers=3, extra=CLUSTER_EXTRA)
+    src, tgt = session_clusters(base, home, CLUSTER_EXTRA)
     try:
         src.format()
         tgt.format()
@@ -168,13 +172,37 @@ class Namespace:
         """The target name of source topic ns.topic(name) (default policy)."""
         return "%s.%s" % (self.src_alias, self.topic(name))
 
-    def config(self, path, extra=None, reverse=False):
+    def secure_settings(self):
+        """mm2.properties lines that reach the source through its SASL_SSL
+        listener (SCRAM-SHA-512, JAAS as MM2 users write it) and the target
+        through its MTLS listener (a client certificate)."""
+        src, tgt = self.real.src, self.real.tgt
+        a, b = self.src_alias, self.tgt_alias
+        pki = src.secure["pki"]
+        (user, pw), = SCRAM_USERS.items()
+        return [
+            "%s.bootstrap.servers = %s" % (a, src.secure_bootstrap),
+            "%s.security.protocol = SASL_SSL" % a,
+            "%s.sasl.mechanism = SCRAM-SHA-512" % a,
+            "%s.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule "
+            "required username=\"%s\" password=\"%s\";" % (a, user, pw),
+            "%s.ssl.ca.location = %s/ca.crt.pem" % (a, pki),
+            "%s.bootstrap.servers = %s" % (b, tgt.secure_bootstrap),
+            "%s.security.protocol = SSL" % b,
+            "%s.ssl.ca.location = %s/ca.crt.pem" % (b, pki),
+            "%s.ssl.certificate.location = %s/kferry-mirror.chain.pem" % (b, pki),
+            "%s.ssl.key.location = %s/kferry-mirror.key.pem" % (b, pki),
+        ]
+
+    def config(self, path, extra=None, reverse=False, secure=False):
         src, tgt = self.real.src, self.real.tgt
         a, b = self.src_alias, self.tgt_alias
         lines = [
             "clusters = %s, %s" % (a, b),
+        ] + (self.secure_settings() if secure else [
             "%s.bootstrap.servers = %s" % (a, src.bootstrap),
             "%s.bootstrap.servers = %s" % (b, tgt.bootstrap),
+        ]) + [
             "%s->%s.enabled = true" % ((b, a) if reverse else (a, b)),
             "topics = %s" % (r"%s\..*" % self.prefix if not reverse else
                              r"(%s\.)?%s\..*" % (a, self.prefix)),

@@ -4,12 +4,20 @@ KafkaCluster lays out, formats and runs the nodes of one cluster from a
 Kafka binary distribution ($KAFKA_HOME, default ../shared/kafka/kafka_2.13-*
 beside the repository):
 
-  KafkaCluster(name, base_dir, kafka_home, brokers=1)
+  KafkaCluster(name, base_dir, kafka_home, brokers=1, secure=None)
     brokers == 1: one combined node (process.roles=broker,controller), like a
                   small on-premises source;
     brokers  > 1: a dedicated controller plus `brokers` broker-only nodes, so
                   partition leaders sit on different brokers and a broker can
                   restart while the metadata quorum stays up, as on MSK.
+
+    secure:       optional extra listener on every broker, besides PLAINTEXT:
+                  {"kind": "SASL_SSL", "pki": DIR, "users": {NAME: PASSWORD}}
+                  (SCRAM-SHA-512 users created when formatting), or
+                  {"kind": "MTLS", "pki": DIR} (an SSL listener named MTLS
+                  with ssl.client.auth=required).  DIR holds the PKCS#12
+                  stores secure_pki() makes; .secure_bootstrap lists the
+                  listener's addresses.
 
   .start() formats every node (once) and starts them; returns when Metadata
            lists every broker.  .bootstrap is "127.0.0.1:P1,127.0.0.1:P2,...".
@@ -74,13 +82,52 @@ def java_env(kafka_home, log_dir, heap="-Xmx512m -Xms128m"):
     return env
 
 
+TLS_PASSWORD = "changeit-kferry"
+
+
+def secure_pki(directory):
+    """A CA, a broker certificate and a client certificate for kferry
+    (subject CN=kferry-mirror,O=kferry), as PKCS#12 stores for Kafka and PEM
+    files for librdkafka (tests/integration/kf_pki.py)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+    from kf_pki import Pki
+    p = Pki(directory)
+    p.server = p.issue("kafka-broker")
+    p.client = p.issue("kferry-mirror", client=True, subject="/O=kferry/CN=kferry-mirror")
+    p.truststore = p.truststore_p12()
+    return p
+
+
+# The session's secured listeners (see session_clusters): the source takes
+# SCRAM-SHA-512 logins over TLS from this user, the target client
+# certificates; both principals are super users there, as a migration
+# tool's service accounts usually are (ACLs are tested separately).
+SCRAM_USERS = {"mirror": "real-mirror-scram-pw"}
+MTLS_PRINCIPAL = "User:CN=kferry-mirror,O=kferry"
+
+
+def session_clusters(base, home, extra):
+    """The tier's two clusters, not yet formatted: a single-node source with
+    a SASL_SSL listener and a three-broker target with an MTLS listener."""
+    pki = secure_pki(os.path.join(base, "pki"))
+    ex = dict(extra)
+    ex["super.users"] = ";".join([extra.get("super.users", "User:ANONYMOUS")] +
+                                 ["User:%s" % u for u in SCRAM_USERS] + [MTLS_PRINCIPAL])
+    src = KafkaCluster("source", base, home, brokers=1, extra=ex,
+                       secure={"kind": "SASL_SSL", "pki": pki.dir, "users": SCRAM_USERS})
+    tgt = KafkaCluster("target", base, home, brokers=3, extra=ex,
+                       secure={"kind": "MTLS", "pki": pki.dir})
+    return src, tgt
+
+
 class Node:
-    def __init__(self, cluster, node_id, roles, port, controller_port):
+    def __init__(self, cluster, node_id, roles, port, controller_port, secure_port=None):
         self.cluster = cluster
         self.node_id = node_id
         self.roles = roles
         self.port = port  # PLAINTEXT port (None for a controller-only node)
         self.controller_port = controller_port
+        self.secure_port = secure_port
         self.dir = os.path.join(cluster.dir, "node%d" % node_id)
         self.log_dirs = os.path.join(self.dir, "data")
         self.config = os.path.join(self.dir, "server.properties")
@@ -125,6 +172,33 @@ class Node:
         if self.port:
             props["advertised.listeners"] = "PLAINTEXT://127.0.0.1:%d" % self.port
             props["inter.broker.listener.name"] = "PLAINTEXT"
+        sec = c.secure
+        if sec and self.secure_port:
+            kind = sec["kind"]
+            proto = "SASL_SSL" if kind == "SASL_SSL" else "SSL"
+            ep = "%s://127.0.0.1:%d" % (kind, self.secure_port)
+            props["listeners"] += "," + ep
+            props["advertised.listeners"] += "," + ep
+            props["listener.security.protocol.map"] += ",%s:%s" % (kind, proto)
+            pki = sec["pki"]
+            ln = kind.lower()
+            props.update({
+                "listener.name.%s.ssl.keystore.type" % ln: "PKCS12",
+                "listener.name.%s.ssl.keystore.location" % ln: os.path.join(
+                    pki, "kafka-broker.p12"),
+                "listener.name.%s.ssl.keystore.password" % ln: TLS_PASSWORD,
+                "listener.name.%s.ssl.key.password" % ln: TLS_PASSWORD,
+                "listener.name.%s.ssl.truststore.type" % ln: "PKCS12",
+                "listener.name.%s.ssl.truststore.location" % ln: os.path.join(
+                    pki, "truststore.p12"),
+                "listener.name.%s.ssl.truststore.password" % ln: TLS_PASSWORD,
+            })
+            if kind == "SASL_SSL":
+                props["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+                props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] = (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;")
+            else:
+                props["listener.name.%s.ssl.client.auth" % ln] = "required"
         props.update(extra or {})
         os.makedirs(self.dir, exist_ok=True)
         with open(self.config, "w") as f:
@@ -132,8 +206,13 @@ class Node:
                 f.write("%s=%s\n" % (k, v))
 
     def format_cmd(self):
-        return [os.path.join(self.cluster.home, "bin", "kafka-storage.sh"), "format", "-t",
-                self.cluster.cluster_id, "-c", self.config, "--ignore-formatted"]
+        cmd = [os.path.join(self.cluster.home, "bin", "kafka-storage.sh"), "format", "-t",
+               self.cluster.cluster_id, "-c", self.config, "--ignore-formatted"]
+        sec = self.cluster.secure
+        if sec and "controller" in self.roles:
+            for user, pw in sorted(sec.get("users", {}).items()):
+                cmd += ["--add-scram", "SCRAM-SHA-512=[name=%s,password=%s]" % (user, pw)]
+        return cmd
 
     def start(self):
         assert not self.alive()
@@ -221,26 +300,33 @@ class Node:
 
 
 class KafkaCluster:
-    def __init__(self, name, base_dir, kafka_home, brokers=1, extra=None):
+    def __init__(self, name, base_dir, kafka_home, brokers=1, extra=None, secure=None):
         self.name = name
+        self.secure = secure
         self.home = kafka_home
         self.dir = os.path.join(str(base_dir), name)
         self.nbrokers = brokers
         self.extra = extra or {}
         self.cluster_id = None
+        sp = free_port if secure else (lambda: None)
         if brokers == 1:
-            n = Node(self, 1, "broker,controller", free_port(), free_port())
+            n = Node(self, 1, "broker,controller", free_port(), free_port(), sp())
             self.controller, self.brokers = n, [n]
             self.nodes = [n]
         else:
             ctl = Node(self, 100, "controller", None, free_port())
             self.controller = ctl
-            self.brokers = [Node(self, i + 1, "broker", free_port(), None) for i in range(brokers)]
+            self.brokers = [Node(self, i + 1, "broker", free_port(), None, sp())
+                            for i in range(brokers)]
             self.nodes = [ctl] + self.brokers
 
     @property
     def bootstrap(self):
         return ",".join("127.0.0.1:%d" % b.port for b in self.brokers)
+
+    @property
+    def secure_bootstrap(self):
+        return ",".join("127.0.0.1:%d" % b.secure_port for b in self.brokers)
 
     def broker_bootstrap(self, i):
         return "127.0.0.1:%d" % self.brokers[i].port
@@ -351,8 +437,10 @@ class KafkaCluster:
     def state(self):
         return {"name": self.name, "home": self.home, "dir": self.dir,
                 "brokers": self.nbrokers, "cluster_id": self.cluster_id,
+                "secure": self.secure,
                 "nodes": [{"id": n.node_id, "roles": n.roles, "port": n.port,
                            "controller_port": n.controller_port, "pid": n.pid,
+                           "secure_port": n.secure_port,
                            "starts": n.starts} for n in self.nodes]}
 
     @classmethod
@@ -360,9 +448,11 @@ class KafkaCluster:
         c = cls.__new__(cls)
         c.name, c.home, c.dir = st["name"], st["home"], st["dir"]
         c.nbrokers, c.cluster_id, c.extra = st["brokers"], st["cluster_id"], {}
+        c.secure = st.get("secure")
         c.nodes = []
         for d in st["nodes"]:
-            n = Node(c, d["id"], d["roles"], d["port"], d["controller_port"])
+            n = Node(c, d["id"], d["roles"], d["port"], d["controller_port"],
+                     d.get("secure_port"))
             n.pid, n.starts = d["pid"], d["starts"]
             c.nodes.append(n)
         c.brokers = [n for n in c.nodes if "broker" in n.roles]
@@ -404,8 +494,7 @@ def main(argv):
     sys.path.insert(0, HERE)
     from conftest import CLUSTER_EXTRA
     base = tempfile.mkdtemp(prefix="kferry-realkafka-")
-    src = KafkaCluster("source", base, home, brokers=1, extra=CLUSTER_EXTRA)
-    tgt = KafkaCluster("target", base, home, brokers=3, extra=CLUSTER_EXTRA)
+    src, tgt = session_clusters(base, home, CLUSTER_EXTRA)
     for c in (src, tgt):
         c.format()
         c.start_nodes()
