@@ -8,6 +8,12 @@
  * across the switch.  Every child runs in its own process group so Ctrl-C
  * reaches only the demo, which then stops them in order and removes the
  * directory.
+ *
+ * With --secure the same migration runs between secured clusters: onprem
+ * accepts only SASL_SSL with SCRAM-SHA-512 (users created with
+ * kferry-broker --add-scram-user), cloud only mutual TLS; a throw-away CA
+ * (demo_pki.c) signs every certificate, and the passwords are random and
+ * sit only in 0600 files of the demo's directory.
  */
 #include "migrate/demo.h"
 
@@ -16,6 +22,9 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "migrate/demo_app.h"
+#include "migrate/demo_pki.h"
+
+#include <openssl/rand.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -58,6 +67,14 @@ typedef struct demo {
     child mirror;
     int keep;
     int rate;
+    int secure;
+    char pki[PATH_MAX + 8];     /* --secure: dir with ca.pem and the certificates */
+    char keystore[PATH_MAX + 40]; /* the brokers' PEM keystore (key + chain) */
+    char pw_mirror[33];         /* SCRAM password of kferry on onprem */
+    char pw_app[33];            /* SCRAM password of the application on onprem */
+    const char *src_props[16];  /* the application's client settings per cluster */
+    const char *tgt_props[16];
+    char prop_buf[8][PATH_MAX + 64];
 } demo;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -154,16 +171,36 @@ static int start_broker(demo *d, int i, const char *name) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
-    char *argv[] = {d->broker_bin,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--data-dir",
-                    data,
-                    "--override",
-                    "group.initial.rebalance.delay.ms=0",
-                    "--override",
-                    "num.partitions=3",
-                    NULL};
+    char ov[6][PATH_MAX + 64];
+    char *argv[24];
+    int a = 0;
+    argv[a++] = d->broker_bin;
+    argv[a++] = "--data-dir";
+    argv[a++] = data;
+    argv[a++] = "--override";
+    argv[a++] = "group.initial.rebalance.delay.ms=0";
+    argv[a++] = "--override";
+    argv[a++] = "num.partitions=3";
+    if (!d->secure) {
+        argv[a++] = "--listen";
+        argv[a++] = "127.0.0.1:0";
+    } else {
+        int o = 0;
+        snprintf(ov[o++], sizeof(ov[0]), "ssl.keystore.location=%s", d->keystore);
+        if (i == 0) {
+            snprintf(ov[o++], sizeof(ov[0]), "listeners=SASL_SSL://127.0.0.1:0");
+            snprintf(ov[o++], sizeof(ov[0]), "sasl.enabled.mechanisms=SCRAM-SHA-512");
+        } else {
+            snprintf(ov[o++], sizeof(ov[0]), "listeners=SSL://127.0.0.1:0");
+            snprintf(ov[o++], sizeof(ov[0]), "ssl.client.auth=required");
+            snprintf(ov[o++], sizeof(ov[0]), "ssl.truststore.location=%s/ca.pem", d->pki);
+        }
+        for (int k = 0; k < o; k++) {
+            argv[a++] = "--override";
+            argv[a++] = ov[k];
+        }
+    }
+    argv[a] = NULL;
     pid_t pid = spawn(argv, pfd[1], errlog);
     close(pfd[1]);
     if (pid < 0) {
@@ -206,9 +243,130 @@ static int start_broker(demo *d, int i, const char *name) {
     return 0;
 }
 
+/* The clusters' security settings in mm2.properties, as an MM2 user writes
+ * them (JAAS for SCRAM). */
+static int security_lines(const demo *d, char *out, size_t cap) {
+    if (!d->secure) {
+        out[0] = '\0';
+        return 0;
+    }
+    int n = snprintf(
+        out, cap,
+        "# onprem: SASL_SSL with SCRAM-SHA-512; cloud: mutual TLS (client certificates).\n"
+        "onprem.security.protocol = SASL_SSL\n"
+        "onprem.sasl.mechanism = SCRAM-SHA-512\n"
+        "onprem.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule "
+        "required username=\"kferry-mirror\" password=\"%s\";\n"
+        "onprem.ssl.ca.location = %s/ca.pem\n"
+        "cloud.security.protocol = SSL\n"
+        "cloud.ssl.ca.location = %s/ca.pem\n"
+        "cloud.ssl.certificate.location = %s/kferry-mirror.pem\n"
+        "cloud.ssl.key.location = %s/kferry-mirror.key\n",
+        d->pw_mirror, d->pki, d->pki, d->pki, d->pki);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int random_password(char *out, size_t cap) {
+    unsigned char raw[16];
+    if (cap < 2 * sizeof(raw) + 1 || RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* Stores a SCRAM-SHA-512 credential in the onprem broker's data dir before
+ * it starts (kferry-broker --add-scram-user, password from a 0600 file). */
+static int add_scram_user(demo *d, const char *user, const char *pw) {
+    char data[PATH_MAX + 16], pwfile[PATH_MAX + 64], errlog[PATH_MAX + 32];
+    snprintf(data, sizeof(data), "%s/onprem", d->dir);
+    snprintf(pwfile, sizeof(pwfile), "%s/secrets/%s.password", d->dir, user);
+    snprintf(errlog, sizeof(errlog), "%s/onprem.log", d->dir);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "%s\n", pw);
+    if (kf_write_file_atomic_mode(pwfile, line, (size_t)n, 0600) != 0)
+        return -1;
+    char *argv[] = {d->broker_bin,  "--data-dir",      data,   "--add-scram-user", (char *)user,
+                    "--mechanism",  "SCRAM-SHA-512",   "--password-file", pwfile, NULL};
+    pid_t pid = spawn(argv, -1, errlog);
+    return pid < 0 || wait_child(pid) != 0 ? -1 : 0;
+}
+
+/* --secure: the CA and certificates, the brokers' keystore, the SCRAM
+ * users, and the application's client settings for each cluster. */
+static int setup_secure(demo *d) {
+    char err[256], path[PATH_MAX + 32];
+    snprintf(d->pki, sizeof(d->pki), "%s/pki", d->dir);
+    snprintf(path, sizeof(path), "%s/secrets", d->dir);
+    if (kf_mkdirs(d->pki, 0700) != 0 || kf_mkdirs(path, 0700) != 0)
+        return -1;
+    demo_pki *p = demo_pki_new(d->pki, err, sizeof(err));
+    if (!p || demo_pki_issue(p, "broker", "kferry-demo-broker", err, sizeof(err)) != 0 ||
+        demo_pki_issue(p, "kferry-mirror", "kferry-mirror", err, sizeof(err)) != 0 ||
+        demo_pki_issue(p, "billing-app", "billing-app", err, sizeof(err)) != 0) {
+        fprintf(stderr, "kferry demo: cannot make the demo's certificates: %s\n", err);
+        demo_pki_free(p);
+        return -1;
+    }
+    demo_pki_free(p);
+    kf_buf key, cert;
+    snprintf(path, sizeof(path), "%s/broker.key", d->pki);
+    if (kf_read_file(path, &key, 1 << 20) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/broker.pem", d->pki);
+    if (kf_read_file(path, &cert, 1 << 20) != 0) {
+        kf_buf_free(&key);
+        return -1;
+    }
+    kf_buf ks;
+    kf_buf_init(&ks, 0);
+    kf_buf_append(&ks, key.data, key.len);
+    kf_buf_append(&ks, cert.data, cert.len);
+    snprintf(d->keystore, sizeof(d->keystore), "%s/broker-keystore.pem", d->pki);
+    int rc = kf_write_file_atomic_mode(d->keystore, ks.data, ks.len, 0600);
+    kf_buf_free(&key);
+    kf_buf_free(&cert);
+    kf_buf_free(&ks);
+    if (rc != 0 || random_password(d->pw_mirror, sizeof(d->pw_mirror)) != 0 ||
+        random_password(d->pw_app, sizeof(d->pw_app)) != 0 ||
+        add_scram_user(d, "kferry-mirror", d->pw_mirror) != 0 ||
+        add_scram_user(d, "billing-app", d->pw_app) != 0) {
+        fprintf(stderr, "kferry demo: cannot set up the SCRAM users (see %s/onprem.log)\n",
+                d->dir);
+        return -1;
+    }
+    int s = 0, t = 0, b = 0;
+    d->src_props[s++] = "security.protocol";
+    d->src_props[s++] = "SASL_SSL";
+    d->src_props[s++] = "sasl.mechanism";
+    d->src_props[s++] = "SCRAM-SHA-512";
+    d->src_props[s++] = "sasl.username";
+    d->src_props[s++] = "billing-app";
+    d->src_props[s++] = "sasl.password";
+    d->src_props[s++] = d->pw_app;
+    snprintf(d->prop_buf[b], sizeof(d->prop_buf[0]), "%s/ca.pem", d->pki);
+    d->src_props[s++] = "ssl.ca.location";
+    d->src_props[s++] = d->prop_buf[b];
+    d->tgt_props[t++] = "security.protocol";
+    d->tgt_props[t++] = "SSL";
+    d->tgt_props[t++] = "ssl.ca.location";
+    d->tgt_props[t++] = d->prop_buf[b++];
+    snprintf(d->prop_buf[b], sizeof(d->prop_buf[0]), "%s/billing-app.pem", d->pki);
+    d->tgt_props[t++] = "ssl.certificate.location";
+    d->tgt_props[t++] = d->prop_buf[b++];
+    snprintf(d->prop_buf[b], sizeof(d->prop_buf[0]), "%s/billing-app.key", d->pki);
+    d->tgt_props[t++] = "ssl.key.location";
+    d->tgt_props[t++] = d->prop_buf[b++];
+    d->src_props[s] = d->tgt_props[t] = NULL;
+    return 0;
+}
+
 static int write_config(demo *d) {
     snprintf(d->config, sizeof(d->config), "%s/mm2.properties", d->dir);
-    char text[2048];
+    char sec[4096];
+    if (security_lines(d, sec, sizeof(sec)) != 0)
+        return -1;
+    char text[8192];
     int n = snprintf(text, sizeof(text),
                      "# Written by kferry demo: MirrorMaker 2's format, as a user would bring it.\n"
                      "clusters = onprem, cloud\n"
@@ -222,11 +380,12 @@ static int write_config(demo *d) {
                      "groups = " DEMO_GROUP "\n"
                      "replication.factor = 1\n"
                      "refresh.topics.interval.seconds = 2\n"
-                     "kferry.status.interval.seconds = 5\n",
-                     d->addr[0], d->addr[1]);
+                     "kferry.status.interval.seconds = 5\n"
+                     "%s",
+                     d->addr[0], d->addr[1], sec);
     if (n < 0 || (size_t)n >= sizeof(text))
         return -1;
-    return kf_write_file_atomic(d->config, text, (size_t)n);
+    return kf_write_file_atomic_mode(d->config, text, (size_t)n, 0600);
 }
 
 /* Runs `kferry <args...> --config FILE` in the foreground; returns its
@@ -327,7 +486,7 @@ static int find_binaries(demo *d) {
 }
 
 static const char *usage =
-    "usage: kferry demo [--rate N] [--keep]\n"
+    "usage: kferry demo [--rate N] [--keep] [--secure]\n"
     "\n"
     "Rehearses a whole migration on this machine: starts two kferry-broker\n"
     "clusters ('onprem' and 'cloud') in a temporary directory, runs a sample\n"
@@ -337,6 +496,8 @@ static const char *usage =
     "\n"
     "  --rate N   records per second the application produces (default 500)\n"
     "  --keep     keep the temporary directory (data, logs, mm2.properties)\n"
+    "  --secure   secured clusters: onprem on SASL_SSL/SCRAM-SHA-512, cloud on\n"
+    "             mutual TLS, certificates from a throw-away CA\n"
     "\n"
     "Example: kferry demo --rate 200 --keep\n"
     "\n"
@@ -344,10 +505,19 @@ static const char *usage =
 
 static int run(demo *d, demo_app *app) {
     say("[1/7] starting two clusters (data in %s)", d->dir);
+    if (d->secure) {
+        if (setup_secure(d) != 0)
+            return 1;
+        say("      a throw-away CA signed the brokers' and clients' certificates (%s)", d->pki);
+        say("      SCRAM-SHA-512 users on onprem: kferry-mirror, billing-app (random "
+            "passwords in %s/secrets, mode 0600)", d->dir);
+    }
     if (start_broker(d, 0, "onprem") != 0 || start_broker(d, 1, "cloud") != 0)
         return 1;
-    say("      onprem: kferry-broker at %s", d->addr[0]);
-    say("      cloud:  kferry-broker at %s", d->addr[1]);
+    say("      onprem: kferry-broker at %s%s", d->addr[0],
+        d->secure ? " (SASL_SSL, SCRAM-SHA-512 only)" : "");
+    say("      cloud:  kferry-broker at %s%s", d->addr[1],
+        d->secure ? " (SSL with client certificates required)" : "");
     if (write_config(d) != 0) {
         fprintf(stderr, "kferry demo: cannot write %s\n", d->config);
         return 1;
@@ -356,8 +526,8 @@ static int run(demo *d, demo_app *app) {
     say("\n[2/7] the application runs on onprem: a producer writes '" DEMO_TOPIC
         "' (%d records/s), consumer group '" DEMO_GROUP "' reads it",
         d->rate);
-    if (demo_app_producer_start(app, d->addr[0], NULL, d->rate) != 0 ||
-        demo_app_consumer_start(app, d->addr[0], NULL) != 0)
+    if (demo_app_producer_start(app, d->addr[0], d->secure ? d->src_props : NULL, d->rate) != 0 ||
+        demo_app_consumer_start(app, d->addr[0], d->secure ? d->src_props : NULL) != 0)
         return 1;
     sleep_ms(3000);
 
@@ -388,7 +558,7 @@ static int run(demo *d, demo_app *app) {
         say("      cutover failed (exit %d)", rc);
         return 1;
     }
-    if (demo_app_consumer_start(app, d->addr[1], NULL) != 0)
+    if (demo_app_consumer_start(app, d->addr[1], d->secure ? d->tgt_props : NULL) != 0)
         return 1;
     say("      consumers now read from cloud");
 
@@ -405,7 +575,7 @@ static int run(demo *d, demo_app *app) {
         say("      kferry mirror exited with %d; see %s", rc, mlog);
         return 1;
     }
-    if (demo_app_producer_start(app, d->addr[1], NULL, d->rate) != 0)
+    if (demo_app_producer_start(app, d->addr[1], d->secure ? d->tgt_props : NULL, d->rate) != 0)
         return 1;
     say("      producers now write to cloud");
     sleep_ms(3000);
@@ -437,7 +607,8 @@ int demo_main(int argc, char **argv) {
     demo d;
     memset(&d, 0, sizeof(d));
     d.rate = 500;
-    static const cli_opt opts[] = {{"--rate", NULL, 1}, {"--keep", NULL, 0}, {NULL, NULL, 0}};
+    static const cli_opt opts[] = {
+        {"--rate", NULL, 1}, {"--keep", NULL, 0}, {"--secure", NULL, 0}, {NULL, NULL, 0}};
     int i = 0, k;
     const char *v;
     while ((k = cli_next("demo", opts, argc, argv, &i, &v)) != CLI_END) {
@@ -449,6 +620,8 @@ int demo_main(int argc, char **argv) {
             return 2;
         if (k == 1) {
             d.keep = 1;
+        } else if (k == 2) {
+            d.secure = 1;
         } else {
             int64_t r;
             if (kf_parse_i64(v, 1, 100000, &r) != 0) {

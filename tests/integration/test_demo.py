@@ -58,3 +58,37 @@ def test_demo_ctrl_c_cleans_up(kferry_binary, tmp_path):
     # No broker or mirror of the demo survives it.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps
+
+
+def test_demo_secure(kferry_binary, tmp_path):
+    """--secure: the source takes only SASL_SSL/SCRAM-SHA-512, the target only
+    mutual TLS; the same verified migration, and no password of the demo's
+    in its output."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    p = subprocess.run([kferry_binary, "demo", "--secure", "--rate", "300", "--keep"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    out = p.stdout
+    assert p.returncode == 0, "demo --secure failed (%d)\nstdout:\n%s\nstderr:\n%s" % (
+        p.returncode, out[-6000:], p.stderr[-4000:])
+    assert "(SASL_SSL, SCRAM-SHA-512 only)" in out and "client certificates required" in out
+    assert "RESULT: OK" in out
+    assert out.rstrip().endswith("kept %s (brokers' data, logs and mm2.properties)" %
+                                 os.path.join(str(tmp_path), os.listdir(tmp_path)[0]))
+    assert "missing:                   0" in out and "consumed twice:            0" in out
+    (d,) = os.listdir(tmp_path)
+    d = os.path.join(str(tmp_path), d)
+    secrets = []
+    for name in os.listdir(os.path.join(d, "secrets")):
+        path = os.path.join(d, "secrets", name)
+        assert os.stat(path).st_mode & 0o077 == 0, "%s is readable by others" % path
+        secrets.append(open(path).read().strip())
+    assert len(secrets) == 2 and all(len(s) == 32 for s in secrets)
+    assert os.stat(os.path.join(d, "mm2.properties")).st_mode & 0o077 == 0
+    conf = open(os.path.join(d, "mm2.properties")).read()
+    assert "onprem.security.protocol = SASL_SSL" in conf and "cloud.security.protocol = SSL" in conf
+    logs = "".join(open(os.path.join(d, f), errors="replace").read()
+                   for f in os.listdir(d) if f.endswith(".log"))
+    for s in secrets:
+        assert s not in out and s not in p.stderr and s not in logs
+    # Both brokers refused nothing: kferry and the application logged in.
+    assert "authentication failed" not in logs and "TLS handshake" not in logs
