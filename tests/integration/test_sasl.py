@@ -184,3 +184,53 @@ def test_bad_credentials_refused(sasl_broker, user, pw):
                         [b"v"]) == [b"v"]
     assert PW not in sasl_broker.stderr_text() and "wrong-password" not in \
         sasl_broker.stderr_text()
+
+
+# -- unauthenticated clients ---------------------------------------------------------
+
+def test_unauthenticated_clients_are_bounded(broker_factory, broker_binary, tmp_path):
+    """Before a SASL login only ApiVersions, SaslHandshake and SaslAuthenticate
+    are answered; frames are capped, so are requests, and so is the time to
+    log in.  Each offender is closed alone: a real client logs in meanwhile."""
+    import struct
+    import kf_wire as kw
+    data = tmp_path / "udata"
+    add_user(broker_binary, data, "alice", PW, "SCRAM-SHA-512")
+    b = broker_factory(overrides=dict(SASL_CFG, **{"kferry.sasl.authentication.timeout.ms":
+                                                   "1500"}),
+                       data_dir=str(data), listeners={"SASL_PLAINTEXT": "SASL_PLAINTEXT"})
+    port = b.listener_ports["SASL_PLAINTEXT"]
+    # ApiVersions is answered before authentication ...
+    with kw.RawConn("127.0.0.1", port) as c:
+        err, apis = kw.api_versions(c)
+        assert err == 0 and 17 in apis and 36 in apis
+        # ... Metadata is not: the connection is closed without an answer.
+        c.send(kw.request_frame(3, 1, 99, struct.pack(">i", -1)))
+        assert c.wait_closed() == (True, 0)
+    assert "Metadata request before SASL authentication" in b.stderr_text()
+    # A size prefix far above any SASL token: closed before reading it.
+    with kw.RawConn("127.0.0.1", port) as c:
+        c.send(struct.pack(">i", 50 << 20) + b"x" * 1000)
+        assert c.wait_closed()[0]
+    assert "request of 52428800 bytes before SASL authentication" in b.stderr_text()
+    # Endless ApiVersions without logging in: cut off after 16.
+    with kw.RawConn("127.0.0.1", port) as c:
+        n = 0
+        try:
+            for _ in range(40):
+                kw.api_versions(c)
+                n += 1
+        except (ConnectionError, OSError):
+            pass
+        assert n == 16, n
+    assert "too many requests before SASL authentication" in b.stderr_text()
+    # Many idle connections: all closed after the login timeout, while a real
+    # client is served.
+    idle = [kw.RawConn("127.0.0.1", port) for _ in range(50)]
+    topic = "bounded-" + uuid.uuid4().hex[:8]
+    assert kp_roundtrip(b.bootstrap_of("SASL_PLAINTEXT"), "SCRAM-SHA-512", "alice", PW, topic,
+                        [b"v"]) == [b"v"]
+    for c in idle:
+        assert c.wait_closed(timeout=10)[0]
+        c.close()
+    assert "SASL authentication not completed within 1500 ms" in b.stderr_text()
