@@ -100,8 +100,11 @@ static void conn_close(kb_broker *b, kb_conn *c) {
     c->dead = 1;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl) {
-        if (c->tls_up)
+        if (c->tls_up) {
+            ERR_clear_error();
             SSL_shutdown(c->ssl); /* one non-blocking close_notify, best effort */
+            ERR_clear_error();    /* never left for another connection's SSL_get_error */
+        }
         SSL_free(c->ssl);
         c->ssl = NULL;
     }
@@ -200,6 +203,8 @@ static ssize_t conn_recv(kb_conn *c, void *buf, size_t len, char *why, size_t wh
             return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
         return n;
     }
+    /* SSL_get_error reads the thread's error queue: it must start empty. */
+    ERR_clear_error();
     int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
     if (n > 0)
         return n;
@@ -225,6 +230,7 @@ static ssize_t conn_send(kb_conn *c, const void *buf, size_t len) {
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         return w;
     }
+    ERR_clear_error();
     int w = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
     if (w > 0)
         return w;

@@ -442,3 +442,58 @@ def test_bad_principal_mapping_rules_refused(broker_binary, pki, tmp_path):
     p = run_broker(broker_binary, tmp_path, "ssl.keystore.location=" + pki.server_keystore_pem,
                    "ssl.principal.mapping.rules=RULE:(/x/")
     assert p.returncode == 2 and "ssl.principal.mapping.rules" in p.stderr, p.stderr
+
+
+def test_abrupt_clients_do_not_disturb_others(tls_broker, pki):
+    """Clients that vanish mid-handshake, after it, or speak plaintext to a
+    TLS port leave OpenSSL errors behind; none of that may reach another
+    connection: a producer writing through it all sees no error."""
+    import threading
+    import confluent_kafka as ck
+    _, conf = rd_conf(pki, "sasl_ssl", "SCRAM-SHA-512")
+    bs = tls_broker.bootstrap_of("SASL_SSL")
+    topic = "abrupt-" + uuid.uuid4().hex[:8]
+    errs, acked = [], []
+    stop = threading.Event()
+
+    def produce():
+        p = ck.Producer(dict(conf, **{"bootstrap.servers": bs, "linger.ms": 1}))
+        n = 0
+        while not stop.is_set():
+            p.produce(topic, b"%d" % n, on_delivery=lambda e, m: (errs if e else acked).append(e))
+            n += 1
+            p.poll(0.002)
+        p.flush(30)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    port = tls_broker.listener_ports["SASL_SSL"]
+    try:
+        ctx = ssl.create_default_context(cafile=pki.ca_pem)
+        vanished = []
+        for i in range(60):
+            # handshaken connections first, then all vanish at once: the
+            # broker meets their ends back to back with the producer's reads
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                                server_hostname="127.0.0.1")
+            vanished.append(s)
+        for s in vanished:
+            s.sendall(b"\x00\x00\x00\x05hello")
+            s.close()
+        for i in range(60):
+            raw = socket.create_connection(("127.0.0.1", port))
+            if i % 3 == 0:
+                raw.sendall(b"\x16\x03\x01\x00\x10garbage-hello!!!")  # a broken ClientHello
+            elif i % 3 == 1:
+                ctx = ssl.create_default_context(cafile=pki.ca_pem)
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                s.sendall(b"\x00\x00\x00\x05hello")  # then vanish without close_notify
+                raw = s
+            else:
+                raw.sendall(b"\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x01\x00\x00")
+            raw.close()
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        t.join(60)
+    assert errs == [] and len(acked) > 100, (errs[:5], len(acked))
