@@ -546,7 +546,7 @@ static int replay(kb_acls *a, const uint8_t *p, size_t n) {
     return rc < 0 ? -2 : 0; /* a duplicate entry is harmless */
 }
 
-int kb_acls_parse(kb_acls *a, const uint8_t *data, size_t len, char *err, size_t errlen) {
+static int parse_image(kb_acls *a, const uint8_t *data, size_t len, char *err, size_t errlen) {
     const char *path = a->path[0] ? a->path : "ACL file";
     if (len < sizeof(acl_magic) || memcmp(data, acl_magic, sizeof(acl_magic)) != 0) {
         snprintf(err, errlen, "%s is not a kferry ACL file (bad magic)", path);
@@ -576,6 +576,13 @@ int kb_acls_parse(kb_acls *a, const uint8_t *data, size_t len, char *err, size_t
     return 0;
 }
 
+int kb_acls_parse(kb_acls *a, const uint8_t *data, size_t len, char *err, size_t errlen) {
+    int rc = parse_image(a, data, len, err, errlen);
+    if (rc != 0)
+        clear_bindings(a); /* all or nothing */
+    return rc;
+}
+
 int kb_acls_reload(kb_acls *a, char *err, size_t errlen) {
     clear_bindings(a);
     kf_buf f;
@@ -587,8 +594,6 @@ int kb_acls_reload(kb_acls *a, char *err, size_t errlen) {
     }
     int rc = kb_acls_parse(a, f.data, f.len, err, errlen);
     kf_buf_free(&f);
-    if (rc != 0)
-        clear_bindings(a);
     return rc;
 }
 

@@ -110,7 +110,8 @@ void kb_acl_close(kb_broker *b);
  * empty). 0 or -1 with err naming the file. */
 int kb_acls_open(kb_acls *a, const char *data_dir, char *err, size_t errlen);
 void kb_acls_free(kb_acls *a);
-/* Parses a store image into a (which should be empty). 0 or -1 with err. */
+/* Parses a store image into a (which should be empty). 0, or -1 with err
+ * and a left empty: a damaged image loads nothing. */
 int kb_acls_parse(kb_acls *a, const uint8_t *data, size_t len, char *err, size_t errlen);
 /* Writes the whole store atomically. 0 or -1 (errno). */
 int kb_acls_save(kb_acls *a);
