@@ -351,3 +351,42 @@ def test_bad_authorizer_config_is_refused(broker_factory):
     assert "unsupported authorizer 'com.example.Custom'" in msg
     assert "super.users" in msg
 
+
+
+def test_idempotent_and_transactional_producers(broker_factory, tool):
+    """Kafka 4.0: an idempotent producer needs only WRITE on a topic; a
+    transactional one also WRITE on its transactional id."""
+    b = broker_factory(overrides=strict(super_users=PRINCIPAL))
+    topic = unique("acl-txn")
+    cf_create_topic(b.bootstrap, topic)
+    acls(tool, b, "--add", "--allow-principal", PRINCIPAL, "--operation", "Alter", "--cluster")
+    acls(tool, b, "--add", "--allow-principal", PRINCIPAL, "--operation", "Write", "--topic",
+         topic)
+    b.stop()
+    del b.overrides["super.users"]
+    b.start(port=b.port)
+
+    p = ck.Producer(cf_client_conf(b, **{"enable.idempotence": True,
+                                         "message.timeout.ms": 10000}))
+    codes = []
+    p.produce(topic, b"idem", on_delivery=lambda err, msg: codes.append(err))
+    p.flush(15)
+    assert codes == [None], codes
+
+    def txn_producer():
+        return ck.Producer(cf_client_conf(b, **{"transactional.id": unique("acl-tx"),
+                                                "message.timeout.ms": 10000}))
+
+    p = txn_producer()
+    with pytest.raises(ck.KafkaException) as e:
+        p.init_transactions(15)
+    assert e.value.args[0].code() == ck.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+    acls(tool, b, "--add", "--allow-principal", PRINCIPAL, "--operation", "Write",
+         "--resource-pattern-type", "prefixed", "--transactional-id", "acl-tx")
+    p = txn_producer()
+    p.init_transactions(15)
+    p.begin_transaction()
+    p.produce(topic, b"in-txn")
+    p.flush(15)
+    p.commit_transaction(15)
