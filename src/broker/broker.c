@@ -5,6 +5,7 @@
  */
 #include "broker/broker.h"
 
+#include "broker/acl.h"
 #include "broker/group.h"
 #include "broker/pidstate.h"
 #include "broker/sasl.h"
@@ -98,7 +99,7 @@ int kb_broker_open(kb_broker *b, char *err, size_t errlen) {
         b->store = NULL;
         return -1;
     }
-    if (kb_sasl_open(b, err, errlen) != 0) {
+    if (kb_sasl_open(b, err, errlen) != 0 || kb_acl_open(b, err, errlen) != 0) {
         kb_broker_close(b);
         return -1;
     }
@@ -106,6 +107,7 @@ int kb_broker_open(kb_broker *b, char *err, size_t errlen) {
 }
 
 void kb_broker_close(kb_broker *b) {
+    kb_acl_close(b);
     kb_sasl_close(b);
     kb_txns_close(b);
     if (b->groups)

@@ -34,6 +34,7 @@ struct kb_txns;
 struct kb_conn;
 struct kb_sasl;
 struct kb_sasl_session;
+struct kb_acls;
 
 typedef struct kb_config {
     int32_t node_id;       /* node.id / broker.id, default 1 */
@@ -83,6 +84,7 @@ typedef struct kb_broker {
     struct kb_groups *groups;
     struct kb_txns *txns;     /* transaction coordinator (txn.c) */
     struct kb_sasl *sasl;     /* SASL config and SCRAM credentials (sasl.c) */
+    struct kb_acls *acls;     /* authorizer config and ACL store (acl.c) */
     int64_t next_producer_id; /* InitProducerId allocator (persisted by the store) */
     int woken;                /* set by kb_broker_wake(); cleared by the loop */
     volatile int stopping;

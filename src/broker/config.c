@@ -8,6 +8,7 @@
  */
 #include "broker/config.h"
 
+#include "broker/acl.h"
 #include "broker/sasl.h"
 #include "broker/store.h"
 #include "common/util.h"
@@ -309,6 +310,8 @@ int kb_config_apply(kb_config *c, kf_props *p, char *err, size_t errlen) {
             c->advertised_port = l0->adv_port;
         }
     }
+    if (kb_acl_config_check(p, err, errlen) != 0)
+        bad = 1;
     for (size_t k = 0; k < p->count; k++) {
         kf_prop *it = &p->items[k];
         if (it->used)
@@ -369,6 +372,7 @@ void kb_config_print_reference(FILE *f) {
     }
     kb_listeners_print_reference(f);
     kb_sasl_print_reference(f);
+    kb_acl_print_reference(f);
     fprintf(f, "\nAccepted and ignored (they have no meaning on a single node):");
     for (size_t j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++)
         fprintf(f, "%s `%s`", j ? "," : "", ignored_keys[j]);

@@ -4,7 +4,15 @@
  * (validate_only, include_synonyms) are parsed twice: once to check the
  * structure and read the flag, then to act and respond, so a malformed
  * request changes nothing.
+ *
+ * With an authorizer (acl.h), as on Kafka: CreateTopics needs CREATE on
+ * the cluster or the topic, DeleteTopics and DeleteRecords DELETE,
+ * CreatePartitions ALTER (TOPIC_AUTHORIZATION_FAILED otherwise);
+ * DescribeConfigs needs DESCRIBE_CONFIGS and AlterConfigs ALTER_CONFIGS on
+ * the topic (TOPIC_AUTHORIZATION_FAILED) or the cluster for the broker
+ * resource (CLUSTER_AUTHORIZATION_FAILED).
  */
+#include "broker/acl.h"
 #include "broker/group.h"
 #include "broker/handlers.h"
 #include "broker/store.h"
@@ -253,6 +261,10 @@ static int create_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int val
             err = KF_ERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg), "topic '%.*s' appears more than once in the request",
                      clip(nlen), name);
+        } else if (!kb_authz_cluster(b, r, KB_OP_CREATE) &&
+                   !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_CREATE)) {
+            err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
         } else if (cstr(name, nlen, cname, sizeof(cname)) < 0 ||
                    !kb_topic_name_valid(name, (size_t)nlen)) {
             err = KF_ERR_INVALID_TOPIC_EXCEPTION;
@@ -372,7 +384,9 @@ int kb_h_delete_topics(kb_broker *b, kb_req *r, kf_buf *out) {
         char cname[TOPIC_NAME_MAX + 1];
         int16_t err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         kb_topic *t = kb_store_find(b->store, name, (size_t)len);
-        if (t && t->internal) {
+        if (!kb_authz(b, r, KB_RES_TOPIC, name, (size_t)len, KB_OP_DELETE)) {
+            err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+        } else if (t && t->internal) {
             /* The group coordinator depends on internal topics. */
             kf_warn("broker", "%s: refusing to delete internal topic '%s'", peer(r), t->name);
             err = KF_ERR_INVALID_REQUEST;
@@ -416,6 +430,9 @@ static int partitions_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int
             err = KF_ERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg), "topic '%.*s' appears more than once in the request",
                      clip(nlen), name);
+        } else if (!kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_ALTER)) {
+            err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
         } else if (!t) {
             err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "The topic '%.*s' does not exist.", clip(nlen), name);
@@ -488,7 +505,8 @@ int kb_h_delete_records(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t np = kf_rd_arr(&rd, 0, 4 + 8);
         if (!kf_rd_ok(&rd) || len < 0 || np < 0)
             return KB_CLOSE;
-        kb_topic *t = kb_store_find(b->store, name, (size_t)len);
+        int denied = !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)len, KB_OP_DELETE);
+        kb_topic *t = denied ? NULL : kb_store_find(b->store, name, (size_t)len);
         kf_wr_str(out, 0, name, len);
         kf_wr_arr(out, 0, np);
         for (int32_t j = 0; j < np; j++) {
@@ -496,7 +514,8 @@ int kb_h_delete_records(kb_broker *b, kb_req *r, kf_buf *out) {
             int64_t off = kf_rd_i64(&rd);
             if (!kf_rd_ok(&rd))
                 return KB_CLOSE;
-            int16_t err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            int16_t err =
+                denied ? KF_ERR_TOPIC_AUTHORIZATION_FAILED : KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             int64_t low = -1;
             if (t && idx >= 0 && idx < t->nparts && t->parts[idx]) {
                 kb_part *p = t->parts[idx];
@@ -527,6 +546,7 @@ int kb_h_delete_records(kb_broker *b, kb_req *r, kf_buf *out) {
 
 typedef struct dc_ctx {
     kb_broker *b;
+    const kb_req *r;
     int16_t version;
     int synonyms;
     kf_rd names;    /* positioned at the config_names elements */
@@ -761,7 +781,14 @@ static int describe_one(dc_ctx *c, kf_rd *rd) {
     kb_topic *t = NULL;
     char idbuf[16];
     snprintf(idbuf, sizeof(idbuf), "%" PRId32, b->cfg.node_id);
-    if (type == RES_TOPIC) {
+    if (type == RES_TOPIC &&
+        !kb_authz(b, c->r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_DESCRIBE_CONFIGS)) {
+        err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(msg, sizeof(msg), "Authorization failed.");
+    } else if (type == RES_BROKER && !kb_authz_cluster(b, c->r, KB_OP_DESCRIBE_CONFIGS)) {
+        err = KF_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        snprintf(msg, sizeof(msg), "Authorization failed.");
+    } else if (type == RES_TOPIC) {
         t = resource_topic(b, name, nlen, &err, msg, sizeof(msg));
     } else if (type == RES_BROKER) {
         if (nlen != 0 && ((size_t)nlen != strlen(idbuf) || memcmp(name, idbuf, (size_t)nlen))) {
@@ -788,7 +815,7 @@ static int describe_one(dc_ctx *c, kf_rd *rd) {
 int kb_h_describe_configs(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
     kb_req_body(r, &rd);
-    dc_ctx c = {.b = b, .version = r->api_version};
+    dc_ctx c = {.b = b, .r = r, .version = r->api_version};
     int32_t n = kf_rd_arr(&rd, 0, 1 + 2 + 4);
     if (!kf_rd_ok(&rd) || n < 0)
         return KB_CLOSE;
@@ -825,7 +852,14 @@ static int alter_one(kb_broker *b, const kb_req *r, kf_rd *rd, int validate_only
     char msg[MSG_MAX] = "";
     kb_topic *t = NULL;
     if (act) {
-        if (type == RES_TOPIC) {
+        if (type == RES_TOPIC &&
+            !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_ALTER_CONFIGS)) {
+            err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
+        } else if (type == RES_BROKER && !kb_authz_cluster(b, r, KB_OP_ALTER_CONFIGS)) {
+            err = KF_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
+        } else if (type == RES_TOPIC) {
             t = resource_topic(b, name, nlen, &err, msg, sizeof(msg));
         } else if (type == RES_BROKER) {
             err = KF_ERR_INVALID_REQUEST;

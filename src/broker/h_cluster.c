@@ -6,7 +6,11 @@
  * IncrementalAlterConfigs is parsed twice, as h_admin.c's requests whose
  * deciding flag (validate_only) comes last: once to check the structure,
  * then to act and answer, so a malformed request changes nothing.
+ *
+ * With an authorizer (acl.h): DescribeLogDirs needs CLUSTER DESCRIBE,
+ * IncrementalAlterConfigs ALTER_CONFIGS on the topic or the cluster.
  */
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/store.h"
 #include "common/log.h"
@@ -126,6 +130,14 @@ int kb_h_describe_log_dirs(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!realpath(kb_store_dir(b->store), dir))
         kf_strlcpy(dir, kb_store_dir(b->store), sizeof(dir));
     kf_wr_i32(out, 0); /* throttle_time_ms */
+    if (!kb_authz_cluster(b, r, KB_OP_DESCRIBE)) {
+        /* Kafka answers no log dirs (v3+: and the error). */
+        if (v >= 3)
+            kf_wr_i16(out, KF_ERR_CLUSTER_AUTHORIZATION_FAILED);
+        kf_wr_arr(out, flex, 0);
+        kf_wr_tags(out, flex);
+        return KB_OK;
+    }
     if (v >= 3)
         kf_wr_i16(out, KF_ERR_NONE);
     kf_wr_arr(out, flex, 1);
@@ -342,6 +354,13 @@ static int inc_one(kb_broker *b, const kb_req *r, kf_rd *rd, int dup, int valida
         if (dup) {
             err = KF_ERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg), "Each resource may appear only once in a request");
+        } else if (type == RES_TOPIC &&
+                   !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_ALTER_CONFIGS)) {
+            err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
+        } else if (type == RES_BROKER && !kb_authz_cluster(b, r, KB_OP_ALTER_CONFIGS)) {
+            err = KF_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed.");
         } else if (type == RES_TOPIC) {
             t = kb_store_find(b->store, name, (size_t)nlen);
             if (!t) {

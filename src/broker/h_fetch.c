@@ -9,6 +9,7 @@
  * Fetch sessions (KIP-227) are not implemented: every request is a full
  * fetch answered with session id 0, which clients take as "no session".
  */
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/store.h"
 #include "broker/txn.h"
@@ -32,6 +33,7 @@ typedef struct fetch_topic {
     const char *name; /* points into r->frame, which outlives the plan */
     int32_t len;
     int32_t nparts;
+    int denied; /* no TOPIC READ: TOPIC_AUTHORIZATION_FAILED */
 } fetch_topic;
 
 typedef struct fetch_plan {
@@ -84,7 +86,7 @@ static int plan_parse(const kb_req *r, fetch_plan *f) {
         if (!kf_rd_ok(&rd) || len < 0 || n < 0)
             return -1;
         if (f->topics)
-            f->topics[i] = (fetch_topic){name, len, n};
+            f->topics[i] = (fetch_topic){name, len, n, 0};
         for (int32_t j = 0; j < n; j++, np++) {
             int32_t part = kf_rd_i32(&rd);
             if (v >= 9)
@@ -117,7 +119,7 @@ static int plan_parse(const kb_req *r, fetch_plan *f) {
     return 0;
 }
 
-static fetch_plan *plan_build(const kb_req *r) {
+static fetch_plan *plan_build(kb_broker *b, const kb_req *r) {
     fetch_plan *f = calloc(1, sizeof(*f));
     if (!f)
         return NULL;
@@ -132,11 +134,17 @@ static fetch_plan *plan_build(const kb_req *r) {
         plan_free(f);
         return NULL;
     }
+    /* authz: TOPIC READ, decided once when the request arrives. */
+    for (int32_t i = 0; i < f->ntopics; i++)
+        f->topics[i].denied =
+            !kb_authz(b, r, KB_RES_TOPIC, f->topics[i].name, (size_t)f->topics[i].len, KB_OP_READ);
     return f;
 }
 
 static kb_part *plan_lookup(kb_broker *b, const fetch_plan *f, const fetch_part *fp) {
     const fetch_topic *t = &f->topics[fp->topic];
+    if (t->denied)
+        return NULL;
     return kb_store_part(b->store, t->name, (size_t)t->len, fp->partition);
 }
 
@@ -227,10 +235,13 @@ static int64_t fetch_respond(kb_broker *b, const kb_req *r, const fetch_plan *f,
         kf_wr_arr(out, 0, t->nparts);
         for (int32_t j = 0; j < t->nparts; j++, pi++) {
             const fetch_part *fp = &f->parts[pi];
-            kb_part *p = kb_store_part(b->store, t->name, (size_t)t->len, fp->partition);
+            kb_part *p =
+                t->denied ? NULL : kb_store_part(b->store, t->name, (size_t)t->len, fp->partition);
             int16_t err = KF_ERR_NONE;
             int64_t hw = -1, start = -1, lso = -1, upper = -1;
-            if (!p) {
+            if (t->denied) {
+                err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!p) {
                 err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
                 hw = kb_part_log_end(p);
@@ -302,7 +313,7 @@ int kb_h_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
     fetch_plan *f = r->park_state;
     int owned = 0; /* f is ours to free (not handed to the request yet) */
     if (!f) {
-        f = plan_build(r);
+        f = plan_build(b, r);
         if (!f)
             return KB_CLOSE;
         owned = 1;
@@ -357,15 +368,18 @@ int kb_h_list_offsets(kb_broker *b, kb_req *r, kf_buf *out) {
             return KB_CLOSE;
         kf_wr_str(out, 0, name, len);
         kf_wr_arr(out, 0, np);
+        int denied = !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)len, KB_OP_DESCRIBE);
         for (int32_t j = 0; j < np; j++) {
             int32_t part = kf_rd_i32(&rd);
             int64_t ts = kf_rd_i64(&rd);
             if (!kf_rd_ok(&rd))
                 return KB_CLOSE;
-            kb_part *p = kb_store_part(b->store, name, (size_t)len, part);
+            kb_part *p = denied ? NULL : kb_store_part(b->store, name, (size_t)len, part);
             int16_t err = KF_ERR_NONE;
             int64_t rts = -1, off = -1;
-            if (!p) {
+            if (denied) {
+                err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!p) {
                 err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (ts == -1) { /* latest: the LSO for read_committed */
                 off = isolation == 1 ? kb_txn_lso(p) : kb_part_log_end(p);

@@ -7,9 +7,19 @@
  * group state changes, so a malformed request closes the connection with
  * nothing half-applied.  JoinGroup/SyncGroup park with a ticket; see
  * group_int.h for how their answers are delivered.
+ *
+ * With an authorizer (acl.h), as on Kafka: FindCoordinator needs DESCRIBE
+ * on the group (or transactional id); JoinGroup, SyncGroup, Heartbeat,
+ * LeaveGroup and OffsetCommit READ on the group; OffsetFetch and
+ * DescribeGroups DESCRIBE; DeleteGroups and OffsetDelete DELETE
+ * (GROUP_AUTHORIZATION_FAILED otherwise).  Committing needs READ on each
+ * topic, fetching offsets DESCRIBE (TOPIC_AUTHORIZATION_FAILED, or left
+ * out of an all-topics answer); ListGroups shows every group to CLUSTER
+ * DESCRIBE, else the groups the principal may DESCRIBE.
  */
 #include "broker/group_int.h"
 
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/store.h"
 #include "broker/txn.h"
@@ -24,6 +34,10 @@
 #define GROUP_AUTHORIZED_OPS ((1 << 3) | (1 << 6) | (1 << 8))
 
 static const uint8_t no_bytes[1] = {0};
+
+static int group_ok(kb_broker *b, const kb_req *r, const char *gid, int32_t glen, int8_t op) {
+    return kb_authz(b, r, KB_RES_GROUP, gid, glen > 0 ? (size_t)glen : 0, op);
+}
 
 typedef struct gpark {
     uint64_t ticket;
@@ -232,13 +246,24 @@ int kb_h_find_coordinator(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
     kb_req_body(r, &rd);
     const char *key;
-    kf_rd_str(&rd, r->flex, &key);
+    int32_t key_len = kf_rd_str(&rd, r->flex, &key);
     int8_t key_type = v >= 1 ? kf_rd_i8(&rd) : 0;
     kf_rd_tags(&rd, r->flex);
     if (!kf_rd_ok(&rd))
         return KB_CLOSE;
     /* Groups (0) and transactional ids (1) are all coordinated here. */
     int16_t err = (key_type == 0 || key_type == 1) ? KF_ERR_NONE : KF_ERR_INVALID_REQUEST;
+    int32_t klen = key_len;
+    const char *emsg = "unknown coordinator key type";
+    if (!err && key_type == 0 && !group_ok(b, r, key, klen, KB_OP_DESCRIBE)) {
+        err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+        emsg = "Group authorization failed.";
+    } else if (!err && key_type == 1 &&
+               !kb_authz(b, r, KB_RES_TRANSACTIONAL_ID, key, klen > 0 ? (size_t)klen : 0,
+                         KB_OP_DESCRIBE)) {
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        emsg = "Transactional Id authorization failed.";
+    }
     const char *host;
     int port;
     kb_req_endpoint(b, r, &host, &port);
@@ -246,7 +271,7 @@ int kb_h_find_coordinator(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_i32(out, 0);
     kf_wr_i16(out, err);
     if (v >= 1)
-        kf_wr_cstr(out, r->flex, err ? "unknown coordinator key type" : NULL);
+        kf_wr_cstr(out, r->flex, err ? emsg : NULL);
     kf_wr_i32(out, err ? -1 : b->cfg.node_id);
     kf_wr_cstr(out, r->flex, err ? "" : host);
     kf_wr_i32(out, err ? -1 : port);
@@ -359,7 +384,9 @@ int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
     int64_t now = kf_now_ms();
     int16_t err = KF_ERR_NONE;
     kb_group *g = NULL;
-    if (glen == 0)
+    if (!group_ok(b, r, gid, glen, KB_OP_READ))
+        err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (glen == 0)
         err = KF_ERR_INVALID_GROUP_ID;
     else if (session < b->cfg.group_min_session_ms || session > b->cfg.group_max_session_ms)
         err = KF_ERR_INVALID_SESSION_TIMEOUT;
@@ -490,7 +517,9 @@ int kb_h_sync_group(kb_broker *b, kb_req *r, kf_buf *out) {
     kb_group *g = glen ? kb_group_find(gs, gid, (size_t)glen) : NULL;
     kb_member *m = g ? kb_group_member(g, mid, (size_t)mlen) : NULL;
     int16_t err = KF_ERR_NONE;
-    if (glen == 0)
+    if (!group_ok(b, r, gid, glen, KB_OP_READ))
+        err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (glen == 0)
         err = KF_ERR_INVALID_GROUP_ID;
     else if (!m)
         err = KF_ERR_UNKNOWN_MEMBER_ID;
@@ -551,7 +580,8 @@ int kb_h_heartbeat(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_CLOSE;
     kb_group *g = glen ? kb_group_find(gs, gid, (size_t)glen) : NULL;
     kb_member *m = g ? kb_group_member(g, mid, (size_t)mlen) : NULL;
-    int16_t err = group_ref_err(glen, g);
+    int16_t err = group_ok(b, r, gid, glen, KB_OP_READ) ? group_ref_err(glen, g)
+                                                        : KF_ERR_GROUP_AUTHORIZATION_FAILED;
     if (!err) {
         if (!m || g->state == KB_GS_EMPTY)
             err = KF_ERR_UNKNOWN_MEMBER_ID;
@@ -582,7 +612,8 @@ int kb_h_leave_group(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd) || glen < 0 || mlen < 0)
         return KB_CLOSE;
     kb_group *g = glen ? kb_group_find(gs, gid, (size_t)glen) : NULL;
-    int16_t err = group_ref_err(glen, g);
+    int16_t err = group_ok(b, r, gid, glen, KB_OP_READ) ? group_ref_err(glen, g)
+                                                        : KF_ERR_GROUP_AUTHORIZATION_FAILED;
     if (!err) {
         int64_t now = kf_now_ms();
         int pidx = kb_group_pending_find(g, mid, (size_t)mlen);
@@ -685,7 +716,9 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
     /* Group-level checks, in Kafka's order. */
     int16_t gerr = KF_ERR_NONE;
     kb_group *g = kb_group_find(gs, gid, (size_t)glen);
-    if (!g) {
+    if (!group_ok(b, r, gid, glen, KB_OP_READ)) {
+        gerr = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    } else if (!g) {
         if (gen < 0) {
             /* Offsets-only use of a group (assign() + commit). */
             if (nents && !(g = kb_group_create(gs, gid, (size_t)glen)))
@@ -716,6 +749,8 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
         kb_ocommit *e = &ents[i];
         if (gerr)
             e->err = gerr;
+        else if (!kb_authz(b, r, KB_RES_TOPIC, e->topic, (size_t)e->topic_len, KB_OP_READ))
+            e->err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
         else if (!part_exists(b, e->topic, (size_t)e->topic_len, e->partition))
             e->err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         else if (e->meta && e->meta_len > KB_GROUP_MAX_METADATA)
@@ -783,15 +818,39 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
 
     if (v >= 3)
         kf_wr_i32(out, 0);
+    if (!group_ok(b, r, gid, glen, KB_OP_DESCRIBE)) {
+        /* v2+: the top-level error only; v1: on every partition asked. */
+        if (v >= 2) {
+            kf_wr_arr(out, flex, 0);
+            kf_wr_i16(out, KF_ERR_GROUP_AUTHORIZATION_FAILED);
+            kf_wr_tags(out, flex);
+            return KB_OK;
+        }
+        kf_wr_arr(out, flex, nt < 0 ? 0 : nt);
+        for (int32_t i = 0; i < nt; i++) {
+            const char *name;
+            int32_t np;
+            (void)echo_topic_head(&topics, flex, out, &name, &np);
+            for (int32_t k = 0; k < np; k++)
+                write_fetched(out, v, flex, kf_rd_i32(&topics), NULL,
+                              KF_ERR_GROUP_AUTHORIZATION_FAILED);
+            kf_rd_tags(&topics, flex);
+            kf_wr_tags(out, flex);
+        }
+        kf_wr_tags(out, flex);
+        return KB_OK;
+    }
     if (nt < 0) {
-        /* All committed offsets of the group. */
+        /* All committed offsets of the group the principal may see. */
         int32_t n = 0;
         for (int i = 0; g && i < g->ntopics; i++)
-            n += g->topics[i].count > 0;
+            n += g->topics[i].count > 0 && kb_authz(b, r, KB_RES_TOPIC, g->topics[i].name,
+                                                    strlen(g->topics[i].name), KB_OP_DESCRIBE);
         kf_wr_arr(out, flex, n);
         for (int i = 0; g && i < g->ntopics; i++) {
             kb_otopic *t = &g->topics[i];
-            if (!t->count)
+            if (!t->count ||
+                !kb_authz(b, r, KB_RES_TOPIC, t->name, strlen(t->name), KB_OP_DESCRIBE))
                 continue;
             kf_wr_cstr(out, flex, t->name);
             kf_wr_arr(out, flex, t->count);
@@ -810,12 +869,14 @@ int kb_h_offset_fetch(kb_broker *b, kb_req *r, kf_buf *out) {
             const char *name;
             int32_t np;
             int32_t nl = echo_topic_head(&topics, flex, out, &name, &np);
+            int tdenied = !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nl, KB_OP_DESCRIBE);
             for (int32_t k = 0; k < np; k++) {
                 int32_t p = kf_rd_i32(&topics);
                 /* A pending transactional offset (TxnOffsetCommit not yet
                  * committed) makes the answer unstable for require_stable. */
                 int16_t e =
-                    stable && kb_txn_offset_pending(b, gid, (size_t)glen, name, (size_t)nl, p)
+                    tdenied ? KF_ERR_TOPIC_AUTHORIZATION_FAILED
+                    : stable && kb_txn_offset_pending(b, gid, (size_t)glen, name, (size_t)nl, p)
                         ? KF_ERR_UNSTABLE_OFFSET_COMMIT
                         : KF_ERR_NONE;
                 write_fetched(out, v, flex, p, g ? kb_group_offset(g, name, (size_t)nl, p) : NULL,
@@ -846,9 +907,16 @@ int kb_h_list_groups(kb_broker *b, kb_req *r, kf_buf *out) {
     if (r->api_version >= 1)
         kf_wr_i32(out, 0);
     kf_wr_i16(out, KF_ERR_NONE);
-    kf_wr_arr(out, r->flex, (int32_t)gs->ngroups);
+    int all = kb_authz_cluster(b, r, KB_OP_DESCRIBE);
+    int32_t n = 0;
+    for (size_t i = 0; i < gs->nbuckets; i++)
+        for (kb_group *g = gs->buckets[i]; g; g = g->hnext)
+            n += all || group_ok(b, r, g->id, (int32_t)strlen(g->id), KB_OP_DESCRIBE);
+    kf_wr_arr(out, r->flex, n);
     for (size_t i = 0; i < gs->nbuckets; i++)
         for (kb_group *g = gs->buckets[i]; g; g = g->hnext) {
+            if (!all && !group_ok(b, r, g->id, (int32_t)strlen(g->id), KB_OP_DESCRIBE))
+                continue;
             kf_wr_cstr(out, r->flex, g->id);
             kf_wr_cstr(out, r->flex, g->protocol_type ? g->protocol_type : "");
             kf_wr_tags(out, r->flex);
@@ -877,10 +945,16 @@ int kb_h_describe_groups(kb_broker *b, kb_req *r, kf_buf *out) {
     for (int32_t i = 0; i < n; i++) {
         const char *gid;
         int32_t glen = kf_rd_str(&names, flex, &gid);
-        kb_group *g = kb_group_find(gs, gid, (size_t)glen);
-        kf_wr_i16(out, KF_ERR_NONE);
+        int denied = !group_ok(b, r, gid, glen, KB_OP_DESCRIBE);
+        kb_group *g = denied ? NULL : kb_group_find(gs, gid, (size_t)glen);
+        kf_wr_i16(out, denied ? KF_ERR_GROUP_AUTHORIZATION_FAILED : KF_ERR_NONE);
         kf_wr_str(out, flex, gid, glen);
-        if (!g) {
+        if (denied) {
+            kf_wr_cstr(out, flex, "");
+            kf_wr_cstr(out, flex, "");
+            kf_wr_cstr(out, flex, "");
+            kf_wr_arr(out, flex, 0);
+        } else if (!g) {
             /* Kafka describes an unknown group as Dead, without error. */
             kf_wr_cstr(out, flex, "Dead");
             kf_wr_cstr(out, flex, "");
@@ -908,8 +982,16 @@ int kb_h_describe_groups(kb_broker *b, kb_req *r, kf_buf *out) {
                 kf_wr_tags(out, flex);
             }
         }
-        if (v >= 3)
-            kf_wr_i32(out, ops ? GROUP_AUTHORIZED_OPS : INT32_MIN);
+        if (v >= 3) {
+            int32_t aops = GROUP_AUTHORIZED_OPS;
+            if (ops && kb_authz_enabled(b)) {
+                aops = 0;
+                for (int8_t op = KB_OP_READ; op <= KB_OP_DESCRIBE; op++)
+                    if ((GROUP_AUTHORIZED_OPS & (1 << op)) && group_ok(b, r, gid, glen, op))
+                        aops |= 1 << op;
+            }
+            kf_wr_i32(out, ops && !denied ? aops : INT32_MIN);
+        }
         kf_wr_tags(out, flex);
     }
     kf_wr_tags(out, flex);
@@ -933,9 +1015,12 @@ int kb_h_delete_groups(kb_broker *b, kb_req *r, kf_buf *out) {
     for (int32_t i = 0; i < n; i++) {
         const char *gid;
         int32_t glen = kf_rd_str(&names, flex, &gid);
-        kb_group *g = kb_group_find(gs, gid, (size_t)glen);
+        int denied = !group_ok(b, r, gid, glen, KB_OP_DELETE);
+        kb_group *g = denied ? NULL : kb_group_find(gs, gid, (size_t)glen);
         int16_t err = KF_ERR_NONE;
-        if (!g)
+        if (denied)
+            err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+        else if (!g)
             err = KF_ERR_GROUP_ID_NOT_FOUND;
         else if (g->nmembers || g->npending || g->state != KB_GS_EMPTY)
             err = KF_ERR_NON_EMPTY_GROUP;
@@ -997,7 +1082,9 @@ int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out) {
     kb_group *g = kb_group_find(gs, gid, (size_t)glen);
     int16_t gerr = KF_ERR_NONE;
     int consumer = g && g->protocol_type && strcmp(g->protocol_type, "consumer") == 0;
-    if (!g || g->state == KB_GS_DEAD)
+    if (!group_ok(b, r, gid, glen, KB_OP_DELETE))
+        gerr = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (!g || g->state == KB_GS_DEAD)
         gerr = KF_ERR_GROUP_ID_NOT_FOUND;
     else if (g->state != KB_GS_EMPTY && !consumer)
         gerr = KF_ERR_NON_EMPTY_GROUP;
@@ -1015,10 +1102,13 @@ int kb_h_offset_delete(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t nl = echo_topic_head(&topics, flex, out, &name, &np);
         int known = topic_exists(b, name, (size_t)nl);
         int subscribed = g->state != KB_GS_EMPTY && group_subscribed(g, name, (size_t)nl);
+        int tdenied = !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nl, KB_OP_READ);
         for (int32_t k = 0; k < np; k++) {
             int32_t p = kf_rd_i32(&topics);
             int16_t err = KF_ERR_NONE;
-            if (!known || !part_exists(b, name, (size_t)nl, p))
+            if (tdenied)
+                err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!known || !part_exists(b, name, (size_t)nl, p))
                 err = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (subscribed)
                 err = KF_ERR_GROUP_SUBSCRIBED_TO_TOPIC;

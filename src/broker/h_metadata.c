@@ -3,7 +3,13 @@
  *
  * This node is the only broker, the controller, and the leader of every
  * partition, with itself as the single replica and ISR.
+ *
+ * With an authorizer (acl.h), as on Kafka: listing all topics leaves out
+ * those the principal may not DESCRIBE; a named topic it may not DESCRIBE
+ * gets TOPIC_AUTHORIZATION_FAILED whether it exists or not; auto-creating
+ * needs CREATE on the cluster or on the topic.
  */
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/store.h"
 #include "common/log.h"
@@ -94,19 +100,33 @@ int kb_h_metadata(kb_broker *b, kb_req *r, kf_buf *out) {
         kf_wr_i32(out, node); /* controller */
     if (all) {
         size_t n = kb_store_topic_count(b->store);
-        kf_wr_arr(out, 0, (int32_t)n);
+        size_t cnt_pos = kf_wr_reserve_i32(out);
+        int32_t cnt = 0;
         for (size_t i = 0; i < n; i++) {
             kb_topic *t = kb_store_topic_at(b->store, i);
+            if (!kb_authz(b, r, KB_RES_TOPIC, t->name, strlen(t->name), KB_OP_DESCRIBE))
+                continue;
             write_topic(out, ver, KF_ERR_NONE, t->name, strlen(t->name), t, node);
+            cnt++;
         }
+        kf_wr_patch_i32(out, cnt_pos, cnt);
         return KB_OK;
     }
     kf_wr_arr(out, 0, ntopics);
     for (int32_t i = 0; i < ntopics; i++) {
-        kb_topic *t = kb_store_find(b->store, names[i], (size_t)lens[i]);
+        size_t len = (size_t)lens[i];
+        if (!kb_authz(b, r, KB_RES_TOPIC, names[i], len, KB_OP_DESCRIBE)) {
+            write_topic(out, ver, KF_ERR_TOPIC_AUTHORIZATION_FAILED, names[i], len, NULL, node);
+            continue;
+        }
+        kb_topic *t = kb_store_find(b->store, names[i], len);
         int err = KF_ERR_NONE;
         if (!t) {
-            if (allow_auto)
+            if (allow_auto && b->cfg.auto_create_topics && kb_topic_name_valid(names[i], len) &&
+                !kb_authz_cluster(b, r, KB_OP_CREATE) &&
+                !kb_authz(b, r, KB_RES_TOPIC, names[i], len, KB_OP_CREATE))
+                err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (allow_auto)
                 t = kb_topic_autocreate(b, names[i], (size_t)lens[i], &err);
             else
                 err = kb_topic_name_valid(names[i], (size_t)lens[i])

@@ -11,6 +11,7 @@
  * offset in place: the only copy is the write into the log.  The response
  * is written while parsing, since it mirrors the request's shape.
  */
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/pidstate.h"
 #include "broker/store.h"
@@ -137,18 +138,46 @@ static void produce_one(kb_broker *b, kb_req *r, kb_topic *t, int32_t idx, const
     res->log_start = kb_part_log_start(p);
 }
 
+/* Whether any batch of the request (rd at its topics array) is
+ * transactional; rd is a copy, a malformed body answers 0 (the main parse
+ * closes the connection). */
+static int has_txn_batches(kf_rd rd, int32_t ntopics) {
+    for (int32_t i = 0; i < ntopics && kf_rd_ok(&rd); i++) {
+        const char *name;
+        (void)kf_rd_str(&rd, 0, &name);
+        int32_t nparts = kf_rd_arr(&rd, 0, 4 + 4);
+        for (int32_t j = 0; j < nparts && kf_rd_ok(&rd); j++) {
+            (void)kf_rd_i32(&rd);
+            const uint8_t *recs;
+            int32_t rlen = kf_rd_bytes(&rd, 0, &recs);
+            if (kf_rd_ok(&rd) && rlen > KF_BATCH_OFF_ATTRIBUTES + 1 &&
+                recs[KF_BATCH_OFF_MAGIC] >= 2 &&
+                (recs[KF_BATCH_OFF_ATTRIBUTES + 1] & KF_BATCH_ATTR_TRANSACTIONAL))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd rd;
     kb_req_body(r, &rd);
-    const char *txn;
+    const char *txn = NULL;
+    int32_t txn_len = -1;
     if (r->api_version >= 3)
-        (void)kf_rd_str(&rd, 0, &txn); /* transactional_id: checked per batch */
+        txn_len = kf_rd_str(&rd, 0, &txn); /* transactional_id: checked per batch */
     int16_t acks = kf_rd_i16(&rd);
     (void)kf_rd_i32(&rd); /* timeout_ms: appends are synchronous */
     int32_t ntopics = kf_rd_arr(&rd, 0, 2 + 4);
     if (!kf_rd_ok(&rd) || ntopics < 0)
         return KB_CLOSE;
     int bad_acks = acks != 0 && acks != 1 && acks != -1;
+    /* authz: transactional batches need TRANSACTIONAL_ID WRITE (else the
+     * whole request fails), each topic needs TOPIC WRITE. */
+    int txn_denied = 0;
+    if (kb_authz_enabled(b) && has_txn_batches(rd, ntopics))
+        txn_denied = txn_len < 0 ||
+                     !kb_authz(b, r, KB_RES_TRANSACTIONAL_ID, txn, (size_t)txn_len, KB_OP_WRITE);
     int64_t now = kf_wall_ms();
     int errors = 0;
 
@@ -159,6 +188,8 @@ int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t nparts = kf_rd_arr(&rd, 0, 4 + 4);
         if (!kf_rd_ok(&rd) || nlen < 0 || nparts < 0)
             return KB_CLOSE;
+        int denied = !txn_denied && !bad_acks &&
+                     !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nlen, KB_OP_WRITE);
         kb_topic *t = bad_acks ? NULL : kb_store_find(b->store, name, (size_t)nlen);
         kf_wr_str(out, 0, name, nlen);
         kf_wr_arr(out, 0, nparts);
@@ -171,6 +202,10 @@ int kb_h_produce(kb_broker *b, kb_req *r, kf_buf *out) {
             produce_result res = {0, -1, -1, -1};
             if (bad_acks)
                 res.err = KF_ERR_INVALID_REQUIRED_ACKS;
+            else if (txn_denied)
+                res.err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            else if (denied)
+                res.err = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
             else
                 produce_one(b, r, t, idx, recs, rlen, now, &res);
             if (res.err)
@@ -230,7 +265,14 @@ int kb_h_init_producer_id(kb_broker *b, kb_req *r, kf_buf *out) {
     int16_t err = KF_ERR_NONE;
     int64_t out_pid = -1;
     int16_t out_epoch = -1;
-    if (txn_len >= 0) {
+    if (txn_len >= 0 &&
+        !kb_authz(b, r, KB_RES_TRANSACTIONAL_ID, txn, (size_t)txn_len, KB_OP_WRITE)) {
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (txn_len < 0 && !kb_authz_cluster(b, r, KB_OP_IDEMPOTENT_WRITE) &&
+               !kb_authz_any(b, r, KB_RES_TOPIC, KB_OP_WRITE)) {
+        /* Kafka 4.0: IDEMPOTENT_WRITE on the cluster, or WRITE on any topic. */
+        err = KF_ERR_CLUSTER_AUTHORIZATION_FAILED;
+    } else if (txn_len >= 0) {
         err = (int16_t)kb_txn_init_pid(b, txn, (size_t)txn_len, timeout_ms, pid, epoch,
                                        r->api_version, &out_pid, &out_epoch);
     } else if (pid >= 0 && pid < b->next_producer_id && epoch >= 0 && epoch < INT16_MAX - 1) {

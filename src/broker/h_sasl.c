@@ -9,6 +9,7 @@
  * ILLEGAL_SASL_STATE as on Kafka.  Handshake v0 switches the connection to
  * raw tokens (server.c).
  */
+#include "broker/acl.h"
 #include "broker/handlers.h"
 #include "broker/sasl.h"
 #include "common/log.h"
@@ -149,6 +150,13 @@ int kb_h_describe_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_CLOSE;
     kb_creds *cs = creds_of(b);
     kf_wr_i32(out, 0); /* throttle_time_ms */
+    if (!kb_authz_cluster(b, r, KB_OP_DESCRIBE)) {
+        kf_wr_i16(out, KF_ERR_CLUSTER_AUTHORIZATION_FAILED);
+        kf_wr_cstr(out, 1, "Cluster authorization failed.");
+        kf_wr_arr(out, 1, 0);
+        kf_wr_tags(out, 1);
+        return KB_OK;
+    }
     kf_wr_i16(out, KF_ERR_NONE);
     kf_wr_str(out, 1, NULL, -1);
     if (n <= 0) {
@@ -255,6 +263,11 @@ int kb_h_alter_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
         if (k == nusers)
             users[nusers++] = (alter_user){ops[i].name, ops[i].name_len, KF_ERR_NONE, NULL};
     }
+    if (!kb_authz_cluster(b, r, KB_OP_ALTER))
+        for (size_t k = 0; k < nusers; k++) {
+            users[k].err = KF_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            users[k].msg = "Cluster authorization failed.";
+        }
     /* Validate: any bad operation fails its whole user. */
     for (size_t i = 0; i < nops; i++) {
         alter_op *o = &ops[i];
@@ -366,7 +379,6 @@ int kb_h_alter_user_scram_credentials(kb_broker *b, kb_req *r, kf_buf *out) {
 /* DescribeClientQuotas v0-1: kferry-broker has no quotas; the answer is an
  * empty list (what Kafka answers when none are set). */
 int kb_h_describe_client_quotas(kb_broker *b, kb_req *r, kf_buf *out) {
-    (void)b;
     kf_rd rd;
     kb_req_body(r, &rd);
     int32_t n = kf_rd_arr(&rd, r->flex, 3);
@@ -381,9 +393,10 @@ int kb_h_describe_client_quotas(kb_broker *b, kb_req *r, kf_buf *out) {
     kf_rd_tags(&rd, r->flex);
     if (!kf_rd_ok(&rd) || n < 0)
         return KB_CLOSE;
+    int denied = !kb_authz_cluster(b, r, KB_OP_DESCRIBE_CONFIGS);
     kf_wr_i32(out, 0);
-    kf_wr_i16(out, KF_ERR_NONE);
-    kf_wr_str(out, r->flex, NULL, -1);
+    kf_wr_i16(out, denied ? KF_ERR_CLUSTER_AUTHORIZATION_FAILED : KF_ERR_NONE);
+    kf_wr_cstr(out, r->flex, denied ? "Cluster authorization failed." : NULL);
     kf_wr_arr(out, r->flex, 0);
     kf_wr_tags(out, r->flex);
     return KB_OK;

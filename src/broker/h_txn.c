@@ -8,7 +8,15 @@
  * broker); EndTxn v5 and the epoch bump per transaction (KIP-890 part 2)
  * need the transaction.version feature, which this broker does not
  * advertise, so Kafka 4.0 clients stay on the classic protocol.
+ *
+ * With an authorizer (acl.h), as on Kafka: every request of a producer
+ * needs WRITE on its transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+ * AddPartitionsToTxn WRITE on each topic, AddOffsetsToTxn and
+ * TxnOffsetCommit READ on the group (and TxnOffsetCommit READ on each
+ * topic); DescribeTransactions and ListTransactions need DESCRIBE on the
+ * transactional id.
  */
+#include "broker/acl.h"
 #include "broker/group_int.h"
 #include "broker/handlers.h"
 #include "broker/txn.h"
@@ -16,6 +24,10 @@
 #include "common/util.h"
 
 #include <string.h>
+
+static int txn_ok(kb_broker *b, const kb_req *r, const char *id, int32_t len, int8_t op) {
+    return kb_authz(b, r, KB_RES_TRANSACTIONAL_ID, id, len > 0 ? (size_t)len : 0, op);
+}
 
 static int16_t fenced(int16_t v, int16_t fenced_from) {
     return v >= fenced_from ? KF_ERR_PRODUCER_FENCED : KF_ERR_INVALID_PRODUCER_EPOCH;
@@ -37,6 +49,8 @@ int kb_h_add_partitions_to_txn(kb_broker *b, kb_req *r, kf_buf *out) {
         const char *name;
         int32_t nl = kf_rd_str(&rd, flex, &name);
         int32_t np = kf_rd_arr(&rd, flex, 4);
+        if (nl >= 0 && !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nl, KB_OP_WRITE))
+            unknown = 1; /* answered TOPIC_AUTHORIZATION_FAILED below */
         for (int32_t k = 0; k < np && kf_rd_ok(&rd); k++) {
             int32_t part = kf_rd_i32(&rd);
             if (nl < 0 || !kb_store_part(b->store, name, (size_t)nl, part))
@@ -50,7 +64,11 @@ int kb_h_add_partitions_to_txn(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd) || idlen < 0 || nt < 0)
         return KB_CLOSE;
     int16_t err = 0;
-    kb_txn *t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
+    kb_txn *t = NULL;
+    if (!txn_ok(b, r, id, idlen, KB_OP_WRITE))
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else
+        t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
     if (t && !unknown) {
         kf_rd p2 = topics;
         for (int32_t i = 0; i < nt && !err; i++) {
@@ -73,10 +91,13 @@ int kb_h_add_partitions_to_txn(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t np = kf_rd_arr(&topics, flex, 4);
         kf_wr_str(out, flex, name, nl);
         kf_wr_arr(out, flex, np);
+        int tdenied = unknown && !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nl, KB_OP_WRITE);
         for (int32_t k = 0; k < np; k++) {
             int32_t part = kf_rd_i32(&topics);
             int16_t e = err;
-            if (!e && unknown)
+            if (!e && tdenied)
+                e = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!e && unknown)
                 e = kb_store_part(b->store, name, (size_t)nl, part)
                         ? KF_ERR_OPERATION_NOT_ATTEMPTED
                         : KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -104,7 +125,13 @@ int kb_h_add_offsets_to_txn(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd) || idlen < 0 || glen < 0)
         return KB_CLOSE;
     int16_t err = 0;
-    kb_txn *t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
+    kb_txn *t = NULL;
+    if (!txn_ok(b, r, id, idlen, KB_OP_WRITE))
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else if (!kb_authz(b, r, KB_RES_GROUP, group, (size_t)glen, KB_OP_READ))
+        err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    else
+        t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
     if (t) {
         if (glen == 0)
             err = KF_ERR_INVALID_GROUP_ID;
@@ -132,7 +159,11 @@ int kb_h_end_txn(kb_broker *b, kb_req *r, kf_buf *out) {
     if (!kf_rd_ok(&rd) || idlen < 0)
         return KB_CLOSE;
     int16_t err = 0;
-    kb_txn *t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
+    kb_txn *t = NULL;
+    if (!txn_ok(b, r, id, idlen, KB_OP_WRITE))
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else
+        t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, fenced(r->api_version, 2), &err);
     if (t)
         err = (int16_t)kb_txn_end(b, t, committed != 0);
     kf_wr_i32(out, 0);
@@ -181,7 +212,13 @@ int kb_h_txn_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_CLOSE;
 
     int16_t err = 0;
-    kb_txn *t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, KF_ERR_INVALID_PRODUCER_EPOCH, &err);
+    kb_txn *t = NULL;
+    if (!txn_ok(b, r, id, idlen, KB_OP_WRITE))
+        err = KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else if (!kb_authz(b, r, KB_RES_GROUP, group, (size_t)glen, KB_OP_READ))
+        err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
+    else
+        t = kb_txn_check(b, id, (size_t)idlen, pid, epoch, KF_ERR_INVALID_PRODUCER_EPOCH, &err);
     if (t && (t->state != KB_TXN_ONGOING || !kb_txn_has_group(t, group, (size_t)glen)))
         err = KF_ERR_INVALID_TXN_STATE; /* AddOffsetsToTxn comes first */
     if (!err && b->groups && (gen >= 0 || mlen > 0)) {
@@ -201,6 +238,7 @@ int kb_h_txn_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
         int32_t np = kf_rd_arr(&topics, flex, pmin);
         kf_wr_str(out, flex, name, nl);
         kf_wr_arr(out, flex, np);
+        int tdenied = !err && !kb_authz(b, r, KB_RES_TOPIC, name, (size_t)nl, KB_OP_READ);
         for (int32_t k = 0; k < np; k++) {
             int32_t part = kf_rd_i32(&topics);
             int64_t off = kf_rd_i64(&topics);
@@ -209,6 +247,8 @@ int kb_h_txn_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
             int32_t ml = kf_rd_str(&topics, flex, &meta);
             kf_rd_tags(&topics, flex);
             int16_t e = err;
+            if (!e && tdenied)
+                e = KF_ERR_TOPIC_AUTHORIZATION_FAILED;
             if (!e && !kb_store_part(b->store, name, (size_t)nl, part))
                 e = KF_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             if (!e && kb_txn_add_offset(t, group, (size_t)glen, name, (size_t)nl, part, off, lep,
@@ -249,8 +289,11 @@ int kb_h_describe_transactions(kb_broker *b, kb_req *r, kf_buf *out) {
     for (int32_t i = 0; i < n; i++) {
         const char *s;
         int32_t len = kf_rd_str(&ids, 1, &s);
-        kb_txn *t = kb_txn_find(b, s, (size_t)len);
-        kf_wr_i16(out, t ? KF_ERR_NONE : KF_ERR_TRANSACTIONAL_ID_NOT_FOUND);
+        int denied = !txn_ok(b, r, s, len, KB_OP_DESCRIBE);
+        kb_txn *t = denied ? NULL : kb_txn_find(b, s, (size_t)len);
+        kf_wr_i16(out, denied ? KF_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                       : t    ? KF_ERR_NONE
+                              : KF_ERR_TRANSACTIONAL_ID_NOT_FOUND);
         kf_wr_str(out, 1, s, len);
         if (t)
             write_state(out, t);
@@ -363,6 +406,8 @@ int kb_h_list_transactions(kb_broker *b, kb_req *r, kf_buf *out) {
                 continue;
         }
         if (min_duration >= 0 && (t->start_ms < 0 || now - t->start_ms <= min_duration))
+            continue;
+        if (!txn_ok(b, r, t->id, (int32_t)strlen(t->id), KB_OP_DESCRIBE))
             continue;
         kf_wr_cstr(out, 1, t->id);
         kf_wr_i64(out, t->pid);

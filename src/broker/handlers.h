@@ -53,6 +53,11 @@ int kb_h_list_transactions(kb_broker *b, kb_req *r, kf_buf *out);
  * or NULL (and *err set to a Kafka error). In h_metadata.c. */
 struct kb_topic *kb_topic_autocreate(kb_broker *b, const char *name, size_t len, int *err);
 
+/* h_acl.c */
+int kb_h_describe_acls(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_create_acls(kb_broker *b, kb_req *r, kf_buf *out);
+int kb_h_delete_acls(kb_broker *b, kb_req *r, kf_buf *out);
+
 /* h_sasl.c */
 int kb_h_sasl_handshake(kb_broker *b, kb_req *r, kf_buf *out);
 int kb_h_sasl_authenticate(kb_broker *b, kb_req *r, kf_buf *out);
