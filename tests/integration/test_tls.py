@@ -497,3 +497,81 @@ def test_abrupt_clients_do_not_disturb_others(tls_broker, pki):
         stop.set()
         t.join(60)
     assert errs == [] and len(acked) > 100, (errs[:5], len(acked))
+
+
+# -- ACLs for principals from SASL logins and client certificates ----------------
+
+def test_acls_for_sasl_and_certificate_principals(broker_factory, broker_binary, pki, tool,
+                                                  tmp_path):
+    """With an authorizer and no catch-all: alice (SCRAM) may write and read
+    topic 'ledger' in group 'auditors'; the certificate principal of the
+    MTLS listener may read it; bob (SCRAM, no ACL) is refused with
+    TOPIC_AUTHORIZATION_FAILED and GROUP_AUTHORIZATION_FAILED.  ACLs are
+    managed with kafka-acls.sh over PLAINTEXT by the super user ANONYMOUS."""
+    import confluent_kafka as ck
+    data = tmp_path / "adata"
+    for u in ("alice", "bob"):
+        add_user(broker_binary, data, u, PW, "SCRAM-SHA-512")
+    ov = tls_overrides(pki, **{
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS", "allow.everyone.if.no.acl.found": "false"})
+    b = broker_factory(overrides=ov, data_dir=str(data), listeners=LISTENERS)
+    cert_principal = "User:CN=alice,OU=eng,O=kferry"
+    from kf_util import cf_create_topic
+    cf_create_topic(b.bootstrap, "ledger", 1)  # by the super user; alice may not CREATE
+    tool("kafka-acls", "--bootstrap-server", b.bootstrap, "--add", "--allow-principal",
+         "User:alice", "--operation", "Write", "--operation", "Read", "--operation", "Describe",
+         "--topic", "ledger")
+    tool("kafka-acls", "--bootstrap-server", b.bootstrap, "--add", "--allow-principal",
+         "User:alice", "--operation", "Read", "--group", "auditors")
+    tool("kafka-acls", "--bootstrap-server", b.bootstrap, "--add", "--allow-principal",
+         cert_principal, "--operation", "Read", "--topic", "ledger", "--group", "replicas")
+    # alice writes over SASL_SSL
+    _, aconf = rd_conf(pki, "sasl_ssl", "SCRAM-SHA-512", "alice", PW)
+    sbs = b.bootstrap_of("SASL_SSL")
+    p = ck.Producer(dict(aconf, **{"bootstrap.servers": sbs}))
+    res = []
+    for i in range(5):
+        p.produce("ledger", b"entry-%d" % i, on_delivery=lambda e, m: res.append(e))
+    assert p.flush(30) == 0 and res == [None] * 5, res
+
+    def consume(conf, bs, group):
+        c = ck.Consumer(dict(conf, **{"bootstrap.servers": bs, "group.id": group,
+                                      "auto.offset.reset": "earliest"}))
+        c.subscribe(["ledger"])
+        got, errs = [], []
+        deadline = time.time() + 20
+        while time.time() < deadline and len(got) < 5 and not errs:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                errs.append(m.error().code())
+            else:
+                got.append(m.value())
+        c.close()
+        return got, errs
+
+    want = [b"entry-%d" % i for i in range(5)]
+    assert consume(aconf, sbs, "auditors") == (want, [])
+    _, mconf = rd_conf(pki, "mtls")
+    got, errs = consume(mconf, b.bootstrap_of("MTLS"), "replicas")
+    assert (got, errs) == (want, []), (got, errs)
+    # bob: no ACL at all
+    _, bconf = rd_conf(pki, "sasl_ssl", "SCRAM-SHA-512", "bob", PW)
+    bp = ck.Producer(dict(bconf, **{"bootstrap.servers": sbs, "message.timeout.ms": 10000}))
+    bres = []
+    bp.produce("ledger", b"intruder", on_delivery=lambda e, m: bres.append(e))
+    bp.flush(20)
+    assert len(bres) == 1 and bres[0] is not None and \
+        bres[0].code() == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED, bres
+    got, errs = consume(bconf, sbs, "replicas")
+    assert got == [] and ck.KafkaError.GROUP_AUTHORIZATION_FAILED in errs, errs
+    # the certificate principal may read but not write
+    mp = ck.Producer(dict(mconf, **{"bootstrap.servers": b.bootstrap_of("MTLS"),
+                                    "message.timeout.ms": 10000}))
+    mres = []
+    mp.produce("ledger", b"not-allowed", on_delivery=lambda e, m: mres.append(e))
+    mp.flush(20)
+    assert mres and mres[0] is not None and \
+        mres[0].code() == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED, mres
