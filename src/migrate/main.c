@@ -8,6 +8,7 @@
 #include "mirror/config.h"
 #include "migrate/cli.h"
 #include "migrate/cutover.h"
+#include "migrate/aclcmd.h"
 #include "migrate/demo.h"
 #include "migrate/groupcmd.h"
 #include "mirror/offsets.h"
@@ -43,6 +44,9 @@ static const char *g_usage =
     "                                (docs/CUTOVER.md; `kferry cutover --help`)\n"
     "  groups status|sync --config FILE [--group G] [--json]\n"
     "                                per group: source offsets, translation, exact or waiting\n"
+    "  acls plan|apply --config FILE [--json] [--phase consumers|producers|all]\n"
+    "                                sync the source's topic and group ACLs to the target\n"
+    "                                (docs/SECURITY.md)\n"
     "  config-reference              every configuration key (Markdown)\n"
     "\n"
     "The config file is MirrorMaker 2's mm2.properties format; see docs/MIRROR.md.\n"
@@ -196,6 +200,8 @@ int main(int argc, char **argv) {
         return cutover_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "groups"))
         return groups_main(argc - 2, argv + 2); /* its own options */
+    if (!strcmp(cmd, "acls"))
+        return acls_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "verify"))
         return verify_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "config-reference")) {

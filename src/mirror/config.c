@@ -62,6 +62,15 @@ static const key_def g_keys[] = {
     {"sync.topic.configs.interval.seconds", T_INT, "60", 0, 86400, NULL, 1,
      "How often configs of mirrored topics are compared and the target brought in line "
      "(AlterConfigs, copyable keys only); 0 = only at creation. MirrorMaker 2 uses 600."},
+    {"sync.topic.acls.enabled", T_BOOL, "false", 0, 0, NULL, 1,
+     "While mirroring, run `kferry acls apply` every sync.topic.acls.interval.seconds: the "
+     "target gets the source's ACLs for the mirrored topics and the groups (docs/SECURITY.md, "
+     "ACL sync). Off by default: ACLs are security policy, review `kferry acls plan` first."},
+    {"sync.topic.acls.interval.seconds", T_INT, "600", 1, 86400, NULL, 1,
+     "How often the ACL sync runs inside `kferry mirror`."},
+    {"kferry.acl.principal.map", T_STR, "", 0, 0, NULL, 0,
+     "Principals renamed by ACL sync, `SOURCE=TARGET,...` (e.g. "
+     "`User:alice=User:CN=alice,O=corp`); one-to-one; unlisted principals keep their name."},
     {"refresh.topics.interval.seconds", T_INT, "5", 1, 86400, NULL, 1,
      "How often new topics and partitions are looked for (MirrorMaker 2 uses 600)."},
     {"replication.factor", T_INT, "2", -1, 32767, NULL, 1,
@@ -135,7 +144,6 @@ typedef struct mm2_key {
 #define MM2_NO_CHECKPOINTS                                                                         \
     "kferry writes no checkpoints topic; group offsets are translated exactly and committed "      \
     "on the target (sync.group.offsets.*)"
-#define MM2_NO_ACLS "kferry does not sync ACLs (`kferry plan` lists them)"
 #define MM2_MAP "kferry's exact offset map replaces offset syncs and always lives on the target"
 #define MM2_CONNECT "kferry is no Connect worker and keeps no Connect topics"
 static const mm2_key g_mm2_keys[] = {
@@ -158,8 +166,6 @@ static const mm2_key g_mm2_keys[] = {
     {"refresh.groups.interval.seconds", 0,
      "kferry lists the groups again at every group offset sync "
      "(sync.group.offsets.interval.seconds)"},
-    {"sync.topic.acls.enabled", 0, MM2_NO_ACLS},
-    {"sync.topic.acls.interval.seconds", 0, MM2_NO_ACLS},
     {".replication.factor", 2,
      "kferry has no MM2 internal topics; its offset map and journal use replication.factor"},
     {"offset.storage.", 1, MM2_CONNECT},
@@ -689,7 +695,14 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
         c->sync_topic_configs = b;
     else if (!strcmp(name, "sync.topic.configs.interval.seconds"))
         c->sync_configs_s = (int)n;
-    else if (!strcmp(name, "refresh.topics.interval.seconds"))
+    else if (!strcmp(name, "sync.topic.acls.enabled"))
+        c->sync_acls = b;
+    else if (!strcmp(name, "sync.topic.acls.interval.seconds"))
+        c->sync_acls_s = (int)n;
+    else if (!strcmp(name, "kferry.acl.principal.map")) {
+        if (kf_strlcpy(c->acl_principal_map, v, sizeof(c->acl_principal_map)) != 0)
+            cerr(e, line, "%s: too long", name);
+    } else if (!strcmp(name, "refresh.topics.interval.seconds"))
         c->refresh_s = (int)n;
     else if (!strcmp(name, "replication.factor")) {
         if (n == 0)

@@ -1,0 +1,119 @@
+/*
+ * aclcmd.c - `kferry acls plan|apply`: the ACL sync of the configured flow
+ * (mirror/aclsync.c), shown or applied once.
+ */
+#include "migrate/aclcmd.h"
+
+#include "common/log.h"
+#include "migrate/cli.h"
+#include "mirror/aclsync.h"
+#include "mirror/clients.h"
+#include "mirror/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *g_usage =
+    "usage: kferry acls plan  --config FILE [--json] [--phase consumers|producers|all]\n"
+    "       kferry acls apply --config FILE [--json] [--phase consumers|producers|all]\n"
+    "\n"
+    "ACL sync: reads the source's ACLs and works out the target's: topic ACLs for\n"
+    "every topic the flow mirrors (renamed by the replication policy), group ACLs\n"
+    "as they are, principals renamed by kferry.acl.principal.map.  Cluster-wide\n"
+    "and transactional-id ACLs are not copied (listed with the reason).  The target\n"
+    "never grants more than the source; ACLs the target has of its own are never\n"
+    "deleted.  `plan` changes nothing; `apply` creates what is missing, and a second\n"
+    "apply creates nothing.\n"
+    "\n"
+    "  --config FILE   the mirror's mm2.properties\n"
+    "  --json          one JSON object instead of the table\n"
+    "  --phase P       consumers: all but WRITE rights (before `kferry cutover` of the\n"
+    "                  groups); producers or all (default): everything (with the\n"
+    "                  producer cutover)\n"
+    "\n"
+    "Example: kferry acls plan --config mm2.properties\n"
+    "\n"
+    "Exit status: 0 ok, 1 a cluster unreachable, ACLs not readable or not all\n"
+    "created, 2 usage or configuration error.\n";
+
+int acls_main(int argc, char **argv) {
+    static const cli_opt opts[] = {
+        {"--config", "-c", 1}, {"--json", NULL, 0}, {"--phase", NULL, 1}, {NULL, NULL, 0}};
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        fputs(g_usage, stdout);
+        return 0;
+    }
+    if (argc < 1 || (strcmp(argv[0], "plan") && strcmp(argv[0], "apply"))) {
+        fprintf(stderr, "kferry acls: expected 'plan' or 'apply'%s%s\n%s",
+                argc >= 1 ? ", got " : "", argc >= 1 ? argv[0] : "", g_usage);
+        return 2;
+    }
+    int apply = !strcmp(argv[0], "apply");
+    const char *cmd = apply ? "acls apply" : "acls plan";
+    const char *config = NULL, *v;
+    int json = 0, phase = AS_PHASE_ALL, i = 1, k;
+    while ((k = cli_next(cmd, opts, argc, argv, &i, &v)) != CLI_END) {
+        if (k == CLI_HELP) {
+            fputs(g_usage, stdout);
+            return 0;
+        }
+        if (k == CLI_ERR)
+            return 2;
+        if (k == 0)
+            config = v;
+        else if (k == 1)
+            json = 1;
+        else if (!strcmp(v, "consumers"))
+            phase = AS_PHASE_CONSUMERS;
+        else if (!strcmp(v, "producers"))
+            phase = AS_PHASE_PRODUCERS;
+        else if (!strcmp(v, "all"))
+            phase = AS_PHASE_ALL;
+        else {
+            fprintf(stderr, "kferry %s: --phase expects consumers, producers or all, got '%s'\n",
+                    cmd, v);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "kferry %s: --config FILE is required\n", cmd);
+        return 2;
+    }
+    kf_log_set_level(KF_LOG_WARNING);
+    mirror_config c;
+    if (mc_load(&c, config) != 0) {
+        mc_free(&c);
+        return 2;
+    }
+    clients_setup_debug(&c);
+    int rc = 1;
+    rd_kafka_t *src = clients_consumer(&c, &c.src, "acls", 1);
+    rd_kafka_t *tgt = clients_consumer(&c, &c.tgt, "acls", 1);
+    as_result r;
+    memset(&r, 0, sizeof(r));
+    char err[1024] = "";
+    if (src && tgt && clients_probe_both(&c, src, tgt, NULL, 0) == 0) {
+        int ok = as_run(&c, src, tgt, apply, phase, &r, err, sizeof(err)) == 0;
+        if (r.source.n || ok) {
+            if (json) {
+                json_t *o = as_json(&c, &r, apply, phase);
+                json_object_set_new(o, "error", ok ? json_null() : json_string(err));
+                json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+                printf("\n");
+                json_decref(o);
+            } else {
+                as_print(&c, &r, apply, phase);
+            }
+        }
+        if (!ok)
+            fprintf(stderr, "kferry %s: %s\n", cmd, err);
+        rc = ok ? 0 : 1;
+    }
+    as_result_free(&r);
+    if (src)
+        rd_kafka_destroy(src);
+    if (tgt)
+        rd_kafka_destroy(tgt);
+    mc_free(&c);
+    return rc;
+}

@@ -1,0 +1,100 @@
+"""`kferry acls plan|apply`: a planted set of source ACLs (made with Kafka's
+own kafka-acls.sh on kferry-brokers with an authorizer) gives exactly the
+expected target ACLs: topic ACLs expanded to the mirrored topics and
+renamed by the replication policy, DENYs carried, group ACLs kept,
+principals mapped, cluster ACLs skipped with a reason.  plan changes
+nothing; apply creates them; a second apply creates nothing; the consumer
+phase holds back WRITE rights.  Checked on the target with kafka-acls.sh.
+"""
+
+import json
+import subprocess
+
+from kf_util import cf_create_topic
+from test_acls import AUTHORIZER, acls, list_acls
+from test_admin_apis import tool  # noqa: F401
+from test_mirror_util import kferry_binary, write_config
+
+SECURED = {"authorizer.class.name": AUTHORIZER, "super.users": "User:ANONYMOUS",
+           "allow.everyone.if.no.acl.found": "false"}
+
+
+def kferry(*args, expect=0):
+    cp = subprocess.run([kferry_binary()] + list(args), capture_output=True, text=True,
+                        timeout=120)
+    assert cp.returncode == expect, "kferry %s: %d\n%s\n%s" % (args, cp.returncode, cp.stdout,
+                                                              cp.stderr)
+    return cp
+
+
+def as_set(entries):
+    return {(e["resource_type"], e["name"], e["pattern"], e["principal"], e["host"],
+             e["operation"], e["permission"]) for e in entries}
+
+
+def test_plan_then_apply_exact(broker_factory, tool, tmp_path):
+    src, tgt = broker_factory(overrides=SECURED), broker_factory(overrides=SECURED)
+    for t in ("orders", "payments", "pay-eu", "internal-audit"):
+        cf_create_topic(src.bootstrap, t, 1)
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--topic", "orders", "--topic", "internal-audit", "--group", "billing")
+    acls(tool, src, "--add", "--allow-principal", "User:bob", "--operation", "Write",
+         "--topic", "pay", "--resource-pattern-type", "prefixed")
+    acls(tool, src, "--add", "--deny-principal", "User:eve", "--deny-host", "10.0.0.1",
+         "--operation", "Read", "--topic", "*")
+    acls(tool, src, "--add", "--allow-principal", "User:ops", "--operation", "Alter",
+         "--cluster")
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, extra={
+        "topics": "orders, pay.*", "kferry.acl.principal.map": "User:alice=User:alice-msk"})
+    plan = json.loads(kferry("acls", "plan", "--config", cfg, "--json").stdout)
+    topics = ["src.orders", "src.payments", "src.pay-eu"]
+    want = {("TOPIC", "src.orders", "LITERAL", "User:alice-msk", "*", "READ", "ALLOW"),
+            ("TOPIC", "src.payments", "LITERAL", "User:bob", "*", "WRITE", "ALLOW"),
+            ("TOPIC", "src.pay-eu", "LITERAL", "User:bob", "*", "WRITE", "ALLOW"),
+            ("GROUP", "billing", "LITERAL", "User:alice-msk", "*", "READ", "ALLOW")}
+    want |= {("TOPIC", t, "LITERAL", "User:eve", "10.0.0.1", "READ", "DENY") for t in topics}
+    assert as_set(plan["desired"]) == want
+    assert as_set(plan["to_create"]) == want and plan["present"] == []
+    skipped = {(e["resource_type"], e["name"], e["principal"]): e["reason"]
+               for e in plan["skipped"]}
+    assert set(skipped) == {("CLUSTER", "kafka-cluster", "User:ops"),
+                            ("TOPIC", "internal-audit", "User:alice")}, skipped
+    assert "cluster-wide" in skipped[("CLUSTER", "kafka-cluster", "User:ops")]
+    assert len(plan["source_acls"]) == 6
+    assert list_acls(tool, tgt) == set()  # plan changed nothing
+    # the consumer phase: no WRITE yet
+    out = kferry("acls", "apply", "--config", cfg, "--phase", "consumers", "--json").stdout
+    first = json.loads(out)
+    consumer_set = {w for w in want if w[5] != "WRITE"}
+    assert as_set(first["created"]) == consumer_set
+    assert first["waiting_for_producer_phase"] == 2
+    # then everything; only the WRITE ACLs are new
+    out = kferry("acls", "apply", "--config", cfg).stdout
+    assert "2 created" in out, out
+    got = {(r, n, p.upper(), pr, h, op.upper(), perm.upper())
+           for r, n, p, pr, h, op, perm in list_acls(tool, tgt)}
+    assert got == want, got ^ want
+    again = json.loads(kferry("acls", "apply", "--config", cfg, "--json").stdout)
+    assert again["created"] == [] and again["to_create"] == []
+    assert as_set(again["present"]) == want
+
+
+def test_errors_are_clear(broker_factory, tmp_path):
+    src, tgt = broker_factory(), broker_factory(overrides=SECURED)
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt)
+    # librdkafka 2.0.2 reports a cluster without authorizer as one without ACLs
+    cp = kferry("acls", "plan", "--config", cfg)
+    assert "0 ACL(s) on the source" in cp.stdout, cp.stdout
+    dead = broker_factory()
+    dead.stop()
+    cfg2 = write_config(tmp_path / "dead.properties", src, dead)
+    cp = kferry("acls", "plan", "--config", cfg2, expect=1)
+    assert "dst" in cp.stderr and dead.bootstrap in cp.stderr, cp.stderr
+    bad = write_config(tmp_path / "bad.properties", tgt, tgt, extra={
+        "kferry.acl.principal.map": "User:a=User:x,User:b=User:x"})
+    cp = kferry("acls", "plan", "--config", bad, expect=1)
+    assert "mapped twice" in cp.stderr, cp.stderr
+    cp = kferry("acls", "frobnicate", expect=2)
+    assert "expected 'plan' or 'apply'" in cp.stderr
+    cp = kferry("acls", "plan", "--config", cfg, "--phase", "sometimes", expect=2)
+    assert "--phase expects" in cp.stderr
