@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/aclsync.h"
 #include "mirror/clients.h"
 #include "mirror/flowlock.h"
 #include "mirror/groupsync.h"
@@ -463,6 +464,23 @@ static int hold_for(mirror *m, int ms) {
 /* One holding period: everything `kferry mirror` writes happens in here,
  * after the flow lock was acquired.  Returns the exit status, or
  * RUN_LOCK_ENDED when the lock was revoked or lost. */
+/* sync.topic.acls.enabled: one `kferry acls apply` (every phase) from the
+ * holder; a failure is logged and retried at the next interval, never
+ * fatal to the mirror.  It blocks the loop while the clusters answer. */
+static void acl_sync_once(mirror *m) {
+    as_result r;
+    char err[1024];
+    if (as_run(m->cfg, m->src, m->prod, 1, AS_PHASE_ALL, &r, err, sizeof(err)) != 0)
+        kf_warn("acls", "ACL sync failed (retried in %ds): %s", m->cfg->sync_acls_s, err);
+    else if (r.created.n)
+        kf_notice("acls", "ACL sync: created %zu ACL(s) on %s (%zu already there, %zu not copied)",
+                  r.created.n, m->cfg->tgt.alias, r.present.n, r.skipped.n);
+    else
+        kf_info("acls", "ACL sync: %s has all %zu ACL(s) (%zu not copied)", m->cfg->tgt.alias,
+                r.present.n, r.skipped.n);
+    as_result_free(&r);
+}
+
 static int run_holder(mirror_config *c, flowlock *fl) {
     mirror m;
     memset(&m, 0, sizeof(m));
@@ -614,6 +632,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     int64_t next_refresh = now + (int64_t)c->refresh_s * 1000;
     int64_t next_tick = now + 1000;
     int64_t next_sync = now + (int64_t)c->sync_configs_s * 1000;
+    int64_t next_acls = now + 1000; /* sync.topic.acls.enabled: soon after start */
     rd_kafka_message_t *msgs[10000];
     while (!g_stop && !m.fatal && !m.lock_ended) {
         /* the lock first: a revoked or lost holder hands over nothing more */
@@ -646,6 +665,10 @@ static int run_holder(mirror_config *c, flowlock *fl) {
                 if (!m.topics[i]->gone)
                     tconf_sync(m.src, m.prod, m.topics[i]->src, m.topics[i]->tgt);
             next_sync = kf_now_ms() + (int64_t)c->sync_configs_s * 1000;
+        }
+        if (c->sync_acls && now >= next_acls) {
+            acl_sync_once(&m);
+            next_acls = kf_now_ms() + (int64_t)c->sync_acls_s * 1000;
         }
         if (now >= next_tick) {
             progress_tick(&m, now, 0);

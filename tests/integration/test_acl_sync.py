@@ -98,3 +98,32 @@ def test_errors_are_clear(broker_factory, tmp_path):
     assert "expected 'plan' or 'apply'" in cp.stderr
     cp = kferry("acls", "plan", "--config", cfg, "--phase", "sometimes", expect=2)
     assert "--phase expects" in cp.stderr
+
+
+def test_mirror_syncs_acls_when_enabled(broker_factory, tool, tmp_path):
+    """sync.topic.acls.enabled=true: the running mirror creates the target's
+    ACLs, including those of a topic ACL added while it runs."""
+    from kf_util import wait_until
+    from test_mirror_util import KferryProc
+    src, tgt = broker_factory(overrides=SECURED), broker_factory(overrides=SECURED)
+    cf_create_topic(src.bootstrap, "orders", 1)
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--topic", "orders")
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, identity=True, extra={
+        "sync.topic.acls.enabled": "true", "sync.topic.acls.interval.seconds": "2"})
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        want = {("Topic", "orders", "LITERAL", "User:alice", "*", "READ", "ALLOW")}
+
+        def target_acls():
+            return {(r, n, p.upper(), pr, h, op.upper(), perm.upper())
+                    for r, n, p, pr, h, op, perm in list_acls(tool, tgt)}
+        wait_until(lambda: {a[1:] for a in target_acls()} == {w[1:] for w in want}, 60,
+                   "the mirror to sync the ACL", interval=1)
+        acls(tool, src, "--add", "--allow-principal", "User:bob", "--operation", "Write",
+             "--topic", "orders")
+        wait_until(lambda: ("orders", "LITERAL", "User:bob", "*", "WRITE", "ALLOW") in
+                   {a[1:] for a in target_acls()}, 60, "the new ACL synced", interval=1)
+        assert "ACL sync: created 1 ACL(s)" in kf.log_text()
+    finally:
+        kf.stop(expect=0)
