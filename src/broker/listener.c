@@ -404,11 +404,6 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
             bad = 1;
         }
     }
-    if (ls->n == 0 && !bad) {
-        add_err(err, errlen,
-                "no listener: give --listen HOST:PORT or listeners=PLAINTEXT://HOST:PORT,...");
-        bad = 1;
-    }
     size_t l = strlen(err);
     if (l && err[l - 1] == '\n')
         err[l - 1] = '\0';

@@ -225,6 +225,11 @@ int main(int argc, char **argv) {
         if (kb_config_is_ignored(b.cfg.raw.items[i].key))
             kf_notice("config", "'%s' has no effect on a single-node broker; ignored",
                       b.cfg.raw.items[i].key);
+    if (b.cfg.listeners.n == 0) {
+        fprintf(stderr, "kferry-broker: no listener: give --listen HOST:PORT or "
+                        "listeners=PLAINTEXT://HOST:PORT,... (see --help)\n");
+        return 2;
+    }
     if (kb_listeners_open(&b.cfg.listeners, &b.cfg.raw, err, sizeof(err)) != 0) {
         fprintf(stderr, "kferry-broker: invalid TLS configuration:\n%s\n", err);
         kb_listeners_free(&b.cfg.listeners);

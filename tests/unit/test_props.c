@@ -136,12 +136,15 @@ static void test_config_units_and_precedence(void **st) {
     kf_props p;
     parse(
         &p,
-        "log.retention.ms=1000\nlog.retention.hours=2\nadvertised.listeners=PLAINTEXT://h:9093\n");
+        "log.retention.ms=1000\nlog.retention.hours=2\nlisteners=PLAINTEXT://0.0.0.0:9092\n"
+        "advertised.listeners=PLAINTEXT://h:9093\n");
     char err[512];
     assert_int_equal(kb_config_apply(&c, &p, err, sizeof(err)), 0);
     assert_int_equal(c.retention_ms, 1000); /* .ms beats .hours, as in Kafka */
     assert_string_equal(c.advertised_host, "h");
     assert_int_equal(c.advertised_port, 9093);
+    assert_int_equal(c.listeners.n, 1);
+    assert_string_equal(c.listeners.l[0].adv_host, "h");
     kf_props_free(&p);
     kb_config_free(&c);
 }
