@@ -695,14 +695,12 @@ static void describe_broker(dc_ctx *c) {
     for (size_t i = 0; i < k->listeners.n; i++) {
         const kb_listener *l = &k->listeners.l[i];
         const char *sep = i ? "," : "";
-        int n = snprintf(buf + o, sizeof(buf) - o, "%s%s://%s:%d", sep, l->name, l->host,
-                         l->port);
+        int n = snprintf(buf + o, sizeof(buf) - o, "%s%s://%s:%d", sep, l->name, l->host, l->port);
         o = n > 0 && (size_t)n < sizeof(buf) - o ? o + (size_t)n : o;
         n = snprintf(adv + oa, sizeof(adv) - oa, "%s%s://%s:%d", sep, l->name, l->adv_host,
                      l->adv_port);
         oa = n > 0 && (size_t)n < sizeof(adv) - oa ? oa + (size_t)n : oa;
-        n = snprintf(map + om, sizeof(map) - om, "%s%s:%s", sep, l->name,
-                     kb_proto_name(l->proto));
+        n = snprintf(map + om, sizeof(map) - om, "%s%s:%s", sep, l->name, kb_proto_name(l->proto));
         om = n > 0 && (size_t)n < sizeof(map) - om ? om + (size_t)n : om;
     }
     if (k->listeners.n == 0) {

@@ -27,9 +27,7 @@
 
 static const char *proto_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
 
-const char *kb_proto_name(int proto) {
-    return proto >= 0 && proto < 4 ? proto_names[proto] : "?";
-}
+const char *kb_proto_name(int proto) { return proto >= 0 && proto < 4 ? proto_names[proto] : "?"; }
 
 static int proto_of(const char *s, size_t len) {
     for (int i = 0; i < 4; i++)
@@ -182,15 +180,24 @@ static void add_listener(kb_listeners *ls, const char *name, const char *host, i
 
 /* The TLS keys this file understands (after an optional listener.name.X.). */
 static const char *ssl_keys[] = {
-    "ssl.keystore.type",          "ssl.keystore.location",
-    "ssl.keystore.password",      "ssl.key.password",
-    "ssl.keystore.certificate.chain", "ssl.keystore.key",
-    "ssl.truststore.type",        "ssl.truststore.location",
-    "ssl.truststore.password",    "ssl.truststore.certificates",
-    "ssl.client.auth",            "ssl.enabled.protocols",
-    "ssl.protocol",               "ssl.cipher.suites",
-    "ssl.principal.mapping.rules", "ssl.endpoint.identification.algorithm",
-    "ssl.keymanager.algorithm",   "ssl.trustmanager.algorithm",
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.certificates",
+    "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.protocol",
+    "ssl.cipher.suites",
+    "ssl.principal.mapping.rules",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
     "ssl.secure.random.implementation",
 };
 
@@ -244,8 +251,8 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
                 char name[64], host[256];
                 int port;
                 const char *why = NULL;
-                if (parse_endpoint(e, el, name, sizeof(name), host, sizeof(host), &port,
-                                   &why) != 0) {
+                if (parse_endpoint(e, el, name, sizeof(name), host, sizeof(host), &port, &why) !=
+                    0) {
                     add_err(err, errlen, "%s: '%.*s': %s", w, (int)el, e, why);
                     bad = 1;
                 } else if (cli_listen && strcasecmp(name, "PLAINTEXT") == 0) {
@@ -332,8 +339,8 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
             char host[256];
             int port;
             if (kf_parse_hostport(s, host, sizeof(host), &port) != 0 || !host[0] || port == 0) {
-                add_err(err, errlen, "%s: expected NAME://HOST:PORT,... or HOST:PORT, got '%s'",
-                        w, s);
+                add_err(err, errlen, "%s: expected NAME://HOST:PORT,... or HOST:PORT, got '%s'", w,
+                        s);
                 bad = 1;
             } else if (ls->n) {
                 kf_strlcpy(ls->l[0].adv_host, host, sizeof(ls->l[0].adv_host));
@@ -399,8 +406,7 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
         }
         if (strcmp(k, "ssl.client.auth") == 0 && strcmp(x->value, "none") != 0 &&
             strcmp(x->value, "requested") != 0 && strcmp(x->value, "required") != 0) {
-            add_err(err, errlen, "%s: expected none, requested or required, got '%s'", w,
-                    x->value);
+            add_err(err, errlen, "%s: expected none, requested or required, got '%s'", w, x->value);
             bad = 1;
         }
     }
@@ -493,8 +499,8 @@ static int read_text(const char *path, kf_buf *b, char *why, size_t whycap) {
 }
 
 /* Certificates and key from PEM text into ctx. */
-static int use_pem(SSL_CTX *ctx, const char *chain, size_t chainlen, const char *key,
-                   size_t keylen, const char *keypw, char *why, size_t whycap) {
+static int use_pem(SSL_CTX *ctx, const char *chain, size_t chainlen, const char *key, size_t keylen,
+                   const char *keypw, char *why, size_t whycap) {
     int rc = -1;
     BIO *cb = BIO_new_mem_buf(chain, (int)chainlen);
     BIO *kb = BIO_new_mem_buf(key, (int)keylen);
@@ -527,8 +533,9 @@ static int use_pem(SSL_CTX *ctx, const char *chain, size_t chainlen, const char 
         ERR_clear_error();
         if (reason == PEM_R_BAD_DECRYPT || reason == PEM_R_BAD_PASSWORD_READ ||
             reason == EVP_R_BAD_DECRYPT)
-            snprintf(why, whycap, "the private key cannot be decrypted: wrong or missing "
-                                  "ssl.key.password");
+            snprintf(why, whycap,
+                     "the private key cannot be decrypted: wrong or missing "
+                     "ssl.key.password");
         else if (!keypw && memmem(key, keylen, "ENCRYPTED", 9))
             snprintf(why, whycap, "the private key is encrypted: set ssl.key.password");
         else
@@ -595,14 +602,15 @@ static int load_keystore(SSL_CTX *ctx, kf_props *p, const kb_listener *l, char *
     if (strcasecmp(type, "PEM") == 0) {
         if (chain) {
             if (!key) {
-                add_err(err, errlen, "listener %s: ssl.keystore.certificate.chain needs "
-                                     "ssl.keystore.key", l->name);
+                add_err(err, errlen,
+                        "listener %s: ssl.keystore.certificate.chain needs "
+                        "ssl.keystore.key",
+                        l->name);
                 return -1;
             }
-            if (use_pem(ctx, chain, strlen(chain), key, strlen(key), kpw, why, sizeof(why)) !=
-                0) {
-                add_err(err, errlen, "listener %s: ssl.keystore.certificate.chain/key: %s",
-                        l->name, why);
+            if (use_pem(ctx, chain, strlen(chain), key, strlen(key), kpw, why, sizeof(why)) != 0) {
+                add_err(err, errlen, "listener %s: ssl.keystore.certificate.chain/key: %s", l->name,
+                        why);
                 return -1;
             }
             return 0;
@@ -623,8 +631,10 @@ static int load_keystore(SSL_CTX *ctx, kf_props *p, const kb_listener *l, char *
     }
     if (strcasecmp(type, "PKCS12") == 0) {
         if (!loc) {
-            add_err(err, errlen, "listener %s: ssl.keystore.type=PKCS12 needs "
-                                 "ssl.keystore.location", l->name);
+            add_err(err, errlen,
+                    "listener %s: ssl.keystore.type=PKCS12 needs "
+                    "ssl.keystore.location",
+                    l->name);
             return -1;
         }
         EVP_PKEY *pk = NULL;
@@ -644,8 +654,10 @@ static int load_keystore(SSL_CTX *ctx, kf_props *p, const kb_listener *l, char *
         sk_X509_pop_free(ca, X509_free);
         ERR_clear_error();
         if (!ok) {
-            add_err(err, errlen, "listener %s: ssl.keystore.location %s holds no usable "
-                                 "private key and certificate", l->name, loc);
+            add_err(err, errlen,
+                    "listener %s: ssl.keystore.location %s holds no usable "
+                    "private key and certificate",
+                    l->name, loc);
             return -1;
         }
         return 0;
@@ -706,8 +718,10 @@ static int load_truststore(SSL_CTX *ctx, kf_props *p, const kb_listener *l, char
     }
     if (strcasecmp(type, "PKCS12") == 0) {
         if (!loc) {
-            add_err(err, errlen, "listener %s: ssl.truststore.type=PKCS12 needs "
-                                 "ssl.truststore.location", l->name);
+            add_err(err, errlen,
+                    "listener %s: ssl.truststore.type=PKCS12 needs "
+                    "ssl.truststore.location",
+                    l->name);
             return -1;
         }
         EVP_PKEY *pk = NULL;
@@ -734,8 +748,8 @@ static int load_truststore(SSL_CTX *ctx, kf_props *p, const kb_listener *l, char
         }
         return 1;
     }
-    add_err(err, errlen, "listener %s: ssl.truststore.type '%s': expected PEM or PKCS12",
-            l->name, type);
+    add_err(err, errlen, "listener %s: ssl.truststore.type '%s': expected PEM or PKCS12", l->name,
+            type);
     return -1;
 }
 
@@ -845,8 +859,7 @@ static int set_ciphers(SSL_CTX *ctx, const char *v, const kb_listener *l, char *
     if ((tls12[0] && SSL_CTX_set_cipher_list(ctx, tls12) != 1) ||
         (tls13[0] && SSL_CTX_set_ciphersuites(ctx, tls13) != 1)) {
         ERR_clear_error();
-        add_err(err, errlen, "listener %s: ssl.cipher.suites: OpenSSL refused the list",
-                l->name);
+        add_err(err, errlen, "listener %s: ssl.cipher.suites: OpenSSL refused the list", l->name);
         return -1;
     }
     return 0;

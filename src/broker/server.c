@@ -465,8 +465,10 @@ static void tls_step(kb_broker *b, kb_conn *c) {
     long vr = SSL_get_verify_result(c->ssl);
     if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
         ERR_clear_error();
-        snprintf(why, sizeof(why), "TLS handshake on %s: the client closed the connection "
-                 "(it may not trust this broker's certificate)", c->lst->name);
+        snprintf(why, sizeof(why),
+                 "TLS handshake on %s: the client closed the connection "
+                 "(it may not trust this broker's certificate)",
+                 c->lst->name);
     } else if (vr != X509_V_OK) {
         ERR_clear_error();
         snprintf(why, sizeof(why), "TLS handshake on %s: client certificate refused: %s",
@@ -478,8 +480,7 @@ static void tls_step(kb_broker *b, kb_conn *c) {
                            : strstr(detail, "peer did not return a certificate")
                                ? " (ssl.client.auth=required: the client sent no certificate)"
                                : "";
-        snprintf(why, sizeof(why), "TLS handshake on %s failed: %s%s", c->lst->name, detail,
-                 hint);
+        snprintf(why, sizeof(why), "TLS handshake on %s failed: %s%s", c->lst->name, detail, hint);
     }
     conn_drop(b, c, why);
 }

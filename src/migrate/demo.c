@@ -68,11 +68,11 @@ typedef struct demo {
     int keep;
     int rate;
     int secure;
-    char pki[PATH_MAX + 8];     /* --secure: dir with ca.pem and the certificates */
+    char pki[PATH_MAX + 8];       /* --secure: dir with ca.pem and the certificates */
     char keystore[PATH_MAX + 40]; /* the brokers' PEM keystore (key + chain) */
-    char pw_mirror[33];         /* SCRAM password of kferry on onprem */
-    char pw_app[33];            /* SCRAM password of the application on onprem */
-    const char *src_props[16];  /* the application's client settings per cluster */
+    char pw_mirror[33];           /* SCRAM password of kferry on onprem */
+    char pw_app[33];              /* SCRAM password of the application on onprem */
+    const char *src_props[16];    /* the application's client settings per cluster */
     const char *tgt_props[16];
     char prop_buf[8][PATH_MAX + 64];
 } demo;
@@ -286,8 +286,16 @@ static int add_scram_user(demo *d, const char *user, const char *pw) {
     int n = snprintf(line, sizeof(line), "%s\n", pw);
     if (kf_write_file_atomic_mode(pwfile, line, (size_t)n, 0600) != 0)
         return -1;
-    char *argv[] = {d->broker_bin,  "--data-dir",      data,   "--add-scram-user", (char *)user,
-                    "--mechanism",  "SCRAM-SHA-512",   "--password-file", pwfile, NULL};
+    char *argv[] = {d->broker_bin,
+                    "--data-dir",
+                    data,
+                    "--add-scram-user",
+                    (char *)user,
+                    "--mechanism",
+                    "SCRAM-SHA-512",
+                    "--password-file",
+                    pwfile,
+                    NULL};
     pid_t pid = spawn(argv, -1, errlog);
     return pid < 0 || wait_child(pid) != 0 ? -1 : 0;
 }
@@ -331,8 +339,7 @@ static int setup_secure(demo *d) {
         random_password(d->pw_app, sizeof(d->pw_app)) != 0 ||
         add_scram_user(d, "kferry-mirror", d->pw_mirror) != 0 ||
         add_scram_user(d, "billing-app", d->pw_app) != 0) {
-        fprintf(stderr, "kferry demo: cannot set up the SCRAM users (see %s/onprem.log)\n",
-                d->dir);
+        fprintf(stderr, "kferry demo: cannot set up the SCRAM users (see %s/onprem.log)\n", d->dir);
         return -1;
     }
     int s = 0, t = 0, b = 0;
@@ -510,7 +517,8 @@ static int run(demo *d, demo_app *app) {
             return 1;
         say("      a throw-away CA signed the brokers' and clients' certificates (%s)", d->pki);
         say("      SCRAM-SHA-512 users on onprem: kferry-mirror, billing-app (random "
-            "passwords in %s/secrets, mode 0600)", d->dir);
+            "passwords in %s/secrets, mode 0600)",
+            d->dir);
     }
     if (start_broker(d, 0, "onprem") != 0 || start_broker(d, 1, "cloud") != 0)
         return 1;

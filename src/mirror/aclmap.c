@@ -66,8 +66,8 @@ int am_add(am_list *l, int restype, const char *name, int pattern, const char *p
 
 static int same(const am_acl *a, const am_acl *b) {
     return a->restype == b->restype && a->pattern == b->pattern && a->op == b->op &&
-           a->perm == b->perm && !strcmp(a->name, b->name) &&
-           !strcmp(a->principal, b->principal) && !strcmp(a->host, b->host);
+           a->perm == b->perm && !strcmp(a->name, b->name) && !strcmp(a->principal, b->principal) &&
+           !strcmp(a->host, b->host);
 }
 
 int am_contains(const am_list *l, const am_acl *a) {
@@ -181,8 +181,8 @@ static int name_matches(const am_acl *a, const char *name) {
     return 0;
 }
 
-int am_transform(const am_list *src, const am_ctx *ctx, am_list *want, am_list *skipped,
-                 char *err, size_t errlen) {
+int am_transform(const am_list *src, const am_ctx *ctx, am_list *want, am_list *skipped, char *err,
+                 size_t errlen) {
     /* A mapped principal must not land on a source principal that keeps its
      * own name: the two sets of rights would merge. */
     for (size_t i = 0; ctx->pmap && i < ctx->pmap->n; i++)
@@ -207,19 +207,19 @@ int am_transform(const am_list *src, const am_ctx *ctx, am_list *want, am_list *
                 char tn[512];
                 if (ctx->target_name(ctx->u, ctx->topics[t], tn, sizeof(tn)) != 0)
                     continue;
-                am_acl probe = {AM_RES_TOPIC, tn, AM_PAT_LITERAL, (char *)pr, a->host,
-                                a->op,        a->perm, NULL};
+                am_acl probe = {AM_RES_TOPIC, tn,    AM_PAT_LITERAL, (char *)pr,
+                                a->host,      a->op, a->perm,        NULL};
                 hits++;
                 if (!am_contains(want, &probe))
-                    rc = am_add(want, AM_RES_TOPIC, tn, AM_PAT_LITERAL, pr, a->host, a->op,
-                                a->perm, NULL);
+                    rc = am_add(want, AM_RES_TOPIC, tn, AM_PAT_LITERAL, pr, a->host, a->op, a->perm,
+                                NULL);
             }
             if (!hits)
-                rc = am_add(skipped, a->restype, a->name, a->pattern, a->principal, a->host,
-                            a->op, a->perm, "covers no topic this flow mirrors");
+                rc = am_add(skipped, a->restype, a->name, a->pattern, a->principal, a->host, a->op,
+                            a->perm, "covers no topic this flow mirrors");
         } else if (a->restype == AM_RES_GROUP) {
-            am_acl probe = {AM_RES_GROUP, a->name, a->pattern, (char *)pr, a->host,
-                            a->op,        a->perm, NULL};
+            am_acl probe = {AM_RES_GROUP, a->name, a->pattern, (char *)pr,
+                            a->host,      a->op,   a->perm,    NULL};
             if (!am_contains(want, &probe))
                 rc = am_add(want, AM_RES_GROUP, a->name, a->pattern, pr, a->host, a->op, a->perm,
                             NULL);
@@ -284,9 +284,17 @@ const char *am_res_name(int r) {
 }
 
 const char *am_op_name(int op) {
-    static const char *n[] = {"ALL",      "READ",          "WRITE",          "CREATE",
-                              "DELETE",   "ALTER",         "DESCRIBE",       "CLUSTER_ACTION",
-                              "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"};
+    static const char *n[] = {"ALL",
+                              "READ",
+                              "WRITE",
+                              "CREATE",
+                              "DELETE",
+                              "ALTER",
+                              "DESCRIBE",
+                              "CLUSTER_ACTION",
+                              "DESCRIBE_CONFIGS",
+                              "ALTER_CONFIGS",
+                              "IDEMPOTENT_WRITE"};
     return op >= AM_OP_ALL && op <= AM_OP_IDEMPOTENT_WRITE ? n[op - AM_OP_ALL] : "UNKNOWN";
 }
 

@@ -80,8 +80,8 @@ typedef struct am_ctx {
  * their names); CLUSTER and TRANSACTIONAL_ID ACLs and topic ACLs covering
  * no mirrored topic go to `skipped` with a reason; principals are mapped.
  * -1 with err when the principal map would merge two principals' rights. */
-int am_transform(const am_list *src, const am_ctx *ctx, am_list *want, am_list *skipped,
-                 char *err, size_t errlen);
+int am_transform(const am_list *src, const am_ctx *ctx, am_list *want, am_list *skipped, char *err,
+                 size_t errlen);
 
 /* Kafka's authorizer decision over `acls` (no super users,
  * allow.everyone.if.no.acl.found=false): DENY before ALLOW, literal,

@@ -91,8 +91,8 @@ static int describe_all(rd_kafka_t *rk, const mc_cluster *cl, am_list *out, char
         }
         const char *msg = ev ? rd_kafka_event_error_string(ev) : "no answer";
         if (retry_transient(e) && kf_now_ms() < deadline && !retry_interrupted()) {
-            retry_note("cluster '%s' (%s): DescribeAcls: %s; retrying", cl->alias,
-                       mc_bootstrap(cl), msg);
+            retry_note("cluster '%s' (%s): DescribeAcls: %s; retrying", cl->alias, mc_bootstrap(cl),
+                       msg);
             kf_warn("acls", "cluster '%s': DescribeAcls: %s; retrying", cl->alias, msg);
             if (ev)
                 rd_kafka_event_destroy(ev);
@@ -285,8 +285,8 @@ out:
 }
 
 static void print_acl(const char *tag, const am_acl *a) {
-    printf("  %-8s %-5s %-28s %-10s %-9s %s:%s host=%s", tag, am_perm_name(a->perm),
-           a->principal, am_op_name(a->op), am_res_name(a->restype),
+    printf("  %-8s %-5s %-28s %-10s %-9s %s:%s host=%s", tag, am_perm_name(a->perm), a->principal,
+           am_op_name(a->op), am_res_name(a->restype),
            a->pattern == AM_PAT_PREFIXED ? "prefix" : "name", a->name, a->host);
     if (a->reason)
         printf("  (%s)", a->reason);
@@ -323,11 +323,10 @@ static json_t *list_json(const am_list *l) {
     json_t *a = json_array();
     for (size_t i = 0; i < l->n; i++) {
         const am_acl *x = &l->v[i];
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "resource_type",
-                              am_res_name(x->restype), "name", x->name, "pattern",
-                              am_pattern_name(x->pattern), "principal", x->principal, "host",
-                              x->host, "operation", am_op_name(x->op), "permission",
-                              am_perm_name(x->perm));
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "resource_type", am_res_name(x->restype), "name",
+            x->name, "pattern", am_pattern_name(x->pattern), "principal", x->principal, "host",
+            x->host, "operation", am_op_name(x->op), "permission", am_perm_name(x->perm));
         if (x->reason)
             json_object_set_new(o, "reason", json_string(x->reason));
         json_array_append_new(a, o);

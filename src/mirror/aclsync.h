@@ -17,14 +17,14 @@
 enum { AS_PHASE_ALL = 0, AS_PHASE_CONSUMERS, AS_PHASE_PRODUCERS };
 
 typedef struct as_result {
-    am_list source;   /* the source's ACLs as read */
-    am_list desired;  /* what the target needs (this phase) */
-    am_list present;  /* desired ones the target already has */
-    am_list create;   /* desired ones it lacks */
-    am_list skipped;  /* source ACLs not copied, with reasons */
-    am_list created;  /* apply: created */
-    am_list failed;   /* apply: refused (reason = the cluster's message) */
-    size_t later;     /* WRITE ACLs left for the producer phase */
+    am_list source;  /* the source's ACLs as read */
+    am_list desired; /* what the target needs (this phase) */
+    am_list present; /* desired ones the target already has */
+    am_list create;  /* desired ones it lacks */
+    am_list skipped; /* source ACLs not copied, with reasons */
+    am_list created; /* apply: created */
+    am_list failed;  /* apply: refused (reason = the cluster's message) */
+    size_t later;    /* WRITE ACLs left for the producer phase */
 } as_result;
 
 void as_result_free(as_result *r);

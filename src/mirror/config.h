@@ -45,8 +45,8 @@ typedef struct mirror_config {
     int sync_topic_configs;
     int sync_configs_s;
     int refresh_s;
-    int sync_acls;               /* sync.topic.acls.enabled */
-    int sync_acls_s;             /* sync.topic.acls.interval.seconds */
+    int sync_acls;                /* sync.topic.acls.enabled */
+    int sync_acls_s;              /* sync.topic.acls.interval.seconds */
     char acl_principal_map[4096]; /* kferry.acl.principal.map */
     int replication_factor;
     int gap_policy;

@@ -997,157 +997,157 @@ static void pmap_seeds(void) {
               " RULE:^CN=(?<u>[^,]*),OU=a\\/b,(.*)$/${u}\\/$2\\$$0/U , ,DEFAULT",
               "CN=svc,OU=a/b,O=x");
     pmap_seed("replace_all_empty", "RULE:.*?/[$0]/L", "CN=\xc3\xa9mile,O=x");
-/* ---- ACL store images and ACL requests (fuzz_acl) ------------------------ */
+    /* ---- ACL store images and ACL requests (fuzz_acl) ------------------------ */
 
-typedef struct seed_acl {
-    int8_t res;
-    const char *name;
-    int8_t pat;
-    const char *principal, *host;
-    int8_t op, perm;
-} seed_acl;
+    typedef struct seed_acl {
+        int8_t res;
+        const char *name;
+        int8_t pat;
+        const char *principal, *host;
+        int8_t op, perm;
+    } seed_acl;
 
-static const seed_acl SEED_ACLS[] = {
-    {2, "orders", 3, "User:alice", "*", 3, 3},
-    {2, "app.", 4, "User:*", "10.0.0.1", 2, 2},
-    {4, "kafka-cluster", 3, "User:nobody", "*", 7, 3},
-    {3, "g", 3, "User:bob", "*", 8, 3},
-    {5, "tx", 4, "User:bob", "*", 4, 3},
-};
+    static const seed_acl SEED_ACLS[] = {
+        {2, "orders", 3, "User:alice", "*", 3, 3},
+        {2, "app.", 4, "User:*", "10.0.0.1", 2, 2},
+        {4, "kafka-cluster", 3, "User:nobody", "*", 7, 3},
+        {3, "g", 3, "User:bob", "*", 8, 3},
+        {5, "tx", 4, "User:bob", "*", 4, 3},
+    };
 
-/* One kferry-meta/acls entry (layout in docs/STORAGE.md). */
-static void acl_entry(kf_buf *b, const seed_acl *a) {
-    kf_buf p;
-    kf_buf_init(&p, 0);
-    kf_wr_i8(&p, 1);
-    kf_wr_i8(&p, a->res);
-    kf_wr_cstr(&p, 0, a->name);
-    kf_wr_i8(&p, a->pat);
-    kf_wr_cstr(&p, 0, a->principal);
-    kf_wr_cstr(&p, 0, a->host);
-    kf_wr_i8(&p, a->op);
-    kf_wr_i8(&p, a->perm);
-    kf_wr_i32(b, (int32_t)p.len);
-    kf_wr_i32(b, (int32_t)kf_crc32c(0, p.data, p.len));
-    kf_buf_append(b, p.data, p.len);
-    kf_buf_free(&p);
-}
+    /* One kferry-meta/acls entry (layout in docs/STORAGE.md). */
+    static void acl_entry(kf_buf * b, const seed_acl *a) {
+        kf_buf p;
+        kf_buf_init(&p, 0);
+        kf_wr_i8(&p, 1);
+        kf_wr_i8(&p, a->res);
+        kf_wr_cstr(&p, 0, a->name);
+        kf_wr_i8(&p, a->pat);
+        kf_wr_cstr(&p, 0, a->principal);
+        kf_wr_cstr(&p, 0, a->host);
+        kf_wr_i8(&p, a->op);
+        kf_wr_i8(&p, a->perm);
+        kf_wr_i32(b, (int32_t)p.len);
+        kf_wr_i32(b, (int32_t)kf_crc32c(0, p.data, p.len));
+        kf_buf_append(b, p.data, p.len);
+        kf_buf_free(&p);
+    }
 
-static void acl_creations(kf_buf *b, int flex, const seed_acl *a, int n) {
-    kf_wr_arr(b, flex, n);
-    for (int i = 0; i < n; i++) {
-        kf_wr_i8(b, a[i].res);
-        kf_wr_cstr(b, flex, a[i].name);
-        kf_wr_i8(b, a[i].pat);
-        kf_wr_cstr(b, flex, a[i].principal);
-        kf_wr_cstr(b, flex, a[i].host);
-        kf_wr_i8(b, a[i].op);
-        kf_wr_i8(b, a[i].perm);
+    static void acl_creations(kf_buf * b, int flex, const seed_acl *a, int n) {
+        kf_wr_arr(b, flex, n);
+        for (int i = 0; i < n; i++) {
+            kf_wr_i8(b, a[i].res);
+            kf_wr_cstr(b, flex, a[i].name);
+            kf_wr_i8(b, a[i].pat);
+            kf_wr_cstr(b, flex, a[i].principal);
+            kf_wr_cstr(b, flex, a[i].host);
+            kf_wr_i8(b, a[i].op);
+            kf_wr_i8(b, a[i].perm);
+            kf_wr_tags(b, flex);
+        }
         kf_wr_tags(b, flex);
     }
-    kf_wr_tags(b, flex);
-}
 
-static void acl_filter(kf_buf *b, int flex, int8_t res, const char *name, int8_t pat,
-                       const char *principal) {
-    kf_wr_i8(b, res);
-    kf_wr_cstr(b, flex, name);
-    kf_wr_i8(b, pat);
-    kf_wr_cstr(b, flex, principal);
-    kf_wr_cstr(b, flex, NULL);
-    kf_wr_i8(b, 1); /* operation ANY */
-    kf_wr_i8(b, 1); /* permission ANY */
-    kf_wr_tags(b, flex);
-}
-
-/* [u8 api (0 describe, 1 create, 2 delete; +0x80: a non-super user)][u8
- * version - 1][u16 length][body], as fuzz_acl.c reads it. */
-static void acl_req(kf_buf *out, int api, int nobody, int16_t ver, const kf_buf *body) {
-    uint8_t h[4] = {(uint8_t)(api | (nobody ? 0x80 : 0)), (uint8_t)(ver - 1),
-                    (uint8_t)(body->len >> 8), (uint8_t)body->len};
-    kf_buf_append(out, h, sizeof(h));
-    kf_buf_append(out, body->data, body->len);
-}
-
-static void acl_seeds(void) {
-    static const uint8_t magic[8] = {'K', 'F', 'A', 'C', 'L', 'S', 0, 1};
-    static const uint8_t file_mode = 0, req_mode = 1;
-    kf_buf b, body;
-    kf_buf_init(&b, 0);
-    kf_buf_init(&body, 0);
-    kf_buf_append(&b, &file_mode, 1);
-    kf_buf_append(&b, magic, sizeof(magic));
-    put("fuzz_acl", "file-empty", &b);
-    for (size_t i = 0; i < sizeof(SEED_ACLS) / sizeof(SEED_ACLS[0]); i++)
-        acl_entry(&b, &SEED_ACLS[i]);
-    put("fuzz_acl", "file-five-bindings", &b);
-
-    /* Create all (v1), describe all (v2), delete what applies to topic
-     * "orders" (MATCH, v3), describe a prefixed match (v1). */
-    kf_buf_reset(&b);
-    kf_buf_append(&b, &req_mode, 1);
-    acl_creations(&body, 0, SEED_ACLS, 5);
-    acl_req(&b, 1, 0, 1, &body);
-    kf_buf_reset(&body);
-    acl_filter(&body, 1, 1, NULL, 1, NULL);
-    acl_req(&b, 0, 0, 2, &body);
-    kf_buf_reset(&body);
-    kf_wr_arr(&body, 1, 1);
-    acl_filter(&body, 1, 2, "orders", 2, NULL);
-    kf_wr_tags(&body, 1);
-    acl_req(&b, 2, 0, 3, &body);
-    kf_buf_reset(&body);
-    acl_filter(&body, 0, 2, "app.x", 2, NULL);
-    acl_req(&b, 0, 0, 1, &body);
-    put("fuzz_acl", "requests-create-describe-delete", &b);
-
-    /* The super user lets User:nobody alter ACLs, which then adds and
-     * deletes some itself; then invalid creations (unknown cluster name,
-     * UNKNOWN resource type, empty name and bad principal). */
-    static const seed_acl invalid[] = {
-        {4, "other", 3, "User:x", "*", 7, 3},
-        {0, "t", 3, "User:x", "*", 3, 3},
-        {2, "", 3, "x", "*", 1, 0},
-    };
-    kf_buf_reset(&b);
-    kf_buf_reset(&body);
-    kf_buf_append(&b, &req_mode, 1);
-    acl_creations(&body, 1, &SEED_ACLS[2], 1);
-    acl_req(&b, 1, 0, 2, &body);
-    kf_buf_reset(&body);
-    acl_creations(&body, 1, SEED_ACLS, 2);
-    acl_req(&b, 1, 1, 2, &body);
-    kf_buf_reset(&body);
-    kf_wr_arr(&body, 0, 1);
-    acl_filter(&body, 0, 1, NULL, 1, "User:alice");
-    acl_req(&b, 2, 1, 1, &body);
-    kf_buf_reset(&body);
-    acl_creations(&body, 1, invalid, 3);
-    acl_req(&b, 1, 0, 3, &body);
-    put("fuzz_acl", "requests-nobody-invalid", &b);
-    kf_buf_free(&b);
-    kf_buf_free(&body);
-}
-
-int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
-        return 2;
+    static void acl_filter(kf_buf * b, int flex, int8_t res, const char *name, int8_t pat,
+                           const char *principal) {
+        kf_wr_i8(b, res);
+        kf_wr_cstr(b, flex, name);
+        kf_wr_i8(b, pat);
+        kf_wr_cstr(b, flex, principal);
+        kf_wr_cstr(b, flex, NULL);
+        kf_wr_i8(b, 1); /* operation ANY */
+        kf_wr_i8(b, 1); /* permission ANY */
+        kf_wr_tags(b, flex);
     }
-    root = argv[1];
-    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
-        perror(root);
-        return 1;
+
+    /* [u8 api (0 describe, 1 create, 2 delete; +0x80: a non-super user)][u8
+     * version - 1][u16 length][body], as fuzz_acl.c reads it. */
+    static void acl_req(kf_buf * out, int api, int nobody, int16_t ver, const kf_buf *body) {
+        uint8_t h[4] = {(uint8_t)(api | (nobody ? 0x80 : 0)), (uint8_t)(ver - 1),
+                        (uint8_t)(body->len >> 8), (uint8_t)body->len};
+        kf_buf_append(out, h, sizeof(h));
+        kf_buf_append(out, body->data, body->len);
     }
-    batch_seeds();
-    compress_seeds();
-    wire_seeds();
-    req_seeds();
-    store_seeds();
-    props_seeds();
-    offmap_seeds();
-    cleaner_seeds();
-    pmap_seeds();
-    acl_seeds();
-    return failures ? 1 : 0;
-}
+
+    static void acl_seeds(void) {
+        static const uint8_t magic[8] = {'K', 'F', 'A', 'C', 'L', 'S', 0, 1};
+        static const uint8_t file_mode = 0, req_mode = 1;
+        kf_buf b, body;
+        kf_buf_init(&b, 0);
+        kf_buf_init(&body, 0);
+        kf_buf_append(&b, &file_mode, 1);
+        kf_buf_append(&b, magic, sizeof(magic));
+        put("fuzz_acl", "file-empty", &b);
+        for (size_t i = 0; i < sizeof(SEED_ACLS) / sizeof(SEED_ACLS[0]); i++)
+            acl_entry(&b, &SEED_ACLS[i]);
+        put("fuzz_acl", "file-five-bindings", &b);
+
+        /* Create all (v1), describe all (v2), delete what applies to topic
+         * "orders" (MATCH, v3), describe a prefixed match (v1). */
+        kf_buf_reset(&b);
+        kf_buf_append(&b, &req_mode, 1);
+        acl_creations(&body, 0, SEED_ACLS, 5);
+        acl_req(&b, 1, 0, 1, &body);
+        kf_buf_reset(&body);
+        acl_filter(&body, 1, 1, NULL, 1, NULL);
+        acl_req(&b, 0, 0, 2, &body);
+        kf_buf_reset(&body);
+        kf_wr_arr(&body, 1, 1);
+        acl_filter(&body, 1, 2, "orders", 2, NULL);
+        kf_wr_tags(&body, 1);
+        acl_req(&b, 2, 0, 3, &body);
+        kf_buf_reset(&body);
+        acl_filter(&body, 0, 2, "app.x", 2, NULL);
+        acl_req(&b, 0, 0, 1, &body);
+        put("fuzz_acl", "requests-create-describe-delete", &b);
+
+        /* The super user lets User:nobody alter ACLs, which then adds and
+         * deletes some itself; then invalid creations (unknown cluster name,
+         * UNKNOWN resource type, empty name and bad principal). */
+        static const seed_acl invalid[] = {
+            {4, "other", 3, "User:x", "*", 7, 3},
+            {0, "t", 3, "User:x", "*", 3, 3},
+            {2, "", 3, "x", "*", 1, 0},
+        };
+        kf_buf_reset(&b);
+        kf_buf_reset(&body);
+        kf_buf_append(&b, &req_mode, 1);
+        acl_creations(&body, 1, &SEED_ACLS[2], 1);
+        acl_req(&b, 1, 0, 2, &body);
+        kf_buf_reset(&body);
+        acl_creations(&body, 1, SEED_ACLS, 2);
+        acl_req(&b, 1, 1, 2, &body);
+        kf_buf_reset(&body);
+        kf_wr_arr(&body, 0, 1);
+        acl_filter(&body, 0, 1, NULL, 1, "User:alice");
+        acl_req(&b, 2, 1, 1, &body);
+        kf_buf_reset(&body);
+        acl_creations(&body, 1, invalid, 3);
+        acl_req(&b, 1, 0, 3, &body);
+        put("fuzz_acl", "requests-nobody-invalid", &b);
+        kf_buf_free(&b);
+        kf_buf_free(&body);
+    }
+
+    int main(int argc, char **argv) {
+        if (argc != 2) {
+            fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
+            return 2;
+        }
+        root = argv[1];
+        if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+            perror(root);
+            return 1;
+        }
+        batch_seeds();
+        compress_seeds();
+        wire_seeds();
+        req_seeds();
+        store_seeds();
+        props_seeds();
+        offmap_seeds();
+        cleaner_seeds();
+        pmap_seeds();
+        acl_seeds();
+        return failures ? 1 : 0;
+    }

@@ -134,10 +134,8 @@ static void test_config_units_and_precedence(void **st) {
     kb_config c;
     kb_config_defaults(&c);
     kf_props p;
-    parse(
-        &p,
-        "log.retention.ms=1000\nlog.retention.hours=2\nlisteners=PLAINTEXT://0.0.0.0:9092\n"
-        "advertised.listeners=PLAINTEXT://h:9093\n");
+    parse(&p, "log.retention.ms=1000\nlog.retention.hours=2\nlisteners=PLAINTEXT://0.0.0.0:9092\n"
+              "advertised.listeners=PLAINTEXT://h:9093\n");
     char err[512];
     assert_int_equal(kb_config_apply(&c, &p, err, sizeof(err)), 0);
     assert_int_equal(c.retention_ms, 1000); /* .ms beats .hours, as in Kafka */

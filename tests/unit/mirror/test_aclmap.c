@@ -30,17 +30,23 @@ static void test_planted_set(void **state) {
     am_list_init(&want);
     am_list_init(&skipped);
     assert_int_equal(am_add(&src, AM_RES_TOPIC, "orders", AM_PAT_LITERAL, "User:alice", "*",
-                            AM_OP_READ, AM_ALLOW, NULL), 0);
+                            AM_OP_READ, AM_ALLOW, NULL),
+                     0);
     assert_int_equal(am_add(&src, AM_RES_TOPIC, "pay", AM_PAT_PREFIXED, "User:bob", "*",
-                            AM_OP_WRITE, AM_ALLOW, NULL), 0);
+                            AM_OP_WRITE, AM_ALLOW, NULL),
+                     0);
     assert_int_equal(am_add(&src, AM_RES_TOPIC, "*", AM_PAT_LITERAL, "User:eve", "10.0.0.1",
-                            AM_OP_READ, AM_DENY, NULL), 0);
+                            AM_OP_READ, AM_DENY, NULL),
+                     0);
     assert_int_equal(am_add(&src, AM_RES_GROUP, "billing", AM_PAT_LITERAL, "User:alice", "*",
-                            AM_OP_READ, AM_ALLOW, NULL), 0);
-    assert_int_equal(am_add(&src, AM_RES_CLUSTER, "kafka-cluster", AM_PAT_LITERAL, "User:ops",
-                            "*", AM_OP_ALTER, AM_ALLOW, NULL), 0);
+                            AM_OP_READ, AM_ALLOW, NULL),
+                     0);
+    assert_int_equal(am_add(&src, AM_RES_CLUSTER, "kafka-cluster", AM_PAT_LITERAL, "User:ops", "*",
+                            AM_OP_ALTER, AM_ALLOW, NULL),
+                     0);
     assert_int_equal(am_add(&src, AM_RES_TOPIC, "internal", AM_PAT_LITERAL, "User:alice", "*",
-                            AM_OP_READ, AM_ALLOW, NULL), 0);
+                            AM_OP_READ, AM_ALLOW, NULL),
+                     0);
     am_pmap pm;
     char err[256];
     assert_int_equal(am_pmap_parse("User:alice=User:alice-msk", &pm, err, sizeof(err)), 0);
@@ -48,14 +54,14 @@ static void test_planted_set(void **state) {
     am_ctx ctx = {topics, 3, prefix_policy, "onprem.", &pm};
     assert_int_equal(am_transform(&src, &ctx, &want, &skipped, err, sizeof(err)), 0);
     assert_int_equal(want.n, 1 + 2 + 3 + 1);
-    am_acl e1 = {AM_RES_TOPIC, "onprem.orders", AM_PAT_LITERAL, "User:alice-msk", "*",
-                 AM_OP_READ, AM_ALLOW, NULL};
-    am_acl e2 = {AM_RES_TOPIC, "onprem.pay-eu", AM_PAT_LITERAL, "User:bob", "*", AM_OP_WRITE,
-                 AM_ALLOW, NULL};
-    am_acl e3 = {AM_RES_TOPIC, "onprem.payments", AM_PAT_LITERAL, "User:eve", "10.0.0.1",
-                 AM_OP_READ, AM_DENY, NULL};
-    am_acl e4 = {AM_RES_GROUP, "billing", AM_PAT_LITERAL, "User:alice-msk", "*", AM_OP_READ,
-                 AM_ALLOW, NULL};
+    am_acl e1 = {AM_RES_TOPIC, "onprem.orders", AM_PAT_LITERAL, "User:alice-msk",
+                 "*",          AM_OP_READ,      AM_ALLOW,       NULL};
+    am_acl e2 = {AM_RES_TOPIC, "onprem.pay-eu", AM_PAT_LITERAL, "User:bob",
+                 "*",          AM_OP_WRITE,     AM_ALLOW,       NULL};
+    am_acl e3 = {AM_RES_TOPIC, "onprem.payments", AM_PAT_LITERAL, "User:eve",
+                 "10.0.0.1",   AM_OP_READ,        AM_DENY,        NULL};
+    am_acl e4 = {AM_RES_GROUP, "billing",  AM_PAT_LITERAL, "User:alice-msk",
+                 "*",          AM_OP_READ, AM_ALLOW,       NULL};
     assert_true(am_contains(&want, &e1) && am_contains(&want, &e2) && am_contains(&want, &e3) &&
                 am_contains(&want, &e4));
     assert_int_equal(skipped.n, 2); /* the cluster ACL and the unmirrored topic */
@@ -109,9 +115,8 @@ static const char *GROUPS[] = {"g1", "g2", "gx", "h"};
 static const char *PRINC[] = {"User:alice", "User:bob", "User:carol", "User:*"};
 static const char *HOSTS[] = {"*", "10.0.0.1", "10.0.0.2"};
 static const char *NAMEPARTS[] = {"a", "ab", "b", "*", "g", "g1", "x", ""};
-static const int OPS[] = {AM_OP_ALL,    AM_OP_READ,     AM_OP_WRITE,
-                          AM_OP_DELETE, AM_OP_DESCRIBE, AM_OP_ALTER_CONFIGS,
-                          AM_OP_DESCRIBE_CONFIGS};
+static const int OPS[] = {AM_OP_ALL,      AM_OP_READ,          AM_OP_WRITE,           AM_OP_DELETE,
+                          AM_OP_DESCRIBE, AM_OP_ALTER_CONFIGS, AM_OP_DESCRIBE_CONFIGS};
 
 static void one_round(int policy_prefix) {
     am_list src, want, skipped;
@@ -151,8 +156,8 @@ static void one_round(int policy_prefix) {
     }
     /* Every target request: principal p' (images, unmapped and others),
      * every host, op, resource. */
-    const char *tprinc[] = {"User:alice",     "User:bob", "User:carol", "User:alice-msk",
-                            "User:x",         "User:y",   "User:zed"};
+    const char *tprinc[] = {"User:alice", "User:bob", "User:carol", "User:alice-msk",
+                            "User:x",     "User:y",   "User:zed"};
     for (size_t pi = 0; pi < 7; pi++) {
         /* the source principal that p' stands for */
         const char *sp = tprinc[pi];
@@ -192,23 +197,23 @@ static void one_round(int policy_prefix) {
                         fail_msg("target grants %s %s on %s, source does not", tprinc[pi],
                                  am_op_name(op), tn);
                     if (!mapped_away && s != tgt)
-                        fail_msg("%s %s on %s: source %d, target %d", tprinc[pi],
-                                 am_op_name(op), tn, s, tgt);
+                        fail_msg("%s %s on %s: source %d, target %d", tprinc[pi], am_op_name(op),
+                                 tn, s, tgt);
                 }
                 for (size_t g = 0; g < 4; g++) {
                     int tgt = am_allowed(&want, AM_RES_GROUP, GROUPS[g], tprinc[pi], host, op);
                     int s = am_allowed(&src, AM_RES_GROUP, GROUPS[g],
                                        mapped_away ? "User:nobody-else" : sp, host, op);
                     if (tgt && !s)
-                        fail_msg("target grants %s %s on group %s, source does not",
-                                 tprinc[pi], am_op_name(op), GROUPS[g]);
+                        fail_msg("target grants %s %s on group %s, source does not", tprinc[pi],
+                                 am_op_name(op), GROUPS[g]);
                     if (!mapped_away && s != tgt)
                         fail_msg("%s %s on group %s: source %d, target %d", tprinc[pi],
                                  am_op_name(op), GROUPS[g], s, tgt);
                 }
                 /* cluster rights are never granted by the sync */
-                assert_false(am_allowed(&want, AM_RES_CLUSTER, "kafka-cluster", tprinc[pi], host,
-                                        op));
+                assert_false(
+                    am_allowed(&want, AM_RES_CLUSTER, "kafka-cluster", tprinc[pi], host, op));
             }
         }
     }
