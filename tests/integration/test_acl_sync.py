@@ -127,3 +127,59 @@ def test_mirror_syncs_acls_when_enabled(broker_factory, tool, tmp_path):
         assert "ACL sync: created 1 ACL(s)" in kf.log_text()
     finally:
         kf.stop(expect=0)
+
+
+def test_consumers_authorized_on_source_are_on_target_and_nobody_else(
+        broker_factory, broker_binary, tool, tmp_path):
+    """Both clusters take SCRAM logins; alice may consume 'orders' in group
+    'billing' on the source, bob may not.  After kferry mirrors and syncs the
+    ACLs, the same holds on the target, record for record."""
+    import confluent_kafka as ck
+    import time
+    from kf_util import cf_produce, wait_until
+    from test_mirror_util import KferryProc
+    from test_sasl import add_user
+    pw = "sync-pw-1234"
+    brokers = []
+    for name in ("s", "t"):
+        data = tmp_path / name
+        for u in ("alice", "bob"):
+            add_user(broker_binary, data, u, pw, "SCRAM-SHA-512")
+        ov = dict(SECURED, **{"sasl.enabled.mechanisms": "SCRAM-SHA-512"})
+        brokers.append(broker_factory(overrides=ov, data_dir=str(data),
+                                      listeners={"SASL_PLAINTEXT": "SASL_PLAINTEXT"}))
+    src, tgt = brokers
+    cf_create_topic(src.bootstrap, "orders", 2)
+    cf_produce(src.bootstrap, "orders", [dict(value=b"o%d" % i) for i in range(50)])
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--topic", "orders", "--group", "billing")
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, identity=True, extra={
+        "topics": "orders"})
+    kf = KferryProc(cfg, tmp_path).start()
+    try:
+        wait_until(lambda: kf.status().get("total_lag_records") == 0, 60, "mirrored",
+                   interval=0.5)
+    finally:
+        kf.stop(expect=0)
+    kferry("acls", "apply", "--config", cfg)
+
+    def consume(b, user):
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap_of("SASL_PLAINTEXT"),
+                         "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+                         "sasl.username": user, "sasl.password": pw, "group.id": "billing",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.subscribe(["orders"])
+        got, errs, deadline = [], set(), time.time() + 20
+        while time.time() < deadline and len(got) < 50 and not errs:
+            m = c.poll(0.5)
+            if m is not None:
+                (errs.add(m.error().code()) if m.error() else got.append(m.value()))
+        c.close()
+        return sorted(got), errs
+
+    want = sorted(b"o%d" % i for i in range(50))
+    for b in (src, tgt):
+        assert consume(b, "alice") == (want, set()), b.name
+        got, errs = consume(b, "bob")
+        assert got == [] and errs & {ck.KafkaError.GROUP_AUTHORIZATION_FAILED,
+                                     ck.KafkaError.TOPIC_AUTHORIZATION_FAILED}, (b.name, errs)
