@@ -7,6 +7,8 @@
  */
 #include "migrate/cutover.h"
 
+#include "mirror/aclsync.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
@@ -278,6 +280,21 @@ int cutover_main(int argc, char **argv) {
         status_print(&x.j, o.group, o.json);
         rc = 0;
         goto out;
+    }
+    /* sync.topic.acls.enabled: the rights move with the clients, consumer
+     * rights before the groups, write rights before the producer gate. */
+    if (c.sync_acls) {
+        as_result ar;
+        int phase = o.producers_cmd ? AS_PHASE_PRODUCERS : AS_PHASE_CONSUMERS;
+        if (as_run(&c, x.src, x.tgt, 1, phase, &ar, err, sizeof(err)) != 0) {
+            snprintf(x.reason, sizeof(x.reason), "ACL sync (%s phase): %s", as_phase_name(phase),
+                     err);
+            as_result_free(&ar);
+            goto out;
+        }
+        cut_say("ACL sync (%s phase): %zu created, %zu already on %s", as_phase_name(phase),
+                ar.created.n, ar.present.n, c.tgt.alias);
+        as_result_free(&ar);
     }
     if (o.producers_cmd) {
         rc = cut_producers(&x, o.topics ? o.topics : "re:.*") ? 1 : 0;

@@ -183,3 +183,44 @@ def test_consumers_authorized_on_source_are_on_target_and_nobody_else(
         got, errs = consume(b, "bob")
         assert got == [] and errs & {ck.KafkaError.GROUP_AUTHORIZATION_FAILED,
                                      ck.KafkaError.TOPIC_AUTHORIZATION_FAILED}, (b.name, errs)
+
+
+def test_cutover_moves_rights_with_the_clients(broker_factory, tool, tmp_path):
+    """With sync.topic.acls.enabled, `kferry cutover --group` first creates
+    the consumer rights on the target (no WRITE), `kferry cutover producers`
+    the write rights."""
+    from kf_util import cf_consumer, cf_produce, wait_until
+    from test_mirror_util import KferryProc
+    src, tgt = broker_factory(overrides=SECURED), broker_factory(overrides=SECURED)
+    cf_create_topic(src.bootstrap, "orders", 1)
+    cf_produce(src.bootstrap, "orders", [dict(value=b"v%d" % i) for i in range(20)])
+    c = cf_consumer(src.bootstrap, group="billing", auto_offset_reset="earliest")
+    c.subscribe(["orders"])
+    n = 0
+    while n < 20:
+        m = c.poll(5)
+        assert m is not None
+        n += not m.error()
+    c.commit(asynchronous=False)
+    c.close()
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--operation", "Write", "--topic", "orders")
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--group", "billing")
+    mcfg = write_config(tmp_path / "mirror.properties", src, tgt, identity=True)
+    ccfg = write_config(tmp_path / "cutover.properties", src, tgt, identity=True,
+                        extra={"sync.topic.acls.enabled": "true"})
+    kf = KferryProc(mcfg, tmp_path).start()
+
+    def ops():
+        return {(n, op.upper()) for _, n, _, _, _, op, _ in list_acls(tool, tgt)}
+    try:
+        wait_until(lambda: kf.status().get("total_lag_records") == 0, 60, "mirrored",
+                   interval=0.5)
+        out = kferry("cutover", "--config", ccfg, "--group", "billing").stdout
+        assert "cutover of group billing" in out, out
+        assert ops() == {("orders", "READ"), ("billing", "READ")}
+        kferry("cutover", "producers", "--config", ccfg, "--quiet-seconds", "1")
+        assert ops() == {("orders", "READ"), ("billing", "READ"), ("orders", "WRITE")}
+    finally:
+        kf.stop(expect=0)
