@@ -149,8 +149,8 @@ static void check_acls(plan_ctx *p, const mc_cluster *cl, json_t *inv) {
     plan_check(p, "acls", n && inv == p->src_inv ? "warning" : "ok", cl->alias, "cluster",
                cl->alias,
                n && inv == p->src_inv
-                   ? "%s has %zu ACL binding(s); kferry does not copy ACLs: recreate them on the "
-                     "target (IAM policies on MSK with IAM auth)"
+                   ? "%s has %zu ACL binding(s); `kferry acls plan` shows the target ACLs they "
+                     "need (`kferry acls apply` creates them; IAM policies on MSK with IAM auth)"
                    : "%s has %zu ACL binding(s)",
                cl->alias, n);
 }
