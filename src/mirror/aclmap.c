@@ -97,12 +97,15 @@ static int valid_principal(const char *s, size_t n) {
 int am_pmap_parse(const char *text, am_pmap *m, char *err, size_t errlen) {
     memset(m, 0, sizeof(*m));
     const char *p = text ? text : "";
+    /* Entries are separated by ';' when there is one (certificate
+     * principals hold commas: User:CN=alice,O=corp), else by ','. */
+    char sep = strchr(p, ';') ? ';' : ',';
     while (*p) {
-        while (*p == ' ' || *p == ',')
+        while (*p == ' ' || *p == sep)
             p++;
         if (!*p)
             break;
-        const char *end = strchr(p, ',');
+        const char *end = strchr(p, sep);
         size_t len = end ? (size_t)(end - p) : strlen(p);
         while (len && p[len - 1] == ' ')
             len--;

@@ -69,8 +69,9 @@ static const key_def g_keys[] = {
     {"sync.topic.acls.interval.seconds", T_INT, "600", 1, 86400, NULL, 1,
      "How often the ACL sync runs inside `kferry mirror`."},
     {"kferry.acl.principal.map", T_STR, "", 0, 0, NULL, 0,
-     "Principals renamed by ACL sync, `SOURCE=TARGET,...` (e.g. "
-     "`User:alice=User:CN=alice,O=corp`); one-to-one; unlisted principals keep their name."},
+     "Principals renamed by ACL sync, `SOURCE=TARGET;...` (e.g. "
+     "`User:alice=User:CN=alice,O=corp; User:bob=User:bob-msk`; `,` separates entries when "
+     "none holds a comma); one-to-one; unlisted principals keep their name."},
     {"refresh.topics.interval.seconds", T_INT, "5", 1, 86400, NULL, 1,
      "How often new topics and partitions are looked for (MirrorMaker 2 uses 600)."},
     {"replication.factor", T_INT, "2", -1, 32767, NULL, 1,

@@ -81,6 +81,11 @@ static void test_pmap_errors(void **state) {
     assert_non_null(strstr(err, "mapped twice"));
     assert_int_equal(am_pmap_parse("alice=bob", &pm, err, sizeof(err)), -1);
     assert_int_equal(am_pmap_parse("User:*=User:x", &pm, err, sizeof(err)), -1);
+    assert_int_equal(
+        am_pmap_parse("User:x=User:CN=x,O=corp; User:y=User:y2", &pm, err, sizeof(err)), 0);
+    assert_string_equal(am_pmap_apply(&pm, "User:x"), "User:CN=x,O=corp");
+    assert_string_equal(am_pmap_apply(&pm, "User:y"), "User:y2");
+    am_pmap_free(&pm);
     assert_int_equal(am_pmap_parse(" User:a = User:b , ", &pm, err, sizeof(err)), 0);
     assert_string_equal(am_pmap_apply(&pm, "User:a"), "User:b");
     assert_string_equal(am_pmap_apply(&pm, "User:c"), "User:c");
