@@ -24,6 +24,7 @@
 #include "migrate/demo_app.h"
 #include "migrate/demo_pki.h"
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
 
 #include <errno.h>
@@ -171,7 +172,7 @@ static int start_broker(demo *d, int i, const char *name) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
-    char ov[6][PATH_MAX + 64];
+    char ov[8][PATH_MAX + 64];
     char *argv[24];
     int a = 0;
     argv[a++] = d->broker_bin;
@@ -187,6 +188,10 @@ static int start_broker(demo *d, int i, const char *name) {
     } else {
         int o = 0;
         snprintf(ov[o++], sizeof(ov[0]), "ssl.keystore.location=%s", d->keystore);
+        /* ACLs on both: only kferry's own principal is a super user */
+        snprintf(ov[o++], sizeof(ov[0]),
+                 "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer");
+        snprintf(ov[o++], sizeof(ov[0]), "super.users=User:kferry-mirror");
         if (i == 0) {
             snprintf(ov[o++], sizeof(ov[0]), "listeners=SASL_SSL://127.0.0.1:0");
             snprintf(ov[o++], sizeof(ov[0]), "sasl.enabled.mechanisms=SCRAM-SHA-512");
@@ -194,6 +199,10 @@ static int start_broker(demo *d, int i, const char *name) {
             snprintf(ov[o++], sizeof(ov[0]), "listeners=SSL://127.0.0.1:0");
             snprintf(ov[o++], sizeof(ov[0]), "ssl.client.auth=required");
             snprintf(ov[o++], sizeof(ov[0]), "ssl.truststore.location=%s/ca.pem", d->pki);
+            /* certificate subjects to short principals: CN=billing-app,... ->
+             * User:billing-app, the name the source knows */
+            snprintf(ov[o++], sizeof(ov[0]),
+                     "ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=kferry demo$/$1/");
         }
         for (int k = 0; k < o; k++) {
             argv[a++] = "--override";
@@ -261,7 +270,10 @@ static int security_lines(const demo *d, char *out, size_t cap) {
         "cloud.security.protocol = SSL\n"
         "cloud.ssl.ca.location = %s/ca.pem\n"
         "cloud.ssl.certificate.location = %s/kferry-mirror.pem\n"
-        "cloud.ssl.key.location = %s/kferry-mirror.key\n",
+        "cloud.ssl.key.location = %s/kferry-mirror.key\n"
+        "# The application's ACLs follow it: consumer rights before the group moves,\n"
+        "# write rights with the producers (kferry acls; docs/SECURITY.md).\n"
+        "sync.topic.acls.enabled = true\n",
         d->pw_mirror, d->pki, d->pki, d->pki, d->pki);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
@@ -366,6 +378,90 @@ static int setup_secure(demo *d) {
     d->tgt_props[t++] = d->prop_buf[b++];
     d->src_props[s] = d->tgt_props[t] = NULL;
     return 0;
+}
+
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int type) {
+    int64_t deadline = kf_now_ms() + 30000;
+    while (kf_now_ms() < deadline && !g_stop) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 500);
+        if (ev && rd_kafka_event_type(ev) == type)
+            return ev;
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    return NULL;
+}
+
+/* --secure: as the onprem cluster's administrator (kferry-mirror, its super
+ * user), the topic and the application's ACLs: billing-app may read and
+ * write 'orders' and read as group 'billing', nothing else. */
+static int secure_source_setup(demo *d) {
+    char eb[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *kv[] = {"bootstrap.servers",
+                        d->addr[0],
+                        "security.protocol",
+                        "SASL_SSL",
+                        "sasl.mechanism",
+                        "SCRAM-SHA-512",
+                        "sasl.username",
+                        "kferry-mirror",
+                        "sasl.password",
+                        d->pw_mirror,
+                        "ssl.ca.location",
+                        d->prop_buf[0],
+                        "log_level",
+                        "3",
+                        NULL};
+    for (int i = 0; kv[i]; i += 2)
+        if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], eb, sizeof(eb)) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "kferry demo: %s\n", eb);
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, eb, sizeof(eb));
+    if (!rk) {
+        fprintf(stderr, "kferry demo: %s\n", eb);
+        return -1;
+    }
+    int rc = -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(DEMO_TOPIC, 3, 1, eb, sizeof(eb));
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
+    rd_kafka_NewTopic_destroy(nt);
+    if (!ev || rd_kafka_event_error(ev)) {
+        fprintf(stderr, "kferry demo: cannot create topic '" DEMO_TOPIC "' on onprem: %s\n",
+                ev ? rd_kafka_event_error_string(ev) : "no answer");
+        goto out;
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_AclBinding_t *b[3];
+    b[0] = rd_kafka_AclBinding_new(
+        RD_KAFKA_RESOURCE_TOPIC, DEMO_TOPIC, RD_KAFKA_RESOURCE_PATTERN_LITERAL, "User:billing-app",
+        "*", RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, eb, sizeof(eb));
+    b[1] = rd_kafka_AclBinding_new(
+        RD_KAFKA_RESOURCE_TOPIC, DEMO_TOPIC, RD_KAFKA_RESOURCE_PATTERN_LITERAL, "User:billing-app",
+        "*", RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, eb, sizeof(eb));
+    b[2] = rd_kafka_AclBinding_new(
+        RD_KAFKA_RESOURCE_GROUP, DEMO_GROUP, RD_KAFKA_RESOURCE_PATTERN_LITERAL, "User:billing-app",
+        "*", RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, eb, sizeof(eb));
+    rd_kafka_CreateAcls(rk, b, 3, NULL, q);
+    ev = admin_wait(q, RD_KAFKA_EVENT_CREATEACLS_RESULT);
+    for (int i = 0; i < 3; i++)
+        rd_kafka_AclBinding_destroy(b[i]);
+    if (!ev || rd_kafka_event_error(ev)) {
+        fprintf(stderr, "kferry demo: cannot create the application's ACLs on onprem: %s\n",
+                ev ? rd_kafka_event_error_string(ev) : "no answer");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 static int write_config(demo *d) {
@@ -526,6 +622,12 @@ static int run(demo *d, demo_app *app) {
         d->secure ? " (SASL_SSL, SCRAM-SHA-512 only)" : "");
     say("      cloud:  kferry-broker at %s%s", d->addr[1],
         d->secure ? " (SSL with client certificates required)" : "");
+    if (d->secure) {
+        if (secure_source_setup(d) != 0)
+            return 1;
+        say("      both enforce ACLs; on onprem billing-app may read and write '" DEMO_TOPIC
+            "' and read as group '" DEMO_GROUP "'; cloud has no ACL for it yet");
+    }
     if (write_config(d) != 0) {
         fprintf(stderr, "kferry demo: cannot write %s\n", d->config);
         return 1;
@@ -544,6 +646,11 @@ static int run(demo *d, demo_app *app) {
     if (rc != 0) {
         say("      plan found blockers (exit %d): stopping", rc);
         return 1;
+    }
+    if (d->secure) {
+        say("\n      kferry acls plan --config %s", d->config);
+        if (run_kferry(d, "acls", "plan", NULL, NULL) != 0)
+            return 1;
     }
 
     say("\n[4/7] kferry mirror --config %s (in the background; log: %s/mirror.log)", d->config,
