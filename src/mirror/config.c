@@ -1224,6 +1224,40 @@ void mc_print_reference(void) {
     for (size_t i = 0; i < NMM2; i++)
         printf("| `%s%s%s` | %s |\n", g_mm2_keys[i].match == 2 ? "*" : "", g_mm2_keys[i].name,
                g_mm2_keys[i].match == 1 ? "*" : "", g_mm2_keys[i].instead);
+    printf("\nConfig providers (as Kafka's; docs/SECURITY.md):\n\n| key | meaning |\n|---|---|\n");
+    printf("| `config.providers` | Comma-separated provider names, e.g. `file,env`. A value may "
+           "then contain `${<name>:<path>:<key>}` (file) or `${<name>:<VAR>}` (env) anywhere; an "
+           "unknown provider, a missing file or key, or an unset variable is an error naming the "
+           "key and the reference. |\n");
+    printf(
+        "| `config.providers.<name>.class` | `org.apache.kafka.common.config.provider."
+        "FileConfigProvider` (reads a key of a Java-properties file) or `...EnvVarConfigProvider` "
+        "(an environment variable). May be omitted for the names `file` and `env`. |\n");
+    printf("| `config.providers.<name>.param.allowlist.pattern` | EnvVarConfigProvider only: "
+           "regex the variable names must match. |\n");
+    printf("\nJava SSL settings, mapped to librdkafka's (`<alias>.`, `<alias>.consumer.` or "
+           "`<alias>.producer.`; docs/SECURITY.md):\n\n| key | becomes |\n|---|---|\n");
+    static const char *ssl_rows[][2] = {
+        {"ssl.truststore.type", "`PEM` or `PKCS12`; unset: decided by the file's content. `JKS` "
+                                "is refused with the keytool command that converts it."},
+        {"ssl.truststore.location", "PEM: `ssl.ca.location`. PKCS12: read by kferry (OpenSSL), "
+                                    "its certificates become `ssl.ca.pem`."},
+        {"ssl.truststore.password", "opens a PKCS12 truststore; not passed on."},
+        {"ssl.truststore.certificates", "inline PEM: `ssl.ca.pem`."},
+        {"ssl.keystore.type", "`PEM` or `PKCS12`; unset: decided by the file's content; `JKS` "
+                              "refused as above."},
+        {"ssl.keystore.location", "PKCS12: `ssl.keystore.location` (+ `ssl.keystore.password`). "
+                                  "PEM (key and chain in one file): `ssl.certificate.pem` + "
+                                  "`ssl.key.pem`."},
+        {"ssl.keystore.password", "PKCS12: `ssl.keystore.password` (checked at start)."},
+        {"ssl.keystore.certificate.chain", "inline PEM: `ssl.certificate.pem`."},
+        {"ssl.keystore.key", "inline PEM: `ssl.key.pem`."},
+        {"ssl.key.password", "`ssl.key.password` (decrypts a PEM key; must equal the PKCS12 "
+                             "store password)."},
+        {"ssl.endpoint.identification.algorithm", "`https` stays, empty becomes `none`."},
+    };
+    for (size_t i = 0; i < sizeof(ssl_rows) / sizeof(ssl_rows[0]); i++)
+        printf("| `%s` | %s |\n", ssl_rows[i][0], ssl_rows[i][1]);
     printf("\n`<alias>.<property>`, `<alias>.consumer.<property>`, `<alias>.producer.<property>` "
            "and `<alias>.admin.<property>` go to librdkafka; a property librdkafka does not have "
            "(a Java client setting such as `max.poll.records`) is ignored with a warning naming "
