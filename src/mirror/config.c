@@ -1246,11 +1246,14 @@ void mc_print_reference(void) {
         {"ssl.truststore.certificates", "inline PEM: `ssl.ca.pem`."},
         {"ssl.keystore.type", "`PEM` or `PKCS12`; unset: decided by the file's content; `JKS` "
                               "refused as above."},
-        {"ssl.keystore.location", "PKCS12: `ssl.keystore.location` (+ `ssl.keystore.password`). "
-                                  "PEM (key and chain in one file): `ssl.certificate.pem` + "
-                                  "`ssl.key.pem`."},
+        {"ssl.keystore.location",
+         "PKCS12: `ssl.keystore.location` (+ `ssl.keystore.password`). PEM (key and chain in "
+         "one file): `ssl.certificate.location` + `ssl.key.location`, so the whole chain is "
+         "sent."},
         {"ssl.keystore.password", "PKCS12: `ssl.keystore.password` (checked at start)."},
-        {"ssl.keystore.certificate.chain", "inline PEM: `ssl.certificate.pem`."},
+        {"ssl.keystore.certificate.chain",
+         "inline PEM: `ssl.certificate.pem` (librdkafka 2.0.2 sends only its first "
+         "certificate)."},
         {"ssl.keystore.key", "inline PEM: `ssl.key.pem`."},
         {"ssl.key.password", "`ssl.key.password` (decrypts a PEM key; must equal the PKCS12 "
                              "store password)."},

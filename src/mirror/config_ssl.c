@@ -19,6 +19,7 @@
  */
 #include "mirror/config_int.h"
 
+#include "common/log.h"
 #include "common/util.h"
 
 #include <openssl/bio.h>
@@ -26,6 +27,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -384,9 +386,39 @@ static void truststore(mapctx *m, const mc_java_ssl *j) {
     kf_buf_free(&b);
 }
 
-/* PEM certificates and key given as text (a file or the inline settings). */
+/* Certificates after the first of the PEM text that are intermediate CAs
+ * (not self-signed). */
+static int intermediates(const char *text, size_t len) {
+    BIO *in = BIO_new_mem_buf(text, (int)len);
+    int n = 0, i = 0;
+    X509 *x;
+    while (in && (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+        if (i++ > 0 && X509_check_issued(x, x) != X509_V_OK)
+            n++;
+        X509_free(x);
+    }
+    ERR_clear_error();
+    BIO_free(in);
+    return n;
+}
+
+/* librdkafka 2.0.2 sends only the leaf of ssl.certificate.pem and of a
+ * PKCS12 keystore; only ssl.certificate.location sends the whole chain. */
+static void warn_leaf_only(mapctx *m, int line, const char *what, int n) {
+    if (n > 0)
+        kf_warn("config",
+                "line %d: %s holds %d intermediate CA certificate(s), but librdkafka 2.0.2 sends "
+                "only the client certificate itself from it: the broker must trust the issuing "
+                "CA directly, or use a PEM keystore file (%sssl.keystore.type=PEM), whose whole "
+                "chain is sent",
+                line, what, n, m->prefix);
+}
+
+/* PEM certificates and key given as text (file: the one file holding both,
+ * NULL for the inline settings). */
 static void pem_identity(mapctx *m, const char *certs, size_t clen, const char *keytext,
-                         size_t kalen, const mc_java_ssl *j, const char *what, int line) {
+                         size_t kalen, const mc_java_ssl *j, const char *what, int line,
+                         const char *file) {
     kf_buf chain;
     kf_buf_init(&chain, 0);
     int n = pem_certs(certs, clen, &chain);
@@ -401,8 +433,14 @@ static void pem_identity(mapctx *m, const char *certs, size_t clen, const char *
         char *key = kf_strndup(kb, kl);
         char w[4400];
         snprintf(w, sizeof(w), "(%d certificate(s) from %s)", n, what);
-        m->emit(m->ctx, "ssl.certificate.pem", (const char *)chain.data, w, line);
-        m->emit(m->ctx, "ssl.key.pem", key, NULL, line);
+        if (file) { /* librdkafka reads the chain and the key from the same file */
+            m->emit(m->ctx, "ssl.certificate.location", file, NULL, line);
+            m->emit(m->ctx, "ssl.key.location", file, NULL, line);
+        } else {
+            warn_leaf_only(m, line, what, intermediates(certs, clen));
+            m->emit(m->ctx, "ssl.certificate.pem", (const char *)chain.data, w, line);
+            m->emit(m->ctx, "ssl.key.pem", key, NULL, line);
+        }
         if (j->key_password.v)
             m->emit(m->ctx, "ssl.key.password", j->key_password.v, NULL, j->key_password.line);
         free(key);
@@ -430,7 +468,7 @@ static void keystore(mapctx *m, const mc_java_ssl *j) {
         else {
             snprintf(what, sizeof(what), "%sssl.keystore.certificate.chain/key", m->prefix);
             pem_identity(m, j->ks_chain.v, strlen(j->ks_chain.v), j->ks_key.v, strlen(j->ks_key.v),
-                         j, what, j->ks_key.line);
+                         j, what, j->ks_key.line, NULL);
         }
         return;
     }
@@ -446,7 +484,7 @@ static void keystore(mapctx *m, const mc_java_ssl *j) {
     if (t == ST_PEM) {
         snprintf(what, sizeof(what), "%sssl.keystore.location=%s", m->prefix, j->ks_location.v);
         pem_identity(m, (const char *)b.data, b.len, (const char *)b.data, b.len, j, what,
-                     j->ks_location.line);
+                     j->ks_location.line, j->ks_location.v);
     } else if (t == ST_PKCS12) {
         char *pem = NULL, eb[1024];
         int n = 0;
@@ -464,6 +502,8 @@ static void keystore(mapctx *m, const mc_java_ssl *j) {
         else if (mc_pkcs12_certs_pem(j->ks_location.v, j->ks_password.v, &pem, &n, eb, sizeof(eb)))
             fail(m, j->ks_password.line, "%sssl.keystore.location: %s", m->prefix, eb);
         else {
+            snprintf(what, sizeof(what), "%sssl.keystore.location=%s", m->prefix, j->ks_location.v);
+            warn_leaf_only(m, j->ks_location.line, what, intermediates(pem, strlen(pem)));
             m->emit(m->ctx, "ssl.keystore.location", j->ks_location.v, NULL, j->ks_location.line);
             m->emit(m->ctx, "ssl.keystore.password", j->ks_password.v, NULL, j->ks_password.line);
         }
