@@ -243,6 +243,13 @@ def test_pkcs12_truststore_is_trusted(pki, tls_server, broker, tmp_path):
     assert "src.ssl.truststore.location" in conn["message"]
     assert conn["protocol"] == "SSL" and conn["mechanism"] is None
     assert "CONNECTIONS" in plan(cfg).stdout.decode()
+    # the other commands' start-up error carries the same advice
+    cp = subprocess.run([kferry_binary(), "status", "--config", cfg], capture_output=True,
+                        timeout=60)
+    err = cp.stderr.decode()
+    assert cp.returncode == 1, err[-2000:]
+    assert "cluster 'src' (%s): cannot connect: " % srv.bootstrap in err
+    assert "set src.ssl.truststore.location to the CA" in err
     # Java's PKCS12 truststore (keytool), read by kferry: the handshake passes and
     # kferry's first Kafka request reaches the server
     cfg = write_cfg(tmp_path / "b.properties", srv.bootstrap, broker.bootstrap, [
