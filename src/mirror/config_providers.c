@@ -188,16 +188,13 @@ static int resolve_one(mc_providers *pv, const char *ref, const char **val, char
         if (strlen(pv->p[i].name) == nl && !strncmp(pv->p[i].name, ref, nl))
             p = &pv->p[i];
     if (!p) {
+        char names[256] = "none";
+        size_t used = 0;
+        for (size_t i = 0; i < pv->n && used < sizeof(names); i++)
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+                                     pv->p[i].name);
         snprintf(err, errlen, "${%s}: unknown config provider '%.*s' (config.providers lists %s)",
-                 ref, (int)nl, ref, pv->n ? "others" : "none");
-        if (pv->n) {
-            size_t used = strlen(err) - strlen("others)");
-            for (size_t i = 0; i < pv->n && used < errlen; i++)
-                used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "",
-                                         pv->p[i].name);
-            if (used < errlen)
-                snprintf(err + used, errlen - used, ")");
-        }
+                 ref, (int)nl, ref, names);
         return -1;
     }
     const char *rest = c1 + 1;
