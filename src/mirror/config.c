@@ -636,6 +636,7 @@ static void emit_err_cb(void *ctx, int line, const char *msg) {
 static void map_java_ssl(mc_cluster *cl, jset *js, errs *e) {
     static const int roles[3] = {MC_CLIENT_ANY, MC_CLIENT_CONSUMER, MC_CLIENT_PRODUCER};
     static const char *pfx[3] = {"", "consumer.", "producer."};
+    size_t direct = cl->nprops; /* everything after this was mapped here */
     for (int r = 0; r < 3; r++) {
         if (!js->present[r])
             continue;
@@ -649,7 +650,7 @@ static void map_java_ssl(mc_cluster *cl, jset *js, errs *e) {
         }
         char prefix[300];
         snprintf(prefix, sizeof(prefix), "%s.%s", cl->alias, pfx[r]);
-        emitctx x = {cl, roles[r], cl->nprops, e};
+        emitctx x = {cl, roles[r], direct, e};
         mc_java_ssl_map(prefix, &j, emit_cb, emit_err_cb, &x);
     }
     const mc_java_ssl *j = &js->role[0];

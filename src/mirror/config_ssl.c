@@ -139,8 +139,8 @@ static int store_type(mapctx *m, const char *which, const mc_jval *type, const m
         return -1;
     }
     int got = sniff(b);
-    if (got == ST_JKS || got == ST_JCEKS || (want == ST_JKS && got != ST_PKCS12) ||
-        want == ST_JCEKS) {
+    if (got == ST_JKS || got == ST_JCEKS ||
+        ((want == ST_JKS || want == ST_JCEKS) && got == ST_UNKNOWN)) {
         int st = got == ST_JKS || got == ST_JCEKS ? got : want;
         char dest[4200];
         size_t l = strlen(loc->v);

@@ -452,6 +452,25 @@ static void test_keystores(void **state) {
     kf_buf_free(&key);
 }
 
+/* Cluster-wide Java settings apply to a role that has its own too. */
+static void test_role_specific_stores(void **state) {
+    mirror_config c;
+    char out[16384], p[PATH_MAX];
+    assert_int_equal(load(&c,
+                          BASE "b.ssl.truststore.location = @D@/trust.p12\n"
+                               "b.ssl.truststore.password = " STOREPW "\n"
+                               "b.producer.ssl.keystore.location = @D@/client.p12\n"
+                               "b.producer.ssl.keystore.password = " STOREPW "\n",
+                          0, out, sizeof(out)),
+                     0);
+    assert_non_null(role_prop(&c.tgt, "ssl.ca.pem", MC_CLIENT_ANY));
+    assert_non_null(role_prop(&c.tgt, "ssl.ca.pem", MC_CLIENT_PRODUCER));
+    path_of(p, sizeof(p), "client.p12");
+    assert_string_equal(role_prop(&c.tgt, "ssl.keystore.location", MC_CLIENT_PRODUCER), p);
+    assert_null(role_prop(&c.tgt, "ssl.keystore.location", MC_CLIENT_ANY));
+    mc_free(&c);
+}
+
 static void test_keystore_errors(void **state) {
     mirror_config c;
     char out[16384];
@@ -562,6 +581,7 @@ int main(void) {
         cmocka_unit_test(test_truststores),
         cmocka_unit_test(test_truststore_errors),
         cmocka_unit_test(test_keystores),
+        cmocka_unit_test(test_role_specific_stores),
         cmocka_unit_test(test_keystore_errors),
         cmocka_unit_test(test_pkcs12_certs),
         cmocka_unit_test(test_conndiag),
