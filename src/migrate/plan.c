@@ -12,11 +12,13 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/clients.h"
+#include "mirror/conndiag.h"
 #include "migrate/inventory.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *g_plan_usage =
     "usage: kferry plan --config FILE [--json] [--timeout SECONDS]\n"
@@ -50,6 +52,7 @@ void plan_check(plan_ctx *p, const char *id, const char *status, const char *clu
 
 typedef struct conn {
     char last_error[512];
+    int last_code; /* librdkafka's error code of last_error */
     int auth_failed;
 } conn;
 
@@ -60,6 +63,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
         return;
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
         cn->auth_failed = 1;
+    /* a TLS or SASL cause says more than the disconnects that follow it */
+    if ((cn->last_code == RD_KAFKA_RESP_ERR__SSL ||
+         cn->last_code == RD_KAFKA_RESP_ERR__AUTHENTICATION) &&
+        err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        return;
+    cn->last_code = err;
     kf_strlcpy(cn->last_error, reason, sizeof(cn->last_error));
 }
 
@@ -68,7 +77,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     kf_debug("plan", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) {
+/* no_host_check: the same connection without hostname verification, to
+ * tell a hostname mismatch from an untrusted certificate. */
+static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, int no_host_check) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char eb[512], v[32], id[128];
     snprintf(id, sizeof(id), "kferry-plan-%s", cl->alias);
@@ -85,6 +96,8 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) 
     /* read-only: never auto-create a topic by asking about it */
     rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", eb, sizeof(eb));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", eb, sizeof(eb));
+    if (no_host_check)
+        rd_kafka_conf_set(conf, "ssl.endpoint.identification.algorithm", "none", eb, sizeof(eb));
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, cn);
@@ -96,17 +109,59 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn) 
     return rk;
 }
 
+/* 1 if cl's brokers complete the TLS handshake when the hostname is not
+ * checked: the certificate is trusted but names another host. */
+static int trusted_without_hostname(plan_ctx *p, const mc_cluster *cl) {
+    const char *alg = mc_prop(cl, "ssl.endpoint.identification.algorithm");
+    if (alg && !strcasecmp(alg, "none"))
+        return 0;
+    conn cn2 = {{0}, 0, 0};
+    rd_kafka_t *rk = connect_cluster(p, cl, &cn2, 1);
+    if (!rk)
+        return 0;
+    const struct rd_kafka_metadata *md = NULL;
+    int timeout = p->timeout_ms < 5000 ? p->timeout_ms : 5000;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_poll(rk, 100);
+    /* the first attempt reached the TLS check, so anything but the same
+     * verification failure means the handshake got past it */
+    int ok =
+        e == RD_KAFKA_RESP_ERR_NO_ERROR || (!strstr(cn2.last_error, "certificate verify failed") &&
+                                            !strstr(cn2.last_error, "verify broker certificate"));
+    rd_kafka_destroy(rk);
+    return ok;
+}
+
+/* The "connection" object of a cluster: protocol, mechanism, result and
+ * a message that says what to fix. */
+static json_t *connection(const mc_cluster *cl, const char *result, const char *message,
+                          const char *detail) {
+    char pb[32];
+    const char *mech = conndiag_mechanism(cl);
+    return json_pack("{s:s,s:s?,s:s,s:s,s:s?}", "protocol", conndiag_protocol(cl, pb, sizeof(pb)),
+                     "mechanism", mech, "result", result, "message", message, "detail", detail);
+}
+
 /* Connectivity check, then the inventory of one cluster. */
 static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd_kafka_t **out,
                          conn *cn) {
     json_t *inv = json_pack("{s:s,s:s,s:s,s:b,s:n}", "role", role, "alias", cl->alias, "bootstrap",
                             mc_bootstrap(cl), "reachable", 0, "error");
     json_object_set_new(json_object_get(p->doc, "clusters"), role, inv);
-    rd_kafka_t *rk = connect_cluster(p, cl, cn);
+    rd_kafka_t *rk = connect_cluster(p, cl, cn, 0);
     char err[512] = "";
     int64_t t0 = kf_now_ms();
     if (rk && inv_cluster(rk, p->timeout_ms, inv, err, sizeof(err)) == 0) {
         json_object_set_new(inv, "reachable", json_true());
+        char okmsg[512], pb[32];
+        const char *mech = conndiag_mechanism(cl);
+        const char *user = mc_prop(cl, "sasl.username");
+        snprintf(okmsg, sizeof(okmsg), "connected over %s%s%s%s%s%s",
+                 conndiag_protocol(cl, pb, sizeof(pb)), mech ? ", SASL " : "", mech ? mech : "",
+                 mech && user ? " as '" : "", mech && user ? user : "", mech && user ? "'" : "");
+        json_object_set_new(inv, "connection", connection(cl, "ok", okmsg, NULL));
         plan_check(p, "connectivity", "ok", cl->alias, "cluster", cl->alias,
                    "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, mc_bootstrap(cl),
                    (long long)json_integer_value(json_object_get(inv, "broker_count")),
@@ -121,10 +176,22 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
         rd_kafka_poll(rk, 100); /* error events, with the reason, reach error_cb here */
     const char *why = cn->last_error[0] ? cn->last_error : err;
     json_object_set_new(inv, "error", json_string(why));
-    if (cn->auth_failed)
+    conn_diag d;
+    conndiag_classify(cl, cn->last_code, why, &d);
+    if (!strcmp(d.result, "tls_untrusted") && trusted_without_hostname(p, cl)) {
+        d.result = "tls_hostname_mismatch";
+        snprintf(d.message, sizeof(d.message),
+                 "TLS: the certificate of %s (%s) is trusted but does not name the host in "
+                 "bootstrap.servers: connect by a name its subjectAltName lists, or turn the "
+                 "check off with %s.ssl.endpoint.identification.algorithm= (empty; not "
+                 "recommended)",
+                 cl->alias, mc_bootstrap(cl), cl->alias);
+    }
+    json_object_set_new(inv, "connection", connection(cl, d.result, d.message, why));
+    if (cn->auth_failed || !strncmp(d.result, "sasl_", 5) || !strncmp(d.result, "tls_", 4) ||
+        !strcmp(d.result, "plaintext_to_tls"))
         plan_check(p, "authentication", "blocker", cl->alias, "cluster", cl->alias,
-                   "authentication failed on %s cluster %s at %s: %s", role, cl->alias,
-                   mc_bootstrap(cl), why);
+                   "%s cluster %s: %s (librdkafka: %s)", role, cl->alias, d.message, why);
     else
         plan_check(p, "connectivity", "blocker", cl->alias, "cluster", cl->alias,
                    "cannot connect to %s cluster %s at %s within %ds: %s", role, cl->alias,
@@ -226,7 +293,7 @@ int plan_main(int argc, char **argv) {
                   "separator", cfg.separator, "replication_factor", cfg.replication_factor,
                   "sync_topic_configs", cfg.sync_topic_configs, "map_topic", cfg.map_topic));
     json_object_set_new(p.doc, "clusters", json_object());
-    conn src_conn = {{0}, 0}, tgt_conn = {{0}, 0};
+    conn src_conn = {{0}, 0, 0}, tgt_conn = {{0}, 0, 0};
     p.src_inv = inventory(&p, &cfg.src, "source", &p.src, &src_conn);
     p.tgt_inv = inventory(&p, &cfg.tgt, "target", &p.tgt, &tgt_conn);
     const char *sid = json_string_value(json_object_get(p.src_inv, "cluster_id"));

@@ -106,6 +106,30 @@ static void clusters(FILE *out, const json_t *doc) {
     print_table(out, t, "  ");
 }
 
+/* Per cluster: how kferry connected, or what to fix. */
+static void connections(FILE *out, const json_t *doc) {
+    fprintf(out, "\nCONNECTIONS\n");
+    json_t *t = json_array(), *r = row(t);
+    const char *hdr[] = {"ROLE", "ALIAS", "PROTOCOL", "SASL", "RESULT", "MESSAGE"};
+    for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++)
+        cell(r, "%s", hdr[i]);
+    const char *roles[] = {"source", "target"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *c = json_object_get(json_object_get(doc, "clusters"), roles[k]);
+        const json_t *cn = json_object_get(c, "connection");
+        if (!cn)
+            continue;
+        r = row(t);
+        cell(r, "%s", roles[k]);
+        cell(r, "%s", str(c, "alias", ""));
+        cell(r, "%s", str(cn, "protocol", ""));
+        cell(r, "%s", str(cn, "mechanism", "-"));
+        cell(r, "%s", str(cn, "result", ""));
+        cell(r, "%s", str(cn, "message", ""));
+    }
+    print_table(out, t, "  ");
+}
+
 static void topics(FILE *out, const json_t *doc) {
     const json_t *flow = json_object_get(doc, "flow");
     fprintf(out, "\nTOPICS (%s -> %s, %s replication policy)\n", str(flow, "source", ""),
@@ -293,6 +317,7 @@ void plan_report(const json_t *doc, FILE *out) {
             (long long)json_integer_value(json_object_get(flow, "replication_factor")),
             json_is_true(json_object_get(flow, "sync_topic_configs")) ? "copied" : "not copied");
     clusters(out, doc);
+    connections(out, doc);
     topics(out, doc);
     target_topics(out, doc);
     groups(out, doc);

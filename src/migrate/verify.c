@@ -597,7 +597,7 @@ static void default_prop(mc_cluster *cl, const char *key, const char *value) {
     if (!n)
         return;
     cl->props = n;
-    n[cl->nprops] = (mc_kv){kf_strdup(key), kf_strdup(value), MC_CLIENT_CONSUMER};
+    n[cl->nprops] = (mc_kv){kf_strdup(key), kf_strdup(value), MC_CLIENT_CONSUMER, NULL};
     if (n[cl->nprops].key && n[cl->nprops].value)
         cl->nprops++;
     else {

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/conndiag.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -104,7 +105,13 @@ int clients_probe(rd_kafka_t *rk, const mc_cluster *cl, int timeout_ms, char *er
             break;
     }
     fail_get(rk, NULL, 0, 1);
-    if (why[0])
+    conn_diag d;
+    conndiag_classify(cl, 0, why, &d);
+    int telling = why[0] && strcmp(d.result, "unreachable") && strcmp(d.result, "error");
+    if (telling) /* what to fix, after librdkafka's own words */
+        snprintf(err, errlen, "cluster '%s' (%s): cannot connect: %s; %s", cl->alias,
+                 mc_bootstrap(cl), why, d.message);
+    else if (why[0])
         snprintf(err, errlen, "cluster '%s' (%s): cannot connect: %s", cl->alias, mc_bootstrap(cl),
                  why);
     else

@@ -9,6 +9,8 @@
  */
 #include "mirror/config.h"
 
+#include "mirror/config_int.h"
+
 #include "common/log.h"
 #include "common/util.h"
 
@@ -219,20 +221,26 @@ static const forced g_forced[] = {
 typedef struct errs {
     const char *file;
     int n;
+    const mirror_config *c; /* for redacting resolved secrets */
 } errs;
 
 __attribute__((format(printf, 3, 4))) static void cerr(errs *e, int line, const char *fmt, ...) {
-    char msg[1024];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    char shown[2400];
+    mc_redact(e->c, msg, shown, sizeof(shown));
     if (line > 0)
-        fprintf(stderr, "%s:%d: %s\n", e->file, line, msg);
+        fprintf(stderr, "%s:%d: %s\n", e->file, line, shown);
     else
-        fprintf(stderr, "%s: %s\n", e->file, msg);
+        fprintf(stderr, "%s: %s\n", e->file, shown);
     e->n++;
 }
+
+/* mc_err_fn for config_providers.c and config_ssl.c */
+static void cerr_cb(void *ctx, int line, const char *msg) { cerr(ctx, line, "%s", msg); }
 
 /* --- small string helpers --------------------------------------------------- */
 
@@ -261,12 +269,41 @@ static int in_choices(const char *choices, const char *v) {
 }
 
 int mc_is_secret_key(const char *key) {
-    static const char *needles[] = {"password",    "secret", "jaas",      "oauthbearer.config",
-                                    "ssl.key.pem", "token",  "credential"};
+    static const char *needles[] = {"password",    "secret", "jaas",       "oauthbearer.config",
+                                    "ssl.key.pem", "token",  "credential", "ssl.keystore.key"};
     for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
         if (strcasestr(key, needles[i]))
             return 1;
     return 0;
+}
+
+void mc_redact(const mirror_config *c, const char *text, char *out, size_t outlen) {
+    if (!outlen)
+        return;
+    size_t o = 0;
+    for (const char *s = text; *s && o + 1 < outlen;) {
+        size_t hit = 0;
+        for (size_t i = 0; c && i < c->nsecrets; i++) {
+            size_t l = strlen(c->secrets[i]);
+            if (l >= 3 && l > hit && !strncmp(s, c->secrets[i], l))
+                hit = l;
+        }
+        if (hit) {
+            int n = snprintf(out + o, outlen - o, "[redacted]");
+            o = n > 0 && (size_t)n < outlen - o ? o + (size_t)n : outlen - 1;
+            s += hit;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    out[o] = 0;
+}
+
+const char *mc_prop(const mc_cluster *cl, const char *key) {
+    for (size_t i = 0; cl && i < cl->nprops; i++)
+        if (!strcmp(cl->props[i].key, key))
+            return cl->props[i].value;
+    return NULL;
 }
 
 /* --- regex lists ------------------------------------------------------------- */
@@ -330,14 +367,17 @@ static int regexes_match(const mc_regexes *r, const char *s) {
 
 /* --- clusters and client properties ----------------------------------------- */
 
-static int cluster_add(mc_cluster *c, const char *key, const char *value, int roles) {
+static int cluster_add_w(mc_cluster *c, const char *key, const char *value, int roles,
+                         const char *written) {
     for (size_t i = 0; i < c->nprops; i++) {
         if (strcmp(c->props[i].key, key) == 0 && c->props[i].roles == roles) {
             char *v = kf_strdup(value);
             if (!v)
                 return -1;
             free(c->props[i].value);
+            free(c->props[i].written);
             c->props[i].value = v;
+            c->props[i].written = written ? kf_strdup(written) : NULL;
             return 0;
         }
     }
@@ -348,16 +388,22 @@ static int cluster_add(mc_cluster *c, const char *key, const char *value, int ro
     n[c->nprops].key = kf_strdup(key);
     n[c->nprops].value = kf_strdup(value);
     n[c->nprops].roles = roles;
+    n[c->nprops].written = written ? kf_strdup(written) : NULL;
     if (!n[c->nprops].key || !n[c->nprops].value)
         return -1;
     c->nprops++;
     return 0;
 }
 
+static int cluster_add(mc_cluster *c, const char *key, const char *value, int roles) {
+    return cluster_add_w(c, key, value, roles, NULL);
+}
+
 static void cluster_free(mc_cluster *c) {
     for (size_t i = 0; i < c->nprops; i++) {
         free(c->props[i].key);
         free(c->props[i].value);
+        free(c->props[i].written);
     }
     free(c->props);
     free(c->alias);
@@ -471,10 +517,18 @@ static const char *near_rk_prop(const char *name) {
     return bd > 0 ? best : NULL;
 }
 
+/* The Java SSL settings of one cluster, per role: [0] all handles,
+ * [1] consumer., [2] producer. (overlaid on [0] when mapped). */
+typedef struct jset {
+    mc_java_ssl role[3];
+    int present[3];
+} jset;
+
 /* full: the key as written ("onprem.consumer.max.poll.records"), for
- * messages; key: what follows the alias. */
+ * messages; key: what follows the alias; written: the value as written
+ * when a config provider resolved it (NULL otherwise). */
 static void add_client_prop(mc_cluster *c, const char *full, const char *key, const char *value,
-                            int line, errs *e, int is_source) {
+                            const char *written, int line, errs *e, int is_source, jset *js) {
     int roles = MC_CLIENT_ANY;
     if (strncmp(key, "consumer.", 9) == 0) {
         roles = MC_CLIENT_CONSUMER;
@@ -509,13 +563,17 @@ static void add_client_prop(mc_cluster *c, const char *full, const char *key, co
             return;
         }
     }
-    if (strncmp(key, "ssl.truststore.", 15) == 0) {
-        cerr(e, line,
-             "%s: Java truststores are not supported by librdkafka; use "
-             "ssl.ca.location (PEM)",
-             full);
+    int ri = roles == MC_CLIENT_CONSUMER ? 1 : roles == MC_CLIENT_PRODUCER ? 2 : 0;
+    mc_jval *slot = NULL;
+    if (mc_java_ssl_slot(&js->role[ri], key, &slot)) {
+        slot->v = value; /* owned by the props, which live as long as the config */
+        slot->line = line;
+        js->present[ri] = 1;
         return;
     }
+    /* Java's "" (no hostname check) is librdkafka's "none" */
+    if (!strcmp(key, "ssl.endpoint.identification.algorithm") && !*value)
+        value = "none";
     /* librdkafka is the authority on its own property names and values. */
     rd_kafka_conf_t *scratch = rd_kafka_conf_new();
     char eb[512];
@@ -532,10 +590,92 @@ static void add_client_prop(mc_cluster *c, const char *full, const char *key, co
                     e->file, line, full, key);
     } else if (res != RD_KAFKA_CONF_OK) {
         cerr(e, line, "%s: %s", full, eb);
-    } else if (cluster_add(c, key, value, roles)) {
+    } else if (cluster_add_w(c, key, value, roles, written)) {
         cerr(e, line, "out of memory");
     }
     rd_kafka_conf_destroy(scratch);
+}
+
+typedef struct emitctx {
+    mc_cluster *cl;
+    int roles;
+    size_t base; /* properties set directly: cl->props[0..base) */
+    errs *e;
+} emitctx;
+
+/* mc_emit_fn: a librdkafka property mapped from Java settings. */
+static void emit_cb(void *ctx, const char *key, const char *value, const char *written, int line) {
+    emitctx *x = ctx;
+    static const char *trust[] = {"ssl.ca.location", "ssl.ca.pem", NULL};
+    static const char *ident[] = {"ssl.keystore.location", "ssl.certificate.location",
+                                  "ssl.certificate.pem",   "ssl.key.location",
+                                  "ssl.key.pem",           NULL};
+    const char **set = !strncmp(key, "ssl.ca.", 7) ? trust : ident;
+    int is_set = 0;
+    for (size_t k = 0; set[k]; k++)
+        is_set |= !strcmp(set[k], key);
+    for (size_t i = 0; i < x->base; i++) {
+        const mc_kv *kv = &x->cl->props[i];
+        int clash = !strcmp(kv->key, key);
+        for (size_t k = 0; is_set && set[k]; k++)
+            clash |= !strcmp(set[k], kv->key);
+        if (clash && (kv->roles & x->roles) && strcmp(key, "ssl.key.password")) {
+            cerr(x->e, line, "%s.%s (from the Java SSL settings) conflicts with %s.%s set directly",
+                 x->cl->alias, key, x->cl->alias, kv->key);
+            return;
+        }
+    }
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    char eb[512];
+    if (rd_kafka_conf_set(scratch, key, value, eb, sizeof(eb)) != RD_KAFKA_CONF_OK)
+        cerr(x->e, line, "%s.%s: %s", x->cl->alias, key, eb);
+    else if (cluster_add_w(x->cl, key, value, x->roles, written))
+        cerr(x->e, line, "out of memory");
+    rd_kafka_conf_destroy(scratch);
+}
+
+static void emit_err_cb(void *ctx, int line, const char *msg) {
+    cerr(((emitctx *)ctx)->e, line, "%s", msg);
+}
+
+/* Maps a cluster's Java SSL settings, then notes which settings decide
+ * trust and identity (for connection diagnoses). */
+static void map_java_ssl(mc_cluster *cl, jset *js, errs *e) {
+    static const int roles[3] = {MC_CLIENT_ANY, MC_CLIENT_CONSUMER, MC_CLIENT_PRODUCER};
+    static const char *pfx[3] = {"", "consumer.", "producer."};
+    size_t direct = cl->nprops; /* everything after this was mapped here */
+    for (int r = 0; r < 3; r++) {
+        if (!js->present[r])
+            continue;
+        mc_java_ssl j = js->role[0];
+        if (r) { /* role-specific settings over the cluster-wide ones */
+            mc_jval *dst = (mc_jval *)&j;
+            const mc_jval *src = (const mc_jval *)&js->role[r];
+            for (size_t f = 0; f < sizeof(j) / sizeof(mc_jval); f++)
+                if (src[f].v)
+                    dst[f] = src[f];
+        }
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "%s.%s", cl->alias, pfx[r]);
+        emitctx x = {cl, roles[r], direct, e};
+        mc_java_ssl_map(prefix, &j, emit_cb, emit_err_cb, &x);
+    }
+    const mc_java_ssl *j = &js->role[0];
+    const char *t = j->ts_location.v                 ? "ssl.truststore.location"
+                    : j->ts_certificates.v           ? "ssl.truststore.certificates"
+                    : mc_prop(cl, "ssl.ca.location") ? "ssl.ca.location"
+                    : mc_prop(cl, "ssl.ca.pem")      ? "ssl.ca.pem"
+                                                     : NULL;
+    const char *i = j->ks_location.v                          ? "ssl.keystore.location"
+                    : j->ks_key.v                             ? "ssl.keystore.key"
+                    : mc_prop(cl, "ssl.keystore.location")    ? "ssl.keystore.location"
+                    : mc_prop(cl, "ssl.certificate.location") ? "ssl.certificate.location"
+                    : mc_prop(cl, "ssl.certificate.pem")      ? "ssl.certificate.pem"
+                                                              : NULL;
+    if (t)
+        snprintf(cl->trust_setting, sizeof(cl->trust_setting), "%s.%s", cl->alias, t);
+    if (i)
+        snprintf(cl->identity_setting, sizeof(cl->identity_setting), "%s.%s", cl->alias, i);
 }
 
 /* --- the loader ---------------------------------------------------------------- */
@@ -767,7 +907,7 @@ static void split_aliases(const char *v, char ***out, size_t *n) {
 int mc_load(mirror_config *c, const char *path) {
     memset(c, 0, sizeof(*c));
     kf_props_init(&c->props);
-    errs e = {path, 0};
+    errs e = {path, 0, c};
     char eb[512];
     if (kf_props_load(&c->props, path, eb, sizeof(eb)) != 0) {
         fprintf(stderr, "%s\n", eb);
@@ -785,6 +925,27 @@ int mc_load(mirror_config *c, const char *path) {
                         c->props.items[i].line);
                 break;
             }
+
+    /* Config providers: ${file:path:key} and ${env:VAR} anywhere in a value.
+     * raw[i] keeps what line i said, for the effective-config log. */
+    char **raw = calloc(c->props.count ? c->props.count : 1, sizeof(*raw));
+    mc_providers *pv = mc_providers_new(&c->props, cerr_cb, &e);
+    for (size_t i = 0; raw && pv && i < c->props.count; i++) {
+        kf_prop *p = &c->props.items[i];
+        if (!strncmp(p->key, "config.providers", 16))
+            continue;
+        char *out = NULL, pe[1024];
+        int r = mc_providers_resolve(pv, p->value, &out, &c->secrets, &c->nsecrets, pe, sizeof(pe));
+        if (r < 0) {
+            cerr(&e, p->line, "%s: %s", p->key, pe);
+        } else if (r > 0) {
+            raw[i] = p->value;
+            p->value = out;
+        }
+    }
+    mc_providers_free(pv);
+    jset js[2];
+    memset(js, 0, sizeof(js));
 
     char **aliases = NULL;
     size_t naliases = 0;
@@ -915,8 +1076,16 @@ int mc_load(mirror_config *c, const char *path) {
                     path, p->line, p->key, aliases[a]);
             continue;
         }
-        add_client_prop(cl2, p->key, dot + 1, p->value, p->line, &e, cl2 == &c->src);
+        add_client_prop(cl2, p->key, dot + 1, p->value, raw ? raw[i] : NULL, p->line, &e,
+                        cl2 == &c->src, &js[cl2 == &c->src ? 0 : 1]);
     }
+    if (c->src.alias)
+        map_java_ssl(&c->src, &js[0], &e);
+    if (c->tgt.alias)
+        map_java_ssl(&c->tgt, &js[1], &e);
+    for (size_t i = 0; raw && i < c->props.count; i++)
+        free(raw[i]);
+    free(raw);
     mc_cluster *both[2] = {&c->src, &c->tgt};
     for (int k = 0; k < 2; k++) {
         int found = 0;
@@ -959,6 +1128,11 @@ void mc_free(mirror_config *c) {
     regexes_free(&c->groups);
     regexes_free(&c->groups_exclude);
     kf_props_free(&c->props);
+    for (size_t i = 0; i < c->nsecrets; i++)
+        free(c->secrets[i]);
+    free(c->secrets);
+    c->secrets = NULL;
+    c->nsecrets = 0;
 }
 
 void mc_log_effective(const mirror_config *c) {
@@ -977,7 +1151,10 @@ void mc_log_effective(const mirror_config *c) {
                     kv->roles == MC_CLIENT_CONSUMER   ? "consumer."
                     : kv->roles == MC_CLIENT_PRODUCER ? "producer."
                                                       : "",
-                    kv->key, mc_is_secret_key(kv->key) ? "[redacted]" : kv->value);
+                    kv->key,
+                    mc_is_secret_key(kv->key) ? "[redacted]"
+                    : kv->written             ? kv->written
+                                              : kv->value);
         }
     for (size_t i = 0; i < c->topics.n; i++)
         kf_info("config", "topics include: %s", c->topics.src[i]);
@@ -1062,6 +1239,43 @@ void mc_print_reference(void) {
     for (size_t i = 0; i < NMM2; i++)
         printf("| `%s%s%s` | %s |\n", g_mm2_keys[i].match == 2 ? "*" : "", g_mm2_keys[i].name,
                g_mm2_keys[i].match == 1 ? "*" : "", g_mm2_keys[i].instead);
+    printf("\nConfig providers (as Kafka's; docs/SECURITY.md):\n\n| key | meaning |\n|---|---|\n");
+    printf("| `config.providers` | Comma-separated provider names, e.g. `file,env`. A value may "
+           "then contain `${<name>:<path>:<key>}` (file) or `${<name>:<VAR>}` (env) anywhere; an "
+           "unknown provider, a missing file or key, or an unset variable is an error naming the "
+           "key and the reference. |\n");
+    printf(
+        "| `config.providers.<name>.class` | `org.apache.kafka.common.config.provider."
+        "FileConfigProvider` (reads a key of a Java-properties file) or `...EnvVarConfigProvider` "
+        "(an environment variable). May be omitted for the names `file` and `env`. |\n");
+    printf("| `config.providers.<name>.param.allowlist.pattern` | EnvVarConfigProvider only: "
+           "regex the variable names must match. |\n");
+    printf("\nJava SSL settings, mapped to librdkafka's (`<alias>.`, `<alias>.consumer.` or "
+           "`<alias>.producer.`; docs/SECURITY.md):\n\n| key | becomes |\n|---|---|\n");
+    static const char *ssl_rows[][2] = {
+        {"ssl.truststore.type", "`PEM` or `PKCS12`; unset: decided by the file's content. `JKS` "
+                                "is refused with the keytool command that converts it."},
+        {"ssl.truststore.location", "PEM: `ssl.ca.location`. PKCS12: read by kferry (OpenSSL), "
+                                    "its certificates become `ssl.ca.pem`."},
+        {"ssl.truststore.password", "opens a PKCS12 truststore; not passed on."},
+        {"ssl.truststore.certificates", "inline PEM: `ssl.ca.pem`."},
+        {"ssl.keystore.type", "`PEM` or `PKCS12`; unset: decided by the file's content; `JKS` "
+                              "refused as above."},
+        {"ssl.keystore.location",
+         "PKCS12: `ssl.keystore.location` (+ `ssl.keystore.password`). PEM (key and chain in "
+         "one file): `ssl.certificate.location` + `ssl.key.location`, so the whole chain is "
+         "sent."},
+        {"ssl.keystore.password", "PKCS12: `ssl.keystore.password` (checked at start)."},
+        {"ssl.keystore.certificate.chain",
+         "inline PEM: `ssl.certificate.pem` (librdkafka 2.0.2 sends only its first "
+         "certificate)."},
+        {"ssl.keystore.key", "inline PEM: `ssl.key.pem`."},
+        {"ssl.key.password", "`ssl.key.password` (decrypts a PEM key; must equal the PKCS12 "
+                             "store password)."},
+        {"ssl.endpoint.identification.algorithm", "`https` stays, empty becomes `none`."},
+    };
+    for (size_t i = 0; i < sizeof(ssl_rows) / sizeof(ssl_rows[0]); i++)
+        printf("| `%s` | %s |\n", ssl_rows[i][0], ssl_rows[i][1]);
     printf("\n`<alias>.<property>`, `<alias>.consumer.<property>`, `<alias>.producer.<property>` "
            "and `<alias>.admin.<property>` go to librdkafka; a property librdkafka does not have "
            "(a Java client setting such as `max.poll.records`) is ignored with a warning naming "

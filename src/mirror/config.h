@@ -21,13 +21,20 @@ enum { MC_CLIENT_CONSUMER = 1, MC_CLIENT_PRODUCER = 2, MC_CLIENT_ANY = 3 };
 
 typedef struct mc_kv {
     char *key, *value;
-    int roles; /* MC_CLIENT_* bits */
+    int roles;     /* MC_CLIENT_* bits */
+    char *written; /* what the log shows instead of value: the text as written
+                      (${provider:...} references unresolved) or where a mapped
+                      value came from; NULL: value itself */
 } mc_kv;
 
 typedef struct mc_cluster {
     char *alias;
     mc_kv *props; /* pass-through client properties, bootstrap.servers included */
     size_t nprops;
+    /* the settings that decide TLS trust and the client identity, as
+     * written ("onprem.ssl.truststore.location"), for diagnoses; "" if none */
+    char trust_setting[160];
+    char identity_setting[160];
 } mc_cluster;
 
 typedef struct mc_regexes {
@@ -65,6 +72,8 @@ typedef struct mirror_config {
     int lock_session_ms;
     int startup_timeout_s; /* kferry.startup.timeout.seconds */
     char debug[128];
+    char **secrets; /* texts substituted for ${provider:...} references */
+    size_t nsecrets;
 } mirror_config;
 
 /* Loads and validates path. On failure prints every problem (file:line) to
@@ -76,6 +85,11 @@ void mc_free(mirror_config *c);
 void mc_log_effective(const mirror_config *c);
 /* 1 if the value of key must never be shown. */
 int mc_is_secret_key(const char *key);
+/* Copies text to out with every text a config provider resolved (3+
+ * characters) replaced by "[redacted]". */
+void mc_redact(const mirror_config *c, const char *text, char *out, size_t outlen);
+/* The cluster's client property key (any role), or NULL. */
+const char *mc_prop(const mc_cluster *cl, const char *key);
 
 /* The cluster's bootstrap.servers as configured ("?" if none). */
 const char *mc_bootstrap(const mc_cluster *cl);
