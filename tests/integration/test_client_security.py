@@ -8,8 +8,7 @@ holding a certificate from a throw-away CA (kf_pki.py): the handshake, the
 trust decision and the client-certificate request are TLS, not Kafka, so no
 Kafka broker is needed for them; kferry-broker's PLAINTEXT listener stands
 in for "a TLS client talking to a plaintext listener".  The end-to-end
-tests that need kferry-broker's SSL/SASL_SSL listeners skip with a reason
-until the broker fixture exposes them (listener_ports["SSL"]).
+tests run against kferry-broker's SSL and SASL_SSL listeners.
 """
 
 import json
@@ -329,25 +328,19 @@ def test_protocol_mismatches(pki, tls_server, broker, tmp_path):
     assert conn["result"] == "sasl_not_enabled" and conn["mechanism"] == "SCRAM-SHA-512", conn
 
 
-# --- against kferry-broker's TLS and SASL listeners (skipped until they exist) -------
+# --- against kferry-broker's TLS and SASL listeners ----------------------------------
 
 @pytest.fixture
 def secure_broker(broker_factory, broker_binary, pki, tmp_path):
     from test_sasl import add_user
     data = tmp_path / "sdata"
     add_user(broker_binary, data, "mirror", SECRET, "SCRAM-SHA-512")
-    ov = {"listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
-          "ssl.keystore.type": "PKCS12", "ssl.keystore.location": pki.server.p12,
+    ov = {"ssl.keystore.type": "PKCS12", "ssl.keystore.location": pki.server.p12,
           "ssl.keystore.password": PASSWORD, "ssl.key.password": PASSWORD,
           "sasl.enabled.mechanisms": "SCRAM-SHA-512"}
-    try:
-        b = broker_factory(overrides=ov, data_dir=str(data))
-    except AssertionError as e:
-        pytest.skip("this kferry-broker build has no SSL/SASL_SSL listeners yet: %s"
-                    % str(e)[:200])
-    ports = getattr(b, "listener_ports", {})
-    if not ports.get("SSL") or not ports.get("SASL_SSL"):
-        pytest.skip("the broker fixture does not expose the SSL and SASL_SSL listeners' ports")
+    b = broker_factory(overrides=ov, data_dir=str(data),
+                       listeners={"SSL": "SSL", "SASL_SSL": "SASL_SSL"})
+    ports = b.listener_ports
     b.ssl_bootstrap = "127.0.0.1:%d" % ports["SSL"]
     b.sasl_ssl_bootstrap = "127.0.0.1:%d" % ports["SASL_SSL"]
     return b

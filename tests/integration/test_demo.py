@@ -73,7 +73,7 @@ def test_demo_secure(kferry_binary, tmp_path):
     assert "(SASL_SSL, SCRAM-SHA-512 only)" in out and "client certificates required" in out
     # ACLs on both sides; the application's rights are synced by kferry
     assert "3 ACL(s) on the source, 3 wanted on the target, 0 already there, 3 to create" in out
-    assert "ACL sync (producers phase): 0 created, 3 already on cloud" in out
+    assert "ACL sync (producers phase): 0 created, 3 already on cloud" in out + p.stderr
     assert "RESULT: OK" in out
     assert out.rstrip().endswith("kept %s (brokers' data, logs and mm2.properties)" %
                                  os.path.join(str(tmp_path), os.listdir(tmp_path)[0]))
