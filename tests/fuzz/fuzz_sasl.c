@@ -15,6 +15,12 @@
  *   bit 6     tamper: XOR one byte of that computed message
  *   bit 7     repeat the client nonce in front of the combined one (what
  *             librdkafka 2.0.2 sends; the server accepts it)
+ * Bit 0 of the tamper-xor byte (the xor is always odd): request mode, the
+ * way a client reaches the session through h_sasl.c: a SaslHandshake
+ * request (v0 when bit 4 is set, else v1) picks the mechanism, and in
+ * SaslAuthenticate state every token goes in a SaslAuthenticate request
+ * (versions 0, 1, 2 in turn) whose response gives the outcome; raw tokens
+ * go to kb_sasl_step as server.c's raw_sasl_token passes them.
  *
  * The four broker configurations are built once, in memory only (no data
  * directory: kb_sasl_step reads only b->sasl).  Oracles, after every step:
@@ -27,8 +33,11 @@
  * buffers never exceed their caps (KB_SASL_MAX_TOKEN for the client's
  * first message).  KFERRY_FUZZ_TRACE=1 prints one line per step.
  */
+#include "broker/dispatch.h"
+#include "broker/handlers.h"
 #include "broker/sasl.h"
 #include "common/log.h"
+#include "proto/wire.h"
 #include "common/util.h"
 
 #include <openssl/evp.h>
@@ -151,6 +160,102 @@ static void client_final(int mech, const kb_scram_server *ss, const kf_buf *serv
     kf_buf_free(&am);
 }
 
+/* One request through a handler, as kb_dispatch would run it: the frame is
+ * header v1 (v2 when flexible) + body; the handler writes the body. */
+static int run_handler(int (*h)(kb_broker *, kb_req *, kf_buf *), kb_broker *b, kb_sasl_session *s,
+                       int16_t key, int16_t ver, const kf_buf *body, kf_buf *out,
+                       int16_t *version) {
+    kf_buf f;
+    kf_buf_init(&f, 0);
+    int flex = key == KF_API_SASL_AUTHENTICATE && ver >= 2;
+    kf_wr_i16(&f, key);
+    kf_wr_i16(&f, ver);
+    kf_wr_i32(&f, 7);
+    kf_wr_cstr(&f, 0, "fuzz");
+    kf_wr_tags(&f, flex);
+    kf_buf_append(&f, body->data, body->len);
+    if (!kf_buf_ok(&f))
+        die("out of memory");
+    kb_req r;
+    memset(&r, 0, sizeof(r));
+    r.frame = malloc(f.len); /* exact size: ASan flags reads past the frame */
+    if (!r.frame)
+        die("out of memory");
+    memcpy(r.frame, f.data, f.len);
+    r.frame_len = f.len;
+    r.peer = "fuzz:1";
+    r.principal = "User:ANONYMOUS";
+    r.sasl = s;
+    char why[256];
+    if (kb_req_parse_header(&r, why, sizeof(why)) != 0)
+        die(why);
+    int rc = h(b, &r, out);
+    *version = r.api_version;
+    free(r.frame);
+    kf_buf_free(&f);
+    return rc;
+}
+
+/* SaslHandshake for the session's mechanism: must be accepted. */
+static void handshake(kb_broker *b, kb_sasl_session *s, unsigned mech, int raw) {
+    kf_buf body, out;
+    kf_buf_init(&body, 0);
+    kf_buf_init(&out, 0);
+    kf_wr_cstr(&body, 0, kb_sasl_mech_name(mech));
+    int16_t v;
+    if (run_handler(kb_h_sasl_handshake, b, s, KF_API_SASL_HANDSHAKE, raw ? 0 : 1, &body, &out,
+                    &v) != KB_OK)
+        die("SaslHandshake not answered");
+    kf_rd rd;
+    kf_rd_init(&rd, out.data, out.len);
+    int16_t err = kf_rd_i16(&rd);
+    int32_t n = kf_rd_arr(&rd, 0, 2);
+    if (!kf_rd_ok(&rd) || err != KF_ERR_NONE || n != 3 || s->mech != mech ||
+        s->state != (raw ? KB_SASL_ST_RAW : KB_SASL_ST_AUTH))
+        die("SaslHandshake for an enabled mechanism refused");
+    kf_buf_free(&body);
+    kf_buf_free(&out);
+}
+
+/* One token in a SaslAuthenticate request; the response's error code,
+ * message and token are returned like kb_sasl_step's. *code gets the
+ * error code. */
+static int authenticate(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size_t len,
+                        int16_t ver, kf_buf *tokout, char *errmsg, size_t errlen, int16_t *code) {
+    kf_buf body, out;
+    kf_buf_init(&body, 0);
+    kf_buf_init(&out, 0);
+    int flex = ver >= 2;
+    kf_wr_bytes(&body, flex, tok, (int32_t)len);
+    kf_wr_tags(&body, flex);
+    int16_t v;
+    if (run_handler(kb_h_sasl_authenticate, b, s, KF_API_SASL_AUTHENTICATE, ver, &body, &out, &v) !=
+        KB_OK)
+        die("SaslAuthenticate not answered");
+    kf_rd rd;
+    kf_rd_init(&rd, out.data, out.len);
+    *code = kf_rd_i16(&rd);
+    const char *m;
+    int32_t ml = kf_rd_str(&rd, flex, &m);
+    const uint8_t *t;
+    int32_t tl = kf_rd_bytes(&rd, flex, &t);
+    if (ver >= 1)
+        kf_rd_i64(&rd);
+    kf_rd_tags(&rd, flex);
+    if (!kf_rd_ok(&rd) || kf_rd_left(&rd) != 0 || tl < 0)
+        die("malformed SaslAuthenticate response");
+    if ((*code == KF_ERR_NONE) != (ml < 0))
+        die("SaslAuthenticate: an error without a message or a message without an error");
+    if (ml >= 0)
+        snprintf(errmsg, errlen, "%.*s", (int)ml, m);
+    kf_buf_append(tokout, t, (size_t)tl);
+    if (*code != KF_ERR_NONE && (tl != 0 || !s->close_after))
+        die("SaslAuthenticate error with a token or without closing");
+    kf_buf_free(&body);
+    kf_buf_free(&out);
+    return *code == KF_ERR_NONE ? 0 : -1;
+}
+
 /* Whether PLAIN must accept tok: exactly "[authzid] NUL u NUL password"
  * with authzid empty or "u" and the password of the configuration (a JAAS
  * user shadows the SCRAM credential of the same name). */
@@ -200,13 +305,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int creds = (flags >> 2) & 1, jaas = (flags >> 3) & 1, raw = (flags >> 4) & 1;
     int proof = (flags >> 5) & 1, tamper = (flags >> 6) & 1, repeat = (flags >> 7) & 1;
     int smech = mech == KB_SASL_SCRAM256 ? KB_SCRAM_SHA256 : KB_SCRAM_SHA512;
+    int reqmode = data[2] & 1;
     kb_broker *b = &g_b[creds | (jaas << 1)];
 
     char principal[KB_SASL_MAX_USER + 16] = "";
     kb_sasl_session s;
     kb_sasl_session_init(&s, 1, "sasl_plaintext", principal, sizeof(principal), 0);
-    s.mech = mech;
-    s.state = raw ? KB_SASL_ST_RAW : KB_SASL_ST_AUTH;
+    if (reqmode) {
+        handshake(b, &s, mech, raw);
+    } else {
+        s.mech = mech;
+        s.state = raw ? KB_SASL_ST_RAW : KB_SASL_ST_AUTH;
+    }
 
     size_t pos = 3;
     int ntok = 0, scram_step = 0, computed = 0, computed_clean = 0;
@@ -258,20 +368,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         kf_buf out;
         kf_buf_init(&out, KB_SASL_MAX_TOKEN);
         char errmsg[256] = "";
-        int rc = kb_sasl_step(b, &s, tok, len, &out, errmsg, sizeof(errmsg));
+        int rc;
+        int16_t code = 0;
+        if (reqmode && !raw)
+            rc = authenticate(b, &s, tok, len, (int16_t)(ntok % 3), &out, errmsg, sizeof(errmsg),
+                              &code);
+        else
+            rc = kb_sasl_step(b, &s, tok, len, &out, errmsg, sizeof(errmsg));
         if (g_trace)
             fprintf(stderr, "trace: %s token %d (%zu bytes%s) -> rc %d state %d %s\n",
                     kb_sasl_mech_name(mech), ntok, len, computed ? ", computed" : "", rc, s.state,
                     rc ? errmsg : "");
         if (ended) {
             /* A token after the end is refused with the state named. */
-            if (rc != -1 || s.state != KB_SASL_ST_FAILED || strncmp(errmsg, "Unexpected SASL", 15))
+            if (rc != -1 || s.state != KB_SASL_ST_FAILED ||
+                (reqmode && !raw ? code != KF_ERR_ILLEGAL_SASL_STATE
+                                 : strncmp(errmsg, "Unexpected SASL", 15) != 0))
                 die("a token after the end of the exchange was not refused");
             kf_buf_free(&out);
             break;
         }
         if (!kf_buf_ok(&out))
             die("server token over KB_SASL_MAX_TOKEN");
+        if (rc != 0 && reqmode && !raw && code != KF_ERR_SASL_AUTHENTICATION_FAILED)
+            die("SaslAuthenticate failed with an unexpected error code");
         if (rc != 0) {
             if (s.state != KB_SASL_ST_FAILED || s.scram_live || !errmsg[0])
                 die("failure did not leave state FAILED, no SCRAM state and a message");

@@ -919,6 +919,19 @@ static void sasl_seeds(void) {
     SA1("scram_mandatory_ext", SA_S512 | SA_CREDS, "n,,m=ext,n=u,r=nonce");
     SA1("scram_authzid_differs", SA_S256 | SA_CREDS | SA_PROOF, "n,a=v,n=u,r=nonce");
     SA1("scram_empty", SA_S256 | SA_CREDS, "");
+    /* Request mode (bit 0 of the third byte): SaslHandshake, then
+     * SaslAuthenticate requests (or raw tokens after SaslHandshake v0). */
+    sasl_seed("req_plain_jaas_ok_then_again", SA_JAAS, 0, 1,
+              (const char *const[]){"\0u\0jaas-secret-pw", "x"}, (const size_t[]){17, 1}, 2);
+    sasl_seed("req_plain_wrong", SA_CREDS, 0, 1, (const char *const[]){"\0u\0wrong"},
+              (const size_t[]){8}, 1);
+    sasl_seed("req_scram256_proof", SA_S256 | SA_CREDS | SA_PROOF, 0, 1,
+              (const char *const[]){"n,,n=u,r=requestmode"}, (const size_t[]){20}, 1);
+    sasl_seed("req_scram512_proof_raw", SA_S512 | SA_CREDS | SA_PROOF | SA_RAW, 0, 1,
+              (const char *const[]){"n,,n=u,r=requestmode"}, (const size_t[]){20}, 1);
+    sasl_seed("req_scram512_guess", SA_S512 | SA_CREDS, 0, 1,
+              (const char *const[]){"n,,n=u,r=g", "c=biws,r=g,p=AAAA"}, (const size_t[]){10, 17},
+              2);
     /* One byte over KB_SASL_MAX_TOKEN (length 0xffff in the script). */
     kf_buf b;
     kf_buf_init(&b, 0);
