@@ -18,6 +18,7 @@
 #include "broker/dispatch.h"
 #include "broker/group.h"
 #include "broker/group_int.h"
+#include "broker/sasl.h"
 #include "broker/store.h"
 #include "broker/store_int.h"
 #include "broker/txn.h"
@@ -65,6 +66,7 @@ static void broker_open(void) {
      * complete and segments roll within one input. */
     static const char *props[][2] = {
         {"cluster.id", "kferry-fuzz-cluster-id"},
+        {"listeners", "PLAINTEXT://127.0.0.1:9092"},
         {"group.initial.rebalance.delay.ms", "0"},
         {"log.segment.bytes", "16384"},
         {"log.index.interval.bytes", "256"},
@@ -150,6 +152,17 @@ groups_done:
             die("txns reopen", err);
         if (kb_txn_count(&g_b) != 0 || txn_journal_size() != g_txnj0)
             die("reset", "the reopened transaction journal is not empty");
+    }
+    /* SCRAM credentials (AlterUserScramCredentials): drop the store file
+     * and reload it empty unless the input left it untouched. */
+    snprintf(path, sizeof(path), "%s/kferry-meta/scram-credentials", g_dir);
+    if (g_b.sasl && (g_b.sasl->creds.n != 0 || access(path, F_OK) == 0)) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            die("reset", "cannot remove scram-credentials");
+        if (kb_creds_reload(&g_b.sasl->creds, err, sizeof(err)) != 0)
+            die("creds reload", err);
+        if (g_b.sasl->creds.n != 0)
+            die("reset", "the reloaded credential store is not empty");
     }
     /* The log cleaner's back-off clock: an idle pass in one input must not
      * delay compaction in the next. */

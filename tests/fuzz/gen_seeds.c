@@ -2,8 +2,9 @@
  * gen_seeds.c - writes the seed corpora in tests/fuzz/corpus/<harness>/:
  * valid batches per codec, compressed payloads, wire-reader scripts and
  * well-formed request frames for the common APIs, data directories for
- * fuzz_store, properties files and offset-map records.  A new harness gets
- * a <name>_seeds() function here, called from main().
+ * fuzz_store, SASL token scripts, SCRAM credential files, properties
+ * files and offset-map records.  A new harness gets a <name>_seeds()
+ * function here, called from main().
  *
  * Every seed is produced here from our own encoders, so the committed
  * bytes are reproducible: fuzz_gen_seeds <corpus-dir> rewrites them.
@@ -737,6 +738,295 @@ static void req_seeds(void) {
     kf_buf_free(&batch);
 }
 
+/* SASL and SCRAM-credential requests for fuzz_request: one-frame seeds and
+ * session_scram (upsert two mechanisms, describe all and by name, delete
+ * one, refusals, describe again). fuzz_request runs without a SASL
+ * session, so SaslHandshake / SaslAuthenticate get ILLEGAL_SASL_STATE
+ * there; the token exchange itself is fuzz_sasl's. */
+static void scram_alter_upsert(kf_buf *b, const char *user, int8_t mech, int32_t iter, int hl) {
+    uint8_t salt[16], salted[64];
+    for (int i = 0; i < 16; i++)
+        salt[i] = (uint8_t)(0x40 + i);
+    for (int i = 0; i < 64; i++)
+        salted[i] = (uint8_t)(i * 7 + mech);
+    kf_wr_cstr(b, 1, user);
+    kf_wr_i8(b, mech);
+    kf_wr_i32(b, iter);
+    kf_wr_bytes(b, 1, salt, sizeof(salt));
+    kf_wr_bytes(b, 1, salted, hl);
+    kf_wr_tags(b, 1);
+}
+
+static void scram_req_seeds(void) {
+    kf_buf b, scram;
+    kf_buf_init(&b, 0);
+    kf_buf_init(&scram, 0);
+    kf_buf *saved = cur_session;
+    cur_session = &scram;
+#define EMIT(name) emit_req(name, &b)
+    hdr(&b, KF_API_SASL_HANDSHAKE, 1, 0);
+    kf_wr_cstr(&b, 0, "SCRAM-SHA-256");
+    EMIT("sasl_handshake_v1");
+    hdr(&b, KF_API_SASL_HANDSHAKE, 0, 0);
+    kf_wr_cstr(&b, 0, "PLAIN");
+    EMIT("sasl_handshake_v0");
+    hdr(&b, KF_API_SASL_AUTHENTICATE, 0, 0);
+    kf_wr_bytes(&b, 0, "n,,n=u,r=fuzznonce", 18);
+    EMIT("sasl_authenticate_v0");
+    hdr(&b, KF_API_SASL_AUTHENTICATE, 2, 1);
+    kf_wr_bytes(&b, 1, "\0u\0secret", 9);
+    kf_wr_tags(&b, 1);
+    EMIT("sasl_authenticate_v2");
+
+    /* AlterUserScramCredentials v0: deletions, then upsertions. */
+    hdr(&b, KF_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, 0);
+    kf_wr_arr(&b, 1, 3);
+    scram_alter_upsert(&b, "alice", 1, 4096, 32);
+    scram_alter_upsert(&b, "alice", 2, 8192, 64);
+    scram_alter_upsert(&b, "bob", 1, 16384, 32);
+    kf_wr_tags(&b, 1);
+    EMIT("alter_user_scram_v0_upsert");
+
+    /* DescribeUserScramCredentials v0: all users (null array). */
+    hdr(&b, KF_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, -1);
+    kf_wr_tags(&b, 1);
+    EMIT("describe_user_scram_v0_all");
+    /* By name: one present, one missing, one twice. */
+    hdr(&b, KF_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, 4);
+    const char *names[] = {"alice", "nobody", "bob", "bob"};
+    for (int i = 0; i < 4; i++) {
+        kf_wr_cstr(&b, 1, names[i]);
+        kf_wr_tags(&b, 1);
+    }
+    kf_wr_tags(&b, 1);
+    EMIT("describe_user_scram_v0_names");
+
+    /* Refusals: too few / too many iterations, unknown mechanism, empty
+     * name, wrong salted-password length, the same credential twice, a
+     * deletion of a credential that does not exist. */
+    hdr(&b, KF_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, 1);
+    kf_wr_cstr(&b, 1, "carol");
+    kf_wr_i8(&b, 1);
+    kf_wr_tags(&b, 1);
+    kf_wr_arr(&b, 1, 6);
+    scram_alter_upsert(&b, "dave", 1, 1000, 32);
+    scram_alter_upsert(&b, "erin", 2, 20000, 64);
+    scram_alter_upsert(&b, "frank", 3, 4096, 32);
+    scram_alter_upsert(&b, "", 1, 4096, 32);
+    scram_alter_upsert(&b, "grace", 2, 4096, 32);
+    scram_alter_upsert(&b, "dave", 1, 4096, 32);
+    kf_wr_tags(&b, 1);
+    EMIT("alter_user_scram_v0_refusals");
+
+    /* Delete one of alice's two credentials, then bob's only one. */
+    hdr(&b, KF_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, 2);
+    kf_wr_cstr(&b, 1, "alice");
+    kf_wr_i8(&b, 1);
+    kf_wr_tags(&b, 1);
+    kf_wr_cstr(&b, 1, "bob");
+    kf_wr_i8(&b, 1);
+    kf_wr_tags(&b, 1);
+    kf_wr_arr(&b, 1, 0);
+    kf_wr_tags(&b, 1);
+    EMIT("alter_user_scram_v0_delete");
+
+    hdr(&b, KF_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 1);
+    kf_wr_arr(&b, 1, 0);
+    kf_wr_tags(&b, 1);
+    session_only(&b);
+#undef EMIT
+    put("fuzz_request", "session_scram", &scram);
+    cur_session = saved;
+    kf_buf_free(&scram);
+    kf_buf_free(&b);
+}
+
+/* ---- SASL sessions (fuzz_sasl) ------------------------------------------ */
+
+/* fuzz_sasl's flag bits (see fuzz_sasl.c). */
+enum {
+    SA_S256 = 1,
+    SA_S512 = 2,
+    SA_CREDS = 4,
+    SA_JAAS = 8,
+    SA_RAW = 16,
+    SA_PROOF = 32,
+    SA_TAMPER = 64,
+    SA_REPEAT = 128
+};
+
+static void sa_tok(kf_buf *b, const void *p, size_t n) {
+    uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+    kf_buf_append(b, l, 2);
+    kf_buf_append(b, p, n);
+}
+
+static void sasl_seed(const char *name, uint8_t flags, uint8_t tpos, uint8_t txor,
+                      const char *const *toks, const size_t *lens, int n) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    uint8_t h[3] = {flags, tpos, txor};
+    kf_buf_append(&b, h, 3);
+    for (int i = 0; i < n; i++)
+        sa_tok(&b, toks[i], lens[i]);
+    put("fuzz_sasl", name, &b);
+    kf_buf_free(&b);
+}
+
+#define SA1(name, flags, tok)                                                                      \
+    sasl_seed(name, flags, 0, 0, (const char *const[]){tok}, (const size_t[]){sizeof(tok) - 1}, 1)
+#define SA2(name, flags, t1, t2)                                                                   \
+    sasl_seed(name, flags, 0, 0, (const char *const[]){t1, t2},                                    \
+              (const size_t[]){sizeof(t1) - 1, sizeof(t2) - 1}, 2)
+
+static void sasl_seeds(void) {
+    /* PLAIN: JAAS user, SCRAM credential, authzid form, shadowing, a token
+     * after success, malformed messages. */
+    SA1("plain_jaas_ok", SA_JAAS, "\0u\0jaas-secret-pw");
+    SA1("plain_scram_cred_ok", SA_CREDS, "u\0u\0scram-secret-pw");
+    SA1("plain_jaas_shadows_scram", SA_CREDS | SA_JAAS | SA_RAW, "\0u\0scram-secret-pw");
+    SA1("plain_authzid_differs", SA_JAAS, "v\0u\0jaas-secret-pw");
+    SA1("plain_three_nuls", SA_JAAS, "\0u\0jaas\0secret-pw");
+    SA1("plain_no_user", SA_JAAS, "\0\0jaas-secret-pw");
+    SA2("plain_token_after_done", SA_JAAS, "\0u\0jaas-secret-pw", "\0u\0again");
+    /* SCRAM with a harness-computed proof: both mechanisms, authzid,
+     * librdkafka's repeated nonce, a tampered final message. */
+    SA1("scram256_proof", SA_S256 | SA_CREDS | SA_PROOF, "n,,n=u,r=fyko+d2lbbFgONRv9qkxdawL");
+    SA1("scram512_proof_authzid", SA_S512 | SA_CREDS | SA_PROOF | SA_RAW,
+        "n,a=u,n=u,r=rOprNGfwEbeRWgbNEkqO");
+    SA1("scram256_proof_repeat_nonce", SA_S256 | SA_CREDS | SA_PROOF | SA_REPEAT,
+        "n,,n=u,r=abcdefghijklmnop");
+    SA1("scram512_proof_extension", SA_S512 | SA_CREDS | SA_PROOF,
+        "y,,n=u,r=0123456789,tokenauth=false");
+    sasl_seed("scram256_tampered", SA_S256 | SA_CREDS | SA_PROOF | SA_TAMPER, 200, 4,
+              (const char *const[]){"n,,n=u,r=tampertamper"}, (const size_t[]){21}, 1);
+    sasl_seed("scram512_tampered_nonce", SA_S512 | SA_CREDS | SA_PROOF | SA_TAMPER, 40, 2,
+              (const char *const[]){"n,,n=u,r=tampertamper"}, (const size_t[]){21}, 1);
+    /* SCRAM driven by the input alone. */
+    SA2("scram256_guess", SA_S256 | SA_CREDS, "n,,n=u,r=guessguess",
+        "c=biws,r=guessguess,p=dHJ5IGFnYWluIHRoaXMgaXMgbm90IHRoZSBwcm9vZiE=");
+    SA2("scram512_bad_cbind", SA_S512 | SA_CREDS | SA_RAW, "n,,n=u,r=cb", "c=eSws,r=cb,p=AAAA");
+    SA1("scram_unknown_user", SA_S256 | SA_CREDS, "n,,n=bob,r=nonce");
+    SA1("scram_no_credentials", SA_S512, "n,,n=u,r=nonce");
+    SA1("scram_saslname_escapes", SA_S256 | SA_CREDS, "n,,n=u=2Cx=3Dy,r=nonce");
+    SA1("scram_bad_escape", SA_S256 | SA_CREDS, "n,,n=u=2X,r=nonce");
+    SA1("scram_channel_binding", SA_S256 | SA_CREDS, "p=tls-server-end-point,,n=u,r=nonce");
+    SA1("scram_mandatory_ext", SA_S512 | SA_CREDS, "n,,m=ext,n=u,r=nonce");
+    SA1("scram_authzid_differs", SA_S256 | SA_CREDS | SA_PROOF, "n,a=v,n=u,r=nonce");
+    SA1("scram_empty", SA_S256 | SA_CREDS, "");
+    /* Request mode (bit 0 of the third byte): SaslHandshake, then
+     * SaslAuthenticate requests (or raw tokens after SaslHandshake v0). */
+    sasl_seed("req_plain_jaas_ok_then_again", SA_JAAS, 0, 1,
+              (const char *const[]){"\0u\0jaas-secret-pw", "x"}, (const size_t[]){17, 1}, 2);
+    sasl_seed("req_plain_wrong", SA_CREDS, 0, 1, (const char *const[]){"\0u\0wrong"},
+              (const size_t[]){8}, 1);
+    sasl_seed("req_scram256_proof", SA_S256 | SA_CREDS | SA_PROOF, 0, 1,
+              (const char *const[]){"n,,n=u,r=requestmode"}, (const size_t[]){20}, 1);
+    sasl_seed("req_scram512_proof_raw", SA_S512 | SA_CREDS | SA_PROOF | SA_RAW, 0, 1,
+              (const char *const[]){"n,,n=u,r=requestmode"}, (const size_t[]){20}, 1);
+    sasl_seed("req_scram512_guess", SA_S512 | SA_CREDS, 0, 1,
+              (const char *const[]){"n,,n=u,r=g", "c=biws,r=g,p=AAAA"}, (const size_t[]){10, 17},
+              2);
+    /* One byte over KB_SASL_MAX_TOKEN (length 0xffff in the script). */
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    uint8_t h[5] = {SA_S256 | SA_CREDS, 0, 0, 0xff, 0xff};
+    kf_buf_append(&b, h, 5);
+    kf_buf_append(&b, "n,,n=u,r=big", 12);
+    put("fuzz_sasl", "scram_token_too_large", &b);
+    kf_buf_free(&b);
+}
+
+/* ---- SCRAM credential store (fuzz_creds) -------------------------------- */
+
+static const uint8_t CREDS_MAGIC[8] = {'K', 'F', 'S', 'C', 'R', 'M', 0, 1};
+
+/* One framed entry: u32 length, u32 CRC-32C, payload (see creds.c). */
+static void cr_entry(kf_buf *f, int8_t type, const char *user, int8_t mech, int32_t iter,
+                     int salt_len, int key_len) {
+    kf_buf p;
+    kf_buf_init(&p, 0);
+    uint8_t salt[300], key[64];
+    for (int i = 0; i < 300; i++)
+        salt[i] = (uint8_t)(i * 13 + 1);
+    for (int i = 0; i < 64; i++)
+        key[i] = (uint8_t)(i ^ 0x5a);
+    kf_wr_i8(&p, type);
+    kf_wr_cstr(&p, 0, user);
+    kf_wr_i8(&p, mech);
+    kf_wr_i32(&p, iter);
+    kf_wr_bytes(&p, 0, salt, salt_len);
+    kf_wr_bytes(&p, 0, key, key_len);
+    kf_wr_bytes(&p, 0, key, key_len);
+    uint8_t h[8];
+    kf_put_be32(h, (uint32_t)p.len);
+    kf_put_be32(h + 4, kf_crc32c(0, p.data, p.len));
+    kf_buf_append(f, h, 8);
+    kf_buf_append(f, p.data, p.len);
+    kf_buf_free(&p);
+}
+
+static void creds_seeds(void) {
+    kf_buf f;
+    kf_buf_init(&f, 0);
+    kf_buf_append(&f, CREDS_MAGIC, 8);
+    put("fuzz_creds", "empty", &f);
+    cr_entry(&f, 1, "alice", 1, 4096, 32, 32);
+    put("fuzz_creds", "one_sha256", &f);
+    cr_entry(&f, 1, "alice", 2, 8192, 16, 64);
+    cr_entry(&f, 1, "bob", 2, 16384, 256, 64);
+    put("fuzz_creds", "two_users_both_mechs", &f);
+    cr_entry(&f, 1, "alice", 1, 4096, 1, 32); /* replaces the first */
+    put("fuzz_creds", "replaced_entry", &f);
+
+    /* Refusals: each a valid prefix plus one bad entry. */
+    static const struct {
+        const char *name;
+        int8_t type, mech;
+        const char *user;
+        int32_t iter;
+        int salt_len, key_len;
+    } bad[] = {
+        {"bad_type", 2, 1, "carol", 4096, 16, 32},
+        {"bad_mech", 1, 3, "carol", 4096, 16, 32},
+        {"bad_iter_low", 1, 1, "carol", 4095, 16, 32},
+        {"bad_iter_high", 1, 2, "carol", 16385, 16, 64},
+        {"bad_key_len", 1, 2, "carol", 4096, 16, 32},
+        {"bad_salt_empty", 1, 1, "carol", 4096, 0, 32},
+        {"bad_salt_long", 1, 1, "carol", 4096, 257, 32},
+        {"bad_user_empty", 1, 1, "", 4096, 16, 32},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kf_buf g;
+        kf_buf_init(&g, 0);
+        kf_buf_append(&g, CREDS_MAGIC, 8);
+        cr_entry(&g, 1, "alice", 1, 4096, 32, 32);
+        cr_entry(&g, bad[i].type, bad[i].user, bad[i].mech, bad[i].iter, bad[i].salt_len,
+                 bad[i].key_len);
+        put("fuzz_creds", bad[i].name, &g);
+        kf_buf_free(&g);
+    }
+    kf_buf g;
+    kf_buf_init(&g, 0);
+    kf_buf_append(&g, f.data, f.len - 3);
+    put("fuzz_creds", "truncated", &g);
+    kf_buf_reset(&g);
+    kf_buf_append(&g, f.data, f.len);
+    g.data[20] ^= 1; /* inside the first payload: CRC mismatch */
+    put("fuzz_creds", "bad_crc", &g);
+    kf_buf_reset(&g);
+    kf_buf_append(&g, f.data, f.len);
+    g.data[7] = 2;
+    put("fuzz_creds", "bad_magic", &g);
+    kf_buf_free(&g);
+    kf_buf_free(&f);
+}
+
 /* ---- data directory files (fuzz_store) ---------------------------------- */
 
 /* fuzz_store's file slots (FILES[] in fuzz_store.c). */
@@ -997,157 +1287,163 @@ static void pmap_seeds(void) {
               " RULE:^CN=(?<u>[^,]*),OU=a\\/b,(.*)$/${u}\\/$2\\$$0/U , ,DEFAULT",
               "CN=svc,OU=a/b,O=x");
     pmap_seed("replace_all_empty", "RULE:.*?/[$0]/L", "CN=\xc3\xa9mile,O=x");
-    /* ---- ACL store images and ACL requests (fuzz_acl) ------------------------ */
+}
 
-    typedef struct seed_acl {
-        int8_t res;
-        const char *name;
-        int8_t pat;
-        const char *principal, *host;
-        int8_t op, perm;
-    } seed_acl;
+/* ---- ACL store images and ACL requests (fuzz_acl) ------------------------ */
 
-    static const seed_acl SEED_ACLS[] = {
-        {2, "orders", 3, "User:alice", "*", 3, 3},
-        {2, "app.", 4, "User:*", "10.0.0.1", 2, 2},
-        {4, "kafka-cluster", 3, "User:nobody", "*", 7, 3},
-        {3, "g", 3, "User:bob", "*", 8, 3},
-        {5, "tx", 4, "User:bob", "*", 4, 3},
+typedef struct seed_acl {
+    int8_t res;
+    const char *name;
+    int8_t pat;
+    const char *principal, *host;
+    int8_t op, perm;
+} seed_acl;
+
+static const seed_acl SEED_ACLS[] = {
+    {2, "orders", 3, "User:alice", "*", 3, 3},
+    {2, "app.", 4, "User:*", "10.0.0.1", 2, 2},
+    {4, "kafka-cluster", 3, "User:nobody", "*", 7, 3},
+    {3, "g", 3, "User:bob", "*", 8, 3},
+    {5, "tx", 4, "User:bob", "*", 4, 3},
+};
+
+/* One kferry-meta/acls entry (layout in docs/STORAGE.md). */
+static void acl_entry(kf_buf *b, const seed_acl *a) {
+    kf_buf p;
+    kf_buf_init(&p, 0);
+    kf_wr_i8(&p, 1);
+    kf_wr_i8(&p, a->res);
+    kf_wr_cstr(&p, 0, a->name);
+    kf_wr_i8(&p, a->pat);
+    kf_wr_cstr(&p, 0, a->principal);
+    kf_wr_cstr(&p, 0, a->host);
+    kf_wr_i8(&p, a->op);
+    kf_wr_i8(&p, a->perm);
+    kf_wr_i32(b, (int32_t)p.len);
+    kf_wr_i32(b, (int32_t)kf_crc32c(0, p.data, p.len));
+    kf_buf_append(b, p.data, p.len);
+    kf_buf_free(&p);
+}
+
+static void acl_creations(kf_buf *b, int flex, const seed_acl *a, int n) {
+    kf_wr_arr(b, flex, n);
+    for (int i = 0; i < n; i++) {
+        kf_wr_i8(b, a[i].res);
+        kf_wr_cstr(b, flex, a[i].name);
+        kf_wr_i8(b, a[i].pat);
+        kf_wr_cstr(b, flex, a[i].principal);
+        kf_wr_cstr(b, flex, a[i].host);
+        kf_wr_i8(b, a[i].op);
+        kf_wr_i8(b, a[i].perm);
+        kf_wr_tags(b, flex);
+    }
+    kf_wr_tags(b, flex);
+}
+
+static void acl_filter(kf_buf *b, int flex, int8_t res, const char *name, int8_t pat,
+                       const char *principal) {
+    kf_wr_i8(b, res);
+    kf_wr_cstr(b, flex, name);
+    kf_wr_i8(b, pat);
+    kf_wr_cstr(b, flex, principal);
+    kf_wr_cstr(b, flex, NULL);
+    kf_wr_i8(b, 1); /* operation ANY */
+    kf_wr_i8(b, 1); /* permission ANY */
+    kf_wr_tags(b, flex);
+}
+
+/* [u8 api (0 describe, 1 create, 2 delete; +0x80: a non-super user)][u8
+ * version - 1][u16 length][body], as fuzz_acl.c reads it. */
+static void acl_req(kf_buf *out, int api, int nobody, int16_t ver, const kf_buf *body) {
+    uint8_t h[4] = {(uint8_t)(api | (nobody ? 0x80 : 0)), (uint8_t)(ver - 1),
+                    (uint8_t)(body->len >> 8), (uint8_t)body->len};
+    kf_buf_append(out, h, sizeof(h));
+    kf_buf_append(out, body->data, body->len);
+}
+
+static void acl_seeds(void) {
+    static const uint8_t magic[8] = {'K', 'F', 'A', 'C', 'L', 'S', 0, 1};
+    static const uint8_t file_mode = 0, req_mode = 1;
+    kf_buf b, body;
+    kf_buf_init(&b, 0);
+    kf_buf_init(&body, 0);
+    kf_buf_append(&b, &file_mode, 1);
+    kf_buf_append(&b, magic, sizeof(magic));
+    put("fuzz_acl", "file-empty", &b);
+    for (size_t i = 0; i < sizeof(SEED_ACLS) / sizeof(SEED_ACLS[0]); i++)
+        acl_entry(&b, &SEED_ACLS[i]);
+    put("fuzz_acl", "file-five-bindings", &b);
+
+    /* Create all (v1), describe all (v2), delete what applies to topic
+     * "orders" (MATCH, v3), describe a prefixed match (v1). */
+    kf_buf_reset(&b);
+    kf_buf_append(&b, &req_mode, 1);
+    acl_creations(&body, 0, SEED_ACLS, 5);
+    acl_req(&b, 1, 0, 1, &body);
+    kf_buf_reset(&body);
+    acl_filter(&body, 1, 1, NULL, 1, NULL);
+    acl_req(&b, 0, 0, 2, &body);
+    kf_buf_reset(&body);
+    kf_wr_arr(&body, 1, 1);
+    acl_filter(&body, 1, 2, "orders", 2, NULL);
+    kf_wr_tags(&body, 1);
+    acl_req(&b, 2, 0, 3, &body);
+    kf_buf_reset(&body);
+    acl_filter(&body, 0, 2, "app.x", 2, NULL);
+    acl_req(&b, 0, 0, 1, &body);
+    put("fuzz_acl", "requests-create-describe-delete", &b);
+
+    /* The super user lets User:nobody alter ACLs, which then adds and
+     * deletes some itself; then invalid creations (unknown cluster name,
+     * UNKNOWN resource type, empty name and bad principal). */
+    static const seed_acl invalid[] = {
+        {4, "other", 3, "User:x", "*", 7, 3},
+        {0, "t", 3, "User:x", "*", 3, 3},
+        {2, "", 3, "x", "*", 1, 0},
     };
+    kf_buf_reset(&b);
+    kf_buf_reset(&body);
+    kf_buf_append(&b, &req_mode, 1);
+    acl_creations(&body, 1, &SEED_ACLS[2], 1);
+    acl_req(&b, 1, 0, 2, &body);
+    kf_buf_reset(&body);
+    acl_creations(&body, 1, SEED_ACLS, 2);
+    acl_req(&b, 1, 1, 2, &body);
+    kf_buf_reset(&body);
+    kf_wr_arr(&body, 0, 1);
+    acl_filter(&body, 0, 1, NULL, 1, "User:alice");
+    acl_req(&b, 2, 1, 1, &body);
+    kf_buf_reset(&body);
+    acl_creations(&body, 1, invalid, 3);
+    acl_req(&b, 1, 0, 3, &body);
+    put("fuzz_acl", "requests-nobody-invalid", &b);
+    kf_buf_free(&b);
+    kf_buf_free(&body);
+}
+}
 
-    /* One kferry-meta/acls entry (layout in docs/STORAGE.md). */
-    static void acl_entry(kf_buf * b, const seed_acl *a) {
-        kf_buf p;
-        kf_buf_init(&p, 0);
-        kf_wr_i8(&p, 1);
-        kf_wr_i8(&p, a->res);
-        kf_wr_cstr(&p, 0, a->name);
-        kf_wr_i8(&p, a->pat);
-        kf_wr_cstr(&p, 0, a->principal);
-        kf_wr_cstr(&p, 0, a->host);
-        kf_wr_i8(&p, a->op);
-        kf_wr_i8(&p, a->perm);
-        kf_wr_i32(b, (int32_t)p.len);
-        kf_wr_i32(b, (int32_t)kf_crc32c(0, p.data, p.len));
-        kf_buf_append(b, p.data, p.len);
-        kf_buf_free(&p);
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
+        return 2;
     }
-
-    static void acl_creations(kf_buf * b, int flex, const seed_acl *a, int n) {
-        kf_wr_arr(b, flex, n);
-        for (int i = 0; i < n; i++) {
-            kf_wr_i8(b, a[i].res);
-            kf_wr_cstr(b, flex, a[i].name);
-            kf_wr_i8(b, a[i].pat);
-            kf_wr_cstr(b, flex, a[i].principal);
-            kf_wr_cstr(b, flex, a[i].host);
-            kf_wr_i8(b, a[i].op);
-            kf_wr_i8(b, a[i].perm);
-            kf_wr_tags(b, flex);
-        }
-        kf_wr_tags(b, flex);
+    root = argv[1];
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+        perror(root);
+        return 1;
     }
-
-    static void acl_filter(kf_buf * b, int flex, int8_t res, const char *name, int8_t pat,
-                           const char *principal) {
-        kf_wr_i8(b, res);
-        kf_wr_cstr(b, flex, name);
-        kf_wr_i8(b, pat);
-        kf_wr_cstr(b, flex, principal);
-        kf_wr_cstr(b, flex, NULL);
-        kf_wr_i8(b, 1); /* operation ANY */
-        kf_wr_i8(b, 1); /* permission ANY */
-        kf_wr_tags(b, flex);
-    }
-
-    /* [u8 api (0 describe, 1 create, 2 delete; +0x80: a non-super user)][u8
-     * version - 1][u16 length][body], as fuzz_acl.c reads it. */
-    static void acl_req(kf_buf * out, int api, int nobody, int16_t ver, const kf_buf *body) {
-        uint8_t h[4] = {(uint8_t)(api | (nobody ? 0x80 : 0)), (uint8_t)(ver - 1),
-                        (uint8_t)(body->len >> 8), (uint8_t)body->len};
-        kf_buf_append(out, h, sizeof(h));
-        kf_buf_append(out, body->data, body->len);
-    }
-
-    static void acl_seeds(void) {
-        static const uint8_t magic[8] = {'K', 'F', 'A', 'C', 'L', 'S', 0, 1};
-        static const uint8_t file_mode = 0, req_mode = 1;
-        kf_buf b, body;
-        kf_buf_init(&b, 0);
-        kf_buf_init(&body, 0);
-        kf_buf_append(&b, &file_mode, 1);
-        kf_buf_append(&b, magic, sizeof(magic));
-        put("fuzz_acl", "file-empty", &b);
-        for (size_t i = 0; i < sizeof(SEED_ACLS) / sizeof(SEED_ACLS[0]); i++)
-            acl_entry(&b, &SEED_ACLS[i]);
-        put("fuzz_acl", "file-five-bindings", &b);
-
-        /* Create all (v1), describe all (v2), delete what applies to topic
-         * "orders" (MATCH, v3), describe a prefixed match (v1). */
-        kf_buf_reset(&b);
-        kf_buf_append(&b, &req_mode, 1);
-        acl_creations(&body, 0, SEED_ACLS, 5);
-        acl_req(&b, 1, 0, 1, &body);
-        kf_buf_reset(&body);
-        acl_filter(&body, 1, 1, NULL, 1, NULL);
-        acl_req(&b, 0, 0, 2, &body);
-        kf_buf_reset(&body);
-        kf_wr_arr(&body, 1, 1);
-        acl_filter(&body, 1, 2, "orders", 2, NULL);
-        kf_wr_tags(&body, 1);
-        acl_req(&b, 2, 0, 3, &body);
-        kf_buf_reset(&body);
-        acl_filter(&body, 0, 2, "app.x", 2, NULL);
-        acl_req(&b, 0, 0, 1, &body);
-        put("fuzz_acl", "requests-create-describe-delete", &b);
-
-        /* The super user lets User:nobody alter ACLs, which then adds and
-         * deletes some itself; then invalid creations (unknown cluster name,
-         * UNKNOWN resource type, empty name and bad principal). */
-        static const seed_acl invalid[] = {
-            {4, "other", 3, "User:x", "*", 7, 3},
-            {0, "t", 3, "User:x", "*", 3, 3},
-            {2, "", 3, "x", "*", 1, 0},
-        };
-        kf_buf_reset(&b);
-        kf_buf_reset(&body);
-        kf_buf_append(&b, &req_mode, 1);
-        acl_creations(&body, 1, &SEED_ACLS[2], 1);
-        acl_req(&b, 1, 0, 2, &body);
-        kf_buf_reset(&body);
-        acl_creations(&body, 1, SEED_ACLS, 2);
-        acl_req(&b, 1, 1, 2, &body);
-        kf_buf_reset(&body);
-        kf_wr_arr(&body, 0, 1);
-        acl_filter(&body, 0, 1, NULL, 1, "User:alice");
-        acl_req(&b, 2, 1, 1, &body);
-        kf_buf_reset(&body);
-        acl_creations(&body, 1, invalid, 3);
-        acl_req(&b, 1, 0, 3, &body);
-        put("fuzz_acl", "requests-nobody-invalid", &b);
-        kf_buf_free(&b);
-        kf_buf_free(&body);
-    }
-
-    int main(int argc, char **argv) {
-        if (argc != 2) {
-            fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
-            return 2;
-        }
-        root = argv[1];
-        if (mkdir(root, 0755) != 0 && errno != EEXIST) {
-            perror(root);
-            return 1;
-        }
-        batch_seeds();
-        compress_seeds();
-        wire_seeds();
-        req_seeds();
-        store_seeds();
-        props_seeds();
-        offmap_seeds();
-        cleaner_seeds();
-        pmap_seeds();
-        acl_seeds();
-        return failures ? 1 : 0;
-    }
+    batch_seeds();
+    compress_seeds();
+    wire_seeds();
+    req_seeds();
+    scram_req_seeds();
+    sasl_seeds();
+    creds_seeds();
+    store_seeds();
+    props_seeds();
+    offmap_seeds();
+    cleaner_seeds();
+    pmap_seeds();
+    acl_seeds();
+    return failures ? 1 : 0;
+}
