@@ -1420,7 +1420,6 @@ static void acl_seeds(void) {
     kf_buf_free(&b);
     kf_buf_free(&body);
 }
-}
 
 int main(int argc, char **argv) {
     if (argc != 2) {
