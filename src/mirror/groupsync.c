@@ -12,6 +12,7 @@
 #include "mirror/clients.h"
 #include "mirror/grouptr.h"
 #include "mirror/journal.h"
+#include "mirror/retry.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -157,6 +158,10 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
     gt_group_free(&rows);
 }
 
+/* Groups that failed in the last pass and whether anything was committed
+ * (read by the thread to notice a pass that keeps failing). */
+static int g_last_failed, g_last_committed;
+
 int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
                    const char *pattern, gs_state **state, const atomic_int *stop) {
     gt_map *gm = map;
@@ -202,6 +207,8 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
              pass.failed);
     if (!(stop && atomic_load(stop)) && changed(st, "", sum)) /* not for a cut-short pass */
         kf_info("groupsync", "%s", sum);
+    g_last_failed = pass.failed;
+    g_last_committed = pass.committed;
     return pass.committed;
 }
 
@@ -225,8 +232,41 @@ static void *run(void *arg) {
     gs_state *st = NULL;
     if (!src || !tgt)
         kf_err("groupsync", "cannot create clients: group offsets are not synced");
+    int64_t failing_since = 0;
     while (src && tgt && !atomic_load(&g_gs.stop)) {
-        groupsync_once(c, src, tgt, &map, NULL, &st, &g_gs.stop);
+        g_last_failed = g_last_committed = 0;
+        int r = groupsync_once(c, src, tgt, &map, NULL, &st, &g_gs.stop);
+        /* A cluster that restarted or moved its coordinators can leave a
+         * handle answering NOT_COORDINATOR or timing out for good: after
+         * 30 s of passes that fail and commit nothing, start afresh. */
+        int64_t now = kf_now_ms();
+        if ((r < 0 || g_last_failed) && !g_last_committed) {
+            if (!failing_since)
+                failing_since = now;
+            if (now - failing_since >= 30000) {
+                kf_warn("groupsync",
+                        "group offset sync failing for %llds: reconnecting to %s "
+                        "and %s",
+                        (long long)((now - failing_since) / 1000), c->src.alias, c->tgt.alias);
+                retry_note("group offset sync failing: reconnecting to both clusters");
+                rd_kafka_t *ns = clients_consumer(c, &c->src, "groupsync", 1);
+                rd_kafka_t *nt = clients_consumer(c, &c->tgt, "groupsync", 1);
+                if (ns && nt) {
+                    rd_kafka_destroy(src);
+                    rd_kafka_destroy(tgt);
+                    src = ns;
+                    tgt = nt;
+                } else {
+                    if (ns)
+                        rd_kafka_destroy(ns);
+                    if (nt)
+                        rd_kafka_destroy(nt);
+                }
+                failing_since = 0;
+            }
+        } else {
+            failing_since = 0;
+        }
         for (int i = 0; i < g_gs.interval_s * 10 && !atomic_load(&g_gs.stop); i++)
             usleep(100000);
     }
