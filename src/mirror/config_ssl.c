@@ -7,7 +7,7 @@
  *   ssl.truststore.certificates  -> ssl.ca.pem
  *   truststore PKCS12            -> ssl.ca.pem (read here with OpenSSL:
  *                                   librdkafka cannot read a PKCS12 truststore)
- *   keystore PKCS12              -> ssl.keystore.location/.password
+ *   keystore PKCS12              -> ssl.certificate.pem + ssl.key.pem (opened here)
  *   keystore PEM file or inline  -> ssl.certificate.pem + ssl.key.pem
  *                                   (+ ssl.key.password)
  *   JKS/JCEKS stores             -> refused, with the keytool command
@@ -259,6 +259,39 @@ static int check_key(mapctx *m, const char *key, size_t klen, const mc_jval *pw,
     return 0;
 }
 
+/* The key of a PKCS12 store as unencrypted PEM (a secret: the caller
+ * cleanses and frees it). NULL with err. */
+static char *pkcs12_key_pem(const char *path, const char *password, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    PKCS12 *p12 = d2i_PKCS12_fp(f, NULL);
+    fclose(f);
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *ca = NULL;
+    int ok = p12 && PKCS12_parse(p12, password ? password : "", &key, &cert, &ca) && key;
+    PKCS12_free(p12);
+    X509_free(cert);
+    sk_X509_pop_free(ca, X509_free);
+    char *out = NULL;
+    BIO *o = ok ? BIO_new(BIO_s_mem()) : NULL;
+    if (o && PEM_write_bio_PrivateKey(o, key, NULL, NULL, 0, NULL, NULL)) {
+        char *d;
+        long dl = BIO_get_mem_data(o, &d);
+        out = kf_strndup(d, (size_t)dl);
+        OPENSSL_cleanse(d, (size_t)dl);
+    }
+    BIO_free(o);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    if (!out)
+        snprintf(err, errlen, "%s holds no private key", path);
+    return out;
+}
+
 int mc_pkcs12_certs_pem(const char *path, const char *password, char **pem, int *ncerts, char *err,
                         size_t errlen) {
     *pem = NULL;
@@ -502,10 +535,22 @@ static void keystore(mapctx *m, const mc_java_ssl *j) {
         else if (mc_pkcs12_certs_pem(j->ks_location.v, j->ks_password.v, &pem, &n, eb, sizeof(eb)))
             fail(m, j->ks_password.line, "%sssl.keystore.location: %s", m->prefix, eb);
         else {
+            /* Opened here and handed over as PEM: librdkafka 2.0.2's own
+             * PKCS12 loading leaks OpenSSL objects (seen under LeakSanitizer),
+             * and it sends only the leaf from either. */
+            char *key = pkcs12_key_pem(j->ks_location.v, j->ks_password.v, eb, sizeof(eb));
             snprintf(what, sizeof(what), "%sssl.keystore.location=%s", m->prefix, j->ks_location.v);
-            warn_leaf_only(m, j->ks_location.line, what, intermediates(pem, strlen(pem)));
-            m->emit(m->ctx, "ssl.keystore.location", j->ks_location.v, NULL, j->ks_location.line);
-            m->emit(m->ctx, "ssl.keystore.password", j->ks_password.v, NULL, j->ks_password.line);
+            if (!key) {
+                fail(m, j->ks_location.line, "%sssl.keystore.location: %s", m->prefix, eb);
+            } else {
+                warn_leaf_only(m, j->ks_location.line, what, intermediates(pem, strlen(pem)));
+                char w[4500];
+                snprintf(w, sizeof(w), "(%d certificate(s) from %s)", n, what);
+                m->emit(m->ctx, "ssl.certificate.pem", pem, w, j->ks_location.line);
+                m->emit(m->ctx, "ssl.key.pem", key, NULL, j->ks_location.line);
+                OPENSSL_cleanse(key, strlen(key));
+                free(key);
+            }
         }
         free(pem);
     }
