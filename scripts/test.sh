@@ -37,6 +37,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 if [ -x tests/fuzz/smoke.sh ]; then
   step "fuzz smoke"
-  tests/fuzz/smoke.sh build-fuzz "${KF_FUZZ_SECONDS:-15}"
+  tests/fuzz/smoke.sh build-fuzz "${KF_FUZZ_SECONDS:-8}"
 fi
 step "all tests passed"
