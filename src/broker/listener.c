@@ -63,6 +63,22 @@ static void trim(const char **s, size_t *len) {
         (*len)--;
 }
 
+/* The next item of a comma-separated list into e/el, trimmed (el is 0 for
+ * an empty item); advances *s past it.  0 at the end of the list. */
+static int next_item(const char **s, const char **e, size_t *el) {
+    if (!**s)
+        return 0;
+    const char *comma = strchr(*s, ',');
+    size_t len = comma ? (size_t)(comma - *s) : strlen(*s);
+    *e = *s;
+    *el = len;
+    trim(e, el);
+    *s += len;
+    if (**s == ',')
+        (*s)++;
+    return 1;
+}
+
 /* One "NAME://host:port" entry. 0 or -1 with *why. */
 static int parse_endpoint(const char *s, size_t len, char *name, size_t namecap, char *host,
                           size_t hostcap, int *port, const char **why) {
@@ -241,12 +257,9 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
     if (it) {
         where_of(p, it, w, sizeof(w));
         const char *s = it->value;
-        while (*s) {
-            const char *comma = strchr(s, ',');
-            size_t len = comma ? (size_t)(comma - s) : strlen(s);
-            const char *e = s;
-            size_t el = len;
-            trim(&e, &el);
+        const char *e;
+        size_t el;
+        while (next_item(&s, &e, &el)) {
             if (el) {
                 char name[64], host[256];
                 int port;
@@ -264,9 +277,6 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
                     add_listener(ls, name, host, port, w, err, errlen, &bad);
                 }
             }
-            s += len;
-            if (*s == ',')
-                s++;
         }
     }
     /* Security protocol of each listener: the map, else its own name. */
@@ -274,12 +284,9 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
     if (map) {
         where_of(p, map, w, sizeof(w));
         const char *s = map->value;
-        while (*s) {
-            const char *comma = strchr(s, ',');
-            size_t len = comma ? (size_t)(comma - s) : strlen(s);
-            const char *e = s;
-            size_t el = len;
-            trim(&e, &el);
+        const char *e;
+        size_t el;
+        while (next_item(&s, &e, &el)) {
             const char *colon = el ? memchr(e, ':', el) : NULL;
             if (el && !colon) {
                 add_err(err, errlen, "%s: '%.*s': expected NAME:PROTOCOL", w, (int)el, e);
@@ -306,9 +313,6 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
                     }
                 }
             }
-            s += len;
-            if (*s == ',')
-                s++;
         }
     }
     for (size_t i = 0; i < ls->n; i++) {
@@ -347,12 +351,9 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
                 ls->l[0].adv_port = port;
             }
         } else {
-            while (*s) {
-                const char *comma = strchr(s, ',');
-                size_t len = comma ? (size_t)(comma - s) : strlen(s);
-                const char *e = s;
-                size_t el = len;
-                trim(&e, &el);
+            const char *e;
+            size_t el;
+            while (next_item(&s, &e, &el)) {
                 if (el) {
                     char name[64], host[256];
                     int port;
@@ -370,9 +371,6 @@ int kb_listeners_config(kb_listeners *ls, kf_props *p, const char *cli_listen, c
                         l->adv_port = port;
                     }
                 }
-                s += len;
-                if (*s == ',')
-                    s++;
             }
         }
     }
@@ -768,12 +766,9 @@ static int set_protocols(SSL_CTX *ctx, const char *v, const kb_listener *l, char
                          size_t errlen) {
     int lo = 0, hi = 0;
     const char *s = v;
-    while (*s) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        const char *e = s;
-        size_t el = len;
-        trim(&e, &el);
+    const char *e;
+    size_t el;
+    while (next_item(&s, &e, &el)) {
         if (el) {
             int pv = proto_version(e, el);
             if (!pv) {
@@ -788,9 +783,6 @@ static int set_protocols(SSL_CTX *ctx, const char *v, const kb_listener *l, char
             if (pv > hi)
                 hi = pv;
         }
-        s += len;
-        if (*s == ',')
-            s++;
     }
     if (!lo) {
         add_err(err, errlen, "listener %s: ssl.enabled.protocols names no protocol", l->name);
@@ -814,12 +806,9 @@ static int set_ciphers(SSL_CTX *ctx, const char *v, const kb_listener *l, char *
     }
     const char *s = v;
     int rc = 0;
-    while (*s && rc == 0) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        const char *e = s;
-        size_t el = len;
-        trim(&e, &el);
+    const char *e;
+    size_t el;
+    while (next_item(&s, &e, &el) && rc == 0) {
         if (el) {
             char name[128];
             if (el >= sizeof(name)) {
@@ -848,9 +837,6 @@ static int set_ciphers(SSL_CTX *ctx, const char *v, const kb_listener *l, char *
             size_t used = strlen(dst);
             snprintf(dst + used, cap - used, "%s%s", used ? ":" : "", is13 ? name : ossl);
         }
-        s += len;
-        if (*s == ',')
-            s++;
     }
     sk_SSL_CIPHER_free(all);
     SSL_free(probe);

@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "migrate/demo_app.h"
 #include "migrate/demo_pki.h"
+#include "mirror/topics.h"
 
 #include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
@@ -380,18 +381,6 @@ static int setup_secure(demo *d) {
     return 0;
 }
 
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int type) {
-    int64_t deadline = kf_now_ms() + 30000;
-    while (kf_now_ms() < deadline && !g_stop) {
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 500);
-        if (ev && rd_kafka_event_type(ev) == type)
-            return ev;
-        if (ev)
-            rd_kafka_event_destroy(ev);
-    }
-    return NULL;
-}
-
 /* --secure: as the onprem cluster's administrator (kferry-mirror, its super
  * user), the topic and the application's ACLs: billing-app may read and
  * write 'orders' and read as group 'billing', nothing else. */
@@ -428,7 +417,7 @@ static int secure_source_setup(demo *d) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(DEMO_TOPIC, 3, 1, eb, sizeof(eb));
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, 30000);
     rd_kafka_NewTopic_destroy(nt);
     if (!ev || rd_kafka_event_error(ev)) {
         fprintf(stderr, "kferry demo: cannot create topic '" DEMO_TOPIC "' on onprem: %s\n",
@@ -447,7 +436,7 @@ static int secure_source_setup(demo *d) {
         RD_KAFKA_RESOURCE_GROUP, DEMO_GROUP, RD_KAFKA_RESOURCE_PATTERN_LITERAL, "User:billing-app",
         "*", RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, eb, sizeof(eb));
     rd_kafka_CreateAcls(rk, b, 3, NULL, q);
-    ev = admin_wait(q, RD_KAFKA_EVENT_CREATEACLS_RESULT);
+    ev = topics_admin_wait(q, RD_KAFKA_EVENT_CREATEACLS_RESULT, 30000);
     for (int i = 0; i < 3; i++)
         rd_kafka_AclBinding_destroy(b[i]);
     if (!ev || rd_kafka_event_error(ev)) {

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/retry.h"
+#include "mirror/topics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,21 +37,6 @@ const char *as_phase_name(int phase) {
                                          : "all";
 }
 
-static rd_kafka_event_t *wait_event(rd_kafka_queue_t *q, int type, int timeout_ms) {
-    int64_t deadline = kf_now_ms() + timeout_ms;
-    for (;;) {
-        int left = (int)(deadline - kf_now_ms());
-        if (left <= 0)
-            return NULL;
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left);
-        if (!ev)
-            return NULL;
-        if (rd_kafka_event_type(ev) == type)
-            return ev;
-        rd_kafka_event_destroy(ev);
-    }
-}
-
 /* Every ACL of the cluster into out. 0, or -1 with err. */
 static int describe_all(rd_kafka_t *rk, const mc_cluster *cl, am_list *out, char *err,
                         size_t errlen) {
@@ -69,7 +55,7 @@ static int describe_all(rd_kafka_t *rk, const mc_cluster *cl, am_list *out, char
         rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBEACLS);
         rd_kafka_AdminOptions_set_request_timeout(o, 10000, eb, sizeof(eb));
         rd_kafka_DescribeAcls(rk, f, o, q);
-        rd_kafka_event_t *ev = wait_event(q, RD_KAFKA_EVENT_DESCRIBEACLS_RESULT, 15000);
+        rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBEACLS_RESULT, 15000);
         rd_kafka_AdminOptions_destroy(o);
         rd_kafka_resp_err_t e = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (!e) {
@@ -195,7 +181,7 @@ static int create_missing(const mirror_config *c, rd_kafka_t *tgt, as_result *r,
         rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(tgt, RD_KAFKA_ADMIN_OP_CREATEACLS);
         rd_kafka_AdminOptions_set_request_timeout(o, 10000, eb, sizeof(eb));
         rd_kafka_CreateAcls(tgt, b, nb, o, q);
-        rd_kafka_event_t *ev = wait_event(q, RD_KAFKA_EVENT_CREATEACLS_RESULT, 15000);
+        rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_CREATEACLS_RESULT, 15000);
         rd_kafka_AdminOptions_destroy(o);
         rd_kafka_resp_err_t e = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (e && retry_transient(e) && attempt < 10 && !retry_interrupted()) {
