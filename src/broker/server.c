@@ -464,12 +464,17 @@ static void tls_step(kb_broker *b, kb_conn *c) {
     char why[512], detail[256];
     long vr = SSL_get_verify_result(c->ssl);
     if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+        /* A plain close without an alert: a client that distrusts the
+         * certificate says so with an alert (the SSL_ERROR_SSL branch);
+         * this is a client that went away, for instance a short-lived
+         * admin client shut down while it was still connecting. */
         ERR_clear_error();
-        snprintf(why, sizeof(why),
-                 "TLS handshake on %s: the client closed the connection "
-                 "(it may not trust this broker's certificate)",
-                 c->lst->name);
-    } else if (vr != X509_V_OK) {
+        kf_info("net", "%s closed its connection during the TLS handshake on %s", c->peer,
+                c->lst->name);
+        conn_drop(b, c, NULL);
+        return;
+    }
+    if (vr != X509_V_OK) {
         ERR_clear_error();
         snprintf(why, sizeof(why), "TLS handshake on %s: client certificate refused: %s",
                  c->lst->name, X509_verify_cert_error_string(vr));
@@ -477,6 +482,11 @@ static void tls_step(kb_broker *b, kb_conn *c) {
         tls_errstr(detail, sizeof(detail));
         const char *hint = strstr(detail, "wrong version number") || strstr(detail, "http request")
                                ? " (a plaintext client on a TLS listener?)"
+                           : strstr(detail, "alert unknown ca") ||
+                                   strstr(detail, "alert bad certificate") ||
+                                   strstr(detail, "alert certificate unknown")
+                               ? " (the client does not trust this broker's certificate: check "
+                                 "its truststore)"
                            : strstr(detail, "peer did not return a certificate")
                                ? " (ssl.client.auth=required: the client sent no certificate)"
                                : "";

@@ -202,6 +202,7 @@ def test_client_refuses_untrusted_broker(tls_broker, pki):
     r = kcat(tls_broker.bootstrap_of("SSL"), conf, "-L", "-m", "3", timeout=30)
     assert r.returncode != 0
     assert b"certificate verify failed" in r.stderr, r.stderr[-2000:]
+    assert wait_log(tls_broker, "the client does not trust this broker's certificate")
     assert served_after(tls_broker, pki)
 
 

@@ -72,11 +72,21 @@ class Load:
                     c.commit(asynchronous=False)
                 except ck.KafkaException:
                     pass  # the source may be restarting: the next commit catches up
-        try:
-            c.commit(asynchronous=False)
-        except ck.KafkaException as e:
-            if e.args[0].code() != ck.KafkaError._NO_OFFSET:  # nothing new since the last
-                self.errors.append("final commit: %s" % e)
+        # The final commit may meet a group that is rebalancing after the
+        # source restart (assignment lost, rejoin pending): it is retried,
+        # polling in between so the consumer rejoins, as an application does.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                c.commit(asynchronous=False)
+                break
+            except ck.KafkaException as e:
+                if e.args[0].code() == ck.KafkaError._NO_OFFSET:  # nothing new since the last
+                    break
+                if time.monotonic() > deadline:
+                    self.errors.append("final commit: %s" % e)
+                    break
+                c.poll(0.5)
         c.close()
 
     def finish(self):
