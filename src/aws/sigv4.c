@@ -1,0 +1,396 @@
+/*
+ * sigv4.c - AWS Signature Version 4 and the MSK IAM token (see sigv4.h).
+ */
+#include "aws/sigv4.h"
+
+#include "common/util.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char HEX[] = "0123456789abcdef";
+
+static void hex(const unsigned char *d, size_t n, char *out) {
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = HEX[d[i] >> 4];
+        out[2 * i + 1] = HEX[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void kf_sha256_hex(const void *data, size_t len, char out[65]) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(data, len, md);
+    hex(md, sizeof(md), out);
+}
+
+static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32]) {
+    unsigned int olen = 32;
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &olen);
+}
+
+void kf_sigv4_uri_encode(const char *s, size_t n, int keep_slash, kf_buf *out) {
+    static const char UP[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/')) {
+            kf_buf_append(out, &ch, 1);
+        } else {
+            char e[3] = {'%', UP[ch >> 4], UP[ch & 15]};
+            kf_buf_append(out, e, 3);
+        }
+    }
+}
+
+typedef struct encpair {
+    char *name, *value;
+} encpair;
+
+static int cmp_pair(const void *a, const void *b) {
+    const encpair *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+static char *encode_dup(const char *s) {
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    kf_sigv4_uri_encode(s, strlen(s), 0, &b);
+    kf_buf_append(&b, "", 1);
+    if (!kf_buf_ok(&b)) {
+        kf_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
+
+int kf_sigv4_canonical_query(const kf_sigv4_param *p, size_t n, kf_buf *out) {
+    encpair *e = calloc(n ? n : 1, sizeof(*e));
+    int rc = e ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        e[i].name = encode_dup(p[i].name);
+        e[i].value = encode_dup(p[i].value ? p[i].value : "");
+        if (!e[i].name || !e[i].value)
+            rc = -1;
+    }
+    if (rc == 0) {
+        qsort(e, n, sizeof(*e), cmp_pair);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                kf_buf_append(out, "&", 1);
+            kf_buf_append(out, e[i].name, strlen(e[i].name));
+            kf_buf_append(out, "=", 1);
+            kf_buf_append(out, e[i].value, strlen(e[i].value));
+        }
+        if (!kf_buf_ok(out))
+            rc = -1;
+    }
+    for (size_t i = 0; e && i < n; i++) {
+        free(e[i].name);
+        free(e[i].value);
+    }
+    free(e);
+    return rc;
+}
+
+void kf_sigv4_amzdate(int64_t t, char out[17]) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+void kf_sigv4_sign(const char *secret, const char *amzdate, const char *region, const char *service,
+                   const char *canonical_request, char sig[65]) {
+    char date8[9], creq_hash[65];
+    memcpy(date8, amzdate, 8);
+    date8[8] = '\0';
+    kf_sha256_hex(canonical_request, strlen(canonical_request), creq_hash);
+    char sts[512];
+    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amzdate, date8,
+             region, service, creq_hash);
+    char k0[160];
+    snprintf(k0, sizeof(k0), "AWS4%s", secret);
+    unsigned char kd[32], kr[32], ks[32], kk[32], s[32];
+    hmac(k0, strlen(k0), date8, kd);
+    hmac(kd, 32, region, kr);
+    hmac(kr, 32, service, ks);
+    hmac(ks, 32, "aws4_request", kk);
+    hmac(kk, 32, sts, s);
+    hex(s, 32, sig);
+    OPENSSL_cleanse(k0, sizeof(k0));
+    OPENSSL_cleanse(kk, sizeof(kk));
+}
+
+int kf_sigv4_presign(const char *host, const char *path, const char *service, const char *region,
+                     const kf_sigv4_param *params, size_t nparams, const kf_aws_creds *c, int64_t t,
+                     int expires, const char *payload_hash, kf_buf *url) {
+    if (!payload_hash) /* the SHA-256 of an empty body */
+        payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    if (nparams > 32)
+        return -1;
+    char amzdate[17], cred[512], exp[16];
+    kf_sigv4_amzdate(t, amzdate);
+    snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/aws4_request", c->access_key, amzdate, region,
+             service);
+    snprintf(exp, sizeof(exp), "%d", expires);
+    kf_sigv4_param all[40];
+    size_t n = 0;
+    for (size_t i = 0; i < nparams; i++)
+        all[n++] = params[i];
+    all[n++] = (kf_sigv4_param){"X-Amz-Algorithm", "AWS4-HMAC-SHA256"};
+    all[n++] = (kf_sigv4_param){"X-Amz-Credential", cred};
+    all[n++] = (kf_sigv4_param){"X-Amz-Date", amzdate};
+    all[n++] = (kf_sigv4_param){"X-Amz-Expires", exp};
+    all[n++] = (kf_sigv4_param){"X-Amz-SignedHeaders", "host"};
+    if (c->session_token[0])
+        all[n++] = (kf_sigv4_param){"X-Amz-Security-Token", c->session_token};
+    kf_buf q, creq;
+    kf_buf_init(&q, 0);
+    kf_buf_init(&creq, 0);
+    int rc = kf_sigv4_canonical_query(all, n, &q);
+    if (rc == 0) {
+        kf_sigv4_uri_encode(path, strlen(path), 1, &creq);
+        kf_buf_append(&creq, "", 1);
+    }
+    char sig[65];
+    if (rc == 0 && kf_buf_ok(&creq) && kf_buf_ok(&q)) {
+        size_t need = q.len + creq.len + strlen(host) + strlen(payload_hash) + 64;
+        char *text = malloc(need);
+        if (!text) {
+            rc = -1;
+        } else {
+            snprintf(text, need, "GET\n%s\n%.*s\nhost:%s\n\nhost\n%s", (const char *)creq.data,
+                     (int)q.len, (const char *)q.data, host, payload_hash);
+            kf_sigv4_sign(c->secret_key, amzdate, region, service, text, sig);
+            free(text);
+            kf_buf_append(url, "https://", 8);
+            kf_buf_append(url, host, strlen(host));
+            kf_buf_append(url, creq.data, creq.len - 1);
+            kf_buf_append(url, "?", 1);
+            kf_buf_append(url, q.data, q.len);
+            kf_buf_append(url, "&X-Amz-Signature=", 17);
+            kf_buf_append(url, sig, 64);
+            rc = kf_buf_ok(url) ? 0 : -1;
+        }
+    } else {
+        rc = -1;
+    }
+    kf_buf_free(&q);
+    kf_buf_free(&creq);
+    return rc;
+}
+
+void kf_b64url_encode(const void *data, size_t len, kf_buf *out) {
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *d = data;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+        char o[4] = {A[v >> 18], A[(v >> 12) & 63], A[(v >> 6) & 63], A[v & 63]};
+        kf_buf_append(out, o, 4);
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)d[i] << 16;
+        char o[2] = {A[v >> 18], A[(v >> 12) & 63]};
+        kf_buf_append(out, o, 2);
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8;
+        char o[3] = {A[v >> 18], A[(v >> 12) & 63], A[(v >> 6) & 63]};
+        kf_buf_append(out, o, 3);
+    }
+}
+
+static int b64val(char ch) {
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '-' || ch == '+')
+        return 62;
+    if (ch == '_' || ch == '/')
+        return 63;
+    return -1;
+}
+
+int kf_b64url_decode(const char *s, size_t len, kf_buf *out) {
+    while (len > 0 && s[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val(s[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            unsigned char b = (unsigned char)(acc >> bits);
+            kf_buf_append(out, &b, 1);
+        }
+    }
+    return kf_buf_ok(out) ? 0 : -1;
+}
+
+int kf_msk_token(const char *region, const kf_aws_creds *c, int64_t t, const char *user_agent,
+                 kf_buf *token, int64_t *expires_ms) {
+    char host[128];
+    if (snprintf(host, sizeof(host), "kafka.%s.amazonaws.com", region) >= (int)sizeof(host))
+        return -1;
+    kf_sigv4_param p = {"Action", "kafka-cluster:Connect"};
+    kf_buf url;
+    kf_buf_init(&url, 0);
+    int rc = kf_sigv4_presign(host, "/", "kafka-cluster", region, &p, 1, c, t, KF_MSK_TOKEN_EXPIRES,
+                              NULL, &url);
+    if (rc == 0 && user_agent && *user_agent) {
+        kf_buf_append(&url, "&User-Agent=", 12);
+        kf_sigv4_uri_encode(user_agent, strlen(user_agent), 0, &url);
+    }
+    if (rc == 0 && kf_buf_ok(&url)) {
+        kf_b64url_encode(url.data, url.len, token);
+        rc = kf_buf_ok(token) ? 0 : -1;
+    } else {
+        rc = -1;
+    }
+    kf_buf_free(&url);
+    int64_t exp = (t + KF_MSK_TOKEN_EXPIRES) * 1000;
+    if (c->expires_ms > 0 && c->expires_ms < exp)
+        exp = c->expires_ms;
+    if (expires_ms)
+        *expires_ms = exp;
+    return rc;
+}
+
+static int unhex(char ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) in place into dst (NUL-terminated); -1 on a bad
+ * escape or an embedded NUL. */
+static int pct_decode(const char *s, size_t n, char *dst) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int h = unhex(s[i + 1]), l = unhex(s[i + 2]);
+            if (h < 0 || l < 0 || (h == 0 && l == 0))
+                return -1;
+            dst[o++] = (char)(h << 4 | l);
+            i += 2;
+        } else {
+            dst[o++] = s[i];
+        }
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+int kf_msk_token_parse(const char *token, size_t len, kf_msk_parsed *out, char *err,
+                       size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    kf_buf u;
+    kf_buf_init(&u, 16384);
+    if (len == 0 || kf_b64url_decode(token, len, &u) != 0) {
+        kf_buf_free(&u);
+        snprintf(err, errlen, "the token is not base64url");
+        return -1;
+    }
+    const char *s = (const char *)u.data;
+    size_t n = u.len;
+    if (memchr(s, '\0', n) || n < 9 || memcmp(s, "https://", 8) != 0) {
+        kf_buf_free(&u);
+        snprintf(err, errlen, "the token is not an https URL");
+        return -1;
+    }
+    /* One allocation holds every decoded piece: never longer than the URL. */
+    out->store = malloc(2 * n + 2);
+    if (!out->store) {
+        kf_buf_free(&u);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char *w = out->store;
+    const char *h = s + 8, *end = s + n;
+    const char *slash = memchr(h, '/', (size_t)(end - h));
+    const char *qm = memchr(h, '?', (size_t)(end - h));
+    if (!qm || (slash && slash > qm))
+        slash = NULL;
+    const char *hend = slash ? slash : qm ? qm : end;
+    if (hend == h || !qm) {
+        kf_buf_free(&u);
+        kf_msk_token_free(out);
+        snprintf(err, errlen, "the token's URL has no host or no query");
+        return -1;
+    }
+    memcpy(w, h, (size_t)(hend - h));
+    w[hend - h] = '\0';
+    out->host = w;
+    w += hend - h + 1;
+    out->path = w;
+    if (slash) {
+        if (pct_decode(slash, (size_t)(qm - slash), w) != 0)
+            goto bad;
+    } else {
+        w[0] = '/';
+        w[1] = '\0';
+    }
+    w += strlen(w) + 1;
+    for (const char *p = qm + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        if (!eq || eq == p || out->nparams == KF_MSK_MAX_PARAMS)
+            goto bad;
+        kf_sigv4_param *kv = &out->params[out->nparams++];
+        if (pct_decode(p, (size_t)(eq - p), w) != 0)
+            goto bad;
+        kv->name = w;
+        w += strlen(w) + 1;
+        if (pct_decode(eq + 1, (size_t)(pe - eq - 1), w) != 0)
+            goto bad;
+        kv->value = w;
+        w += strlen(w) + 1;
+        for (size_t i = 0; i + 1 < out->nparams; i++)
+            if (!strcmp(out->params[i].name, kv->name))
+                goto bad;
+        p = amp ? amp + 1 : end;
+    }
+    kf_buf_free(&u);
+    return 0;
+bad:
+    kf_buf_free(&u);
+    kf_msk_token_free(out);
+    snprintf(err, errlen, "the token's URL query is malformed");
+    return -1;
+}
+
+void kf_msk_token_free(kf_msk_parsed *p) {
+    free(p->store);
+    memset(p, 0, sizeof(*p));
+}
+
+const char *kf_msk_param(const kf_msk_parsed *p, const char *name) {
+    for (size_t i = 0; i < p->nparams; i++)
+        if (!strcmp(p->params[i].name, name))
+            return p->params[i].value;
+    return NULL;
+}
