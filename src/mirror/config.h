@@ -35,6 +35,18 @@ typedef struct mc_cluster {
      * written ("onprem.ssl.truststore.location"), for diagnoses; "" if none */
     char trust_setting[160];
     char identity_setting[160];
+    /* MSK IAM: sasl.mechanism=AWS_MSK_IAM with IAMLoginModule, or
+     * OAUTHBEARER with MSK's IAMOAuthBearerLoginCallbackHandler.  The
+     * options come from the JAAS line (awsProfileName=...). */
+    struct mc_msk_iam {
+        int enabled;
+        char region[32];        /* aws.region, else from host names or AWS_REGION */
+        char profile[128];      /* awsProfileName */
+        char role_arn[256];     /* awsRoleArn */
+        char role_session[128]; /* awsRoleSessionName */
+        char sts_region[32];    /* awsStsRegion */
+        int debug_creds;        /* awsDebugCreds */
+    } iam;
 } mc_cluster;
 
 typedef struct mc_regexes {
