@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "mirror/conndiag.h"
+#include "mirror/mskiam.h"
 #include "migrate/inventory.h"
 
 #include <stdarg.h>
@@ -93,6 +94,11 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, 
             rd_kafka_conf_set(conf, kv->key, kv->value, eb, sizeof(eb)) != RD_KAFKA_CONF_OK)
             kf_warn("plan", "%s.%s: %s", cl->alias, kv->key, eb);
     }
+    if (mskiam_conf(conf, cl, eb, sizeof(eb)) != 0) {
+        kf_strlcpy(cn->last_error, eb, sizeof(cn->last_error));
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     /* read-only: never auto-create a topic by asking about it */
     rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", eb, sizeof(eb));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", eb, sizeof(eb));
@@ -102,6 +108,7 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, 
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, cn);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
+    mskiam_handle(rk);
     if (!rk) {
         kf_strlcpy(cn->last_error, eb, sizeof(cn->last_error));
         rd_kafka_conf_destroy(conf);
@@ -155,12 +162,19 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     int64_t t0 = kf_now_ms();
     if (rk && inv_cluster(rk, p->timeout_ms, inv, err, sizeof(err)) == 0) {
         json_object_set_new(inv, "reachable", json_true());
-        char okmsg[512], pb[32];
+        char okmsg[1100], pb[32];
         const char *mech = conndiag_mechanism(cl);
         const char *user = mc_prop(cl, "sasl.username");
-        snprintf(okmsg, sizeof(okmsg), "connected over %s%s%s%s%s%s",
-                 conndiag_protocol(cl, pb, sizeof(pb)), mech ? ", SASL " : "", mech ? mech : "",
-                 mech && user ? " as '" : "", mech && user ? user : "", mech && user ? "'" : "");
+        char iam[512];
+        mskiam_describe(cl, iam, sizeof(iam));
+        if (iam[0])
+            snprintf(okmsg, sizeof(okmsg), "connected over %s, %s",
+                     conndiag_protocol(cl, pb, sizeof(pb)), iam);
+        else
+            snprintf(okmsg, sizeof(okmsg), "connected over %s%s%s%s%s%s",
+                     conndiag_protocol(cl, pb, sizeof(pb)), mech ? ", SASL " : "", mech ? mech : "",
+                     mech && user ? " as '" : "", mech && user ? user : "",
+                     mech && user ? "'" : "");
         json_object_set_new(inv, "connection", connection(cl, "ok", okmsg, NULL));
         plan_check(p, "connectivity", "ok", cl->alias, "cluster", cl->alias,
                    "%s (%s): connected, %lld broker(s), %.1fs", cl->alias, mc_bootstrap(cl),

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mirror/conndiag.h"
+#include "mirror/mskiam.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -165,6 +166,11 @@ static int apply_user(rd_kafka_conf_t *conf, const mc_cluster *cl, int role) {
     for (size_t i = 0; i < cl->nprops; i++)
         if ((cl->props[i].roles & role) && set(conf, cl->props[i].key, cl->props[i].value))
             return -1;
+    char err[512];
+    if (mskiam_conf(conf, cl, err, sizeof(err)) != 0) {
+        kf_err("clients", "%s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -203,6 +209,7 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
     rd_kafka_topic_conf_set(tc, "auto.commit.enable", "false", eb, sizeof(eb));
     rd_kafka_conf_set_default_topic_conf(conf, tc);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
+    mskiam_handle(rk);
     if (!rk) {
         kf_err("clients", "cannot create %s consumer for %s: %s", purpose, cl->alias, eb);
         rd_kafka_conf_destroy(conf);
@@ -237,6 +244,7 @@ rd_kafka_t *clients_producer(const mirror_config *c,
     rd_kafka_conf_set_opaque(conf, opaque);
     char eb[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, eb, sizeof(eb));
+    mskiam_handle(rk);
     if (!rk) {
         kf_err("clients", "cannot create producer for %s: %s", cl->alias, eb);
         rd_kafka_conf_destroy(conf);
@@ -277,6 +285,7 @@ rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,
     rd_kafka_conf_set_opaque(conf, opaque);
     char eb[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
+    mskiam_handle(rk);
     if (!rk) {
         kf_err("clients", "cannot create the flow-lock consumer for %s: %s", cl->alias, eb);
         rd_kafka_conf_destroy(conf);

@@ -15,10 +15,12 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { T_INT, T_BOOL, T_STR, T_ENUM, T_REGEXES };
 
@@ -434,6 +436,15 @@ static int jaas_get(const char *jaas, const char *name, char *out, size_t outlen
                 out[len] = 0;
                 return 0;
             }
+            /* JAAS also allows a bare word: awsDebugCreds=true; */
+            size_t len = 0;
+            while (q[len] && !isspace((unsigned char)q[len]) && q[len] != ';')
+                len++;
+            if (len == 0 || len >= outlen)
+                return -1;
+            memcpy(out, q, len);
+            out[len] = 0;
+            return 0;
         }
         p += nl;
     }
@@ -522,7 +533,42 @@ static const char *near_rk_prop(const char *name) {
 typedef struct jset {
     mc_java_ssl role[3];
     int present[3];
+    /* MSK IAM: the line of each setting seen (0 = not seen) */
+    int iam_mech, iam_jaas, oauth_jaas, iam_handler, iam_login_handler, other_jaas;
 } jset;
+
+#define MSK_IAM_MODULE "software.amazon.msk.auth.iam.IAMLoginModule"
+#define MSK_IAM_HANDLER "software.amazon.msk.auth.iam.IAMClientCallbackHandler"
+#define MSK_IAM_LOGIN_HANDLER "software.amazon.msk.auth.iam.IAMOAuthBearerLoginCallbackHandler"
+
+/* The options of MSK's IAMLoginModule line, kept on the cluster. */
+static void iam_jaas_options(mc_cluster *c, const char *full, const char *value, errs *e,
+                             int line) {
+    static const struct {
+        const char *name;
+        size_t off, len;
+    } opts[] = {
+        {"awsProfileName", offsetof(mc_cluster, iam.profile), sizeof(c->iam.profile)},
+        {"awsRoleArn", offsetof(mc_cluster, iam.role_arn), sizeof(c->iam.role_arn)},
+        {"awsRoleSessionName", offsetof(mc_cluster, iam.role_session), sizeof(c->iam.role_session)},
+        {"awsStsRegion", offsetof(mc_cluster, iam.sts_region), sizeof(c->iam.sts_region)},
+    };
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        char *dst = (char *)c + opts[i].off;
+        if (jaas_get(value, opts[i].name, dst, opts[i].len) != 0)
+            dst[0] = '\0';
+    }
+    char b[16];
+    if (jaas_get(value, "awsDebugCreds", b, sizeof(b)) == 0)
+        c->iam.debug_creds = !strcasecmp(b, "true");
+    static const char *unused[] = {"awsMaxRetries",          "awsMaxBackOffTimeMs",
+                                   "awsRoleExternalId",      "awsRoleAccessKeyId",
+                                   "awsRoleSecretAccessKey", "awsRoleSessionToken"};
+    for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+        if (jaas_get(value, unused[i], b, sizeof(b)) == 0 || strstr(value, unused[i]))
+            kf_warn("config", "%s:%d: %s: option %s accepted but not used by kferry", e->file, line,
+                    full, unused[i]);
+}
 
 /* full: the key as written ("onprem.consumer.max.poll.records"), for
  * messages; key: what follows the alias; written: the value as written
@@ -544,7 +590,45 @@ static void add_client_prop(mc_cluster *c, const char *full, const char *key, co
                 e->file, line, full, c->alias);
         return;
     }
+    if (!strcmp(key, "sasl.mechanism") && !strcasecmp(value, "AWS_MSK_IAM")) {
+        js->iam_mech = line; /* librdkafka speaks it as OAUTHBEARER: finish_iam */
+        return;
+    }
+    if (!strcmp(key, "aws.region")) {
+        if (kf_strlcpy(c->iam.region, value, sizeof(c->iam.region)) != 0 || !*value)
+            cerr(e, line, "%s: not a region name", full);
+        return;
+    }
+    if (!strcmp(key, "sasl.client.callback.handler.class")) {
+        if (strcmp(value, MSK_IAM_HANDLER) != 0)
+            cerr(e, line,
+                 "%s=%s: kferry cannot load Java callback handlers; it implements only MSK's "
+                 "IAM handler (" MSK_IAM_HANDLER ")",
+                 full, value);
+        js->iam_handler = line;
+        return;
+    }
+    if (!strcmp(key, "sasl.login.callback.handler.class")) {
+        if (strcmp(value, MSK_IAM_LOGIN_HANDLER) != 0)
+            cerr(e, line,
+                 "%s=%s: kferry cannot load Java callback handlers; it implements only MSK's "
+                 "IAM handler (" MSK_IAM_LOGIN_HANDLER "); for another OAuth provider use "
+                 "librdkafka's sasl.oauthbearer.method=oidc settings",
+                 full, value);
+        js->iam_login_handler = line;
+        return;
+    }
+    if (strcmp(key, "sasl.jaas.config") == 0 && strstr(value, "IAMLoginModule")) {
+        js->iam_jaas = line;
+        iam_jaas_options(c, full, value, e, line);
+        return;
+    }
+    if (strcmp(key, "sasl.jaas.config") == 0 && strstr(value, "OAuthBearerLoginModule")) {
+        js->oauth_jaas = line; /* MSK's OAUTHBEARER variant, checked in finish_iam */
+        return;
+    }
     if (strcmp(key, "sasl.jaas.config") == 0) {
+        js->other_jaas = line;
         add_jaas(c, full, value, roles, e, line);
         return;
     }
@@ -676,6 +760,58 @@ static void map_java_ssl(mc_cluster *cl, jset *js, errs *e) {
         snprintf(cl->trust_setting, sizeof(cl->trust_setting), "%s.%s", cl->alias, t);
     if (i)
         snprintf(cl->identity_setting, sizeof(cl->identity_setting), "%s.%s", cl->alias, i);
+}
+
+/* MSK IAM, from MM2's lines: AWS_MSK_IAM + IAMLoginModule (+ the client
+ * callback handler), or OAUTHBEARER + OAuthBearerLoginModule + MSK's
+ * login callback handler.  Either way librdkafka gets OAUTHBEARER and
+ * kferry's token refresh callback (mskiam.c). */
+static void finish_iam(mc_cluster *cl, const jset *js, errs *e) {
+    const char *a = cl->alias;
+    int line = js->iam_mech ? js->iam_mech : js->iam_jaas ? js->iam_jaas : js->iam_login_handler;
+    if (js->iam_login_handler && !js->oauth_jaas && !js->iam_jaas)
+        cerr(e, js->iam_login_handler,
+             "%s.sasl.login.callback.handler.class is MSK's IAM handler: %s.sasl.jaas.config "
+             "must be org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule "
+             "required;",
+             a, a);
+    if (js->oauth_jaas && !js->iam_login_handler)
+        cerr(e, js->oauth_jaas,
+             "%s.sasl.jaas.config: OAuthBearerLoginModule needs a login callback handler; kferry "
+             "implements MSK's (%s.sasl.login.callback.handler.class=" MSK_IAM_LOGIN_HANDLER
+             "); for another OAuth provider use librdkafka's sasl.oauthbearer.method=oidc",
+             a, a);
+    if (js->iam_jaas && !js->iam_mech)
+        cerr(e, js->iam_jaas,
+             "%s.sasl.jaas.config uses MSK's IAMLoginModule: set %s.sasl.mechanism=AWS_MSK_IAM", a,
+             a);
+    if (js->iam_handler && !js->iam_mech && !js->iam_login_handler)
+        cerr(e, js->iam_handler,
+             "%s.sasl.client.callback.handler.class is MSK's IAM handler: set "
+             "%s.sasl.mechanism=AWS_MSK_IAM",
+             a, a);
+    if (!js->iam_mech && !js->iam_login_handler)
+        return;
+    if (js->other_jaas)
+        cerr(e, js->other_jaas,
+             "%s.sasl.jaas.config: a PLAIN/SCRAM login cannot be used with MSK IAM", a);
+    const char *m = mc_prop(cl, "sasl.mechanism");
+    if (js->iam_login_handler && !js->iam_mech && (!m || strcasecmp(m, "OAUTHBEARER")))
+        cerr(e, js->iam_login_handler,
+             "%s: MSK's IAMOAuthBearerLoginCallbackHandler needs %s.sasl.mechanism=OAUTHBEARER", a,
+             a);
+    const char *p = mc_prop(cl, "security.protocol");
+    if (!p || (strcasecmp(p, "SASL_SSL") && strcasecmp(p, "SASL_PLAINTEXT")))
+        cerr(e, line, "%s: MSK IAM needs %s.security.protocol=SASL_SSL (it is %s)", a, a,
+             p ? p : "PLAINTEXT, the default");
+    else if (!strcasecmp(p, "SASL_PLAINTEXT"))
+        kf_warn("config",
+                "%s:%d: %s: MSK IAM over SASL_PLAINTEXT: MSK itself takes IAM over TLS only "
+                "(port 9098); this works only with kferry-broker's emulation",
+                e->file, line, a);
+    cl->iam.enabled = 1;
+    if (cluster_add(cl, "sasl.mechanism", "OAUTHBEARER", MC_CLIENT_ANY))
+        cerr(e, line, "out of memory");
 }
 
 /* --- the loader ---------------------------------------------------------------- */
@@ -1079,10 +1215,14 @@ int mc_load(mirror_config *c, const char *path) {
         add_client_prop(cl2, p->key, dot + 1, p->value, raw ? raw[i] : NULL, p->line, &e,
                         cl2 == &c->src, &js[cl2 == &c->src ? 0 : 1]);
     }
-    if (c->src.alias)
+    if (c->src.alias) {
         map_java_ssl(&c->src, &js[0], &e);
-    if (c->tgt.alias)
+        finish_iam(&c->src, &js[0], &e);
+    }
+    if (c->tgt.alias) {
         map_java_ssl(&c->tgt, &js[1], &e);
+        finish_iam(&c->tgt, &js[1], &e);
+    }
     for (size_t i = 0; raw && i < c->props.count; i++)
         free(raw[i]);
     free(raw);

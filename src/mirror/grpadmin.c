@@ -5,6 +5,7 @@
  * costs at most timeout_ms and never blocks a shutdown for longer.
  */
 #include "mirror/grpadmin.h"
+#include "mirror/mskiam.h"
 
 #include "common/util.h"
 #include "mirror/topics.h"
@@ -68,6 +69,7 @@ rd_kafka_t *ga_group_handle(rd_kafka_t *rk) {
         goto done;
     }
     rd_kafka_t *h = rd_kafka_new(RD_KAFKA_CONSUMER, dup, eb, sizeof(eb));
+    mskiam_handle(h);
     if (!h) {
         rd_kafka_conf_destroy(dup);
         goto done;
