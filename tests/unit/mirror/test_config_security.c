@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "migrate/demo_pki.h"
 #include "mirror/config.h"
+#include "mirror/mskiam.h"
 #include "mirror/config_int.h"
 #include "mirror/conndiag.h"
 
@@ -571,6 +572,127 @@ static void test_conndiag(void **state) {
              "cannot reach a");
 }
 
+/* --- MSK IAM ---------------------------------------------------------------- */
+
+#define MSK_LINES                                                                                  \
+    "b.security.protocol = SASL_SSL\n"                                                             \
+    "b.sasl.mechanism = AWS_MSK_IAM\n"                                                             \
+    "b.sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required;\n"                 \
+    "b.sasl.client.callback.handler.class = "                                                      \
+    "software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
+
+static void test_msk_iam_mm2_lines(void **state) {
+    (void)state;
+    mirror_config c;
+    char out[8192];
+    assert_int_equal(load(&c, BASE MSK_LINES, 0, out, sizeof(out)), 0);
+    assert_true(c.tgt.iam.enabled);
+    assert_false(c.src.iam.enabled);
+    assert_string_equal(mc_prop(&c.tgt, "sasl.mechanism"), "OAUTHBEARER");
+    assert_null(mc_prop(&c.tgt, "sasl.client.callback.handler.class"));
+    assert_string_equal(c.tgt.iam.profile, "");
+    mc_free(&c);
+
+    /* the JAAS options, quoted and bare */
+    assert_int_equal(
+        load(&c,
+             BASE "b.security.protocol = SASL_SSL\n"
+                  "b.sasl.mechanism = AWS_MSK_IAM\n"
+                  "b.sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required "
+                  "awsProfileName=\"prod\" awsRoleArn=\"arn:aws:iam::123456789012:role/mirror\" "
+                  "awsRoleSessionName=\"kf\" awsStsRegion=\"eu-west-1\" awsDebugCreds=true;\n"
+                  "b.aws.region = eu-central-1\n",
+             0, out, sizeof(out)),
+        0);
+    assert_true(c.tgt.iam.enabled);
+    assert_string_equal(c.tgt.iam.profile, "prod");
+    assert_string_equal(c.tgt.iam.role_arn, "arn:aws:iam::123456789012:role/mirror");
+    assert_string_equal(c.tgt.iam.role_session, "kf");
+    assert_string_equal(c.tgt.iam.sts_region, "eu-west-1");
+    assert_string_equal(c.tgt.iam.region, "eu-central-1");
+    assert_true(c.tgt.iam.debug_creds);
+    char region[32], err[512];
+    assert_int_equal(mskiam_region(&c.tgt, region, sizeof(region), err, sizeof(err)), 0);
+    assert_string_equal(region, "eu-central-1");
+    mc_free(&c);
+
+    /* MSK's OAUTHBEARER variant */
+    assert_int_equal(
+        load(&c,
+             BASE "b.security.protocol = SASL_SSL\n"
+                  "b.sasl.mechanism = OAUTHBEARER\n"
+                  "b.sasl.jaas.config = "
+                  "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n"
+                  "b.sasl.login.callback.handler.class = "
+                  "software.amazon.msk.auth.iam.IAMOAuthBearerLoginCallbackHandler\n",
+             0, out, sizeof(out)),
+        0);
+    assert_true(c.tgt.iam.enabled);
+    mc_free(&c);
+}
+
+static void test_msk_iam_region(void **state) {
+    (void)state;
+    mirror_config c;
+    char out[8192], region[32], err[512];
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    assert_int_equal(
+        load(&c,
+             "clusters = a, b\na.bootstrap.servers = h1:9092\n"
+             "b.bootstrap.servers = b-1.demo.x1y2z3.c2.kafka.ap-southeast-2.amazonaws.com:9098,"
+             "b-2.demo.x1y2z3.c2.kafka.ap-southeast-2.amazonaws.com:9098\n"
+             "a->b.enabled = true\n" MSK_LINES,
+             0, out, sizeof(out)),
+        0);
+    assert_int_equal(mskiam_region(&c.tgt, region, sizeof(region), err, sizeof(err)), 0);
+    assert_string_equal(region, "ap-southeast-2");
+    setenv("AWS_REGION", "us-west-2", 1);
+    assert_int_equal(mskiam_region(&c.tgt, region, sizeof(region), err, sizeof(err)), 0);
+    assert_string_equal(region, "us-west-2");
+    unsetenv("AWS_REGION");
+    mc_free(&c);
+    /* a private DNS name says nothing: the error names the setting */
+    assert_int_equal(load(&c, BASE MSK_LINES, 0, out, sizeof(out)), 0);
+    assert_int_equal(mskiam_region(&c.tgt, region, sizeof(region), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "b.aws.region"));
+    mc_free(&c);
+}
+
+static void test_msk_iam_errors(void **state) {
+    (void)state;
+    mirror_config c;
+    char out[8192];
+    /* the module without the mechanism */
+    assert_int_not_equal(
+        load(&c,
+             BASE "b.security.protocol = SASL_SSL\n"
+                  "b.sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required;\n",
+             0, out, sizeof(out)),
+        0);
+    assert_non_null(strstr(out, "set b.sasl.mechanism=AWS_MSK_IAM"));
+    /* IAM without TLS+SASL */
+    assert_int_not_equal(load(&c, BASE "b.sasl.mechanism = AWS_MSK_IAM\n", 0, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "b.security.protocol=SASL_SSL"));
+    /* another Java callback handler */
+    assert_int_not_equal(load(&c,
+                              BASE "b.security.protocol = SASL_SSL\n"
+                                   "b.sasl.client.callback.handler.class = com.example.Handler\n",
+                              0, out, sizeof(out)),
+                         0);
+    assert_non_null(strstr(out, "cannot load Java callback handlers"));
+    /* OAuthBearerLoginModule without MSK's handler */
+    assert_int_not_equal(
+        load(&c,
+             BASE "b.security.protocol = SASL_SSL\n"
+                  "b.sasl.mechanism = OAUTHBEARER\n"
+                  "b.sasl.jaas.config = "
+                  "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n",
+             0, out, sizeof(out)),
+        0);
+    assert_non_null(strstr(out, "sasl.oauthbearer.method=oidc"));
+}
+
 int main(void) {
     kf_log_set_level(KF_LOG_ERR);
     const struct CMUnitTest tests[] = {
@@ -585,6 +707,9 @@ int main(void) {
         cmocka_unit_test(test_keystore_errors),
         cmocka_unit_test(test_pkcs12_certs),
         cmocka_unit_test(test_conndiag),
+        cmocka_unit_test(test_msk_iam_mm2_lines),
+        cmocka_unit_test(test_msk_iam_region),
+        cmocka_unit_test(test_msk_iam_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
