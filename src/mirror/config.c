@@ -1421,4 +1421,18 @@ void mc_print_reference(void) {
            "(a Java client setting such as `max.poll.records`) is ignored with a warning naming "
            "the full key, unless it is a near-miss of a librdkafka property (an error with "
            "\"did you mean\").\n");
+    printf("\nMSK IAM (MirrorMaker 2's aws-msk-iam-auth lines, taken unchanged; docs/MSK.md):\n\n"
+           "| key | meaning |\n|---|---|\n"
+           "| `<alias>.sasl.mechanism` | `AWS_MSK_IAM`: kferry signs MSK IAM tokens and hands "
+           "them to librdkafka as SASL/OAUTHBEARER. |\n"
+           "| `<alias>.sasl.jaas.config` | `" MSK_IAM_MODULE " required` with the options "
+           "`awsProfileName`, `awsRoleArn`, `awsRoleSessionName`, `awsStsRegion`, `awsDebugCreds`; "
+           "or `OAuthBearerLoginModule` with the handler below. |\n"
+           "| `<alias>.sasl.client.callback.handler.class` | `" MSK_IAM_HANDLER "` (the only "
+           "handler accepted). |\n"
+           "| `<alias>.sasl.login.callback.handler.class` | `" MSK_IAM_LOGIN_HANDLER
+           "` with `sasl.mechanism=OAUTHBEARER` (MSK's OAUTHBEARER form). |\n"
+           "| `<alias>.aws.region` | The region tokens are signed for. Default: `AWS_REGION`, "
+           "`AWS_DEFAULT_REGION`, else the region in the broker host names "
+           "(`b-1.<cluster>.<id>.c2.kafka.<region>.amazonaws.com`). |\n");
 }
