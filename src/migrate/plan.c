@@ -203,7 +203,7 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     }
     json_object_set_new(inv, "connection", connection(cl, d.result, d.message, why));
     if (cn->auth_failed || !strncmp(d.result, "sasl_", 5) || !strncmp(d.result, "tls_", 4) ||
-        !strcmp(d.result, "plaintext_to_tls"))
+        !strncmp(d.result, "iam_", 4) || !strcmp(d.result, "plaintext_to_tls"))
         plan_check(p, "authentication", "blocker", cl->alias, "cluster", cl->alias,
                    "%s cluster %s: %s (librdkafka: %s)", role, cl->alias, d.message, why);
     else

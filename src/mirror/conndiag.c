@@ -9,6 +9,7 @@
  * Disconnected: connecting to a PLAINTEXT broker listener?".
  */
 #include "mirror/conndiag.h"
+#include "mirror/mskiam.h"
 
 #include "common/util.h"
 
@@ -112,6 +113,26 @@ void conndiag_classify(const mc_cluster *cl, int err, const char *reason, conn_d
                  "one it enables",
                  a, boot, mech ? mech : "?", off[0] ? " (it offers " : "", off, off[0] ? ")" : "",
                  a);
+    } else if (cl->iam.enabled && (has(r, "OAUTHBEARER token") || has(r, "no AWS credentials"))) {
+        /* kferry's own token callback failed: the credential chain */
+        d->result = "iam_credentials";
+        char why[700];
+        mskiam_last_error(cl, why, sizeof(why));
+        snprintf(d->message, n,
+                 "MSK IAM on %s (%s): no token could be made: %s (see docs/MSK.md for the "
+                 "credential sources kferry tries)",
+                 a, boot, why[0] ? why : r);
+    } else if (cl->iam.enabled &&
+               (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || has(r, "SASL authentication error") ||
+                has(r, "Authentication failed"))) {
+        d->result = "iam_authentication_failed";
+        char who[512];
+        mskiam_describe(cl, who, sizeof(who));
+        snprintf(d->message, n,
+                 "MSK IAM authentication failed on %s (%s): the broker refused the token%s%s: "
+                 "check the secret key of these credentials, the clock, the region and that the "
+                 "identity's IAM policy allows kafka-cluster:Connect on this cluster",
+                 a, boot, who[0] ? " of " : "", who[0] ? who + 11 : "");
     } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || has(r, "SASL authentication error") ||
                has(r, "Authentication failed")) {
         d->result = "sasl_authentication_failed";
