@@ -222,10 +222,10 @@ static int hdr_canon(const char *name, const char *value, hdr *h) {
 }
 
 int kf_sigv4_sign_headers(const char *method, const char *host, const char *path,
-                          const kf_sigv4_param *query, size_t nquery,
-                          const kf_sigv4_param *headers, size_t nheaders, const void *body,
-                          size_t bodylen, const char *service, const char *region,
-                          const kf_aws_creds *c, int64_t t, char amzdate[17], kf_buf *authz) {
+                          const kf_sigv4_param *query, size_t nquery, const kf_sigv4_param *headers,
+                          size_t nheaders, const void *body, size_t bodylen, const char *service,
+                          const char *region, const kf_aws_creds *c, int64_t t, char amzdate[17],
+                          kf_buf *authz) {
     if (nheaders > 32)
         return -1;
     kf_sigv4_amzdate(t, amzdate);
@@ -280,7 +280,8 @@ int kf_sigv4_sign_headers(const char *method, const char *host, const char *path
         char sig[65];
         kf_sigv4_sign(c->secret_key, amzdate, region, service, (const char *)creq.data, sig);
         char head[512];
-        int n = snprintf(head, sizeof(head), "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=",
+        int n = snprintf(head, sizeof(head),
+                         "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=",
                          c->access_key, amzdate, region, service);
         if (n < 0 || n >= (int)sizeof(head))
             rc = -1;

@@ -78,10 +78,10 @@ int kf_sigv4_presign(const char *host, const char *path, const char *service, co
  * <amzdate>", "X-Amz-Security-Token: <token>" (when there is one) and
  * "Authorization: <authz>".  0 or -1. */
 int kf_sigv4_sign_headers(const char *method, const char *host, const char *path,
-                          const kf_sigv4_param *query, size_t nquery,
-                          const kf_sigv4_param *headers, size_t nheaders, const void *body,
-                          size_t bodylen, const char *service, const char *region,
-                          const kf_aws_creds *c, int64_t t, char amzdate[17], kf_buf *authz);
+                          const kf_sigv4_param *query, size_t nquery, const kf_sigv4_param *headers,
+                          size_t nheaders, const void *body, size_t bodylen, const char *service,
+                          const char *region, const kf_aws_creds *c, int64_t t, char amzdate[17],
+                          kf_buf *authz);
 
 /* base64url without padding, and its inverse (padding and the standard
  * alphabet's + and / are accepted too).  decode: 0 or -1 on bad input. */

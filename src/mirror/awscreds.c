@@ -65,8 +65,7 @@ struct awscreds {
 
 /* snprintf for messages and URLs, where cutting a too-long text short is
  * the intended outcome. */
-__attribute__((format(printf, 3, 4))) static void say(char *out, size_t len, const char *fmt,
-                                                      ...) {
+__attribute__((format(printf, 3, 4))) static void say(char *out, size_t len, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(out, len, fmt, ap);
@@ -115,7 +114,7 @@ static int fill(kf_aws_creds *out, const char *ak, const char *sk, const char *t
     if (expiration && *expiration && awscreds_parse_time(expiration, &out->expires_ms) != 0) {
         OPENSSL_cleanse(out, sizeof(*out));
         say(why, wl, "bad Expiration '%.64s' (want ISO 8601, e.g. 2026-12-02T18:00:00Z)",
-                 expiration);
+            expiration);
         return -1;
     }
     return 0;
@@ -139,12 +138,11 @@ static int digits(const char **p, int n, int *out) {
 int awscreds_parse_time(const char *s, int64_t *ms) {
     const char *p = s;
     int Y, M, D, h, m, sec, frac_ms = 0;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' '))
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D) ||
+        (*p != 'T' && *p != 't' && *p != ' '))
         return -1;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
-        digits(&p, 2, &sec))
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &sec))
         return -1;
     if (*p == '.' || *p == ',') {
         p++;
@@ -570,8 +568,7 @@ static int run_process(char **argv, kf_buf *out, char *why, size_t wl) {
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     if (timed_out) {
-        say(why, wl, "'%.200s' did not finish within %d s", argv[0],
-                 PROCESS_TIMEOUT_MS / 1000);
+        say(why, wl, "'%.200s' did not finish within %d s", argv[0], PROCESS_TIMEOUT_MS / 1000);
         return -1;
     }
     if (too_big) {
@@ -584,7 +581,7 @@ static int run_process(char **argv, kf_buf *out, char *why, size_t wl) {
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         say(why, wl, "'%.200s' exited with status %d", argv[0],
-                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         return -1;
     }
     kf_buf_append(out, "", 1);
@@ -613,8 +610,8 @@ static int credential_process(const char *cmd, kf_aws_creds *out, char *why, siz
         json_t *j = json_loadb((const char *)b.data, b.len, 0, &je);
         json_t *ver = j ? json_object_get(j, "Version") : NULL;
         if (!json_is_object(j)) {
-            say(why, wl, "'%.200s' did not print a JSON object (line %d: %.100s)", argv[0],
-                     je.line, je.text);
+            say(why, wl, "'%.200s' did not print a JSON object (line %d: %.100s)", argv[0], je.line,
+                je.text);
             rc = -1;
         } else if (!json_is_integer(ver) || json_integer_value(ver) != 1) {
             say(why, wl, "'%.200s' printed JSON without \"Version\": 1", argv[0]);
@@ -680,9 +677,8 @@ static void xml_free_secret(char *t) {
 
 /* POSTs the form to STS, signed with signer unless NULL; the answer's
  * Credentials go to out.  -1 with why naming the URL and the status. */
-static int sts_call(const awscreds *p, const char *action, const kf_sigv4_param *form,
-                    size_t nform, const kf_aws_creds *signer, kf_aws_creds *out, char *why,
-                    size_t wl) {
+static int sts_call(const awscreds *p, const char *action, const kf_sigv4_param *form, size_t nform,
+                    const kf_aws_creds *signer, kf_aws_creds *out, char *why, size_t wl) {
     char url[2048], auth[512], path[1024];
     sts_url(p, url, sizeof(url));
     if (url_split(url, auth, sizeof(auth), path, sizeof(path)) != 0) {
@@ -709,15 +705,14 @@ static int sts_call(const awscreds *p, const char *action, const kf_sigv4_param 
         if (signer) {
             kf_sigv4_param h[] = {{"Content-Type", ctype}};
             char amzdate[17];
-            rc = kf_sigv4_sign_headers("POST", auth, path, NULL, 0, h, 1, body.data, body.len,
-                                       "sts", sts_region(p), signer, kf_wall_ms() / 1000, amzdate,
-                                       &az);
+            rc =
+                kf_sigv4_sign_headers("POST", auth, path, NULL, 0, h, 1, body.data, body.len, "sts",
+                                      sts_region(p), signer, kf_wall_ms() / 1000, amzdate, &az);
             if (rc == 0) {
                 say(line, sizeof(line), "X-Amz-Date: %s", amzdate);
                 hl = curl_slist_append(hl, line);
                 if (signer->session_token[0]) {
-                    say(line, sizeof(line), "X-Amz-Security-Token: %s",
-                             signer->session_token);
+                    say(line, sizeof(line), "X-Amz-Security-Token: %s", signer->session_token);
                     hl = curl_slist_append(hl, line);
                 }
                 say(line, sizeof(line), "Authorization: %s", (const char *)az.data);
@@ -734,8 +729,8 @@ static int sts_call(const awscreds *p, const char *action, const kf_sigv4_param 
     }
     long status = 0;
     char cerr[CURL_ERROR_SIZE + 64];
-    if (http_do("POST", url, hl, (const char *)body.data, body.len, STS_CONNECT_MS, STS_TOTAL_MS,
-                0, &resp, &status, cerr, sizeof(cerr)) != 0) {
+    if (http_do("POST", url, hl, (const char *)body.data, body.len, STS_CONNECT_MS, STS_TOTAL_MS, 0,
+                &resp, &status, cerr, sizeof(cerr)) != 0) {
         say(why, wl, "%s at %s: %s", action, url, cerr);
         rc = -1;
         goto done;
@@ -746,8 +741,8 @@ static int sts_call(const awscreds *p, const char *action, const kf_sigv4_param 
     if (status != 200) {
         char *code = root ? xml_text(root, "Code") : NULL;
         char *msg = root ? xml_text(root, "Message") : NULL;
-        say(why, wl, "%s at %s: HTTP %ld%s%.100s%s%.300s", action, url, status,
-                 code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
+        say(why, wl, "%s at %s: HTTP %ld%s%.100s%s%.300s", action, url, status, code ? " " : "",
+            code ? code : "", msg ? ": " : "", msg ? msg : "");
         xmlFree(code);
         xmlFree(msg);
         rc = -1;
@@ -806,7 +801,7 @@ static int web_identity(const awscreds *p, const char *token_file, const char *r
                         const char *session, kf_aws_creds *out, char *why, size_t wl) {
     kf_buf tok;
     kf_buf_init(&tok, 0);
-    if (kf_read_file(token_file, &tok, 64 * 1024) != 0) {
+    if (kf_read_file(token_file, &tok, MAX_RESPONSE) != 0) {
         say(why, wl, "cannot read the token file %.300s: %s", token_file, strerror(errno));
         kf_buf_free(&tok);
         return -1;
@@ -843,7 +838,7 @@ static int src_env(kf_aws_creds *out, char *src, size_t sl, char *why, size_t wl
     }
     if (!ak || !sk) {
         say(why, wl, "%s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                 ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+            ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
     if (fill(out, ak, sk, env("AWS_SESSION_TOKEN"), env("AWS_CREDENTIAL_EXPIRATION"), why, wl))
@@ -861,8 +856,8 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
     int rc = 0;
     if (!pr.found[0] && !pr.found[1]) {
         say(why, wl, "profile '%s' not found in %s%s or %s%s", name, pr.path[0],
-                 pr.readable[0] ? "" : " (unreadable or missing)", pr.path[1],
-                 pr.readable[1] ? "" : " (unreadable or missing)");
+            pr.readable[0] ? "" : " (unreadable or missing)", pr.path[1],
+            pr.readable[1] ? "" : " (unreadable or missing)");
         rc = must_exist ? -1 : 0;
         goto done;
     }
@@ -881,8 +876,7 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
             default_session(p, session, sizeof(session));
         char w2[WHY];
         if (prof_get(&pr, "mfa_serial")) {
-            say(why, wl, "profile '%s': mfa_serial is not supported (no terminal to ask)",
-                     name);
+            say(why, wl, "profile '%s': mfa_serial is not supported (no terminal to ask)", name);
             rc = -1;
         } else if (wif) {
             rc = web_identity(p, wif, role, session, out, w2, sizeof(w2)) == 0 ? 1 : -1;
@@ -892,17 +886,16 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
                 say(src, sl, "web identity of profile '%s' (role %s)", name, role);
         } else if (!sp) {
             say(why, wl,
-                     "profile '%s' has role_arn without source_profile (credential_source is "
-                     "not supported)",
-                     name);
+                "profile '%s' has role_arn without source_profile (credential_source is "
+                "not supported)",
+                name);
             rc = -1;
         } else {
             kf_aws_creds base;
             char bsrc[SRC];
             if (!strcmp(sp, name)) { /* its own static keys, as the SDKs allow */
                 if (!ak || !sk) {
-                    say(why, wl, "profile '%s' is its own source_profile but has no keys",
-                             name);
+                    say(why, wl, "profile '%s' is its own source_profile but has no keys", name);
                     rc = -1;
                 } else if (fill(&base, ak, sk, prof_get(&pr, "aws_session_token"), NULL, w2,
                                 sizeof(w2)) != 0) {
@@ -910,27 +903,26 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
                     rc = -1;
                 } else {
                     say(bsrc, sizeof(bsrc), "profile '%s' in %s", name,
-                             prof_file(&pr, "aws_access_key_id"));
+                        prof_file(&pr, "aws_access_key_id"));
                     rc = 1;
                 }
             } else if (depth >= MAX_PROFILE_DEPTH) {
-                say(why, wl, "profile '%s': source_profile chain longer than %d (a loop?)",
-                         name, MAX_PROFILE_DEPTH);
+                say(why, wl, "profile '%s': source_profile chain longer than %d (a loop?)", name,
+                    MAX_PROFILE_DEPTH);
                 rc = -1;
             } else {
-                rc = resolve_profile(p, sp, 1, depth + 1, &base, bsrc, sizeof(bsrc), w2,
-                                     sizeof(w2));
+                rc =
+                    resolve_profile(p, sp, 1, depth + 1, &base, bsrc, sizeof(bsrc), w2, sizeof(w2));
                 if (rc != 1) {
                     say(why, wl, "profile '%s' (source_profile '%s'): %s", name, sp,
-                             rc == 0 ? "it has no credentials" : w2);
+                        rc == 0 ? "it has no credentials" : w2);
                     rc = -1;
                 }
             }
             if (rc == 1) {
                 if (assume_role(p, role, session, prof_get(&pr, "external_id"), &base, out, w2,
                                 sizeof(w2)) != 0) {
-                    say(why, wl, "profile '%s' (role %s with %s): %s", name, role, bsrc,
-                             w2);
+                    say(why, wl, "profile '%s' (role %s with %s): %s", name, role, bsrc, w2);
                     rc = -1;
                 } else {
                     say(src, sl, "profile '%s' (role %s via %s)", name, role, bsrc);
@@ -942,9 +934,9 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
         char w2[WHY];
         if (!ak || !sk) {
             say(why, wl, "profile '%s' in %s has %s without %s", name,
-                     prof_file(&pr, ak ? "aws_access_key_id" : "aws_secret_access_key"),
-                     ak ? "aws_access_key_id" : "aws_secret_access_key",
-                     ak ? "aws_secret_access_key" : "aws_access_key_id");
+                prof_file(&pr, ak ? "aws_access_key_id" : "aws_secret_access_key"),
+                ak ? "aws_access_key_id" : "aws_secret_access_key",
+                ak ? "aws_secret_access_key" : "aws_access_key_id");
             rc = -1;
         } else if (fill(out, ak, sk, prof_get(&pr, "aws_session_token"), NULL, w2, sizeof(w2))) {
             say(why, wl, "profile '%s': %s", name, w2);
@@ -957,7 +949,7 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
         char w2[WHY];
         if (credential_process(proc, out, w2, sizeof(w2)) != 0) {
             say(why, wl, "credential_process of profile '%s' (%s): %s", name,
-                     prof_file(&pr, "credential_process"), w2);
+                prof_file(&pr, "credential_process"), w2);
             rc = -1;
         } else {
             say(src, sl, "credential_process of profile '%s'", name);
@@ -965,7 +957,7 @@ static int resolve_profile(const awscreds *p, const char *name, int must_exist, 
         }
     } else {
         say(why, wl, "profile '%s' has no credentials (no keys, credential_process or role_arn)",
-                 name);
+            name);
         rc = 0;
     }
 done:
@@ -973,17 +965,16 @@ done:
     return rc;
 }
 
-static int src_web_identity(const awscreds *p, kf_aws_creds *out, char *src, size_t sl,
-                            char *why, size_t wl) {
+static int src_web_identity(const awscreds *p, kf_aws_creds *out, char *src, size_t sl, char *why,
+                            size_t wl) {
     const char *tf = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = env("AWS_ROLE_ARN");
     if (!tf && !role) {
         say(why, wl, "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set");
         return 0;
     }
     if (!tf || !role) {
-        say(why, wl, "%s is set but %s is not",
-                 tf ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
-                 tf ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
+        say(why, wl, "%s is set but %s is not", tf ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
+            tf ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
         return -1;
     }
     char session[256];
@@ -1042,8 +1033,7 @@ static int src_container(kf_aws_creds *out, char *src, size_t sl, char *why, siz
     const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (!rel && !full) {
-        say(why, wl,
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set");
+        say(why, wl, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set");
         return 0;
     }
     char url[2048];
@@ -1053,9 +1043,9 @@ static int src_container(kf_aws_creds *out, char *src, size_t sl, char *why, siz
         say(url, sizeof(url), "%s", full);
     if (!rel && !ecs_host_ok(url)) {
         say(why, wl,
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI %.300s: plain http only to a loopback "
-                 "address or the ECS/EKS agent (169.254.170.2, 169.254.170.23)",
-                 url);
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI %.300s: plain http only to a loopback "
+            "address or the ECS/EKS agent (169.254.170.2, 169.254.170.23)",
+            url);
         return -1;
     }
     char authz[4096] = "";
@@ -1064,9 +1054,10 @@ static int src_container(kf_aws_creds *out, char *src, size_t sl, char *why, siz
     if (tf) {
         kf_buf t;
         kf_buf_init(&t, 0);
-        if (kf_read_file(tf, &t, sizeof(authz) - 1) != 0) {
-            say(why, wl, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %.300s: %s",
-                     tf, strerror(errno));
+        int rd = kf_read_file(tf, &t, MAX_RESPONSE);
+        if (rd != 0 || t.len >= sizeof(authz)) {
+            say(why, wl, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %.300s: %s", tf,
+                rd != 0 ? strerror(errno) : "longer than 4 KiB");
             kf_buf_free(&t);
             return -1;
         }
@@ -1282,7 +1273,7 @@ static int fetch(const awscreds *p, kf_aws_creds *out, char *src, size_t sl, cha
     if (rc != 1) {
         kf_buf_append(&tried, "", 1);
         say(err, errlen, "no AWS credentials: %s",
-                 kf_buf_ok(&tried) && tried.data ? (const char *)tried.data : "out of memory");
+            kf_buf_ok(&tried) && tried.data ? (const char *)tried.data : "out of memory");
         OPENSSL_cleanse(out, sizeof(*out));
     }
     kf_buf_free(&tried);
@@ -1323,7 +1314,7 @@ awscreds *awscreds_new(const awscreds_opts *o, char *err, size_t errlen) {
     }
     if (p->role_arn && strncmp(p->role_arn, "arn:", 4) != 0) {
         say(err, errlen, "awsRoleArn '%.200s' is not an ARN (arn:aws:iam::<account>:role/<name>)",
-                 p->role_arn);
+            p->role_arn);
         awscreds_free(p);
         return NULL;
     }
@@ -1333,8 +1324,8 @@ awscreds *awscreds_new(const awscreds_opts *o, char *err, size_t errlen) {
                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@-_") !=
              strlen(p->role_session))) {
         say(err, errlen,
-                 "awsRoleSessionName '%.80s': 2 to 64 characters of letters, digits and +=,.@-_",
-                 p->role_session);
+            "awsRoleSessionName '%.80s': 2 to 64 characters of letters, digits and +=,.@-_",
+            p->role_session);
         awscreds_free(p);
         return NULL;
     }
@@ -1379,8 +1370,9 @@ int awscreds_get(awscreds *p, kf_aws_creds *out, char *err, size_t errlen) {
     } else if (p->have && (p->cur.expires_ms == 0 || p->cur.expires_ms > now)) {
         /* The refresh failed but the cached set is still valid: use it
          * until it expires (the SDKs do the same), and say so. */
-        kf_warn(COMP, "refreshing AWS credentials failed, the current ones are still valid for "
-                      "%lld s: %s",
+        kf_warn(COMP,
+                "refreshing AWS credentials failed, the current ones are still valid for "
+                "%lld s: %s",
                 (long long)((p->cur.expires_ms - now) / 1000), err);
         *out = p->cur;
         rc = 0;

@@ -149,10 +149,11 @@ static void test_header_sign_vector(void **st) {
                      0);
     assert_string_equal(amzdate, "20150830T123600Z");
     kf_buf_append(&a, "", 1);
-    assert_string_equal((const char *)a.data,
-                        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/"
-                        "aws4_request, SignedHeaders=content-type;host;x-amz-date, "
-                        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+    assert_string_equal(
+        (const char *)a.data,
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/"
+        "aws4_request, SignedHeaders=content-type;host;x-amz-date, "
+        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
     /* A session token is signed; a header given twice is refused. */
     kf_buf_reset(&a);
     snprintf(c.session_token, sizeof(c.session_token), "tok");
@@ -161,7 +162,8 @@ static void test_header_sign_vector(void **st) {
                                            1440938160, amzdate, &a),
                      0);
     kf_buf_append(&a, "", 1);
-    assert_non_null(strstr((const char *)a.data, "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
+    assert_non_null(
+        strstr((const char *)a.data, "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
     kf_buf_reset(&a);
     kf_sigv4_param dup[] = {{"Host", "x"}};
     assert_int_equal(kf_sigv4_sign_headers("GET", "iam.amazonaws.com", "/", NULL, 0, dup, 1, "", 0,
@@ -172,10 +174,8 @@ static void test_header_sign_vector(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_s3_presign_vector),
-        cmocka_unit_test(test_header_sign_vector),
-        cmocka_unit_test(test_msk_token_round_trip),
-        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_s3_presign_vector),    cmocka_unit_test(test_header_sign_vector),
+        cmocka_unit_test(test_msk_token_round_trip), cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_bad_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
