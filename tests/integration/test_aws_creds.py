@@ -319,6 +319,10 @@ def test_refresh_before_expiry(aws, home):
         last = max(l["now_ms"] for l in lines if l["access_key"] == ak)
         exp = int(aws.issued[ak]["expires"] * 1000)
         assert last < exp
+        # replaced once less than a third of its life was left, not at the
+        # last moment: the last use still had more than ~2.3 s (a third of
+        # its 7-8 s, the Expiration having whole seconds) ahead of it
+        assert exp - last > 2000, (ak, exp - last)
         uses = keys.count(ak)
         assert uses >= 4, keys
     n_fetch = len(aws.requests(method="PUT"))
