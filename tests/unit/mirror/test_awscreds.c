@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,6 +274,59 @@ static void test_credential_process(void **st) {
     assert_non_null(strstr(err, "cannot run '/nonexistent/kf-cp'"));
 }
 
+typedef struct getter {
+    awscreds *p;
+    int rc;
+    char ak[129];
+} getter;
+
+static void *get_thread(void *arg) {
+    getter *g = arg;
+    kf_aws_creds c;
+    char err[4096];
+    for (int i = 0; i < 20; i++) {
+        g->rc |= awscreds_get(g->p, &c, err, sizeof(err));
+        snprintf(g->ak, sizeof(g->ak), "%s", c.access_key);
+    }
+    return NULL;
+}
+
+/* Callers in several threads at once (librdkafka's refresh callbacks):
+ * one fetch, everyone gets its result. */
+static void test_threads(void **st) {
+    (void)st;
+    char script[1024], count[512], err[512];
+    path_of("count", count, sizeof(count));
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\necho x >> '%s'\nsleep 0.2\n"
+             "echo '{\"Version\":1,\"AccessKeyId\":\"AKIATHREADS\",\"SecretAccessKey\":\"s\","
+             "\"Expiration\":\"2999-01-01T00:00:00Z\"}'\n",
+             count);
+    process_profile(script);
+    awscreds_opts o;
+    memset(&o, 0, sizeof(o));
+    o.profile = "proc";
+    awscreds *p = awscreds_new(&o, err, sizeof(err));
+    assert_non_null(p);
+    getter g[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&g[i], 0, sizeof(g[i]));
+        g[i].p = p;
+        assert_int_equal(pthread_create(&t[i], NULL, get_thread, &g[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(g[i].rc, 0);
+        assert_string_equal(g[i].ak, "AKIATHREADS");
+    }
+    awscreds_free(p);
+    kf_buf b;
+    assert_int_equal(kf_read_file(count, &b, 1 << 20), 0);
+    assert_int_equal(b.len, 2); /* the process ran once */
+    kf_buf_free(&b);
+}
+
 static void test_parse_time(void **st) {
     (void)st;
     int64_t ms;
@@ -353,6 +407,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_refresh_margin),
         cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
