@@ -343,3 +343,14 @@ def test_nothing_configured(home):
                  "instance metadata: skipped, no IMDSv2 token from %s/latest/api/token" % imds):
         assert part in err, err
     assert time.time() - t0 < 5
+
+
+def test_expired_answer_refused(aws, home):
+    """An endpoint that hands out a set that has expired already: an error,
+    not those credentials."""
+    aws.expiry_s = -60
+    proc, lines = run_tool(base_env(home, imds=aws.url))
+    assert proc.returncode == 1 and not lines
+    assert "instance metadata (IMDSv2, role %s) returned credentials that have already expired" % IMDS_ROLE \
+        in proc.stderr
+    assert len(aws.issued) == 1
