@@ -188,6 +188,122 @@ int kf_sigv4_presign(const char *host, const char *path, const char *service, co
     return rc;
 }
 
+typedef struct hdr {
+    char *name, *value;
+} hdr;
+
+static int cmp_hdr(const void *a, const void *b) {
+    return strcmp(((const hdr *)a)->name, ((const hdr *)b)->name);
+}
+
+/* Lower-cased name; value trimmed with inner runs of blanks collapsed. */
+static int hdr_canon(const char *name, const char *value, hdr *h) {
+    h->name = kf_strdup(name);
+    h->value = malloc(strlen(value) + 1);
+    if (!h->name || !h->value)
+        return -1;
+    for (char *p = h->name; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    size_t o = 0;
+    int space = 0;
+    for (const char *p = value; *p; p++) {
+        if (*p == ' ' || *p == '\t') {
+            space = 1;
+            continue;
+        }
+        if (space && o)
+            h->value[o++] = ' ';
+        space = 0;
+        h->value[o++] = *p;
+    }
+    h->value[o] = '\0';
+    return 0;
+}
+
+int kf_sigv4_sign_headers(const char *method, const char *host, const char *path,
+                          const kf_sigv4_param *query, size_t nquery, const kf_sigv4_param *headers,
+                          size_t nheaders, const void *body, size_t bodylen, const char *service,
+                          const char *region, const kf_aws_creds *c, int64_t t, char amzdate[17],
+                          kf_buf *authz) {
+    if (nheaders > 32)
+        return -1;
+    kf_sigv4_amzdate(t, amzdate);
+    hdr h[35];
+    size_t nh = 0;
+    int rc = 0;
+    memset(h, 0, sizeof(h));
+    for (size_t i = 0; i < nheaders && rc == 0; i++)
+        rc = hdr_canon(headers[i].name, headers[i].value ? headers[i].value : "", &h[nh++]);
+    if (rc == 0)
+        rc = hdr_canon("host", host, &h[nh++]);
+    if (rc == 0)
+        rc = hdr_canon("x-amz-date", amzdate, &h[nh++]);
+    if (rc == 0 && c->session_token[0])
+        rc = hdr_canon("x-amz-security-token", c->session_token, &h[nh++]);
+    for (size_t i = 0; rc == 0 && i < nh; i++)
+        for (size_t j = i + 1; j < nh; j++)
+            if (!strcmp(h[i].name, h[j].name))
+                rc = -1; /* a header given twice, or host / x-amz-date given by the caller */
+    kf_buf creq, signed_names;
+    kf_buf_init(&creq, 0);
+    kf_buf_init(&signed_names, 0);
+    if (rc == 0) {
+        qsort(h, nh, sizeof(*h), cmp_hdr);
+        kf_buf_append(&creq, method, strlen(method));
+        kf_buf_append(&creq, "\n", 1);
+        kf_sigv4_uri_encode(path, strlen(path), 1, &creq);
+        kf_buf_append(&creq, "\n", 1);
+        rc = kf_sigv4_canonical_query(query, nquery, &creq);
+        kf_buf_append(&creq, "\n", 1);
+        for (size_t i = 0; i < nh; i++) {
+            kf_buf_append(&creq, h[i].name, strlen(h[i].name));
+            kf_buf_append(&creq, ":", 1);
+            kf_buf_append(&creq, h[i].value, strlen(h[i].value));
+            kf_buf_append(&creq, "\n", 1);
+            if (i)
+                kf_buf_append(&signed_names, ";", 1);
+            kf_buf_append(&signed_names, h[i].name, strlen(h[i].name));
+        }
+        kf_buf_append(&signed_names, "", 1);
+        kf_buf_append(&creq, "\n", 1);
+        kf_buf_append(&creq, signed_names.data, signed_names.len ? signed_names.len - 1 : 0);
+        kf_buf_append(&creq, "\n", 1);
+        char ph[65];
+        kf_sha256_hex(body ? body : "", body ? bodylen : 0, ph);
+        kf_buf_append(&creq, ph, 64);
+        kf_buf_append(&creq, "", 1);
+        if (!kf_buf_ok(&creq) || !kf_buf_ok(&signed_names))
+            rc = -1;
+    }
+    if (rc == 0) {
+        char sig[65];
+        kf_sigv4_sign(c->secret_key, amzdate, region, service, (const char *)creq.data, sig);
+        char head[512];
+        int n = snprintf(head, sizeof(head),
+                         "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=",
+                         c->access_key, amzdate, region, service);
+        if (n < 0 || n >= (int)sizeof(head))
+            rc = -1;
+        else {
+            kf_buf_append(authz, head, (size_t)n);
+            kf_buf_append(authz, signed_names.data, signed_names.len - 1);
+            kf_buf_append(authz, ", Signature=", 12);
+            kf_buf_append(authz, sig, 64);
+            kf_buf_append(authz, "", 1);
+            authz->len--; /* NUL-terminated, not counted */
+            rc = kf_buf_ok(authz) ? 0 : -1;
+        }
+    }
+    kf_buf_free(&creq);
+    kf_buf_free(&signed_names);
+    for (size_t i = 0; i < nh; i++) {
+        free(h[i].name);
+        free(h[i].value);
+    }
+    return rc;
+}
+
 void kf_b64url_encode(const void *data, size_t len, kf_buf *out) {
     static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const unsigned char *d = data;

@@ -67,6 +67,22 @@ int kf_sigv4_presign(const char *host, const char *path, const char *service, co
                      const kf_sigv4_param *params, size_t nparams, const kf_aws_creds *c, int64_t t,
                      int expires, const char *payload_hash, kf_buf *url);
 
+/* Signs a request in the header form (an Authorization header), as STS
+ * and other query/form APIs take it.  host is the Host header as sent
+ * (with ":port" when the URL has one); path is unencoded; query holds the
+ * URL's parameters (raw values; may be NULL); headers are the other
+ * headers to sign (any case; values are trimmed and inner runs of spaces
+ * collapsed) besides host and x-amz-date, which are always signed, and
+ * x-amz-security-token, signed when the creds have a session token.  The
+ * payload hash is the body's SHA-256.  The caller sends "X-Amz-Date:
+ * <amzdate>", "X-Amz-Security-Token: <token>" (when there is one) and
+ * "Authorization: <authz>".  0 or -1. */
+int kf_sigv4_sign_headers(const char *method, const char *host, const char *path,
+                          const kf_sigv4_param *query, size_t nquery, const kf_sigv4_param *headers,
+                          size_t nheaders, const void *body, size_t bodylen, const char *service,
+                          const char *region, const kf_aws_creds *c, int64_t t, char amzdate[17],
+                          kf_buf *authz);
+
 /* base64url without padding, and its inverse (padding and the standard
  * alphabet's + and / are accepted too).  decode: 0 or -1 on bad input. */
 void kf_b64url_encode(const void *data, size_t len, kf_buf *out);

@@ -129,11 +129,53 @@ static void test_bad_tokens(void **st) {
     assert_int_equal(kf_msk_token_parse("", 0, &p, err, sizeof(err)), -1);
 }
 
+/* AWS's published header-signing example (IAM ListUsers, 2015-08-30, the
+ * SigV4 documentation's AKIDEXAMPLE key); the same value comes out of
+ * botocore's SigV4Auth for these inputs. */
+static void test_header_sign_vector(void **st) {
+    (void)st;
+    kf_aws_creds c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.access_key, sizeof(c.access_key), "AKIDEXAMPLE");
+    snprintf(c.secret_key, sizeof(c.secret_key), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    kf_sigv4_param q[] = {{"Version", "2010-05-08"}, {"Action", "ListUsers"}};
+    kf_sigv4_param h[] = {{"Content-Type", "application/x-www-form-urlencoded;  charset=utf-8 "}};
+    char amzdate[17];
+    kf_buf a;
+    kf_buf_init(&a, 0);
+    /* 2015-08-30T12:36:00Z */
+    assert_int_equal(kf_sigv4_sign_headers("GET", "iam.amazonaws.com", "/", q, 2, h, 1, "", 0,
+                                           "iam", "us-east-1", &c, 1440938160, amzdate, &a),
+                     0);
+    assert_string_equal(amzdate, "20150830T123600Z");
+    kf_buf_append(&a, "", 1);
+    assert_string_equal(
+        (const char *)a.data,
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/"
+        "aws4_request, SignedHeaders=content-type;host;x-amz-date, "
+        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+    /* A session token is signed; a header given twice is refused. */
+    kf_buf_reset(&a);
+    snprintf(c.session_token, sizeof(c.session_token), "tok");
+    assert_int_equal(kf_sigv4_sign_headers("POST", "sts.amazonaws.com", "/", NULL, 0, NULL, 0,
+                                           "Action=GetCallerIdentity", 24, "sts", "us-east-1", &c,
+                                           1440938160, amzdate, &a),
+                     0);
+    kf_buf_append(&a, "", 1);
+    assert_non_null(
+        strstr((const char *)a.data, "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
+    kf_buf_reset(&a);
+    kf_sigv4_param dup[] = {{"Host", "x"}};
+    assert_int_equal(kf_sigv4_sign_headers("GET", "iam.amazonaws.com", "/", NULL, 0, dup, 1, "", 0,
+                                           "iam", "us-east-1", &c, 1440938160, amzdate, &a),
+                     -1);
+    kf_buf_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_s3_presign_vector),
-        cmocka_unit_test(test_msk_token_round_trip),
-        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_s3_presign_vector),    cmocka_unit_test(test_header_sign_vector),
+        cmocka_unit_test(test_msk_token_round_trip), cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_bad_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
