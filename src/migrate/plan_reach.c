@@ -183,12 +183,27 @@ static rd_kafka_resp_err_t handshake(rd_kafka_conf_t *conf, plan_conn *cn, int t
         kf_strlcpy(cn->last_error, eb, sizeof(cn->last_error));
         return RD_KAFKA_RESP_ERR__INVALID_ARG;
     }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms > 0 ? timeout_ms : 1);
-    if (md)
-        rd_kafka_metadata_destroy(md);
+    /* In slices: librdkafka retries a refused handshake or login until the
+     * timeout, but its error event says at once that it will not work. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int64_t end = kf_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+    for (;;) {
+        int left = (int)(end - kf_now_ms());
+        if (left <= 0)
+            break;
+        const struct rd_kafka_metadata *md = NULL;
+        e = rd_kafka_metadata(rk, 0, NULL, &md, left < 250 ? left : 250);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (!e)
+            break;
+        rd_kafka_poll(rk, 0); /* error events, with the reason, reach the error callback */
+        if (cn->auth_failed || cn->last_code == RD_KAFKA_RESP_ERR__SSL ||
+            cn->last_code == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+            break;
+    }
     if (e)
-        rd_kafka_poll(rk, 100); /* error events, with the reason, reach the error callback */
+        rd_kafka_poll(rk, 100);
     rd_kafka_destroy(rk);
     return e;
 }

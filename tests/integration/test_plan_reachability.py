@@ -174,3 +174,46 @@ def test_sasl_listener_advertised_at_plaintext_port_is_an_authentication_blocker
     assert e["diagnosis"]["result"].startswith("sasl_"), e
     assert "127.0.0.1:%d" % tgt.port in e["diagnosis"]["message"], e
     assert PW not in cp.stdout.decode()
+
+
+def test_certificate_not_naming_the_advertised_host_is_a_tls_blocker(broker_factory,
+                                                                     tmp_path_factory, tmp_path):
+    """The certificate names 127.0.0.1 only: the bootstrap (127.0.0.1)
+    verifies, the advertised name `localhost` reaches the same listener
+    but fails hostname verification: step tls, diagnosed as a hostname
+    mismatch (the retry without the hostname check succeeds)."""
+    import os
+    from kf_pki import Pki
+    pki = Pki(str(tmp_path_factory.mktemp("pki")))
+    server = pki.issue("broker", hosts=("127.0.0.1",))
+    keystore = os.path.join(pki.dir, "broker.keystore.pem")
+    with open(keystore, "w") as out:
+        for f in (server.key, server.cert):
+            out.write(open(f).read())
+    src = broker_factory()
+    cf_create_topic(src.bootstrap, unique("orders"), 1)
+    tgt = broker_factory(overrides={"ssl.keystore.location": keystore},
+                         listeners={"SSL": "SSL"})
+    ssl_port = tgt.listener_ports["SSL"]
+    tgt.overrides["advertised.listeners"] = "SSL://localhost:%d" % ssl_port
+    tgt.restart()
+
+    class Tgt:
+        bootstrap = "127.0.0.1:%d" % ssl_port
+
+    cfg = write_config(tmp_path / "mm2.properties", src, Tgt, extra={
+        "replication.factor": "1", "dst.security.protocol": "SSL",
+        "dst.ssl.ca.location": pki.ca_pem})
+    cp, _ = run_plan(cfg, "--json", "--timeout", "4")
+    assert cp.returncode == 1, cp.stdout.decode()[-4000:] + cp.stderr.decode()[-2000:]
+    doc = json.loads(cp.stdout)
+    assert doc["clusters"]["target"]["reachable"] is True
+    assert doc["clusters"]["target"]["connection"]["result"] == "ok"
+    c = one_blocker(doc, "dst")
+    assert "localhost:%d" % ssl_port in c["message"] and "tls failed" in c["message"], c
+    (e,) = reach(doc, "target")
+    assert (e["host"], e["port"], e["failed_step"]) == ("localhost", ssl_port, "tls"), e
+    assert e["connect"]["ok"] and e["tls"] == {"ok": False}, e
+    assert e["authentication"] is None, e
+    assert e["diagnosis"]["result"] == "tls_hostname_mismatch", e
+    assert "localhost:%d" % ssl_port in e["diagnosis"]["message"], e
