@@ -51,14 +51,8 @@ void plan_check(plan_ctx *p, const char *id, const char *status, const char *clu
 
 /* --- one librdkafka handle per cluster, with the reason of failures ------ */
 
-typedef struct conn {
-    char last_error[512];
-    int last_code; /* librdkafka's error code of last_error */
-    int auth_failed;
-} conn;
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    conn *cn = opaque;
+    plan_conn *cn = opaque;
     /* "all brokers down" says less than the connect error before it */
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && cn->last_error[0])
         return;
@@ -78,14 +72,13 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     kf_debug("plan", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-/* no_host_check: the same connection without hostname verification, to
- * tell a hostname mismatch from an untrusted certificate. */
-static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, int no_host_check) {
+rd_kafka_conf_t *plan_client_conf(plan_ctx *p, const mc_cluster *cl, plan_conn *cn,
+                                  int no_host_check, const char *bootstrap, int timeout_ms) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char eb[512], v[32], id[128];
     snprintf(id, sizeof(id), "kferry-plan-%s", cl->alias);
     rd_kafka_conf_set(conf, "client.id", id, eb, sizeof(eb));
-    snprintf(v, sizeof(v), "%d", p->timeout_ms);
+    snprintf(v, sizeof(v), "%d", timeout_ms > 0 ? timeout_ms : p->timeout_ms);
     rd_kafka_conf_set(conf, "socket.timeout.ms", v, eb, sizeof(eb));
     rd_kafka_conf_set(conf, "socket.connection.setup.timeout.ms", v, eb, sizeof(eb));
     for (size_t i = 0; i < cl->nprops; i++) {
@@ -94,6 +87,8 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, 
             rd_kafka_conf_set(conf, kv->key, kv->value, eb, sizeof(eb)) != RD_KAFKA_CONF_OK)
             kf_warn("plan", "%s.%s: %s", cl->alias, kv->key, eb);
     }
+    if (bootstrap)
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, eb, sizeof(eb));
     if (mskiam_conf(conf, cl, eb, sizeof(eb)) != 0) {
         kf_strlcpy(cn->last_error, eb, sizeof(cn->last_error));
         rd_kafka_conf_destroy(conf);
@@ -107,6 +102,17 @@ static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, conn *cn, 
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, cn);
+    return conf;
+}
+
+/* no_host_check: the same connection without hostname verification, to
+ * tell a hostname mismatch from an untrusted certificate. */
+static rd_kafka_t *connect_cluster(plan_ctx *p, const mc_cluster *cl, plan_conn *cn,
+                                   int no_host_check) {
+    rd_kafka_conf_t *conf = plan_client_conf(p, cl, cn, no_host_check, NULL, 0);
+    if (!conf)
+        return NULL;
+    char eb[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, eb, sizeof(eb));
     mskiam_handle(rk);
     if (!rk) {
@@ -122,7 +128,7 @@ static int trusted_without_hostname(plan_ctx *p, const mc_cluster *cl) {
     const char *alg = mc_prop(cl, "ssl.endpoint.identification.algorithm");
     if (alg && !strcasecmp(alg, "none"))
         return 0;
-    conn cn2 = {{0}, 0, 0};
+    plan_conn cn2 = {{0}, 0, 0};
     rd_kafka_t *rk = connect_cluster(p, cl, &cn2, 1);
     if (!rk)
         return 0;
@@ -153,7 +159,7 @@ static json_t *connection(const mc_cluster *cl, const char *result, const char *
 
 /* Connectivity check, then the inventory of one cluster. */
 static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd_kafka_t **out,
-                         conn *cn) {
+                         plan_conn *cn) {
     json_t *inv = json_pack("{s:s,s:s,s:s,s:b,s:n}", "role", role, "alias", cl->alias, "bootstrap",
                             mc_bootstrap(cl), "reachable", 0, "error");
     json_object_set_new(json_object_get(p->doc, "clusters"), role, inv);
@@ -192,15 +198,8 @@ static json_t *inventory(plan_ctx *p, const mc_cluster *cl, const char *role, rd
     json_object_set_new(inv, "error", json_string(why));
     conn_diag d;
     conndiag_classify(cl, cn->last_code, why, &d);
-    if (!strcmp(d.result, "tls_untrusted") && trusted_without_hostname(p, cl)) {
-        d.result = "tls_hostname_mismatch";
-        snprintf(d.message, sizeof(d.message),
-                 "TLS: the certificate of %s (%s) is trusted but does not name the host in "
-                 "bootstrap.servers: connect by a name its subjectAltName lists, or turn the "
-                 "check off with %s.ssl.endpoint.identification.algorithm= (empty; not "
-                 "recommended)",
-                 cl->alias, mc_bootstrap(cl), cl->alias);
-    }
+    if (!strcmp(d.result, "tls_untrusted") && trusted_without_hostname(p, cl))
+        conndiag_hostname_mismatch(cl, NULL, &d);
     json_object_set_new(inv, "connection", connection(cl, d.result, d.message, why));
     if (cn->auth_failed || !strncmp(d.result, "sasl_", 5) || !strncmp(d.result, "tls_", 4) ||
         !strncmp(d.result, "iam_", 4) || !strcmp(d.result, "plaintext_to_tls"))
@@ -307,9 +306,10 @@ int plan_main(int argc, char **argv) {
                   "separator", cfg.separator, "replication_factor", cfg.replication_factor,
                   "sync_topic_configs", cfg.sync_topic_configs, "map_topic", cfg.map_topic));
     json_object_set_new(p.doc, "clusters", json_object());
-    conn src_conn = {{0}, 0, 0}, tgt_conn = {{0}, 0, 0};
+    plan_conn src_conn = {{0}, 0, 0}, tgt_conn = {{0}, 0, 0};
     p.src_inv = inventory(&p, &cfg.src, "source", &p.src, &src_conn);
     p.tgt_inv = inventory(&p, &cfg.tgt, "target", &p.tgt, &tgt_conn);
+    plan_reach(&p);
     const char *sid = json_string_value(json_object_get(p.src_inv, "cluster_id"));
     const char *tid = json_string_value(json_object_get(p.tgt_inv, "cluster_id"));
     if (sid && tid && !strcmp(sid, tid)) /* e.g. both aliases point at one cluster */

@@ -32,6 +32,25 @@ __attribute__((format(printf, 7, 8))) void plan_check(plan_ctx *p, const char *i
                                                       const char *object_type, const char *object,
                                                       const char *fmt, ...);
 
+/* The reason of a failed connection, as librdkafka's error callback saw it. */
+typedef struct plan_conn {
+    char last_error[512];
+    int last_code; /* librdkafka's error code of last_error */
+    int auth_failed;
+} plan_conn;
+
+/* The client configuration plan uses for cl (its consumer properties,
+ * read-only settings, error callback into cn).  bootstrap: instead of the
+ * cluster's bootstrap.servers when not NULL; timeout_ms: socket and
+ * connection setup timeout (0: p->timeout_ms). */
+rd_kafka_conf_t *plan_client_conf(plan_ctx *p, const mc_cluster *cl, plan_conn *cn,
+                                  int no_host_check, const char *bootstrap, int timeout_ms);
+
+/* plan_reach.c: every broker of both inventories, in parallel: DNS, TCP
+ * connect, and with TLS/SASL the handshake and login on that broker alone.
+ * Adds "broker_reachability" to each inventory and a check per broker. */
+void plan_reach(plan_ctx *p);
+
 /* plan_api.c: ApiVersions probe of one cluster against what kferry needs.
  * role is "source" or "target"; adds "api_versions" to inv. */
 void plan_api(plan_ctx *p, const mc_cluster *cl, const char *role, json_t *inv);

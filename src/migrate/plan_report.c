@@ -130,6 +130,66 @@ static void connections(FILE *out, const json_t *doc) {
     print_table(out, t, "  ");
 }
 
+/* Per broker of each cluster: what its advertised address does from here. */
+static void brokers(FILE *out, const json_t *doc) {
+    fprintf(out, "\nBROKERS (advertised addresses, checked from here)\n");
+    json_t *t = json_array(), *r = row(t);
+    const char *hdr[] = {"ROLE",    "ALIAS", "ID",   "ADVERTISED", "RESOLVES TO",
+                         "CONNECT", "TLS",   "SASL", "RESULT"};
+    for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++)
+        cell(r, "%s", hdr[i]);
+    const char *roles[] = {"source", "target"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *c = json_object_get(json_object_get(doc, "clusters"), roles[k]);
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(c, "broker_reachability"), i, b) {
+            char addrs[256] = "", conn[64] = "-";
+            size_t used = 0, n;
+            json_t *a;
+            const json_t *dns = json_object_get(b, "dns"), *cn = json_object_get(b, "connect");
+            json_array_foreach(json_object_get(dns, "addresses"), n, a) {
+                if (used < sizeof(addrs))
+                    used += (size_t)snprintf(addrs + used, sizeof(addrs) - used, "%s%s",
+                                             n ? "," : "", json_string_value(a));
+            }
+            if (json_is_true(json_object_get(cn, "ok")))
+                snprintf(conn, sizeof(conn), "%.1f ms", json_real_value(json_object_get(cn, "ms")));
+            else if (json_is_object(cn))
+                snprintf(conn, sizeof(conn), "failed");
+            const json_t *tls = json_object_get(b, "tls"),
+                         *au = json_object_get(b, "authentication");
+            const json_t *tok = json_object_get(tls, "ok"), *aok = json_object_get(au, "ok");
+            const char *fs = str(b, "failed_step", NULL);
+            r = row(t);
+            cell(r, "%s", roles[k]);
+            cell(r, "%s", str(c, "alias", ""));
+            cell(r, "%lld", (long long)json_integer_value(json_object_get(b, "id")));
+            cell(r, "%s:%lld", str(b, "host", ""),
+                 (long long)json_integer_value(json_object_get(b, "port")));
+            cell(r, "%s", addrs[0] ? addrs : "-");
+            cell(r, "%s", conn);
+            cell(r, "%s",
+                 !json_is_object(tls) ? "-"
+                 : json_is_true(tok)  ? "ok"
+                 : json_is_false(tok) ? "failed"
+                                      : "not reached");
+            cell(r, "%s",
+                 !json_is_object(au)  ? "-"
+                 : json_is_true(aok)  ? "ok"
+                 : json_is_false(aok) ? "failed"
+                                      : "not reached");
+            if (fs)
+                cell(r, "BLOCKER %s: %s", fs, str(b, "reason", ""));
+            else
+                cell(r, "ok");
+        }
+    }
+    if (json_array_size(t) == 1)
+        cell(row(t), "(no broker list: cluster unreachable)");
+    print_table(out, t, "  ");
+}
+
 static void topics(FILE *out, const json_t *doc) {
     const json_t *flow = json_object_get(doc, "flow");
     fprintf(out, "\nTOPICS (%s -> %s, %s replication policy)\n", str(flow, "source", ""),
@@ -318,6 +378,7 @@ void plan_report(const json_t *doc, FILE *out) {
             json_is_true(json_object_get(flow, "sync_topic_configs")) ? "copied" : "not copied");
     clusters(out, doc);
     connections(out, doc);
+    brokers(out, doc);
     topics(out, doc);
     target_topics(out, doc);
     groups(out, doc);

@@ -39,11 +39,28 @@ const char *conndiag_mechanism(const mc_cluster *cl) {
 
 static int has(const char *s, const char *needle) { return strcasestr(s, needle) != NULL; }
 
+void conndiag_hostname_mismatch(const mc_cluster *cl, const char *address, conn_diag *d) {
+    const char *a = cl->alias;
+    int at_boot = !address;
+    d->result = "tls_hostname_mismatch";
+    snprintf(d->message, sizeof(d->message),
+             "TLS: the certificate of %s (%s) is trusted but does not name the host in %s: "
+             "connect by a name its subjectAltName lists, or turn the check off with "
+             "%s.ssl.endpoint.identification.algorithm= (empty; not recommended)",
+             a, at_boot ? mc_bootstrap(cl) : address,
+             at_boot ? "bootstrap.servers" : "the address the broker advertises", a);
+}
+
 void conndiag_classify(const mc_cluster *cl, int err, const char *reason, conn_diag *d) {
+    conndiag_classify_at(cl, NULL, err, reason, d);
+}
+
+void conndiag_classify_at(const mc_cluster *cl, const char *address, int err, const char *reason,
+                          conn_diag *d) {
     char pb[32];
     const char *proto = conndiag_protocol(cl, pb, sizeof(pb));
     const char *mech = conndiag_mechanism(cl);
-    const char *a = cl->alias, *boot = mc_bootstrap(cl);
+    const char *a = cl->alias, *boot = address ? address : mc_bootstrap(cl);
     int tls = strstr(proto, "SSL") != NULL;
     const char *r = reason ? reason : "";
     size_t n = sizeof(d->message);
@@ -55,10 +72,10 @@ void conndiag_classify(const mc_cluster *cl, int err, const char *reason, conn_d
     if (has(r, "hostname mismatch") || has(r, "IP address mismatch")) {
         d->result = "tls_hostname_mismatch";
         snprintf(d->message, n,
-                 "TLS: the certificate of %s (%s) does not name the host in bootstrap.servers: "
+                 "TLS: the certificate of %s (%s) does not name the host in %s: "
                  "connect by a name its subjectAltName lists, or turn the check off with "
                  "%s.ssl.endpoint.identification.algorithm= (empty; not recommended)",
-                 a, boot, a);
+                 a, boot, address ? "the address the broker advertises" : "bootstrap.servers", a);
     } else if (has(r, "certificate verify failed") ||
                has(r, "Failed to verify broker certificate")) {
         d->result = "tls_untrusted";

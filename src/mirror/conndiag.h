@@ -30,5 +30,13 @@ const char *conndiag_mechanism(const mc_cluster *cl);
 
 /* Classifies librdkafka's reason (err: its error code, 0 if unknown). */
 void conndiag_classify(const mc_cluster *cl, int err, const char *reason, conn_diag *d);
+/* The same for a connection to one broker: address ("host:port", as the
+ * broker advertises it) takes the place of the bootstrap address in the
+ * message; NULL means the bootstrap address. */
+void conndiag_classify_at(const mc_cluster *cl, const char *address, int err, const char *reason,
+                          conn_diag *d);
+/* The diagnosis "tls_hostname_mismatch" for a certificate that verified
+ * once the hostname check was off (address as above). */
+void conndiag_hostname_mismatch(const mc_cluster *cl, const char *address, conn_diag *d);
 
 #endif

@@ -351,6 +351,42 @@ def test_plan_real_pair(real, ns, tmp_path):
     assert len(c) == 1 and "2 partition" in c[0]["message"] and "has 1" in c[0]["message"], c
 
 
+def test_plan_reaches_every_real_broker(real, ns, tmp_path):
+    """Per-broker reachability on the real pair: the target's three
+    brokers share one host on different ports and must be three separate
+    ok entries with a connect time, and so must the source broker; with
+    the secure listeners (source SASL_SSL + SCRAM, target mutual TLS) each
+    broker also completes its own TLS handshake and login."""
+    cf_create_topic(real.src.bootstrap, ns.topic("reach"), 1)
+    for secure, sport, tport in ((False, "port", "port"), (True, "secure_port", "secure_port")):
+        cfg = ns.config(tmp_path / ("mm2-%d.properties" % secure), secure=secure)
+        cp, _ = run_plan(cfg, "--json", "--timeout", "10")
+        no_crash(cp, "kferry plan")
+        doc = json.loads(cp.stdout)
+        assert not checks(doc, "broker_reachability", "blocker"), doc["checks"]
+        src = doc["clusters"]["source"]["broker_reachability"]
+        tgt = doc["clusters"]["target"]["broker_reachability"]
+        assert [(e["id"], e["host"], e["port"]) for e in src] == [
+            (b.node_id, "127.0.0.1", getattr(b, sport)) for b in real.src.brokers], src
+        assert sorted((e["id"], e["host"], e["port"]) for e in tgt) == sorted(
+            (b.node_id, "127.0.0.1", getattr(b, tport)) for b in real.tgt.brokers), tgt
+        assert len({e["port"] for e in tgt}) == 3
+        for e in src + tgt:
+            assert e["status"] == "ok" and e["failed_step"] is None, e
+            assert e["connect"]["ok"] and isinstance(e["connect"]["ms"], float), e
+        if secure:
+            for e in src:
+                assert e["tls"] == {"ok": True}, e
+                assert e["authentication"] == {"ok": True, "mechanism": "SCRAM-SHA-512"}, e
+            for e in tgt:
+                assert e["tls"] == {"ok": True} and e["authentication"] is None, e
+                assert isinstance(e["handshake_ms"], float), e
+        ok = checks(doc, "broker_reachability", "ok")
+        assert len(ok) == 4, ok
+        assert sorted(c["object"] for c in ok if c["cluster"] == ns.tgt_alias) == sorted(
+            str(b.node_id) for b in real.tgt.brokers), ok
+
+
 RB_PARTS = 2
 OLD = 10
 
