@@ -120,7 +120,9 @@ int acls_main(int argc, char **argv) {
     if (src && tgt && clients_probe_both(&c, src, tgt, NULL, 0) == 0) {
         int ok = as_run(&c, src, tgt, apply, phase, &r, err, sizeof(err)) == 0;
         json_t *pol = NULL;
-        if (iam && r.source.n) {
+        /* needs only the source's ACLs and topics: shown even when the
+         * target's ACLs cannot be read (an MSK IAM target may refuse) */
+        if (iam && r.topics) {
             char perr[512] = "";
             pol = as_iam_policies(&c, &r, cluster_arn, perr, sizeof(perr));
             if (!pol) {
@@ -129,7 +131,7 @@ int acls_main(int argc, char **argv) {
                 ok = 0;
             }
         }
-        if (r.source.n || ok) {
+        if (r.source.n || ok || pol) {
             if (json) {
                 json_t *o = as_json(&c, &r, apply, phase);
                 if (iam)
