@@ -4,7 +4,8 @@
  * uses MSK IAM access control (MSK does not apply Kafka ACLs to IAM
  * identities).  See docs/SECURITY.md, "IAM policies for an MSK IAM target".
  *
- * Pure: no I/O.  The input is the source's ACLs and the flow's context
+ * The mapping has no I/O (ip_print only writes the result to stdout).  The
+ * input is the source's ACLs and the flow's context
  * (mirrored topics, replication policy, principal map: aclmap.h's am_ctx);
  * the output is a jansson object, unit-tested in
  * tests/unit/mirror/test_iampolicy.c.
