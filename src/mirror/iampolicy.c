@@ -301,10 +301,9 @@ static int topic_resources(const am_acl *a, const am_ctx *ctx, ents *e, const ch
         snprintf(r, sizeof(r), "%s*", tp);
         if (ents_add(e, pr, deny, K_TOPIC, r, acts))
             return -1;
-        if (!deny &&
-            note(notes, pr,
-                 "a topic wildcard resource also covers target topics with that name that the "
-                 "flow does not mirror"))
+        if (!deny && note(notes, pr,
+                          "a topic wildcard resource also covers target topics with that "
+                          "name prefix that the flow does not mirror"))
             return -1;
         return covered;
     }
