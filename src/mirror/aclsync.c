@@ -11,12 +11,14 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/iampolicy.h"
 #include "mirror/retry.h"
 #include "mirror/topics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define AS_TIMEOUT_MS 30000
@@ -29,6 +31,11 @@ void as_result_free(as_result *r) {
     am_list_free(&r->skipped);
     am_list_free(&r->created);
     am_list_free(&r->failed);
+    for (size_t i = 0; i < r->ntopics; i++)
+        free(r->topics[i]);
+    free(r->topics);
+    r->topics = NULL;
+    r->ntopics = 0;
 }
 
 const char *as_phase_name(int phase) {
@@ -261,9 +268,8 @@ int as_run(const mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, int apply, 
     }
     rc = apply ? create_missing(c, tgt, r, err, errlen) : 0;
 out:
-    for (size_t i = 0; i < nt; i++)
-        free(topics[i]);
-    free(topics);
+    r->topics = topics;
+    r->ntopics = nt;
     am_list_free(&want);
     am_list_free(&existing);
     am_pmap_free(&pm);
@@ -332,4 +338,26 @@ json_t *as_json(const mirror_config *c, const as_result *r, int apply, int phase
     json_object_set_new(o, "failed", list_json(&r->failed));
     json_object_set_new(o, "waiting_for_producer_phase", json_integer((json_int_t)r->later));
     return o;
+}
+
+int as_cluster_is_iam(const mc_cluster *cl) {
+    if (cl->iam.enabled)
+        return 1;
+    const char *mech = mc_prop(cl, "sasl.mechanism"), *jaas = mc_prop(cl, "sasl.jaas.config");
+    return (mech && !strcasecmp(mech, "AWS_MSK_IAM")) ||
+           (jaas && strstr(jaas, "software.amazon.msk.auth.iam.IAMLoginModule"));
+}
+
+json_t *as_iam_policies(const mirror_config *c, const as_result *r, const char *cluster_arn,
+                        char *err, size_t errlen) {
+    ip_arn arn;
+    if (ip_arn_parse(cluster_arn, c->tgt.iam.region, &arn, err, errlen) != 0)
+        return NULL;
+    am_pmap pm;
+    if (am_pmap_parse(c->acl_principal_map, &pm, err, errlen) != 0)
+        return NULL;
+    am_ctx ctx = {(const char *const *)r->topics, r->ntopics, target_name_cb, (void *)c, &pm};
+    json_t *p = ip_policies(&r->source, &ctx, &arn, err, errlen);
+    am_pmap_free(&pm);
+    return p;
 }

@@ -25,6 +25,8 @@ typedef struct as_result {
     am_list created; /* apply: created */
     am_list failed;  /* apply: refused (reason = the cluster's message) */
     size_t later;    /* WRITE ACLs left for the producer phase */
+    char **topics;   /* the source topics the flow mirrors */
+    size_t ntopics;
 } as_result;
 
 void as_result_free(as_result *r);
@@ -40,5 +42,16 @@ void as_print(const mirror_config *c, const as_result *r, int apply, int phase);
 json_t *as_json(const mirror_config *c, const as_result *r, int apply, int phase);
 
 const char *as_phase_name(int phase);
+
+/* Whether the cluster uses MSK IAM access control: iam.enabled (set by the
+ * config loader), sasl.mechanism=AWS_MSK_IAM, or a sasl.jaas.config naming
+ * software.amazon.msk.auth.iam.IAMLoginModule. */
+int as_cluster_is_iam(const mc_cluster *cl);
+
+/* The IAM policies equivalent to r's source ACLs on the target
+ * (mirror/iampolicy.h), every phase; cluster_arn NULL or "" gives
+ * placeholders.  NULL with err. */
+json_t *as_iam_policies(const mirror_config *c, const as_result *r, const char *cluster_arn,
+                        char *err, size_t errlen);
 
 #endif

@@ -76,6 +76,10 @@ static const key_def g_keys[] = {
      "Principals renamed by ACL sync, `SOURCE=TARGET;...` (e.g. "
      "`User:alice=User:CN=alice,O=corp; User:bob=User:bob-msk`; `,` separates entries when "
      "none holds a comma); one-to-one; unlisted principals keep their name."},
+    {"kferry.msk.cluster.arn", T_STR, "", 0, 0, NULL, 0,
+     "The target MSK cluster's ARN (`arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>`), "
+     "for the IAM policies `kferry acls plan` prints for an IAM target; unset: placeholders. "
+     "`--msk-cluster-arn` wins."},
     {"refresh.topics.interval.seconds", T_INT, "5", 1, 86400, NULL, 1,
      "How often new topics and partitions are looked for (MirrorMaker 2 uses 600)."},
     {"replication.factor", T_INT, "2", -1, 32767, NULL, 1,

@@ -224,3 +224,83 @@ def test_cutover_moves_rights_with_the_clients(broker_factory, tool, tmp_path):
         assert ops() == {("orders", "READ"), ("billing", "READ"), ("orders", "WRITE")}
     finally:
         kf.stop(expect=0)
+
+
+IAM_ARN = "arn:aws:kafka:us-east-1:111122223333:cluster/target/0a1b2c3d-4"
+
+
+def test_iam_policies_for_an_msk_iam_target(broker_factory, tool, tmp_path):
+    """`kferry acls plan --iam-policy`: the MSK IAM policy of every
+    (mapped) principal equivalent to the source's ACLs, with the target's
+    topic names; DENY as Deny; host-limited ALLOWs left out.  MSK does not
+    apply Kafka ACLs to IAM identities, so this is what an IAM target needs."""
+    src, tgt = broker_factory(overrides=SECURED), broker_factory(overrides=SECURED)
+    for t in ("orders", "payments", "pay-eu", "internal-audit"):
+        cf_create_topic(src.bootstrap, t, 1)
+    acls(tool, src, "--add", "--allow-principal", "User:alice", "--operation", "Read",
+         "--topic", "orders", "--group", "billing")
+    acls(tool, src, "--add", "--allow-principal", "User:bob", "--operation", "Write",
+         "--topic", "pay", "--resource-pattern-type", "prefixed")
+    acls(tool, src, "--add", "--deny-principal", "User:eve", "--deny-host", "10.0.0.1",
+         "--operation", "Read", "--topic", "*")
+    acls(tool, src, "--add", "--allow-principal", "User:ops", "--operation", "Alter",
+         "--operation", "IdempotentWrite", "--cluster")
+    acls(tool, src, "--add", "--allow-principal", "User:carol", "--allow-host", "10.0.0.9",
+         "--operation", "Read", "--topic", "payments")
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, extra={
+        "topics": "orders, pay.*", "kferry.acl.principal.map": "User:alice=User:alice-msk"})
+
+    # a target that does not use MSK IAM, no flag: no IAM member
+    plain = json.loads(kferry("acls", "plan", "--config", cfg, "--json").stdout)
+    assert "iam_policies" not in plain
+
+    out = kferry("acls", "plan", "--config", cfg, "--json", "--iam-policy",
+                 "--msk-cluster-arn", IAM_ARN).stdout
+    iam = json.loads(out)["iam_policies"]
+    p = "arn:aws:kafka:us-east-1:111122223333:"
+    c = IAM_ARN
+
+    def topic(n):
+        return p + "topic/target/0a1b2c3d-4/" + n
+
+    def st(effect, actions, resources):
+        return {"Effect": effect, "Action": ["kafka-cluster:" + a for a in actions],
+                "Resource": resources}
+
+    def doc(*stmts):
+        return {"Version": "2012-10-17", "Statement": list(stmts)}
+
+    connect = st("Allow", ["Connect"], [c])
+    want = [
+        ("User:alice-msk", doc(connect, st("Allow", ["DescribeTopic", "ReadData"],
+                                           [topic("src.orders")]),
+                               st("Allow", ["AlterGroup", "DescribeGroup"],
+                                  [p + "group/target/0a1b2c3d-4/billing"]))),
+        ("User:bob", doc(connect, st("Allow", ["DescribeTopic", "WriteData"],
+                                     [topic("src.pay*")]))),
+        ("User:eve", doc(connect, st("Deny", ["ReadData"], [topic("src.*")]))),
+        ("User:ops", doc(st("Allow", ["AlterCluster", "Connect", "DescribeCluster",
+                                      "WriteDataIdempotently"], [c]))),
+    ]
+    assert [(x["principal"], x["policy"]) for x in iam["policies"]] == want, \
+        json.dumps(iam, indent=1)
+    assert iam["cluster_arn"] == IAM_ARN and iam["placeholders"] is False
+    notes = {x["principal"]: x["notes"] for x in iam["policies"]}
+    assert any("every host" in n for n in notes["User:eve"]), notes
+    assert notes["User:ops"] == [] and notes["User:alice-msk"] == []
+    nm = {(x["principal"], x["name"], x["host"]) for x in iam["not_mapped"]}
+    assert nm == {("User:carol", "payments", "10.0.0.9")}, iam["not_mapped"]
+
+    # the text form: placeholders without an ARN, each policy pasteable JSON
+    text = kferry("acls", "plan", "--config", cfg, "--iam-policy").stdout
+    assert "--msk-cluster-arn" in text and "<region>" in text, text
+    at = text.index("# User:ops\n")
+    pol, _ = json.JSONDecoder().raw_decode(text, text.index("{", at))
+    assert pol == doc(st("Allow", ["AlterCluster", "Connect", "DescribeCluster",
+                                   "WriteDataIdempotently"],
+                         ["arn:aws:kafka:<region>:<account>:cluster/"
+                          "<cluster-name>/<cluster-uuid>"]))
+    assert list_acls(tool, tgt) == set()  # plan changed nothing
+
+    cp = kferry("acls", "plan", "--config", cfg, "--msk-cluster-arn", "prod", expect=2)
+    assert "not an MSK cluster ARN" in cp.stderr, cp.stderr
