@@ -77,6 +77,7 @@ class AwsEndpoints:
         self.issued = {}  # access key -> dict(secret, token, kind, expires)
         self.imds_tokens = {}  # token -> expiry (monotonic)
         self.log = []
+        self.on_issue = None  # called with (access key, secret, token) for each new set
         self._n = itertools.count(1)
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"ep": self})
@@ -102,6 +103,8 @@ class AwsEndpoints:
             exp = time.time() + self.expiry_s
             self.keys[ak] = (sk, tok)
             self.issued[ak] = {"secret": sk, "token": tok, "kind": kind, "expires": exp}
+            if self.on_issue:  # e.g. a test telling kferry-broker's IAM emulation the new key
+                self.on_issue(ak, sk, tok)
             return ak, sk, tok, iso(exp)
 
     def requests(self, **match):

@@ -113,12 +113,33 @@ def plan_json(cwd, env, expect=0):
     return json.loads(cp.stdout), cp
 
 
-def test_migration_into_iam_target_with_env_credentials(broker_factory, pki, tmp_path):
+def profile_setup(tmp_path):
+    """A shared credentials file whose default profile is wrong and whose
+    profile 'prod' is the right one, chosen by awsProfileName."""
+    creds = tmp_path / "aws-credentials"
+    creds.write_text("[default]\naws_access_key_id = AKIAWRONGDEFAULT0001\n"
+                     "aws_secret_access_key = not-this-one\n\n"
+                     "[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                     % (PROFILE_AKID, PROFILE_SECRET))
+    jaas = ("msk.sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required "
+            "awsProfileName=\"prod\";")
+    return clean_env(AWS_SHARED_CREDENTIALS_FILE=str(creds)), jaas
+
+
+@pytest.mark.parametrize("creds", ["environment", "profile"])
+def test_migration_into_iam_target(broker_factory, pki, tmp_path, creds):
     src = broker_factory()
     tgt = iam_broker(broker_factory, pki, tmp_path)
-    (tmp_path / "mm2.properties").write_text(iam_config(src, tgt, pki))
+    if creds == "environment":
+        env, jaas = clean_env(AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET), None
+        akid, secret, principal = AKID, SECRET, "arn:aws:iam::123456789012:user/kferry-mirror"
+        source = "environment variables"
+    else:
+        env, jaas = profile_setup(tmp_path)
+        akid, secret = PROFILE_AKID, PROFILE_SECRET
+        principal, source = "arn:aws:iam::123456789012:role/kferry-profile", "profile 'prod'"
+    (tmp_path / "mm2.properties").write_text(iam_config(src, tgt, pki, jaas=jaas))
     cwd = str(tmp_path)
-    env = clean_env(AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET)
     apps = {}
     for topic, group in (("orders", "billing"), ("payments", "shipping")):
         cf_create_topic(src.bootstrap, topic, 3)
@@ -130,8 +151,8 @@ def test_migration_into_iam_target_with_env_credentials(broker_factory, pki, tmp
     doc, _ = plan_json(cwd, env)
     conn = doc["clusters"]["target"]["connection"]
     assert conn["result"] == "ok", conn
-    assert "MSK IAM as access key %s" % AKID in conn["message"], conn
-    assert "environment variables" in conn["message"], conn
+    assert "MSK IAM as access key %s" % akid in conn["message"], conn
+    assert source in conn["message"], conn
     log = open(tmp_path / "mirror.stderr", "wb")
     mirror = subprocess.Popen([kferry_binary(), "mirror", "--config", "mm2.properties"], cwd=cwd,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
@@ -157,7 +178,7 @@ def test_migration_into_iam_target_with_env_credentials(broker_factory, pki, tmp
             mirror.wait(10)
         log.close()
     text = open(tmp_path / "mirror.stderr", "rb").read()
-    assert SECRET.encode() not in text
+    assert secret.encode() not in text
     for topic, (p, c) in apps.items():
         moved[topic] = SeqConsumer(topic, c.group).start(tgt.bootstrap)
         p.start(tgt.bootstrap)
@@ -177,60 +198,14 @@ def test_migration_into_iam_target_with_env_credentials(broker_factory, pki, tmp
     assert "RESULT: OK" in out, out
     # the broker saw the mirror's identity, and no refused token
     btext = tgt.stderr_text()
-    assert "arn:aws:iam::123456789012:user/kferry-mirror" in btext, btext[-3000:]
-    assert SECRET not in btext
-
-
-def mirror_some(cwd, env, src, tgt, topic, n=500):
-    cf_create_topic(src.bootstrap, topic, 2)
-    p = SeqProducer(topic, rate=0).start(src.bootstrap)
-    wait_until(lambda: p.total() >= n, 60, "records on the source")
-    p.stop()
-    mirror = subprocess.Popen([kferry_binary(), "mirror", "--config", "mm2.properties"], cwd=cwd,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=open(os.path.join(cwd, "mirror.stderr"), "wb"),
-                              start_new_session=True, env=env)
-    return p, mirror
+    assert principal in btext, btext[-3000:]
+    assert secret not in btext
 
 
 def verify_ok(cwd, env):
     cp = subprocess.run([kferry_binary(), "verify", "--config", "mm2.properties"], cwd=cwd,
                         env=env, capture_output=True, timeout=120)
     return cp.returncode == 0 and b"RESULT: OK" in cp.stdout
-
-
-def stop(mirror):
-    mirror.send_signal(signal.SIGTERM)
-    try:
-        assert mirror.wait(30) == 0
-    finally:
-        if mirror.poll() is None:
-            mirror.kill()
-
-
-def test_profile_credentials(broker_factory, pki, tmp_path):
-    src = broker_factory()
-    tgt = iam_broker(broker_factory, pki, tmp_path)
-    creds = tmp_path / "aws-credentials"
-    creds.write_text("[default]\naws_access_key_id = AKIAWRONGDEFAULT0001\n"
-                     "aws_secret_access_key = not-this-one\n\n"
-                     "[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
-                     % (PROFILE_AKID, PROFILE_SECRET))
-    jaas = ("msk.sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required "
-            "awsProfileName=\"prod\";")
-    (tmp_path / "mm2.properties").write_text(iam_config(src, tgt, pki, jaas=jaas))
-    cwd = str(tmp_path)
-    env = clean_env(AWS_SHARED_CREDENTIALS_FILE=str(creds))
-    doc, _ = plan_json(cwd, env, expect=1)  # no topic yet: a blocker, but connected
-    conn = doc["clusters"]["target"]["connection"]
-    assert conn["result"] == "ok", conn
-    assert PROFILE_AKID in conn["message"] and "profile 'prod'" in conn["message"], conn
-    p, mirror = mirror_some(cwd, env, src, tgt, "profiled.orders")
-    try:
-        wait_until(lambda: verify_ok(cwd, env), 90, "verify to pass", interval=2)
-    finally:
-        stop(mirror)
-    assert "arn:aws:iam::123456789012:role/kferry-profile" in tgt.stderr_text()
 
 
 def test_wrong_secret_is_an_authentication_error(broker_factory, pki, tmp_path):
@@ -255,3 +230,68 @@ def test_wrong_secret_is_an_authentication_error(broker_factory, pki, tmp_path):
     assert conn["result"] != "ok", conn
     text = json.dumps(doc)
     assert "AWS_ACCESS_KEY_ID" in text or "environment" in text, conn
+
+
+def test_temporary_credentials_refreshed_and_expired_sessions_survived(broker_factory, pki,
+                                                                      tmp_path):
+    """Instance-metadata credentials (IMDSv2 stand-in) that live 20 s, and a
+    broker that closes every session after 4 s (connections.max.reauth.ms,
+    as MSK closes sessions whose credentials expired; librdkafka 2.0.2
+    cannot re-authenticate): kferry fetches new credentials before the old
+    expire, signs new tokens, reconnects, and the copy stays exact."""
+    from aws_endpoints import AwsEndpoints
+    keys = tmp_path / "iam-keys"
+    ep = AwsEndpoints(expiry_s=20)
+
+    def tell_broker(ak, sk, tok):  # MSK knows every key IAM issues; the emulation reads a file
+        with open(keys, "a") as f:
+            f.write("\n[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                    "aws_session_token = %s\n"
+                    "principal = arn:aws:sts::123456789012:assumed-role/kferry-test-role/i-0abc\n"
+                    % (ak, ak, sk, tok))
+    ep.on_issue = tell_broker
+    try:
+        src = broker_factory()
+        tgt = iam_broker(broker_factory, pki, tmp_path,
+                         extra={"connections.max.reauth.ms": "4000"})
+        (tmp_path / "mm2.properties").write_text(iam_config(src, tgt, pki))
+        cwd = str(tmp_path)
+        env = clean_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=ep.url)
+        del env["AWS_EC2_METADATA_DISABLED"]
+        topic = "imds.orders"
+        cf_create_topic(src.bootstrap, topic, 3)
+        p = SeqProducer(topic, rate=200).start(src.bootstrap)
+        log = open(tmp_path / "mirror.stderr", "wb")
+        mirror = subprocess.Popen([kferry_binary(), "mirror", "--config", "mm2.properties"],
+                                  cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=log, start_new_session=True, env=env)
+        try:
+            # three credential lifetimes, many session expiries
+            wait_until(lambda: len(ep.issued) >= 3, 90, "three sets of instance credentials")
+            p.stop()
+            wait_until(lambda: verify_ok(cwd, env), 120, "verify to pass", interval=2)
+            assert mirror.poll() is None, open(tmp_path / "mirror.stderr").read()[-3000:]
+            mirror.send_signal(signal.SIGTERM)
+            assert mirror.wait(30) == 0
+        finally:
+            if mirror.poll() is None:
+                mirror.kill()
+                mirror.wait(10)
+            log.close()
+        # every record once, in order, on the target
+        c = SeqConsumer(topic, "check-imds").start(tgt.bootstrap)
+        wait_until(lambda: c.count() >= p.total(), 60, "the target's records")
+        c.stop()
+        assert_exact_sequence(merge(c), p)
+        btext = tgt.stderr_text()
+        assert btext.count("session expired") >= 3, btext[-3000:]
+        used = [ak for ak in ep.issued if ak in btext]
+        assert len(used) >= 2, (used, btext[-3000:])
+        # new credentials were fetched before the old ones expired: IMDSv2 token flow each time
+        assert ep.requests(method="PUT"), ep.log[:3]
+        mtext = open(tmp_path / "mirror.stderr").read()
+        assert "instance metadata" in mtext, mtext[-3000:]
+        for ak, v in ep.issued.items():
+            assert v["secret"] not in mtext and v["token"] not in mtext
+    finally:
+        ep.close()

@@ -236,8 +236,8 @@ static void test_codecs_and_producer_batches(void **state) {
     static const char *const as[] = {"a0", "a1"};
     static const char *const cs[] = {"c0", "c1"};
     static const char *const fs[] = {"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7"};
-    char tag[16];
-    static char zk[5][4][8];
+    char tag[32];
+    static char zk[5][4][32];
     const char *zkp[5][4];
     for (int codec = KF_CODEC_NONE; codec <= KF_CODEC_ZSTD; codec++)
         for (int i = 0; i < 4; i++) {
