@@ -367,9 +367,10 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
 void kb_sasl_print_reference(FILE *f) {
     fprintf(
         f, "| `sasl.enabled.mechanisms` | SCRAM-SHA-256,SCRAM-SHA-512 | PLAIN, SCRAM-SHA-256, "
-           "SCRAM-SHA-512 | Mechanisms offered on SASL_PLAINTEXT/SASL_SSL listeners (Kafka's "
-           "default, GSSAPI, is not supported; PLAIN sends the password and must be enabled "
-           "explicitly). |\n"
+           "SCRAM-SHA-512, OAUTHBEARER | Mechanisms offered on SASL_PLAINTEXT/SASL_SSL listeners "
+           "(Kafka's default, GSSAPI, is not supported; PLAIN sends the password and must be "
+           "enabled explicitly; OAUTHBEARER checks AWS MSK IAM tokens and needs "
+           "`kferry.msk.iam.credentials.file` and `kferry.msk.iam.region`). |\n"
            "| `listener.name.<listener>.sasl.enabled.mechanisms` | (sasl.enabled.mechanisms) | "
            "as above | The same for one listener. |\n"
            "| `listener.name.<listener>.plain.sasl.jaas.config` | (none) | JAAS line | "
