@@ -317,7 +317,7 @@ int kf_msk_token_parse(const char *token, size_t len, kf_msk_parsed *out, char *
     }
     const char *s = (const char *)u.data;
     size_t n = u.len;
-    if (memchr(s, '\0', n) || n < 9 || memcmp(s, "https://", 8) != 0) {
+    if (n < 9 || memchr(s, '\0', n) || memcmp(s, "https://", 8) != 0) {
         kf_buf_free(&u);
         snprintf(err, errlen, "the token is not an https URL");
         return -1;

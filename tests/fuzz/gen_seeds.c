@@ -1481,6 +1481,14 @@ static void msk_token_seeds(void) {
         put("fuzz_msk_token", name, &b);
         kf_buf_free(&b);
     }
+    /* Only padding: decodes to nothing (a null pointer once reached memchr). */
+    {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        kf_buf_append(&b, "\000=", 2);
+        put("fuzz_msk_token", "padding_only", &b);
+        kf_buf_free(&b);
+    }
     put_text("fuzz_msk_token", "creds_file",
              "\002# mode 2: a credentials file\n[alice]\naws_access_key_id = AKIAX1\n"
              "aws_secret_access_key = s1\nprincipal = arn:aws:iam::1:user/alice\n\n[temp]\n"
