@@ -453,3 +453,39 @@ def test_bad_credentials_file_refused(broker_factory, tmp_path):
     with pytest.raises(BrokerStartError):
         b.start()
     assert "section [x]" in b.stderr_text() and "aws_secret_access_key" in b.stderr_text()
+
+
+def test_kafka_python_raw_tokens(iam_broker):
+    """kafka-python 2.0.2, an independent client: SaslHandshake v0, then the
+    OAUTHBEARER message as a raw frame; a valid token reads back what it
+    wrote, a refused one fails its login."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import KafkaError as KpError
+    b = iam_broker
+    topic = cf_create_topic(b.bootstrap, unique("iam-kp"))
+
+    class Provider:
+        def __init__(self, key):
+            self.key = key
+
+        def token(self):
+            return botocore_token(self.key)
+
+    kw = dict(bootstrap_servers=b.bootstrap_of("SASL_PLAINTEXT"),
+              security_protocol="SASL_PLAINTEXT", sasl_mechanism="OAUTHBEARER")
+    p = KafkaProducer(sasl_oauth_token_provider=Provider(TEMP), **kw)
+    for v in (b"kp-1", b"kp-2"):
+        p.send(topic, v).get(30)
+    p.close()
+    c = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=8000,
+                      sasl_oauth_token_provider=Provider(TEMP), **kw)
+    got = [m.value for m in c]
+    c.close()
+    assert got == [b"kp-1", b"kp-2"]
+    log_has(b, "authenticated User:%s with OAUTHBEARER" % TEMP["principal"])
+
+    with pytest.raises(KpError):
+        bad = dict(TEMP, secret="not-the-secret")
+        KafkaProducer(sasl_oauth_token_provider=Provider(bad), max_block_ms=5000,
+                      **kw).send(topic, b"x").get(10)
+    log_has(b, "the token's signature does not match")
