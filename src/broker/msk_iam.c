@@ -4,6 +4,7 @@
  */
 #include "broker/msk_iam.h"
 
+#include "common/log.h"
 #include "common/util.h"
 
 #include <openssl/crypto.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define CRED_FILE_MAX (1024 * 1024)
 
@@ -278,6 +280,12 @@ int kb_msk_iam_load(kb_msk_iam *m, const char *path, const char *region, char *e
         kf_buf_free(&b);
         return -1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        kf_warn("sasl",
+                "kferry.msk.iam.credentials.file %s holds secret keys but is readable by "
+                "others (mode %03o): chmod 600 it",
+                path, (unsigned)(st.st_mode & 0777));
     int rc = kb_msk_iam_parse(m, path, (const char *)b.data, b.len, err, errlen);
     if (rc == 0 && m->n == 0) {
         snprintf(err, errlen, "kferry.msk.iam.credentials.file: %s has no credentials", path);

@@ -455,6 +455,15 @@ def test_bad_credentials_file_refused(broker_factory, tmp_path):
     assert "section [x]" in b.stderr_text() and "aws_secret_access_key" in b.stderr_text()
 
 
+def test_credentials_file_mode_warning(broker_factory, pki, cred_file):
+    os.chmod(cred_file, 0o644)
+    b = broker_factory(overrides=iam_overrides(pki, cred_file), listeners=LISTENERS)
+    log_has(b, "is readable by others (mode 644): chmod 600 it")
+    os.chmod(cred_file, 0o600)
+    b.restart()
+    assert b.stderr_text().count("readable by others") == 1
+
+
 def test_kafka_python_raw_tokens(iam_broker):
     """kafka-python 2.0.2, an independent client: SaslHandshake v0, then the
     OAUTHBEARER message as a raw frame; a valid token reads back what it
