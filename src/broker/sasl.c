@@ -343,6 +343,15 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
             }
         }
     }
+    if (iam_file && !iam_region && !oauth_at) {
+        char w[400];
+        where_of(p, iam_file, w, sizeof(w));
+        add_err(err, errlen,
+                "%s: needs kferry.msk.iam.region (the AWS region MSK IAM tokens "
+                "must be signed for%s)\n",
+                w, "");
+        bad = 1;
+    }
     if (oauth_at) {
         char w[400];
         where_of(p, oauth_at, w, sizeof(w));
