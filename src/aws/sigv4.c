@@ -5,6 +5,7 @@
 
 #include "common/util.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -432,7 +433,7 @@ int kf_msk_token_parse(const char *token, size_t len, kf_msk_parsed *out, char *
     }
     const char *s = (const char *)u.data;
     size_t n = u.len;
-    if (memchr(s, '\0', n) || n < 9 || memcmp(s, "https://", 8) != 0) {
+    if (n < 9 || memchr(s, '\0', n) || memcmp(s, "https://", 8) != 0) {
         kf_buf_free(&u);
         snprintf(err, errlen, "the token is not an https URL");
         return -1;
@@ -509,4 +510,201 @@ const char *kf_msk_param(const kf_msk_parsed *p, const char *name) {
         if (!strcmp(p->params[i].name, name))
             return p->params[i].value;
     return NULL;
+}
+
+/* --- checking an MSK IAM token ------------------------------------------- */
+
+const char *kf_msk_reason(kf_msk_result r) {
+    switch (r) {
+    case KF_MSK_OK: return "valid";
+    case KF_MSK_E_HOST:
+        return "the token's host is not kafka.<region>.amazonaws.com for this cluster's region";
+    case KF_MSK_E_PATH: return "the token's URL path is not /";
+    case KF_MSK_E_ACTION: return "the token's Action is not kafka-cluster:Connect";
+    case KF_MSK_E_ALGORITHM: return "the token's X-Amz-Algorithm is not AWS4-HMAC-SHA256";
+    case KF_MSK_E_SIGNED_HEADERS: return "the token's X-Amz-SignedHeaders is not host";
+    case KF_MSK_E_CREDENTIAL:
+        return "the token's X-Amz-Credential is not ACCESS_KEY/DATE/REGION/SERVICE/aws4_request";
+    case KF_MSK_E_DATE: return "the token's X-Amz-Date is missing or not YYYYMMDDTHHMMSSZ";
+    case KF_MSK_E_SCOPE_DATE:
+        return "the token's credential scope date differs from its X-Amz-Date";
+    case KF_MSK_E_SCOPE_REGION: return "the token is for another region";
+    case KF_MSK_E_SCOPE_SERVICE: return "the token's credential scope service is not kafka-cluster";
+    case KF_MSK_E_SCOPE_TERM: return "the token's credential scope does not end in aws4_request";
+    case KF_MSK_E_EXPIRES: return "the token's X-Amz-Expires is missing or not 1..604800 seconds";
+    case KF_MSK_E_SIGNATURE_FORMAT:
+        return "the token's X-Amz-Signature is missing or not 64 hex digits";
+    case KF_MSK_E_FUTURE: return "the token's X-Amz-Date is more than 5 minutes in the future";
+    case KF_MSK_E_EXPIRED: return "the token has expired";
+    case KF_MSK_E_UNKNOWN_KEY: return "the token's access key id is unknown";
+    case KF_MSK_E_TOKEN_MISSING:
+        return "the token has no X-Amz-Security-Token but the key requires one";
+    case KF_MSK_E_TOKEN_UNEXPECTED:
+        return "the token has an X-Amz-Security-Token but the key is long-term";
+    case KF_MSK_E_TOKEN_WRONG:
+        return "the token's X-Amz-Security-Token is not the key's session token";
+    case KF_MSK_E_SIGNATURE: return "the token's signature does not match";
+    case KF_MSK_E_INTERNAL: return "internal error checking the token";
+    }
+    return "invalid token";
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, size_t n, int *v) {
+    int x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+/* "YYYYMMDDTHHMMSSZ" -> Unix seconds; -1 when malformed. */
+static int parse_amzdate(const char *s, int64_t *t) {
+    int y, mo, d, h, mi, se;
+    if (strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z' || digits(s, 4, &y) ||
+        digits(s + 4, 2, &mo) || digits(s + 6, 2, &d) || digits(s + 9, 2, &h) ||
+        digits(s + 11, 2, &mi) || digits(s + 13, 2, &se))
+        return -1;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59)
+        return -1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return -1;
+    *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    return 0;
+}
+
+/* Constant-time equality of two strings of any lengths (via digests). */
+static int ct_equal(const char *a, const char *b) {
+    unsigned char da[32], db[32];
+    size_t al = strlen(a), bl = strlen(b);
+    SHA256((const unsigned char *)a, al, da);
+    SHA256((const unsigned char *)b, bl, db);
+    return CRYPTO_memcmp(da, db, 32) == 0 && al == bl;
+}
+
+kf_msk_result kf_msk_token_verify(const kf_msk_parsed *p, const char *region, int64_t now_s,
+                                  kf_msk_lookup_fn lookup, void *ctx, kf_msk_verified *out) {
+    memset(out, 0, sizeof(*out));
+    char host[160];
+    snprintf(host, sizeof(host), "kafka.%s.amazonaws.com", region);
+    if (!p->host || strcmp(p->host, host) != 0) {
+        /* kafka.<other region>.amazonaws.com: a token for another region. */
+        size_t hl = p->host ? strlen(p->host) : 0;
+        if (hl > 20 && !strncmp(p->host, "kafka.", 6) &&
+            !strcmp(p->host + hl - 14, ".amazonaws.com"))
+            return KF_MSK_E_SCOPE_REGION;
+        return KF_MSK_E_HOST;
+    }
+    if (!p->path || strcmp(p->path, "/") != 0)
+        return KF_MSK_E_PATH;
+    const char *v = kf_msk_param(p, "Action");
+    if (!v || strcmp(v, "kafka-cluster:Connect") != 0)
+        return KF_MSK_E_ACTION;
+    v = kf_msk_param(p, "X-Amz-Algorithm");
+    if (!v || strcmp(v, "AWS4-HMAC-SHA256") != 0)
+        return KF_MSK_E_ALGORITHM;
+    v = kf_msk_param(p, "X-Amz-SignedHeaders");
+    if (!v || strcmp(v, "host") != 0)
+        return KF_MSK_E_SIGNED_HEADERS;
+    /* Credential: AKID/YYYYMMDD/region/service/aws4_request */
+    const char *cred = kf_msk_param(p, "X-Amz-Credential");
+    const char *part[5];
+    size_t plen[5], np = 0;
+    if (!cred)
+        return KF_MSK_E_CREDENTIAL;
+    for (const char *c = cred;;) {
+        const char *sl = strchr(c, '/');
+        if (np == 5)
+            return KF_MSK_E_CREDENTIAL;
+        part[np] = c;
+        plen[np++] = sl ? (size_t)(sl - c) : strlen(c);
+        if (!sl)
+            break;
+        c = sl + 1;
+    }
+    if (np != 5 || plen[0] == 0 || plen[0] >= sizeof(out->access_key))
+        return KF_MSK_E_CREDENTIAL;
+    memcpy(out->access_key, part[0], plen[0]);
+    out->access_key[plen[0]] = '\0';
+    const char *date = kf_msk_param(p, "X-Amz-Date");
+    if (!date || parse_amzdate(date, &out->date_s) != 0)
+        return KF_MSK_E_DATE;
+    if (plen[1] != 8 || memcmp(part[1], date, 8) != 0)
+        return KF_MSK_E_SCOPE_DATE;
+    if (plen[2] != strlen(region) || memcmp(part[2], region, plen[2]) != 0)
+        return KF_MSK_E_SCOPE_REGION;
+    if (plen[3] != 13 || memcmp(part[3], "kafka-cluster", 13) != 0)
+        return KF_MSK_E_SCOPE_SERVICE;
+    if (plen[4] != 12 || memcmp(part[4], "aws4_request", 12) != 0)
+        return KF_MSK_E_SCOPE_TERM;
+    v = kf_msk_param(p, "X-Amz-Expires");
+    int64_t exp;
+    if (!v || !*v || strspn(v, "0123456789") != strlen(v) ||
+        kf_parse_i64(v, 1, KF_MSK_MAX_EXPIRES, &exp) != 0)
+        return KF_MSK_E_EXPIRES;
+    out->expires_s = out->date_s + exp;
+    const char *sig = kf_msk_param(p, "X-Amz-Signature");
+    if (!sig || strlen(sig) != 64 || strspn(sig, "0123456789abcdef") != 64)
+        return KF_MSK_E_SIGNATURE_FORMAT;
+    if (out->date_s > now_s + KF_MSK_MAX_SKEW)
+        return KF_MSK_E_FUTURE;
+    if (out->expires_s <= now_s)
+        return KF_MSK_E_EXPIRED;
+    const kf_msk_key *k = lookup ? lookup(ctx, out->access_key) : NULL;
+    if (!k || !k->secret)
+        return KF_MSK_E_UNKNOWN_KEY;
+    out->key = k;
+    const char *st = kf_msk_param(p, "X-Amz-Security-Token");
+    int key_has = k->session_token && k->session_token[0];
+    if (key_has && !st)
+        return KF_MSK_E_TOKEN_MISSING;
+    if (!key_has && st)
+        return KF_MSK_E_TOKEN_UNEXPECTED;
+    if (key_has && !ct_equal(st, k->session_token))
+        return KF_MSK_E_TOKEN_WRONG;
+    /* The canonical request over every parameter but the signature and the
+     * User-Agent appended after signing. */
+    kf_sigv4_param signed_params[KF_MSK_MAX_PARAMS];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nparams; i++)
+        if (strcmp(p->params[i].name, "X-Amz-Signature") != 0 &&
+            strcmp(p->params[i].name, "User-Agent") != 0)
+            signed_params[n++] = p->params[i];
+    kf_buf q;
+    kf_buf_init(&q, 0);
+    if (kf_sigv4_canonical_query(signed_params, n, &q) != 0) {
+        kf_buf_free(&q);
+        return KF_MSK_E_INTERNAL;
+    }
+    static const char empty_hash[] =
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    size_t need = q.len + strlen(host) + sizeof(empty_hash) + 32;
+    char *creq = malloc(need);
+    if (!creq) {
+        kf_buf_free(&q);
+        return KF_MSK_E_INTERNAL;
+    }
+    snprintf(creq, need, "GET\n/\n%.*s\nhost:%s\n\nhost\n%s", (int)q.len, (const char *)q.data,
+             host, empty_hash);
+    kf_buf_free(&q);
+    char want[65];
+    kf_sigv4_sign(k->secret, date, region, "kafka-cluster", creq, want);
+    free(creq);
+    int ok = CRYPTO_memcmp(want, sig, 64) == 0;
+    OPENSSL_cleanse(want, sizeof(want));
+    return ok ? KF_MSK_OK : KF_MSK_E_SIGNATURE;
 }

@@ -116,4 +116,64 @@ void kf_msk_token_free(kf_msk_parsed *p);
 /* The value of a parameter, NULL when absent. */
 const char *kf_msk_param(const kf_msk_parsed *p, const char *name);
 
+/* --- checking an MSK IAM token (kferry-broker's emulation) ------------------ */
+
+#define KF_MSK_MAX_EXPIRES 604800 /* seconds: SigV4 presigned URLs live 7 days at most */
+#define KF_MSK_MAX_SKEW 300       /* seconds an X-Amz-Date may lie in the future */
+
+/* Why a token was refused; kf_msk_reason names each. */
+typedef enum kf_msk_result {
+    KF_MSK_OK = 0,
+    KF_MSK_E_HOST,             /* host is not kafka.<region>.amazonaws.com */
+    KF_MSK_E_PATH,             /* path is not "/" */
+    KF_MSK_E_ACTION,           /* Action is not kafka-cluster:Connect */
+    KF_MSK_E_ALGORITHM,        /* X-Amz-Algorithm is not AWS4-HMAC-SHA256 */
+    KF_MSK_E_SIGNED_HEADERS,   /* X-Amz-SignedHeaders is not "host" */
+    KF_MSK_E_CREDENTIAL,       /* X-Amz-Credential is not AKID/DATE/REGION/SERVICE/aws4_request */
+    KF_MSK_E_DATE,             /* X-Amz-Date missing or not YYYYMMDDTHHMMSSZ */
+    KF_MSK_E_SCOPE_DATE,       /* the credential scope's date is not X-Amz-Date's */
+    KF_MSK_E_SCOPE_REGION,     /* the scope's region is not the configured one */
+    KF_MSK_E_SCOPE_SERVICE,    /* the scope's service is not kafka-cluster */
+    KF_MSK_E_SCOPE_TERM,       /* the scope does not end in aws4_request */
+    KF_MSK_E_EXPIRES,          /* X-Amz-Expires missing or not 1..604800 */
+    KF_MSK_E_SIGNATURE_FORMAT, /* X-Amz-Signature missing or not 64 hex digits */
+    KF_MSK_E_FUTURE,           /* X-Amz-Date more than 5 minutes ahead of now */
+    KF_MSK_E_EXPIRED,          /* X-Amz-Date + X-Amz-Expires has passed */
+    KF_MSK_E_UNKNOWN_KEY,      /* the access key id is not configured */
+    KF_MSK_E_TOKEN_MISSING,    /* the key has a session token, the URL none */
+    KF_MSK_E_TOKEN_UNEXPECTED, /* the URL has a session token, the key none */
+    KF_MSK_E_TOKEN_WRONG,      /* the session token differs from the key's */
+    KF_MSK_E_SIGNATURE,        /* the signature does not match */
+    KF_MSK_E_INTERNAL          /* out of memory */
+} kf_msk_result;
+
+/* A short reason for a result, without any token byte or secret. */
+const char *kf_msk_reason(kf_msk_result r);
+
+/* A configured key as the validator needs it: secret and the session token
+ * (NULL or "" when the key is long-term). */
+typedef struct kf_msk_key {
+    const char *secret;
+    const char *session_token;
+} kf_msk_key;
+
+/* Looks an access key id up; NULL when unknown. */
+typedef const kf_msk_key *(*kf_msk_lookup_fn)(void *ctx, const char *access_key);
+
+typedef struct kf_msk_verified {
+    char access_key[129];  /* from the credential scope (also set on later failures) */
+    int64_t date_s;        /* X-Amz-Date, Unix seconds */
+    int64_t expires_s;     /* X-Amz-Date + X-Amz-Expires */
+    const kf_msk_key *key; /* what lookup returned */
+} kf_msk_verified;
+
+/* Checks a parsed token as MSK does for region at wall-clock time now_s:
+ * URL shape, Action, algorithm, credential scope, dates and expiry, then
+ * the key (lookup), the session token and the signature (recomputed from
+ * the canonical query of every parameter except X-Amz-Signature and
+ * User-Agent; compared in constant time).  Returns KF_MSK_OK or the first
+ * failed check; out is filled as far as the checks got. */
+kf_msk_result kf_msk_token_verify(const kf_msk_parsed *p, const char *region, int64_t now_s,
+                                  kf_msk_lookup_fn lookup, void *ctx, kf_msk_verified *out);
+
 #endif

@@ -13,6 +13,7 @@
 #include "broker/handlers.h"
 #include "broker/sasl.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #include <openssl/crypto.h>
 
@@ -45,10 +46,10 @@ int kb_h_sasl_handshake(kb_broker *b, kb_req *r, kf_buf *out) {
     int ok = bit && (enabled & bit);
     kf_wr_i16(out, ok ? KF_ERR_NONE : KF_ERR_UNSUPPORTED_SASL_MECHANISM);
     int n = 0;
-    for (unsigned x = 1; x <= KB_SASL_SCRAM512; x <<= 1)
+    for (unsigned x = 1; x <= KB_SASL_LAST_MECH; x <<= 1)
         n += (enabled & x) != 0;
     kf_wr_arr(out, 0, n);
-    for (unsigned x = 1; x <= KB_SASL_SCRAM512; x <<= 1)
+    for (unsigned x = 1; x <= KB_SASL_LAST_MECH; x <<= 1)
         if (enabled & x)
             kf_wr_cstr(out, 0, kb_sasl_mech_name(x));
     if (!ok) {
@@ -65,13 +66,24 @@ int kb_h_sasl_handshake(kb_broker *b, kb_req *r, kf_buf *out) {
     return KB_OK;
 }
 
+/* session_lifetime_ms (v1+): 0 (no limit) except for an OAUTHBEARER session,
+ * which lasts until its MSK IAM token expires (then the broker closes the
+ * connection, server.c). */
 static void auth_resp(kb_req *r, kf_buf *out, int16_t err, const char *msg, const uint8_t *tok,
                       size_t len) {
     kf_wr_i16(out, err);
     kf_wr_str(out, r->flex, msg, msg ? (int32_t)strlen(msg) : -1);
     kf_wr_bytes(out, r->flex, tok ? tok : (const uint8_t *)"", (int32_t)len);
-    if (r->api_version >= 1)
-        kf_wr_i64(out, 0); /* session_lifetime_ms: no re-authentication */
+    if (r->api_version >= 1) {
+        int64_t life = 0;
+        const kb_sasl_session *s = r->sasl;
+        if (!err && s && s->state == KB_SASL_ST_DONE && s->expires_ms > 0) {
+            life = s->expires_ms - kf_wall_ms();
+            if (life < 1)
+                life = 1;
+        }
+        kf_wr_i64(out, life);
+    }
     kf_wr_tags(out, r->flex);
 }
 

@@ -33,6 +33,7 @@ static const struct {
     {KB_SASL_PLAIN, "PLAIN", "plain"},
     {KB_SASL_SCRAM256, "SCRAM-SHA-256", "scram-sha-256"},
     {KB_SASL_SCRAM512, "SCRAM-SHA-512", "scram-sha-512"},
+    {KB_SASL_OAUTHBEARER, "OAUTHBEARER", NULL}, /* MSK IAM tokens: kferry.msk.iam.* */
 };
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
 
@@ -244,7 +245,7 @@ static const char *listener_key(const char *key, char *lst, size_t cap) {
 }
 
 /* What a key is: 0 not ours, 1 mechanisms, 2 jaas (*mechbit: 0 = general),
- * 3 timeout, 4 ignored. */
+ * 3 timeout, 4 ignored, 5 MSK IAM credentials file, 6 MSK IAM region. */
 static int classify(const char *key, char *lst, size_t cap, unsigned *mechbit) {
     *mechbit = 0;
     lst[0] = '\0';
@@ -256,12 +257,18 @@ static int classify(const char *key, char *lst, size_t cap, unsigned *mechbit) {
         return 3;
     if (!strcmp(key, "sasl.mechanism.inter.broker.protocol"))
         return 4;
+    if (!strcmp(key, "kferry.msk.iam.credentials.file"))
+        return 5;
+    if (!strcmp(key, "kferry.msk.iam.region"))
+        return 6;
     const char *rest = listener_key(key, lst, cap);
     if (!rest)
         return 0;
     if (!strcmp(rest, "sasl.enabled.mechanisms"))
         return 1;
     for (size_t i = 0; i < NMECHS; i++) {
+        if (!mechs[i].key)
+            continue;
         size_t kl = strlen(mechs[i].key);
         if (!strncmp(rest, mechs[i].key, kl) && !strcmp(rest + kl, ".sasl.jaas.config")) {
             *mechbit = mechs[i].bit;
@@ -274,6 +281,7 @@ static int classify(const char *key, char *lst, size_t cap, unsigned *mechbit) {
 
 int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
     int bad = 0;
+    const kf_prop *oauth_at = NULL, *iam_file = NULL, *iam_region = NULL;
     for (size_t i = 0; i < p->count; i++) {
         kf_prop *it = &p->items[i];
         char lst[64], w[400];
@@ -290,11 +298,13 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
                 if (badname[0])
                     add_err(err, errlen,
                             "%s: unsupported SASL mechanism '%s' (supported: PLAIN, "
-                            "SCRAM-SHA-256, SCRAM-SHA-512)\n",
+                            "SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)\n",
                             w, badname);
                 else
                     add_err(err, errlen, "%s: names no SASL mechanism%s\n", w, "");
                 bad = 1;
+            } else if ((mask & KB_SASL_OAUTHBEARER) && !oauth_at) {
+                oauth_at = it;
             }
         } else if (kind == 2) {
             int module = 0;
@@ -316,6 +326,48 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
                         it->value);
                 bad = 1;
             }
+        } else if (kind == 5) {
+            iam_file = it;
+            if (!it->value[0]) {
+                add_err(err, errlen, "%s: names no file%s\n", w, "");
+                bad = 1;
+            }
+        } else if (kind == 6) {
+            iam_region = it;
+            if (!kb_msk_region_ok(it->value)) {
+                add_err(err, errlen,
+                        "%s: '%s' is not an AWS region name (lower-case letters, digits and "
+                        "'-', e.g. us-east-1)\n",
+                        w, it->value);
+                bad = 1;
+            }
+        }
+    }
+    if (iam_file && !iam_region && !oauth_at) {
+        char w[400];
+        where_of(p, iam_file, w, sizeof(w));
+        add_err(err, errlen,
+                "%s: needs kferry.msk.iam.region (the AWS region MSK IAM tokens "
+                "must be signed for%s)\n",
+                w, "");
+        bad = 1;
+    }
+    if (oauth_at) {
+        char w[400];
+        where_of(p, oauth_at, w, sizeof(w));
+        if (!iam_file) {
+            add_err(err, errlen,
+                    "%s: OAUTHBEARER needs kferry.msk.iam.credentials.file (kferry-broker checks "
+                    "OAUTHBEARER tokens as AWS MSK IAM tokens against the keys in that file%s)\n",
+                    w, "");
+            bad = 1;
+        }
+        if (!iam_region) {
+            add_err(err, errlen,
+                    "%s: OAUTHBEARER needs kferry.msk.iam.region (the AWS region MSK IAM tokens "
+                    "must be signed for%s)\n",
+                    w, "");
+            bad = 1;
         }
     }
     return bad ? -1 : 0;
@@ -324,9 +376,10 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
 void kb_sasl_print_reference(FILE *f) {
     fprintf(
         f, "| `sasl.enabled.mechanisms` | SCRAM-SHA-256,SCRAM-SHA-512 | PLAIN, SCRAM-SHA-256, "
-           "SCRAM-SHA-512 | Mechanisms offered on SASL_PLAINTEXT/SASL_SSL listeners (Kafka's "
-           "default, GSSAPI, is not supported; PLAIN sends the password and must be enabled "
-           "explicitly). |\n"
+           "SCRAM-SHA-512, OAUTHBEARER | Mechanisms offered on SASL_PLAINTEXT/SASL_SSL listeners "
+           "(Kafka's default, GSSAPI, is not supported; PLAIN sends the password and must be "
+           "enabled explicitly; OAUTHBEARER checks AWS MSK IAM tokens and needs "
+           "`kferry.msk.iam.credentials.file` and `kferry.msk.iam.region`). |\n"
            "| `listener.name.<listener>.sasl.enabled.mechanisms` | (sasl.enabled.mechanisms) | "
            "as above | The same for one listener. |\n"
            "| `listener.name.<listener>.plain.sasl.jaas.config` | (none) | JAAS line | "
@@ -341,7 +394,18 @@ void kb_sasl_print_reference(FILE *f) {
            "only: a connection on a SASL listener that has not authenticated this long after "
            "connecting is closed. |\n"
            "| `sasl.mechanism.inter.broker.protocol` | (none) | text | Accepted and ignored "
-           "(one node). |\n");
+           "(one node). |\n"
+           "| `kferry.msk.iam.credentials.file` | (none) | file path | kferry-broker only: "
+           "enables the AWS MSK IAM emulation. SASL/OAUTHBEARER tokens are checked as MSK "
+           "checks its IAM tokens (SigV4-presigned `kafka-cluster:Connect` URL) against the "
+           "keys of this AWS shared-credentials-format file: `[name]` sections with "
+           "`aws_access_key_id`, `aws_secret_access_key`, optional `aws_session_token` "
+           "(then required in tokens) and optional `principal` (the identity, default the "
+           "section name; the connection's principal is `User:<principal>`). Required when "
+           "OAUTHBEARER is enabled; read at start-up. See SECURITY.md. |\n"
+           "| `kferry.msk.iam.region` | (none) | AWS region | kferry-broker only: the region "
+           "MSK IAM tokens must be signed for (host `kafka.<region>.amazonaws.com`). Required "
+           "when OAUTHBEARER is enabled. |\n");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -383,6 +447,7 @@ int kb_sasl_open(kb_broker *b, char *err, size_t errlen) {
     s->auth_timeout_ms = AUTH_TIMEOUT_DEFAULT;
     b->sasl = s;
     const kf_props *p = &b->cfg.raw;
+    const char *iam_file = NULL, *iam_region = NULL;
     for (size_t i = 0; i < p->count; i++) {
         const kf_prop *it = &p->items[i];
         char lst[64];
@@ -418,7 +483,29 @@ int kb_sasl_open(kb_broker *b, char *err, size_t errlen) {
             int64_t n;
             if (kf_parse_i64(it->value, 1, INT32_MAX, &n) == 0)
                 s->auth_timeout_ms = n;
+        } else if (kind == 5) {
+            iam_file = it->value;
+        } else if (kind == 6) {
+            iam_region = it->value;
         }
+    }
+    if (iam_file && iam_file[0]) {
+        if (!iam_region) {
+            snprintf(err, errlen, "kferry.msk.iam.credentials.file needs kferry.msk.iam.region");
+            return -1;
+        }
+        s->iam = calloc(1, sizeof(*s->iam));
+        if (!s->iam) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (kb_msk_iam_load(s->iam, iam_file, iam_region, err, errlen) != 0) {
+            free(s->iam);
+            s->iam = NULL;
+            return -1;
+        }
+        kf_info("sasl", "MSK IAM emulation: %zu keys from %s, region %s", s->iam->n, iam_file,
+                iam_region);
     }
     if (kb_creds_open(&s->creds, b->cfg.data_dir, err, errlen) != 0)
         return -1;
@@ -441,6 +528,10 @@ void kb_sasl_close(kb_broker *b) {
     }
     free(s->plain);
     kb_creds_close(&s->creds);
+    if (s->iam) {
+        kb_msk_iam_free(s->iam);
+        free(s->iam);
+    }
     free(s);
     b->sasl = NULL;
 }
@@ -582,6 +673,60 @@ static int step_scram(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size
     return 0;
 }
 
+/* OAUTHBEARER with MSK IAM tokens.  A refused token gets Kafka's error
+ * challenge; the exchange then fails on the client's next message. */
+static int oauth_fail_final(kb_sasl_session *s, char *errmsg, size_t errlen) {
+    snprintf(errmsg, errlen, "Authentication failed with SASL mechanism OAUTHBEARER (MSK IAM): %s",
+             s->oauth_why[0] ? s->oauth_why : "invalid token");
+    s->state = KB_SASL_ST_FAILED;
+    return -1;
+}
+
+static int step_oauth(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size_t len, kf_buf *out,
+                      char *errmsg, size_t errlen) {
+    if (s->oauth_rejected) {
+        if (!(len == 1 && tok[0] == 0x01))
+            kf_warn("sasl", "OAUTHBEARER: expected the client's \\x01 after the error challenge");
+        return oauth_fail_final(s, errmsg, errlen);
+    }
+    const char *t, *az, *why = NULL;
+    size_t tl, azl;
+    char reason[200], akid[129] = "";
+    const kb_msk_key *k = NULL;
+    int64_t exp = 0;
+    const kb_msk_iam *iam = b->sasl ? b->sasl->iam : NULL;
+    if (kb_oauthbearer_parse(tok, len, &t, &tl, &az, &azl, &why) != 0) {
+        snprintf(reason, sizeof(reason), "malformed client message: %s", why);
+    } else if (!iam) {
+        snprintf(reason, sizeof(reason), "OAUTHBEARER is not configured");
+    } else if (kb_msk_iam_check(iam, t, tl, kf_wall_ms(), &k, &exp, reason, sizeof(reason), akid,
+                                sizeof(akid)) != 0) {
+        k = NULL;
+    } else if (azl && (azl != strlen(k->principal) || memcmp(az, k->principal, azl) != 0)) {
+        snprintf(reason, sizeof(reason),
+                 "the authorization id (a=) differs from the token's principal");
+        k = NULL;
+    }
+    if (!k) {
+        if (akid[0])
+            kf_warn("sasl", "MSK IAM authentication failed (access key %s): %s", akid, reason);
+        else
+            kf_warn("sasl", "MSK IAM authentication failed: %s", reason);
+        kf_strlcpy(s->oauth_why, reason, sizeof(s->oauth_why));
+        s->oauth_rejected = 1;
+        static const char challenge[] = "{\"status\":\"invalid_token\"}";
+        kf_buf_append(out, challenge, sizeof(challenge) - 1);
+        return 0;
+    }
+    set_principal(s, k->principal, strlen(k->principal));
+    s->expires_ms = exp;
+    s->state = KB_SASL_ST_DONE;
+    kf_info("sasl",
+            "authenticated %s with OAUTHBEARER (MSK IAM, access key %s, session for %lld s)",
+            s->principal ? s->principal : "?", akid, (long long)((exp - kf_wall_ms()) / 1000));
+    return 0;
+}
+
 int kb_sasl_step(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size_t len, kf_buf *out,
                  char *errmsg, size_t errlen) {
     if (s->state != KB_SASL_ST_AUTH && s->state != KB_SASL_ST_RAW) {
@@ -591,6 +736,8 @@ int kb_sasl_step(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size_t le
     }
     if (len > KB_SASL_MAX_TOKEN)
         return fail(s, "token too large", errmsg, errlen);
+    if (s->mech == KB_SASL_OAUTHBEARER)
+        return step_oauth(b, s, tok, len, out, errmsg, errlen);
     if (s->mech == KB_SASL_PLAIN)
         return step_plain(b, s, tok, len, errmsg, errlen);
     return step_scram(b, s, tok, len, out, errmsg, errlen);

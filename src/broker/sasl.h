@@ -5,21 +5,26 @@
  * (h_sasl.c) and server.c's raw-token mode drive.
  *
  * Mechanisms: PLAIN (users from JAAS lines, or any SCRAM credential: the
- * password is checked by recomputing the salted password) and
- * SCRAM-SHA-256/512 (credentials in the store, see creds.h).
+ * password is checked by recomputing the salted password),
+ * SCRAM-SHA-256/512 (credentials in the store, see creds.h) and OAUTHBEARER
+ * with AWS MSK IAM tokens (msk_iam.h; only when
+ * kferry.msk.iam.credentials.file is set).
  */
 #ifndef KB_SASL_H
 #define KB_SASL_H
 
 #include "broker/broker.h"
 #include "broker/creds.h"
+#include "broker/msk_iam.h"
 #include "broker/scram.h"
 
 #include <stdio.h>
 
 /* Mechanism bits. */
-enum { KB_SASL_PLAIN = 1u, KB_SASL_SCRAM256 = 2u, KB_SASL_SCRAM512 = 4u };
+enum { KB_SASL_PLAIN = 1u, KB_SASL_SCRAM256 = 2u, KB_SASL_SCRAM512 = 4u, KB_SASL_OAUTHBEARER = 8u };
+/* The password mechanisms (OAUTHBEARER needs its own configuration). */
 #define KB_SASL_ALL_MECHS (KB_SASL_PLAIN | KB_SASL_SCRAM256 | KB_SASL_SCRAM512)
+#define KB_SASL_LAST_MECH KB_SASL_OAUTHBEARER
 #define KB_SASL_DEFAULT_MECHS (KB_SASL_SCRAM256 | KB_SASL_SCRAM512)
 
 #define KB_SASL_MAX_TOKEN (64 * 1024) /* bytes of one client token */
@@ -44,6 +49,7 @@ typedef struct kb_sasl {
     size_t nplain;
     int64_t auth_timeout_ms; /* kferry.sasl.authentication.timeout.ms */
     kb_creds creds;
+    kb_msk_iam *iam; /* OAUTHBEARER's MSK IAM keys; NULL when not configured */
 } kb_sasl;
 
 enum {
@@ -66,9 +72,12 @@ typedef struct kb_sasl_session {
     size_t principal_cap;
     int scram_live;
     kb_scram_server scram;
+    int64_t expires_ms;  /* wall clock; the session ends then (OAUTHBEARER), 0 = never */
+    int oauth_rejected;  /* OAUTHBEARER: error challenge sent, the client's \x01 expected */
+    char oauth_why[200]; /* the reason, for the final error message */
 } kb_sasl_session;
 
-/* "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" for one bit, or NULL. */
+/* "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER" for one bit, or NULL. */
 const char *kb_sasl_mech_name(unsigned bit);
 /* Bit for a mechanism name, 0 if unsupported. */
 unsigned kb_sasl_mech_bit(const char *name, size_t len);
@@ -94,7 +103,10 @@ void kb_sasl_session_free(kb_sasl_session *s);
  * ApiVersions, SaslHandshake and SaslAuthenticate). */
 int kb_sasl_allows(const kb_sasl_session *s, int16_t api_key);
 
-/* One client token of the chosen mechanism. Returns 0 with the server's
+/* One client token of the chosen mechanism (now: wall clock, read inside).
+ * OAUTHBEARER answers a refused token as Kafka does: a
+ * {"status":"invalid_token"} challenge (return 0, state unchanged), then the
+ * client's \x01 fails the exchange with the reason in errmsg. Returns 0 with the server's
  * token in out (s->state becomes KB_SASL_ST_DONE once authenticated), or -1
  * with Kafka's error message in errmsg (no secrets), the failure logged once
  * and s->state KB_SASL_ST_FAILED. */

@@ -620,11 +620,21 @@ static void run_parked(kb_broker *b) {
     }
 }
 
-/* Connections on SASL listeners must authenticate in time. */
+/* Connections on SASL listeners must authenticate in time; an OAUTHBEARER
+ * (MSK IAM) session ends when its token expires, as on MSK (librdkafka
+ * 2.0.2 does not re-authenticate: it reconnects with a fresh token). */
 static void sasl_timeouts(kb_broker *b, int64_t now) {
     int64_t limit = b->sasl ? b->sasl->auth_timeout_ms : 30000;
+    int64_t wall = kf_wall_ms();
     for (kb_conn *c = srv(b)->conns, *next; c; c = next) {
         next = c->next;
+        if (c->sasl.enabled && c->sasl.state == KB_SASL_ST_DONE && c->sasl.expires_ms > 0 &&
+            wall >= c->sasl.expires_ms) {
+            kf_info("sasl", "closing connection from %s: the MSK IAM session of %s expired",
+                    c->peer, c->principal);
+            conn_drop(b, c, NULL);
+            continue;
+        }
         if (c->sasl.enabled && c->sasl.state != KB_SASL_ST_DONE &&
             now - c->sasl.started_ms > limit) {
             char why[128];

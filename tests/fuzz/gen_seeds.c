@@ -9,6 +9,8 @@
  * Every seed is produced here from our own encoders, so the committed
  * bytes are reproducible: fuzz_gen_seeds <corpus-dir> rewrites them.
  */
+#include "aws/sigv4.h"
+#include "common/util.h"
 #include "proto/batch.h"
 #include "proto/compress.h"
 #include "proto/crc32c.h"
@@ -1421,6 +1423,79 @@ static void acl_seeds(void) {
     kf_buf_free(&body);
 }
 
+/* ---- MSK IAM tokens (fuzz_msk_token) -------------------------------------- */
+
+static void msk_token_one(const char *name, const char *region, const char *akid,
+                          const char *secret, const char *session, int64_t t, int framed) {
+    kf_aws_creds c;
+    memset(&c, 0, sizeof(c));
+    kf_strlcpy(c.access_key, akid, sizeof(c.access_key));
+    kf_strlcpy(c.secret_key, secret, sizeof(c.secret_key));
+    kf_strlcpy(c.session_token, session, sizeof(c.session_token));
+    kf_buf tok, b;
+    kf_buf_init(&tok, 0);
+    kf_buf_init(&b, 0);
+    int64_t exp;
+    if (kf_msk_token(region, &c, t, "kferry-seed/1.0", &tok, &exp) != 0) {
+        failures++;
+        return;
+    }
+    uint8_t mode = 0;
+    kf_buf_append(&b, &mode, 1);
+    if (framed)
+        kf_buf_append(&b, "n,,\001auth=Bearer ", 16);
+    kf_buf_append(&b, tok.data, tok.len);
+    if (framed)
+        kf_buf_append(&b, "\001\001", 2);
+    put("fuzz_msk_token", name, &b);
+    kf_buf_free(&tok);
+    kf_buf_free(&b);
+}
+
+static void msk_token_seeds(void) {
+    /* The harness's keys and time (NOW = 1796000000), see fuzz_msk_token.c. */
+    msk_token_one("valid_framed", "eu-west-1", "AKIAFUZZALICE0000001", "alice/secret+key", "",
+                  1796000000 - 60, 1);
+    msk_token_one("valid_bare", "eu-west-1", "AKIAFUZZBOB000000003", "bob-secret", "", 1796000000,
+                  0);
+    msk_token_one("session_token", "eu-west-1", "ASIAFUZZTEMP00000002", "temp-secret",
+                  "IQoJsession/token+==", 1796000000 - 10, 1);
+    msk_token_one("expired", "eu-west-1", "AKIAFUZZALICE0000001", "alice/secret+key", "",
+                  1796000000 - 1000, 1);
+    msk_token_one("other_region", "us-east-1", "AKIAFUZZALICE0000001", "alice/secret+key", "",
+                  1796000000, 1);
+    /* Build mode: [1][i16 offset][key][region][u16 tamper pos][xor][user agent]. */
+    static const uint8_t build[][12] = {
+        {1, 0, 0, 0, 0, 0, 0, 0, 'u', 'a', '/', '1'},      /* valid, untampered */
+        {1, 0xff, 0x00, 1, 0, 0, 40, 1, 'u', 'a', 0, 0},   /* tampered at 40 */
+        {1, 0x01, 0x40, 2, 0, 0, 200, 0x20, 'x', 0, 0, 0}, /* future */
+        {1, 0xfc, 0x00, 3, 0, 0, 0, 0, 0, 0, 0, 0},        /* expired, unknown key */
+        {1, 0, 0, 0, 1, 1, 0, 2, 'k', 'f', 0, 0},          /* other region, tampered */
+    };
+    for (size_t i = 0; i < sizeof(build) / sizeof(build[0]); i++) {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        kf_buf_append(&b, build[i], sizeof(build[i]));
+        char name[32];
+        snprintf(name, sizeof(name), "build_%zu", i);
+        put("fuzz_msk_token", name, &b);
+        kf_buf_free(&b);
+    }
+    /* Only padding: decodes to nothing (a null pointer once reached memchr). */
+    {
+        kf_buf b;
+        kf_buf_init(&b, 0);
+        kf_buf_append(&b, "\000=", 2);
+        put("fuzz_msk_token", "padding_only", &b);
+        kf_buf_free(&b);
+    }
+    put_text("fuzz_msk_token", "creds_file",
+             "\002# mode 2: a credentials file\n[alice]\naws_access_key_id = AKIAX1\n"
+             "aws_secret_access_key = s1\nprincipal = arn:aws:iam::1:user/alice\n\n[temp]\n"
+             "aws_access_key_id=ASIAX2\naws_secret_access_key=s2\naws_session_token=tok\n"
+             "region = eu-west-1\n[only-region]\nregion = us-east-1\n");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR   (e.g. tests/fuzz/corpus)\n", argv[0]);
@@ -1444,5 +1519,6 @@ int main(int argc, char **argv) {
     cleaner_seeds();
     pmap_seeds();
     acl_seeds();
+    msk_token_seeds();
     return failures ? 1 : 0;
 }

@@ -172,11 +172,113 @@ static void test_header_sign_vector(void **st) {
     kf_buf_free(&a);
 }
 
+/* kf_msk_token_verify: a token kf_msk_token made verifies, and each check
+ * fails on its own. */
+static const kf_msk_key *g_key;
+static const kf_msk_key *lookup_one(void *ctx, const char *akid) {
+    return strcmp(akid, (const char *)ctx) == 0 ? g_key : NULL;
+}
+
+static kf_msk_result verify_at(const kf_buf *tok, const char *region, int64_t now) {
+    kf_msk_parsed p;
+    char err[128];
+    assert_int_equal(kf_msk_token_parse((const char *)tok->data, tok->len, &p, err, sizeof(err)),
+                     0);
+    kf_msk_verified v;
+    kf_msk_result r = kf_msk_token_verify(&p, region, now, lookup_one, "AKIAIOSFODNN7EXAMPLE", &v);
+    if (r == KF_MSK_OK) {
+        assert_string_equal(v.access_key, "AKIAIOSFODNN7EXAMPLE");
+        assert_int_equal(v.expires_s, v.date_s + 900);
+    }
+    kf_msk_token_free(&p);
+    return r;
+}
+
+static void test_msk_verify(void **st) {
+    (void)st;
+    kf_aws_creds c;
+    example_creds(&c);
+    const int64_t t = 1700000000;
+    kf_buf tok;
+    kf_buf_init(&tok, 0);
+    int64_t exp;
+    assert_int_equal(kf_msk_token("eu-west-1", &c, t, "ua/1", &tok, &exp), 0);
+    static kf_msk_key good, wrong, needs_tok, other_tok;
+    good = (kf_msk_key){c.secret_key, ""};
+    wrong = (kf_msk_key){"another-secret", ""};
+    needs_tok = (kf_msk_key){c.secret_key, "SESSION"};
+    g_key = &good;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_OK);
+    assert_int_equal(verify_at(&tok, "eu-west-1", t + 899), KF_MSK_OK);
+    assert_int_equal(verify_at(&tok, "eu-west-1", t + 900), KF_MSK_E_EXPIRED);
+    assert_int_equal(verify_at(&tok, "eu-west-1", t - 300), KF_MSK_OK);
+    assert_int_equal(verify_at(&tok, "eu-west-1", t - 301), KF_MSK_E_FUTURE);
+    assert_int_equal(verify_at(&tok, "us-east-1", t), KF_MSK_E_SCOPE_REGION);
+    g_key = &wrong;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_E_SIGNATURE);
+    g_key = &needs_tok;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_E_TOKEN_MISSING);
+    g_key = NULL;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_E_UNKNOWN_KEY);
+    kf_buf_free(&tok);
+
+    /* With a session token: required, compared, signed. */
+    snprintf(c.session_token, sizeof(c.session_token), "SESSION");
+    kf_buf_init(&tok, 0);
+    assert_int_equal(kf_msk_token("eu-west-1", &c, t, NULL, &tok, &exp), 0);
+    other_tok = (kf_msk_key){c.secret_key, "SESSIOM"};
+    g_key = &needs_tok;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_OK);
+    g_key = &other_tok;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_E_TOKEN_WRONG);
+    g_key = &good;
+    assert_int_equal(verify_at(&tok, "eu-west-1", t), KF_MSK_E_TOKEN_UNEXPECTED);
+    kf_buf_free(&tok);
+
+    /* A changed signed parameter or scope breaks the token. */
+    static const struct {
+        const char *from, *to;
+        kf_msk_result want;
+    } edits[] = {
+        {"X-Amz-Expires=900", "X-Amz-Expires=901", KF_MSK_E_SIGNATURE},
+        {"X-Amz-Expires=900", "X-Amz-Expires=604801", KF_MSK_E_EXPIRES},
+        {"kafka-cluster%3AConnect", "kafka-cluster%3ADescribe", KF_MSK_E_ACTION},
+        {"AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512", KF_MSK_E_ALGORITHM},
+        {"%2Fkafka-cluster%2F", "%2Fkafka%2F", KF_MSK_E_SCOPE_SERVICE},
+        {"%2Faws4_request", "%2Faws5_request", KF_MSK_E_SCOPE_TERM},
+        {"SignedHeaders=host", "SignedHeaders=host%3Bx", KF_MSK_E_SIGNED_HEADERS},
+        {"amazonaws.com/", "amazonaws.com/x", KF_MSK_E_PATH},
+        {"https://kafka.", "https://kafkb.", KF_MSK_E_HOST},
+        {"&User-Agent=ua%2F1", "&User-Agent=other", KF_MSK_OK}, /* not signed */
+    };
+    c.session_token[0] = '\0';
+    g_key = &good;
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        kf_buf_init(&tok, 0);
+        assert_int_equal(kf_msk_token("eu-west-1", &c, t, "ua/1", &tok, &exp), 0);
+        kf_buf url, tok2;
+        kf_buf_init(&url, 0);
+        kf_buf_init(&tok2, 0);
+        assert_int_equal(kf_b64url_decode((const char *)tok.data, tok.len, &url), 0);
+        kf_buf_append(&url, "", 1);
+        const char *u = (const char *)url.data, *at = strstr(u, edits[i].from);
+        assert_non_null(at);
+        char edited[4096];
+        snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(at - u), u, edits[i].to,
+                 at + strlen(edits[i].from));
+        kf_b64url_encode(edited, strlen(edited), &tok2);
+        assert_int_equal(verify_at(&tok2, "eu-west-1", t), edits[i].want);
+        kf_buf_free(&url);
+        kf_buf_free(&tok2);
+        kf_buf_free(&tok);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_s3_presign_vector),    cmocka_unit_test(test_header_sign_vector),
         cmocka_unit_test(test_msk_token_round_trip), cmocka_unit_test(test_b64url),
-        cmocka_unit_test(test_bad_tokens),
+        cmocka_unit_test(test_bad_tokens),           cmocka_unit_test(test_msk_verify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
