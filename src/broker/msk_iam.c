@@ -281,6 +281,10 @@ int kb_msk_iam_load(kb_msk_iam *m, const char *path, const char *region, char *e
         return -1;
     }
     struct stat st;
+    if (stat(path, &st) == 0) {
+        m->mtime = st.st_mtim;
+        m->size = (long long)st.st_size;
+    }
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         kf_warn("sasl",
                 "kferry.msk.iam.credentials.file %s holds secret keys but is readable by "
@@ -424,4 +428,26 @@ int kb_msk_iam_check(const kb_msk_iam *m, const char *token, size_t len, int64_t
     }
     *expires_ms = v.expires_s * 1000;
     return 0;
+}
+
+void kb_msk_iam_reload(kb_msk_iam *m) {
+    struct stat st;
+    if (!m || stat(m->path, &st) != 0 ||
+        (st.st_mtim.tv_sec == m->mtime.tv_sec && st.st_mtim.tv_nsec == m->mtime.tv_nsec &&
+         (long long)st.st_size == m->size))
+        return;
+    kb_msk_iam fresh;
+    char err[512];
+    char path[sizeof(m->path)], region[sizeof(m->region)];
+    kf_strlcpy(path, m->path, sizeof(path));
+    kf_strlcpy(region, m->region, sizeof(region));
+    if (kb_msk_iam_load(&fresh, path, region, err, sizeof(err)) != 0) {
+        kf_warn("sasl", "MSK IAM emulation: keeping the previous %zu keys: %s", m->n, err);
+        m->mtime = st.st_mtim; /* warn once per change */
+        m->size = (long long)st.st_size;
+        return;
+    }
+    kb_msk_iam_free(m);
+    *m = fresh;
+    kf_info("sasl", "MSK IAM emulation: %zu keys from %s (file changed)", m->n, path);
 }

@@ -15,6 +15,7 @@
 #include "aws/sigv4.h"
 
 #include <stddef.h>
+#include <time.h>
 #include <stdint.h>
 
 #define KB_MSK_MAX_PRINCIPAL 200
@@ -31,7 +32,14 @@ typedef struct kb_msk_iam {
     char path[4096];
     kb_msk_key *keys;
     size_t n;
+    struct timespec mtime; /* of the file when it was read (kb_msk_iam_reload) */
+    long long size;
 } kb_msk_iam;
+
+/* Reads the credentials file again when its mtime or size changed since
+ * it was loaded; on a read or parse error the previous table stays (with
+ * a warning).  Called before each token check. */
+void kb_msk_iam_reload(kb_msk_iam *m);
 
 /* Parses the text of a shared-credentials file (path only for messages).
  * 0, or -1 with a reason naming path:line, never a value. */

@@ -261,6 +261,8 @@ static int classify(const char *key, char *lst, size_t cap, unsigned *mechbit) {
         return 5;
     if (!strcmp(key, "kferry.msk.iam.region"))
         return 6;
+    if (!strcmp(key, "kferry.msk.iam.session.max.ms"))
+        return 7;
     const char *rest = listener_key(key, lst, cap);
     if (!rest)
         return 0;
@@ -319,7 +321,7 @@ int kb_sasl_config_check(kf_props *p, char *err, size_t errlen) {
                                             : "expected ScramLoginModule");
                 bad = 1;
             }
-        } else if (kind == 3) {
+        } else if (kind == 3 || kind == 7) {
             int64_t n;
             if (kf_parse_i64(it->value, 1, INT32_MAX, &n) != 0) {
                 add_err(err, errlen, "%s: expected an integer in 1..2147483647, got '%s'\n", w,
@@ -402,10 +404,16 @@ void kb_sasl_print_reference(FILE *f) {
            "`aws_access_key_id`, `aws_secret_access_key`, optional `aws_session_token` "
            "(then required in tokens) and optional `principal` (the identity, default the "
            "section name; the connection's principal is `User:<principal>`). Required when "
-           "OAUTHBEARER is enabled; read at start-up. See SECURITY.md. |\n"
+           "OAUTHBEARER is enabled; read at start-up and again whenever the file changes "
+           "(a key that cannot be read keeps the previous table). See SECURITY.md. |\n"
            "| `kferry.msk.iam.region` | (none) | AWS region | kferry-broker only: the region "
            "MSK IAM tokens must be signed for (host `kafka.<region>.amazonaws.com`). Required "
-           "when OAUTHBEARER is enabled. |\n");
+           "when OAUTHBEARER is enabled. |\n"
+           "| `kferry.msk.iam.session.max.ms` | (none) | 1..2147483647 | kferry-broker only: "
+           "an MSK IAM session ends (the connection is closed) after at most this long, even "
+           "if its token is valid longer; MSK ends sessions when the credentials expire, which "
+           "the token does not tell, so rehearsals and tests set this to see clients survive "
+           "it. |\n");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -479,10 +487,14 @@ int kb_sasl_open(kb_broker *b, char *err, size_t errlen) {
                 snprintf(err, errlen, "%s: invalid JAAS configuration: %s", it->key, why);
                 return -1;
             }
-        } else if (kind == 3) {
+        } else if (kind == 3 || kind == 7) {
             int64_t n;
-            if (kf_parse_i64(it->value, 1, INT32_MAX, &n) == 0)
-                s->auth_timeout_ms = n;
+            if (kf_parse_i64(it->value, 1, INT32_MAX, &n) == 0) {
+                if (kind == 3)
+                    s->auth_timeout_ms = n;
+                else
+                    s->iam_session_max_ms = n;
+            }
         } else if (kind == 5) {
             iam_file = it->value;
         } else if (kind == 6) {
@@ -694,6 +706,8 @@ static int step_oauth(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size
     char reason[200], akid[129] = "";
     const kb_msk_key *k = NULL;
     int64_t exp = 0;
+    if (b->sasl && b->sasl->iam)
+        kb_msk_iam_reload(b->sasl->iam); /* keys added since (new temporary credentials) */
     const kb_msk_iam *iam = b->sasl ? b->sasl->iam : NULL;
     if (kb_oauthbearer_parse(tok, len, &t, &tl, &az, &azl, &why) != 0) {
         snprintf(reason, sizeof(reason), "malformed client message: %s", why);
@@ -719,6 +733,8 @@ static int step_oauth(kb_broker *b, kb_sasl_session *s, const uint8_t *tok, size
         return 0;
     }
     set_principal(s, k->principal, strlen(k->principal));
+    if (b->sasl->iam_session_max_ms > 0 && exp > kf_wall_ms() + b->sasl->iam_session_max_ms)
+        exp = kf_wall_ms() + b->sasl->iam_session_max_ms;
     s->expires_ms = exp;
     s->state = KB_SASL_ST_DONE;
     kf_info("sasl",

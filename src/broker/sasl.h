@@ -49,7 +49,8 @@ typedef struct kb_sasl {
     size_t nplain;
     int64_t auth_timeout_ms; /* kferry.sasl.authentication.timeout.ms */
     kb_creds creds;
-    kb_msk_iam *iam; /* OAUTHBEARER's MSK IAM keys; NULL when not configured */
+    kb_msk_iam *iam;            /* OAUTHBEARER's MSK IAM keys; NULL when not configured */
+    int64_t iam_session_max_ms; /* kferry.msk.iam.session.max.ms; 0 = the token's expiry */
 } kb_sasl;
 
 enum {

@@ -212,6 +212,9 @@ int mskiam_conf(rd_kafka_conf_t *conf, const mc_cluster *cl, char *err, size_t e
         return -1;
     }
     rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, refresh_cb);
+    /* the refresh events get their own queue, which mskiam_handle hands to
+     * librdkafka's background thread */
+    rd_kafka_conf_enable_sasl_queue(conf, 1);
     return 0;
 }
 

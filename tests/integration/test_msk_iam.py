@@ -235,7 +235,7 @@ def test_wrong_secret_is_an_authentication_error(broker_factory, pki, tmp_path):
 def test_temporary_credentials_refreshed_and_expired_sessions_survived(broker_factory, pki,
                                                                       tmp_path):
     """Instance-metadata credentials (IMDSv2 stand-in) that live 20 s, and a
-    broker that closes every session after 4 s (connections.max.reauth.ms,
+    broker that closes every session after 4 s (kferry.msk.iam.session.max.ms,
     as MSK closes sessions whose credentials expired; librdkafka 2.0.2
     cannot re-authenticate): kferry fetches new credentials before the old
     expire, signs new tokens, reconnects, and the copy stays exact."""
@@ -253,7 +253,7 @@ def test_temporary_credentials_refreshed_and_expired_sessions_survived(broker_fa
     try:
         src = broker_factory()
         tgt = iam_broker(broker_factory, pki, tmp_path,
-                         extra={"connections.max.reauth.ms": "4000"})
+                         extra={"kferry.msk.iam.session.max.ms": "4000"})
         (tmp_path / "mm2.properties").write_text(iam_config(src, tgt, pki))
         cwd = str(tmp_path)
         env = clean_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=ep.url)
@@ -284,7 +284,7 @@ def test_temporary_credentials_refreshed_and_expired_sessions_survived(broker_fa
         c.stop()
         assert_exact_sequence(merge(c), p)
         btext = tgt.stderr_text()
-        assert btext.count("session expired") >= 3, btext[-3000:]
+        assert btext.count("MSK IAM session of") >= 3, btext[-3000:]
         used = [ak for ak in ep.issued if ak in btext]
         assert len(used) >= 2, (used, btext[-3000:])
         # new credentials were fetched before the old ones expired: IMDSv2 token flow each time
