@@ -419,7 +419,8 @@ json_t *ip_policies(const am_list *src, const am_ctx *ctx, const ip_arn *arn, ch
         oom = ents_add(&e, e.v[i].principal, 0, K_CLUSTER, "", B(A_CONNECT)) != 0;
     if (oom)
         goto fail;
-    qsort(e.v, e.n, sizeof(*e.v), ent_cmp);
+    if (e.n)
+        qsort(e.v, e.n, sizeof(*e.v), ent_cmp);
 
     char carn[1024];
     ip_arn_cluster(arn, carn, sizeof(carn));

@@ -671,9 +671,11 @@ static void test_msk_iam_errors(void **state) {
              0, out, sizeof(out)),
         0);
     assert_non_null(strstr(out, "set b.sasl.mechanism=AWS_MSK_IAM"));
+    mc_free(&c);
     /* IAM without TLS+SASL */
     assert_int_not_equal(load(&c, BASE "b.sasl.mechanism = AWS_MSK_IAM\n", 0, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "b.security.protocol=SASL_SSL"));
+    mc_free(&c);
     /* another Java callback handler */
     assert_int_not_equal(load(&c,
                               BASE "b.security.protocol = SASL_SSL\n"
@@ -681,6 +683,7 @@ static void test_msk_iam_errors(void **state) {
                               0, out, sizeof(out)),
                          0);
     assert_non_null(strstr(out, "cannot load Java callback handlers"));
+    mc_free(&c);
     /* OAuthBearerLoginModule without MSK's handler */
     assert_int_not_equal(
         load(&c,
@@ -691,6 +694,7 @@ static void test_msk_iam_errors(void **state) {
              0, out, sizeof(out)),
         0);
     assert_non_null(strstr(out, "sasl.oauthbearer.method=oidc"));
+    mc_free(&c);
 }
 
 int main(void) {
