@@ -7,7 +7,8 @@ PKGS=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libssl-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libxml2-dev libcurl4-openssl-dev
       kcat python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka
       python3-snappy python3-lz4 python3-zstandard python3-botocore
-      openjdk-17-jre-headless libzstd-jni-java libzstd-jni1)  # the last three: real Kafka (tests/realkafka)
+      openjdk-17-jre-headless libzstd-jni-java libzstd-jni1
+      prometheus python3-yaml)  # openjdk..libzstd-jni1: real Kafka (tests/realkafka); prometheus (promtool), python3-yaml: tests/integration/test_monitoring.py
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

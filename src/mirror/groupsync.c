@@ -162,6 +162,18 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
  * (read by the thread to notice a pass that keeps failing). */
 static int g_last_failed, g_last_committed;
 
+/* For /metrics (read by the progress thread): passes and their outcome. */
+static _Atomic long long g_m_passes_ok, g_m_passes_failed, g_m_failed_groups, g_m_synced_groups,
+    g_m_last_ok_ms;
+
+void groupsync_metrics(groupsync_stats *out) {
+    out->passes_ok = atomic_load(&g_m_passes_ok);
+    out->passes_failed = atomic_load(&g_m_passes_failed);
+    out->failed_groups = atomic_load(&g_m_failed_groups);
+    out->synced_groups = atomic_load(&g_m_synced_groups);
+    out->last_ok_ms = atomic_load(&g_m_last_ok_ms);
+}
+
 int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *map,
                    const char *pattern, gs_state **state, const atomic_int *stop) {
     gt_map *gm = map;
@@ -172,6 +184,7 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
     if (gt_map_refresh(tgt, c->map_topic, gm, err, sizeof(err))) {
         if (changed(st, "", err))
             kf_warn("groupsync", "offset map: %s", err);
+        atomic_fetch_add(&g_m_passes_failed, 1);
         return -1;
     }
     char **ids = NULL;
@@ -179,6 +192,7 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
     if (ga_list(src, GS_TIMEOUT_MS, &ids, &n, err, sizeof(err))) {
         if (changed(st, "", err))
             kf_warn("groupsync", "%s: %s", c->src.alias, err);
+        atomic_fetch_add(&g_m_passes_failed, 1);
         return -1;
     }
     journal j;
@@ -209,6 +223,11 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
         kf_info("groupsync", "%s", sum);
     g_last_failed = pass.failed;
     g_last_committed = pass.committed;
+    atomic_store(&g_m_failed_groups, pass.failed);
+    atomic_store(&g_m_synced_groups, pass.groups - pass.active - pass.failed);
+    atomic_fetch_add(pass.failed ? &g_m_passes_failed : &g_m_passes_ok, 1);
+    if (!pass.failed)
+        atomic_store(&g_m_last_ok_ms, kf_wall_ms());
     return pass.committed;
 }
 

@@ -19,6 +19,15 @@ int groupsync_start(mirror_config *c);
 /* Stops and joins the thread (no-op if not started). */
 void groupsync_stop(void);
 
+/* What the sync thread has done so far, for /metrics. */
+typedef struct groupsync_stats {
+    long long passes_ok, passes_failed; /* passes without / with a failed group or error */
+    long long failed_groups;            /* groups that failed in the last pass */
+    long long synced_groups;            /* groups synced in the last pass */
+    long long last_ok_ms;               /* wall clock of the last pass without failure; 0 */
+} groupsync_stats;
+void groupsync_metrics(groupsync_stats *out);
+
 /* sync.group.offsets.* settings ("A->B.<key>" beats "<key>" beats def). */
 int groupsync_setting(mirror_config *c, const char *key, int def);
 

@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/groupsync.h"
 #include "mirror/mapstore.h"
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
@@ -121,6 +122,41 @@ static void publish_metrics(mirror *m, int64_t lag) {
          "# HELP kferry_mirror_lag_records Records on the source not yet mirrored.\n"
          "# TYPE kferry_mirror_lag_records gauge\nkferry_mirror_lag_records %lld\n",
          (long long)lag);
+    /* the last time the acknowledged count moved: a mirror with lag whose
+     * count stands still is stalled (monitoring/prometheus/kferry-alerts.yml) */
+    static int64_t prev_delivered = -1, last_progress_ms;
+    if (m->delivered != prev_delivered || !last_progress_ms) {
+        prev_delivered = m->delivered;
+        last_progress_ms = kf_wall_ms();
+    }
+    addf(&b,
+         "# HELP kferry_mirror_last_progress_timestamp_seconds When the count of mirrored "
+         "records last moved (or the mirror started).\n"
+         "# TYPE kferry_mirror_last_progress_timestamp_seconds gauge\n"
+         "kferry_mirror_last_progress_timestamp_seconds %.3f\n",
+         (double)last_progress_ms / 1000.0);
+    addf(&b,
+         "# HELP kferry_mirror_info The flow this process mirrors.\n"
+         "# TYPE kferry_mirror_info gauge\nkferry_mirror_info{source=\"%s\",target=\"%s\"} 1\n",
+         m->cfg->src.alias, m->cfg->tgt.alias);
+    groupsync_stats gs;
+    groupsync_metrics(&gs);
+    addf(&b,
+         "# HELP kferry_groupsync_passes_total Group offset sync passes, by outcome.\n"
+         "# TYPE kferry_groupsync_passes_total counter\n"
+         "kferry_groupsync_passes_total{result=\"ok\"} %lld\n"
+         "kferry_groupsync_passes_total{result=\"failed\"} %lld\n"
+         "# HELP kferry_groupsync_failed_groups Groups whose offsets could not be synced in "
+         "the last pass.\n# TYPE kferry_groupsync_failed_groups gauge\n"
+         "kferry_groupsync_failed_groups %lld\n"
+         "# HELP kferry_groupsync_synced_groups Groups synced in the last pass.\n"
+         "# TYPE kferry_groupsync_synced_groups gauge\nkferry_groupsync_synced_groups %lld\n"
+         "# HELP kferry_groupsync_last_success_timestamp_seconds The last pass without a "
+         "failure (0: none yet).\n"
+         "# TYPE kferry_groupsync_last_success_timestamp_seconds gauge\n"
+         "kferry_groupsync_last_success_timestamp_seconds %.3f\n",
+         gs.passes_ok, gs.passes_failed, gs.failed_groups, gs.synced_groups,
+         (double)gs.last_ok_ms / 1000.0);
     addf(&b, "# HELP kferry_mirror_partition_lag_records Per-partition lag.\n"
              "# TYPE kferry_mirror_partition_lag_records gauge\n");
     for (size_t i = 0; i < m->ntopics; i++)
