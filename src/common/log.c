@@ -207,8 +207,8 @@ static char *place(const char *src, size_t len, char *buf, size_t cap, size_t *o
     return dst;
 }
 
-static char *render_json(int level, const char *component, const char *const *kv,
-                         const char *msg, const char *ts, char *buf, size_t cap, size_t *len) {
+static char *render_json(int level, const char *component, const char *const *kv, const char *msg,
+                         const char *ts, char *buf, size_t cap, size_t *len) {
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -249,8 +249,7 @@ static char *render_json(int level, const char *component, const char *const *kv
 }
 
 char *kf_log_render(int format, int level, const char *component, const char *const *kv,
-                    const char *msg, const struct timeval *tv, char *buf, size_t cap,
-                    size_t *len) {
+                    const char *msg, const struct timeval *tv, char *buf, size_t cap, size_t *len) {
     char ts[48];
     format_time(tv, ts, sizeof(ts));
     if (!component)
@@ -268,8 +267,8 @@ char *kf_log_render(int format, int level, const char *component, const char *co
         *len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
         return buf;
     }
-    int n = snprintf(buf, cap, "%s %s %s [%s] %s\n", ts, g_prefix, level_name(level), component,
-                     msg);
+    int n =
+        snprintf(buf, cap, "%s %s %s [%s] %s\n", ts, g_prefix, level_name(level), component, msg);
     if (n < 0) {
         *len = 0;
         return buf;
@@ -284,8 +283,8 @@ char *kf_log_render(int format, int level, const char *component, const char *co
         *len = cap - 1;
         return buf;
     }
-    snprintf(big, (size_t)n + 1, "%s %s %s [%s] %s\n", ts, g_prefix, level_name(level),
-             component, msg);
+    snprintf(big, (size_t)n + 1, "%s %s %s [%s] %s\n", ts, g_prefix, level_name(level), component,
+             msg);
     *len = (size_t)n;
     return big;
 }

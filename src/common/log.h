@@ -57,8 +57,7 @@ __attribute__((format(printf, 4, 5))) void kf_log_kv(int level, const char *comp
  * string the caller frees; *len is its length.  Never NULL: a line that
  * cannot be encoded is replaced by one that says so. */
 char *kf_log_render(int format, int level, const char *component, const char *const *kv,
-                    const char *msg, const struct timeval *tv, char *buf, size_t cap,
-                    size_t *len);
+                    const char *msg, const struct timeval *tv, char *buf, size_t cap, size_t *len);
 /* Copies in[0..n) to out (cap >= 3 * n + 1), each byte that is not part
  * of a well-formed UTF-8 sequence replaced by U+FFFD; NUL-terminates and
  * returns the output length. */
