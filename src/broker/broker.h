@@ -73,10 +73,11 @@ typedef struct kb_config {
     int32_t max_partitions_per_topic;   /* max.partitions.per.topic, 4096 (kferry-broker only) */
     int32_t transaction_max_timeout_ms; /* transaction.max.timeout.ms, 900000 */
     int64_t transactional_id_expiration_ms; /* transactional.id.expiration.ms, 7 days */
-    int log_format;         /* kferry.log.format: 0 unset, else KF_LOG_FORMAT_* + 1 */
-    char cli_listen[300];   /* --listen HOST:PORT ("" = none) */
-    kb_listeners listeners; /* listeners, advertised.listeners, ssl.* */
-    kf_props raw;           /* the file as loaded, for DescribeConfigs */
+    char cli_listen[300];                   /* --listen HOST:PORT ("" = none) */
+    kb_listeners listeners;                 /* listeners, advertised.listeners, ssl.* */
+    kf_props raw;                           /* the file as loaded, for DescribeConfigs */
+
+    int log_format; /* kferry.log.format: 0 unset, else KF_LOG_FORMAT_* + 1 */
 } kb_config;
 
 typedef struct kb_broker {

@@ -261,9 +261,8 @@ char *kf_log_render(int format, int level, const char *component, const char *co
         /* out of memory or an encoding failure: say so rather than drop it */
         int n = snprintf(buf, cap,
                          "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"log\",\"message\":"
-                         "\"(a log line could not be encoded)\",\"program\":\"kferry\",\"pid\":%ld}"
-                         "\n",
-                         ts, level_json(level), (long)getpid());
+                         "\"(a log line could not be encoded)\",\"program\":\"%s\",\"pid\":%ld}\n",
+                         ts, level_json(level), g_prefix, (long)getpid());
         *len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
         return buf;
     }
