@@ -146,7 +146,7 @@ def test_kferry_plan_json_log(broker_factory, tmp_path):
     t = cf_create_topic(src.bootstrap, unique("plan"), 2)
     cf_produce(src.bootstrap, t, [dict(partition=i % 2, key=b"k", value=b"v") for i in range(10)])
     cfg = write_config(tmp_path / "mm2.properties", src, tgt,
-                       extra={"kferry.debug": "broker,plan"})
+                       extra={"kferry.debug": "plan", "src.debug": "broker"})
     cp = subprocess.run([kferry_binary(), "plan", "--log-format", "json", "--config", cfg,
                          "--json"], capture_output=True, timeout=120)
     assert cp.returncode in (0, 1), cp.stderr.decode()[-3000:]
@@ -167,7 +167,7 @@ def test_kferry_mirror_json_log(broker_factory, tmp_path):
     cf_produce(src.bootstrap, topic, [dict(partition=i % 2, key=b"k%d" % i, value=b"v")
                                       for i in range(200)])
     cfg = write_config(tmp_path / "mm2.properties", src, tgt,
-                       extra={"kferry.debug": "broker"})
+                       extra={"kferry.debug": "broker,mirror"})
     err_path = tmp_path / "kferry.stderr"
     with open(err_path, "wb") as err:
         p = subprocess.Popen([kferry_binary(), "mirror", "--config", cfg, "--log-format", "json"],
