@@ -190,7 +190,8 @@ static void format_time(const struct timeval *tv, char *ts, size_t cap) {
     gmtime_r(&sec, &tm);
     char base[32];
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts, cap, "%s.%03ldZ", base, (long)(tv->tv_usec / 1000));
+    int ms = (int)((tv->tv_usec / 1000) % 1000);
+    snprintf(ts, cap, "%s.%03dZ", base, ms < 0 ? 0 : ms);
 }
 
 /* buf (if the line fits in cap bytes) or a malloc'd copy of the first
@@ -250,7 +251,7 @@ static char *render_json(int level, const char *component, const char *const *kv
 
 char *kf_log_render(int format, int level, const char *component, const char *const *kv,
                     const char *msg, const struct timeval *tv, char *buf, size_t cap, size_t *len) {
-    char ts[48];
+    char ts[64];
     format_time(tv, ts, sizeof(ts));
     if (!component)
         component = "";
