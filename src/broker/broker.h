@@ -76,6 +76,8 @@ typedef struct kb_config {
     char cli_listen[300];                   /* --listen HOST:PORT ("" = none) */
     kb_listeners listeners;                 /* listeners, advertised.listeners, ssl.* */
     kf_props raw;                           /* the file as loaded, for DescribeConfigs */
+
+    int log_format; /* kferry.log.format: 0 unset, else KF_LOG_FORMAT_* + 1 */
 } kb_config;
 
 typedef struct kb_broker {

@@ -11,6 +11,7 @@
 #include "broker/acl.h"
 #include "broker/sasl.h"
 #include "broker/store.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <stddef.h>
@@ -18,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum ctype { C_I32, C_I16, C_I64, C_BOOL, C_STR, C_HOSTPORT, C_POLICY, C_RATIO };
+enum ctype { C_I32, C_I16, C_I64, C_BOOL, C_STR, C_HOSTPORT, C_POLICY, C_RATIO, C_LOGFMT };
 
 typedef struct cdesc {
     const char *key;
@@ -117,6 +118,10 @@ static const cdesc cdescs[] = {
      "and files created at once, on the broker's single thread."},
     {"max.connections", C_I32, F(max_connections), 1, 1000000, 1, "1024",
      "Client connections accepted at once."},
+    {"kferry.log.format", C_LOGFMT, F(log_format), 0, 0, 1, "text",
+     "kferry-broker only: format of the log on stderr, text or json (one object per line; "
+     "README.md, Logs). --log-format wins over it; without either, KFERRY_LOG_FORMAT "
+     "is used."},
 };
 
 /* Kafka broker keys that make no sense for a single-node broker; accepted
@@ -282,6 +287,16 @@ int kb_config_apply(kb_config *c, kf_props *p, char *err, size_t errlen) {
             *(double *)field = x;
             break;
         }
+        case C_LOGFMT: {
+            int lf = kf_log_format_parse(v);
+            if (lf < 0) {
+                add_err(err, errlen, "%s: expected text or json, got '%s'\n", where, v);
+                bad = 1;
+                break;
+            }
+            *(int *)field = lf + 1;
+            break;
+        }
         case C_HOSTPORT: break;
         }
     }
@@ -366,6 +381,8 @@ void kb_config_print_reference(FILE *f) {
             snprintf(range, sizeof(range), "delete, compact");
         else if (d->type == C_RATIO)
             snprintf(range, sizeof(range), "0.0..1.0");
+        else if (d->type == C_LOGFMT)
+            snprintf(range, sizeof(range), "text, json");
         else
             snprintf(range, sizeof(range), "text");
         fprintf(f, "| `%s` | %s | %s | %s |\n", d->key, d->defval, range, d->doc);

@@ -14,6 +14,7 @@
 #include "common/util.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ static void usage(FILE *f) {
             "  --override KEY=VALUE   set one config key (repeatable, wins over --config)\n"
             "  --log-level LEVEL      error, warn, notice, info (default) or debug\n"
             "  --debug LIST           debug logs for components: net,proto,store,group or all\n"
+            "  --log-format FORMAT    text (default) or json, one object per line (or the\n"
+            "                         key kferry.log.format, or $KFERRY_LOG_FORMAT)\n"
             "  --print-config-reference  print every config key as a Markdown table\n"
             "  --add-scram-user NAME  store a SCRAM credential for NAME in --data-dir and\n"
             "                         exit (the broker must not be running on it); with\n"
@@ -120,6 +123,20 @@ static int add_scram_user(const char *data_dir, const char *user, const char *me
     return 0;
 }
 
+/* A start-up failure once the log format is known: the plain
+ * "kferry-broker: ..." line in the text format, an error object in json. */
+__attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...) {
+    char msg[8300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (kf_log_get_format() == KF_LOG_FORMAT_JSON)
+        kf_err("broker", "%s", msg);
+    else
+        fprintf(stderr, "kferry-broker: %s\n", msg);
+}
+
 static int parse_level(const char *s) {
     if (strcmp(s, "error") == 0)
         return KF_LOG_ERR;
@@ -142,6 +159,7 @@ int main(int argc, char **argv) {
                                          {"override", required_argument, 0, 'o'},
                                          {"log-level", required_argument, 0, 'L'},
                                          {"debug", required_argument, 0, 'D'},
+                                         {"log-format", required_argument, 0, 'F'},
                                          {"print-config-reference", no_argument, 0, 'R'},
                                          {"add-scram-user", required_argument, 0, 'U'},
                                          {"mechanism", required_argument, 0, 'M'},
@@ -152,7 +170,7 @@ int main(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *listen = NULL, *data_dir = NULL, *config = NULL, *debug = NULL;
     const char *scram_user = NULL, *scram_mech = "SCRAM-SHA-512", *pwfile = NULL;
-    const char *scram_iter = "8192";
+    const char *scram_iter = "8192", *log_format = NULL;
     int level = KF_LOG_INFO;
     kf_props overrides;
     kf_props_init(&overrides);
@@ -184,6 +202,7 @@ int main(int argc, char **argv) {
             }
             break;
         case 'D': debug = optarg; break;
+        case 'F': log_format = optarg; break;
         case 'U': scram_user = optarg; break;
         case 'M': scram_mech = optarg; break;
         case 'I': scram_iter = optarg; break;
@@ -198,6 +217,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kferry-broker: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    /* the config's kferry.log.format may still change it, below */
+    if (kf_log_format_setup("kferry-broker", log_format) != 0)
+        return 2;
     kf_log_set_level(level);
     if (debug)
         kf_log_set_debug(debug);
@@ -207,53 +229,55 @@ int main(int argc, char **argv) {
     static kb_broker b;
     kb_config_defaults(&b.cfg);
     if (listen && kf_strlcpy(b.cfg.cli_listen, listen, sizeof(b.cfg.cli_listen)) != 0) {
-        fprintf(stderr, "kferry-broker: --listen value too long\n");
+        fail("--listen value too long");
         return 2;
     }
     char err[8192];
     if (config && kf_props_load(&b.cfg.raw, config, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kferry-broker: cannot read config: %s\n", err);
+        fail("cannot read config: %s", err);
         return 2;
     }
     for (size_t i = 0; i < overrides.count; i++)
         kf_props_set(&b.cfg.raw, overrides.items[i].key, overrides.items[i].value);
     kf_props_free(&overrides);
     if (kb_config_apply(&b.cfg, &b.cfg.raw, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kferry-broker: invalid configuration:\n%s\n", err);
+        fail("invalid configuration:\n%s", err);
         return 2;
     }
+    if (!log_format && b.cfg.log_format)
+        kf_log_set_format(b.cfg.log_format - 1);
     for (size_t i = 0; i < b.cfg.raw.count; i++)
         if (kb_config_is_ignored(b.cfg.raw.items[i].key))
             kf_notice("config", "'%s' has no effect on a single-node broker; ignored",
                       b.cfg.raw.items[i].key);
     if (b.cfg.listeners.n == 0) {
-        fprintf(stderr, "kferry-broker: no listener: give --listen HOST:PORT or "
-                        "listeners=PLAINTEXT://HOST:PORT,... (see --help)\n");
+        fail("no listener: give --listen HOST:PORT or listeners=PLAINTEXT://HOST:PORT,... "
+             "(see --help)");
         return 2;
     }
     if (kb_listeners_open(&b.cfg.listeners, &b.cfg.raw, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kferry-broker: invalid TLS configuration:\n%s\n", err);
+        fail("invalid TLS configuration:\n%s", err);
         kb_listeners_free(&b.cfg.listeners);
         return 2;
     }
     if (data_dir && kf_strlcpy(b.cfg.data_dir, data_dir, sizeof(b.cfg.data_dir)) != 0) {
-        fprintf(stderr, "kferry-broker: --data-dir path too long\n");
+        fail("--data-dir path too long");
         return 2;
     }
     if (!b.cfg.data_dir[0]) {
-        fprintf(stderr, "kferry-broker: --data-dir DIR (or log.dirs) is required (see --help)\n");
+        fail("--data-dir DIR (or log.dirs) is required (see --help)");
         return 2;
     }
 
     /* Bind first: a port in use is the most common start-up failure and
      * should not cost a recovery scan. */
     if (kb_server_start(&b, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kferry-broker: %s\n", err);
+        fail("%s", err);
         kb_server_stop(&b);
         return 1;
     }
     if (kb_broker_open(&b, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kferry-broker: cannot open data directory: %s\n", err);
+        fail("cannot open data directory: %s", err);
         kb_server_stop(&b);
         return 1;
     }

@@ -19,6 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *g_usage =
@@ -48,6 +49,10 @@ static const char *g_usage =
     "                                sync the source's topic and group ACLs to the target\n"
     "                                (docs/SECURITY.md)\n"
     "  config-reference              every configuration key (Markdown)\n"
+    "\n"
+    "global options (every command):\n"
+    "  --log-format text|json        the log on stderr: text lines (default) or one JSON\n"
+    "                                object per line; or $KFERRY_LOG_FORMAT (README.md)\n"
     "\n"
     "The config file is MirrorMaker 2's mm2.properties format; see docs/MIRROR.md.\n"
     "Exit status: 0 ok, 1 failure, 2 usage/config error, 3 retention gap with "
@@ -178,8 +183,44 @@ static int parse_args(int argc, char **argv, int first, int sub, args *a) {
     return 0;
 }
 
+/* --log-format is global: it is taken out of argv wherever it appears
+ * (up to a "--"), so no command's own parser sees it.  *val is its last
+ * value, NULL if absent.  Returns -1 (after saying why) for a missing
+ * value. */
+static int take_log_format(int *argc, char **argv, const char **val) {
+    int o = 1, i = 1;
+    for (; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            break;
+        if (!strcmp(a, "--log-format")) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "kferry: --log-format needs a value: text or json\n");
+                return -1;
+            }
+            *val = argv[++i];
+        } else if (!strncmp(a, "--log-format=", 13)) {
+            *val = a + 13;
+        } else {
+            argv[o++] = argv[i];
+        }
+    }
+    for (; i < *argc; i++)
+        argv[o++] = argv[i];
+    argv[o] = NULL;
+    *argc = o;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     kf_log_set_prefix("kferry");
+    const char *log_format = NULL;
+    if (take_log_format(&argc, argv, &log_format) != 0 ||
+        kf_log_format_setup("kferry", log_format) != 0)
+        return 2;
+    /* processes kferry starts (demo's brokers and mirror) log the same way */
+    if (log_format)
+        setenv("KFERRY_LOG_FORMAT", log_format, 1);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         fputs(g_usage, argc < 2 ? stderr : stdout);

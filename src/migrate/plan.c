@@ -69,7 +69,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     /* failures reach the report through error_cb; the log is for debugging */
-    kf_debug("plan", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+    if (kf_log_debug_enabled("plan")) {
+        const char *name = rd_kafka_name(rk);
+        const char *const kv[] = {"client", name, "facility", fac, NULL};
+        kf_log_kv(KF_LOG_DEBUG, "plan", kv, "%s: %s: %s", name, fac, buf);
+    }
 }
 
 rd_kafka_conf_t *plan_client_conf(plan_ctx *p, const mc_cluster *cl, plan_conn *cn,

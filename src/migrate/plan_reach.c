@@ -281,6 +281,7 @@ static void run_job(reach_state *st, reach_job *j) {
 
 static void *worker(void *arg) {
     reach_state *st = arg;
+    pthread_setname_np(pthread_self(), "kf:reach"); /* the json log's "thread" */
     for (;;) {
         pthread_mutex_lock(&st->mu);
         reach_job *j = NULL;

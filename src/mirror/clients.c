@@ -146,11 +146,14 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
         kf_debug("clients", "%s: %s", rd_kafka_name(rk), buf);
         return;
     }
-    /* librdkafka levels are syslog levels; its notices are chatty */
-    kf_log(level < KF_LOG_ERR       ? KF_LOG_ERR
-           : level == KF_LOG_NOTICE ? KF_LOG_INFO
-                                    : level,
-           "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+    /* librdkafka levels are syslog levels; its notices are chatty.  The
+     * json log format also gets the handle and facility as fields. */
+    const char *name = rd_kafka_name(rk);
+    const char *const kv[] = {"client", name, "facility", fac, NULL};
+    kf_log_kv(level < KF_LOG_ERR       ? KF_LOG_ERR
+              : level == KF_LOG_NOTICE ? KF_LOG_INFO
+                                       : level,
+              "rdkafka", kv, "%s: %s: %s", name, fac, buf);
 }
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v) {

@@ -318,6 +318,7 @@ int groupsync_start(mirror_config *c) {
         return -1;
     }
     g_gs.started = 1;
+    pthread_setname_np(g_gs.th, "kf:groupsync"); /* the json log's "thread" */
     kf_info("groupsync", "group offset sync every %ds", g_gs.interval_s);
     return 0;
 }
