@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 #include "migrate/cutover_int.h"
 
 #include <stdio.h>
@@ -67,12 +68,15 @@ enum {
     O_RESTART
 };
 
+/* in the order of the O_* values; also read by `kferry completion` (commands.h) */
+const cli_opt cutover_cli_opts[] = {
+    {"--config", "-c", 1},          {"--group", NULL, 1},   {"--groups", NULL, 1},
+    {"--topics", NULL, 1},          {"--timeout", NULL, 1}, {"--quiet-seconds", NULL, 1},
+    {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
+    {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
+
 static int parse(int argc, char **argv, opts *o) {
-    static const cli_opt table[] = {
-        {"--config", "-c", 1},          {"--group", NULL, 1},   {"--groups", NULL, 1},
-        {"--topics", NULL, 1},          {"--timeout", NULL, 1}, {"--quiet-seconds", NULL, 1},
-        {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
-        {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
+    const cli_opt *table = cutover_cli_opts;
     memset(o, 0, sizeof(*o));
     o->timeout_s = 600;
     o->quiet_s = 5;

@@ -12,6 +12,7 @@
 #include "mirror/groupsync.h"
 #include "mirror/grouptr.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -120,9 +121,12 @@ static int status_one(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map
     return 0;
 }
 
+/* also read by `kferry completion` (commands.h) */
+const cli_opt groups_cli_opts[] = {
+    {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+
 int groups_main(int argc, char **argv) {
-    static const cli_opt opts[] = {
-        {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+    const cli_opt *opts = groups_cli_opts;
     const char *config = NULL, *group = NULL, *v;
     int json = 0;
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
