@@ -149,7 +149,7 @@ def help_to_troff(text, heading=".SS", skip_usage=False):
                 if desc:
                     out.append(line_start(inline(desc)))
         elif all(not l.startswith(" ") for l in b) and not b[0].lower().startswith("usage:") \
-                and not re.match(r"^Examples?:", b[0]) and not b[0].endswith(":"):
+                and not re.match(r"^Examples?:", b[0]):
             out += [".PP", line_start(inline(" ".join(l.strip() for l in b)))]
         else:
             out += nofill(b)

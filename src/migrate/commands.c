@@ -10,9 +10,9 @@
 
 const cli_opt cli_mirror_opts[] = {{"--config", "-c", 1}, {NULL, NULL, 0}};
 const cli_opt cli_status_opts[] = {{"--config", "-c", 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
-const cli_opt cli_translate_opts[] = {{"--config", "-c", 1},    {"--json", NULL, 0},
-                                      {"--topic", NULL, 1},     {"--partition", NULL, 1},
-                                      {"--offset", NULL, 1},    {NULL, NULL, 0}};
+const cli_opt cli_translate_opts[] = {{"--config", "-c", 1}, {"--json", NULL, 0},
+                                      {"--topic", NULL, 1},  {"--partition", NULL, 1},
+                                      {"--offset", NULL, 1}, {NULL, NULL, 0}};
 const cli_opt cli_dump_opts[] = {{"--config", "-c", 1}, {"--topic", NULL, 1}, {NULL, NULL, 0}};
 static const cli_opt no_opts[] = {{NULL, NULL, 0}};
 
@@ -58,8 +58,8 @@ static size_t word_len(const char *name) {
 static int first_seen_before(int k) {
     size_t n = word_len(cli_commands[k].name);
     for (int j = 0; j < k; j++)
-        if (word_len(cli_commands[j].name) == n && !strncmp(cli_commands[j].name,
-                                                            cli_commands[k].name, n))
+        if (word_len(cli_commands[j].name) == n &&
+            !strncmp(cli_commands[j].name, cli_commands[k].name, n))
             return 1;
     return 0;
 }
@@ -139,8 +139,8 @@ static void print_bash(void) {
             continue;
         int earlier = 0;
         for (int j = 0; j < k; j++)
-            if (word_len(cli_commands[j].name) == n &&
-                !strncmp(cli_commands[j].name, name, n) && cli_commands[j].name[n])
+            if (word_len(cli_commands[j].name) == n && !strncmp(cli_commands[j].name, name, n) &&
+                cli_commands[j].name[n])
                 earlier = 1;
         if (earlier)
             continue;

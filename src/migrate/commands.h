@@ -15,8 +15,7 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* The option tables, defined next to the parsers that use them. */
-extern const cli_opt cli_mirror_opts[], cli_status_opts[], cli_translate_opts[],
-    cli_dump_opts[];
+extern const cli_opt cli_mirror_opts[], cli_status_opts[], cli_translate_opts[], cli_dump_opts[];
 extern const cli_opt plan_cli_opts[], verify_cli_opts[], cutover_cli_opts[], groups_cli_opts[],
     acls_cli_opts[], demo_cli_opts[];
 
