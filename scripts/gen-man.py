@@ -97,9 +97,33 @@ def inline(text):
     return "".join(out)
 
 
+# man indents section text by 7 columns: no-fill lines longer than this
+# would pass MANWIDTH=80
+NOFILL_WIDTH = 72
+
+
+def wrap_nofill(line):
+    """A help line longer than NOFILL_WIDTH, broken at spaces; a command
+    line's continuation is indented 4 more, prose keeps its indentation."""
+    ind = len(line) - len(line.lstrip(" "))
+    more = 4 if re.match(r"(usage:\s*|Examples?:\s*)?kferry", line.lstrip(), re.I) else 0
+    out = []
+    while len(line) > NOFILL_WIDTH:
+        cut = line.rfind(" ", ind + more + 1, NOFILL_WIDTH + 1)
+        if cut <= ind:
+            break
+        out.append(line[:cut].rstrip())
+        line = " " * (ind + more) + line[cut:].lstrip()
+    out.append(line)
+    return out
+
+
 def nofill(lines):
-    """Lines kept exactly as printed."""
-    body = [line_start(esc(l.rstrip(), breaks=False)) if l.strip() else "" for l in lines]
+    """Lines kept as printed (broken when too wide for the page)."""
+    body = []
+    for l in lines:
+        for w in wrap_nofill(l.rstrip()):
+            body.append(line_start(esc(w, breaks=False)) if w.strip() else "")
     return [".PP", ".nf"] + body + [".fi"]
 
 

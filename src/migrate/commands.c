@@ -16,23 +16,23 @@ const cli_opt cli_translate_opts[] = {{"--config", "-c", 1}, {"--json", NULL, 0}
 const cli_opt cli_dump_opts[] = {{"--config", "-c", 1}, {"--topic", NULL, 1}, {NULL, NULL, 0}};
 static const cli_opt no_opts[] = {{NULL, NULL, 0}};
 
-const cli_cmd cli_commands[] = {{"demo", demo_cli_opts},
-                                {"mirror", cli_mirror_opts},
-                                {"offsets translate", cli_translate_opts},
-                                {"offsets dump", cli_dump_opts},
-                                {"status", cli_status_opts},
-                                {"plan", plan_cli_opts},
-                                {"verify", verify_cli_opts},
-                                {"cutover", cutover_cli_opts},
-                                {"cutover producers", cutover_cli_opts},
-                                {"groups status", groups_cli_opts},
-                                {"groups sync", groups_cli_opts},
-                                {"acls plan", acls_cli_opts},
-                                {"acls apply", acls_cli_opts},
-                                {"config-reference", no_opts},
-                                {"completion bash", no_opts},
-                                {"completion list", no_opts},
-                                {NULL, NULL}};
+const cli_cmd cli_commands[] = {{"demo", demo_cli_opts, NULL},
+                                {"mirror", cli_mirror_opts, NULL},
+                                {"offsets translate", cli_translate_opts, NULL},
+                                {"offsets dump", cli_dump_opts, NULL},
+                                {"status", cli_status_opts, NULL},
+                                {"plan", plan_cli_opts, NULL},
+                                {"verify", verify_cli_opts, NULL},
+                                {"cutover", cutover_cli_opts, NULL},
+                                {"cutover producers", cutover_cli_opts, cutover_producers_refused},
+                                {"groups status", groups_cli_opts, NULL},
+                                {"groups sync", groups_cli_opts, groups_sync_refused},
+                                {"acls plan", acls_cli_opts, NULL},
+                                {"acls apply", acls_cli_opts, NULL},
+                                {"config-reference", no_opts, NULL},
+                                {"completion bash", no_opts, NULL},
+                                {"completion list", no_opts, NULL},
+                                {NULL, NULL, NULL}};
 
 static const char *g_completion_usage =
     "usage: kferry completion bash\n"
@@ -42,11 +42,20 @@ static const char *g_completion_usage =
     "         options (packages install it as\n"
     "         /usr/share/bash-completion/completions/kferry; to try it:\n"
     "         source <(kferry completion bash))\n"
-    "  list   every command with its options, one command a line:\n"
-    "         NAME<TAB>OPTION OPTION ...; an option that takes a value ends in '='\n"
+    "  list   every command with its options (and their short forms), one command\n"
+    "         a line: NAME<TAB>OPTION OPTION ...; an option taking a value ends in '='\n"
     "\n"
     "Both come from the option tables kferry parses its command line with.\n"
     "Exit status: 0 ok, 2 usage error.\n";
+
+/* Whether form k of a command refuses its option i. */
+static int refused(int k, int i) {
+    const int *r = cli_commands[k].refused;
+    for (int j = 0; r && r[j] >= 0; j++)
+        if (r[j] == i)
+            return 1;
+    return 0;
+}
 
 /* Length of the first word of a command name ("offsets" of "offsets dump"). */
 static size_t word_len(const char *name) {
@@ -68,9 +77,15 @@ static void print_list(void) {
     for (int k = 0; cli_commands[k].name; k++) {
         printf("%s\t", cli_commands[k].name);
         const cli_opt *o = cli_commands[k].opts;
-        for (int i = 0; o[i].name; i++)
-            printf("%s%s%s", i ? " " : "", o[i].name, o[i].has_value ? "=" : "");
-        printf("%s--help\n", o[0].name ? " " : "");
+        int n = 0;
+        for (int i = 0; o[i].name; i++) {
+            if (refused(k, i))
+                continue;
+            printf("%s%s%s", n++ ? " " : "", o[i].name, o[i].has_value ? "=" : "");
+            if (o[i].alias)
+                printf(" %s%s", o[i].alias, o[i].has_value ? "=" : "");
+        }
+        printf("%s--help\n", n ? " " : "");
     }
 }
 
@@ -99,7 +114,7 @@ static void print_option_case(int values) {
             printf(" echo \"");
             int first = 1;
             for (int i = 0; o[i].name; i++) {
-                if (values && !o[i].has_value)
+                if ((values && !o[i].has_value) || refused(k, i))
                     continue;
                 printf("%s%s", first ? "" : " ", o[i].name);
                 first = 0;

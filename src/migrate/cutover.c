@@ -75,6 +75,9 @@ const cli_opt cutover_cli_opts[] = {
     {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
     {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
 
+/* what `cutover producers` refuses; also read by `kferry completion` */
+const int cutover_producers_refused[] = {O_GROUP, O_GROUPS, O_STATUS, O_JSON, O_PF, O_NWM, -1};
+
 static int parse(int argc, char **argv, opts *o) {
     const cli_opt *table = cutover_cli_opts;
     memset(o, 0, sizeof(*o));
@@ -121,7 +124,7 @@ static int parse(int argc, char **argv, opts *o) {
         }
     }
     /* options another form of the command takes are refused, not ignored */
-    static const int not_producers[] = {O_GROUP, O_GROUPS, O_STATUS, O_JSON, O_PF, O_NWM, -1};
+    const int *not_producers = cutover_producers_refused;
     static const int not_status[] = {O_GROUPS, O_TOPICS, O_TIMEOUT, O_QUIET,
                                      O_PF,     O_NWM,    O_RESTART, -1};
     static const int not_group[] = {O_TOPICS, -1};

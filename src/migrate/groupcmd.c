@@ -125,6 +125,9 @@ static int status_one(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map
 const cli_opt groups_cli_opts[] = {
     {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
 
+/* what `groups sync` refuses (--json); also read by `kferry completion` */
+const int groups_sync_refused[] = {2, -1};
+
 int groups_main(int argc, char **argv) {
     const cli_opt *opts = groups_cli_opts;
     const char *config = NULL, *group = NULL, *v;
@@ -152,7 +155,7 @@ int groups_main(int argc, char **argv) {
             config = v;
         else if (k == 1)
             group = v;
-        else if (sync) {
+        else if (sync) { /* k == groups_sync_refused[0] */
             fprintf(stderr, "kferry groups sync: --json is only for groups status\n");
             return 2;
         } else

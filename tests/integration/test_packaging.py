@@ -82,8 +82,10 @@ def test_man_page_renders_without_warnings(name):
     assert not long_lines, "%s: lines wider than %d:\n%s" % (name, MANWIDTH,
                                                              "\n".join(long_lines))
     # no troff source left over, options stay ASCII (copy-paste works)
-    for bad in ("\\f", "\\-", "\\e", "\u2212", "\u2010", ".TP", ".SH"):
+    for bad in ("\\fB", "\\fI", "\\fR", "\\(", "\\[u", "\\:", "\\&", "\u2212", "\u2010"):
         assert bad not in text, "%s renders %r:\n%s" % (name, bad, text[:2000])
+    macros = [l for l in text.splitlines() if re.match(r"^\s*\.[A-Z]{1,2}\b", l)]
+    assert not macros, "%s renders troff requests:\n%s" % (name, "\n".join(macros))
 
 
 def test_man_pages_list_every_command_and_option():
