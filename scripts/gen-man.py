@@ -59,11 +59,11 @@ def esc_char(ch):
 
 
 def esc(text, breaks=True):
-    """Escapes plain text; in words longer than 24 characters, a line may
-    break after '.', '/', ',' or '_' (\\:, invisible)."""
+    """Escapes plain text.  A word longer than 50 characters might not fit
+    on a line at all: it may break after '.', '/', ',' or '_' (\\:)."""
     out = []
     for word in re.split(r"( +)", text):
-        long_word = breaks and len(word) > 24
+        long_word = breaks and len(word) > 50
         for ch in word:
             out.append(esc_char(ch))
             if long_word and ch in "./,_":
@@ -146,7 +146,7 @@ def option_entries(lines):
         lead = len(l) - len(l.lstrip(" "))
         if m and (ind is None or not (lead > ind and not l.lstrip().startswith("-"))):
             ind = len(m.group("ind"))
-            entries.append([m.group("tag"), m.group("desc") or ""])
+            entries.append([m.group("tag"), m.group("desc") or "", ind])
         elif entries and lead > ind:
             entries[-1][1] = (entries[-1][1] + " " + l.strip()).strip()
         else:
@@ -168,10 +168,16 @@ def help_to_troff(text, heading=".SS", skip_usage=False):
         if entries:
             if head:
                 out += [heading + " " + esc(head.upper() if heading == ".SH" else head)]
-            for tag, desc in entries:
+            nested = False  # "    --mechanism M" under "  --add-scram-user NAME"
+            for tag, desc, ind in entries:
+                if (ind > entries[0][2]) != nested:
+                    nested = not nested
+                    out.append(".RS" if nested else ".RE")
                 out += [".TP", line_start("\\fB%s\\fR" % esc(tag, breaks=False))]
                 if desc:
                     out.append(line_start(inline(desc)))
+            if nested:
+                out.append(".RE")
         elif all(not l.startswith(" ") for l in b) and not b[0].lower().startswith("usage:") \
                 and not re.match(r"^Examples?:", b[0]):
             out += [".PP", line_start(inline(" ".join(l.strip() for l in b)))]

@@ -242,6 +242,8 @@ def test_deb_control_fields(deb):
         [tool("dpkg"), "--print-architecture"], capture_output=True, text=True,
         check=True).stdout.strip()
     assert fields.get("Maintainer"), info
+    assert re.search(r"^ Description: .+\n  kferry mirrors a Kafka cluster", info, re.M), info
+    assert ";" not in info.split("Description:")[1], info  # a CMake list leaked in
     depends = {d.strip().split(" ")[0] for d in fields.get("Depends", "").split(",")}
     want = {"adduser"}
     for b in ("usr/bin/kferry", "usr/sbin/kferry-broker"):
