@@ -42,8 +42,9 @@ static const char *g_completion_usage =
     "         options (packages install it as\n"
     "         /usr/share/bash-completion/completions/kferry; to try it:\n"
     "         source <(kferry completion bash))\n"
-    "  list   every command with its options (and their short forms), one command\n"
-    "         a line: NAME<TAB>OPTION OPTION ...; an option taking a value ends in '='\n"
+    "  list   every command with its options (and their short forms), one\n"
+    "         command a line: NAME<TAB>OPTION OPTION ...; an option taking a\n"
+    "         value ends in '='\n"
     "\n"
     "Both come from the option tables kferry parses its command line with.\n"
     "Exit status: 0 ok, 2 usage error.\n";

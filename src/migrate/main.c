@@ -53,7 +53,7 @@ static const char *g_usage =
     "                                sync the source's topic and group ACLs to the target\n"
     "                                (docs/SECURITY.md)\n"
     "  config-reference              every configuration key (Markdown)\n"
-    "  completion bash|list          a bash completion script; every command's options\n"
+    "  completion bash|list          bash completion script; the commands' options\n"
     "\n"
     "The config file is MirrorMaker 2's mm2.properties format; see docs/MIRROR.md.\n"
     "Exit status: 0 ok, 1 failure, 2 usage/config error, 3 retention gap with "
