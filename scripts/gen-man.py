@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 
 def run(*argv):
@@ -118,12 +119,34 @@ def wrap_nofill(line):
     return out
 
 
+def is_prose(line):
+    t = line.strip()
+    return bool(t) and not re.match(r"(usage:|Examples?:|kferry\b|\[|-)", t, re.I)
+
+
 def nofill(lines):
-    """Lines kept as printed (broken when too wide for the page)."""
+    """Lines kept as printed.  Too wide for the page: a run of prose lines
+    of one indentation (a description under a usage line) is filled again
+    as one paragraph; any other line is broken at spaces."""
+    lines = [l.rstrip() for l in lines]
     body = []
-    for l in lines:
-        for w in wrap_nofill(l.rstrip()):
-            body.append(line_start(esc(w, breaks=False)) if w.strip() else "")
+    i = 0
+    while i < len(lines):
+        ind = len(lines[i]) - len(lines[i].lstrip(" "))
+        j = i + 1
+        if is_prose(lines[i]):
+            while j < len(lines) and is_prose(lines[j]) and \
+                    len(lines[j]) - len(lines[j].lstrip(" ")) == ind:
+                j += 1
+        run = lines[i:j]
+        if j - i > 1 and max(len(l) for l in run) > NOFILL_WIDTH:
+            out = textwrap.wrap(" ".join(l.strip() for l in run), width=NOFILL_WIDTH,
+                                initial_indent=" " * ind, subsequent_indent=" " * ind,
+                                break_long_words=False, break_on_hyphens=False)
+        else:
+            out = [w for l in run for w in wrap_nofill(l)]
+        body += [line_start(esc(w, breaks=False)) if w.strip() else "" for w in out]
+        i = j
     return [".PP", ".nf"] + body + [".fi"]
 
 
