@@ -23,6 +23,7 @@ paragraph per row).  Standard library only.
 
 import argparse
 import datetime
+import gzip
 import os
 import re
 import subprocess
@@ -414,10 +415,14 @@ def main():
              "kferry-broker.8": broker_page(a.broker, a.version, date),
              "kferry.properties.5": properties_page(a.kferry, a.version, date)}
     for name, lines in pages.items():
-        tmp = os.path.join(a.out, name + ".tmp")
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, os.path.join(a.out, name))
+        text = ("\n".join(lines) + "\n").encode("ascii")
+        # the page, and NAME.gz as Debian installs man pages (gzip -9n:
+        # no name, no time stamp, so the package is reproducible)
+        for suffix, data in (("", text), (".gz", gzip.compress(text, 9, mtime=0))):
+            tmp = os.path.join(a.out, name + suffix + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, os.path.join(a.out, name + suffix))
 
 
 if __name__ == "__main__":

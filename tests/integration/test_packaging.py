@@ -9,6 +9,7 @@ skips.  Uses $KFERRY_BUILD_DIR (default ./build), built with the `man`
 target (part of ALL).
 """
 
+import gzip
 import os
 import re
 import shutil
@@ -191,8 +192,9 @@ def test_deb_contents(deb):
                              text=True, check=True).stdout
     files = {l.split()[-1] for l in listing.splitlines()}
     for want in ["./usr/bin/kferry", "./usr/sbin/kferry-broker",
-                 "./usr/share/man/man1/kferry.1", "./usr/share/man/man5/kferry.properties.5",
-                 "./usr/share/man/man8/kferry-broker.8",
+                 "./usr/share/man/man1/kferry.1.gz",
+                 "./usr/share/man/man5/kferry.properties.5.gz",
+                 "./usr/share/man/man8/kferry-broker.8.gz",
                  "./usr/share/bash-completion/completions/kferry",
                  "./usr/lib/systemd/system/kferry-mirror@.service",
                  "./usr/lib/systemd/system/kferry-broker.service",
@@ -204,6 +206,14 @@ def test_deb_contents(deb):
     modes = {l.split()[-1]: l.split()[0] for l in listing.splitlines()}
     assert modes["./usr/bin/kferry"] == "-rwxr-xr-x", modes["./usr/bin/kferry"]
     assert modes["./usr/lib/systemd/system/kferry-broker.service"] == "-rw-r--r--"
+    # the installed man pages are the generated ones, and render
+    for sect, name in (("1", "kferry.1"), ("5", "kferry.properties.5"),
+                       ("8", "kferry-broker.8")):
+        installed = os.path.join(deb["root"], "usr", "share", "man", "man" + sect, name + ".gz")
+        with gzip.open(installed) as f, open(os.path.join(BUILD, "man", name), "rb") as g:
+            assert f.read() == g.read(), installed
+        text, err = render(installed)
+        assert err == "" and "NAME" in text, (installed, err)
     # nothing from the build or test tree
     assert not [f for f in files if "test" in os.path.basename(f) or "/tmp" in f], files
 
