@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libcmocka-dev librdkafka-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
       libssl-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libxml2-dev libcurl4-openssl-dev
+      man-db systemd dpkg-dev binutils  # tests/integration/test_packaging.py: man -l, systemd-analyze, cpack DEB (dpkg-shlibdeps), objdump
       kcat python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka
       python3-snappy python3-lz4 python3-zstandard python3-botocore
       openjdk-17-jre-headless libzstd-jni-java libzstd-jni1

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/props.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 #include "mirror/aclsync.h"
 #include "mirror/clients.h"
 #include "mirror/config.h"
@@ -46,10 +47,13 @@ static const char *g_usage =
     "Exit status: 0 ok, 1 a cluster unreachable, ACLs not readable or not all\n"
     "created, 2 usage or configuration error.\n";
 
+/* also read by `kferry completion` (commands.h) */
+const cli_opt acls_cli_opts[] = {{"--config", "-c", 1},          {"--json", NULL, 0},
+                                 {"--phase", NULL, 1},           {"--iam-policy", NULL, 0},
+                                 {"--msk-cluster-arn", NULL, 1}, {NULL, NULL, 0}};
+
 int acls_main(int argc, char **argv) {
-    static const cli_opt opts[] = {{"--config", "-c", 1},          {"--json", NULL, 0},
-                                   {"--phase", NULL, 1},           {"--iam-policy", NULL, 0},
-                                   {"--msk-cluster-arn", NULL, 1}, {NULL, NULL, 0}};
+    const cli_opt *opts = acls_cli_opts;
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         fputs(g_usage, stdout);
         return 0;

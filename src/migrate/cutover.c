@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "mirror/clients.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 #include "migrate/cutover_int.h"
 
 #include <stdio.h>
@@ -67,12 +68,18 @@ enum {
     O_RESTART
 };
 
+/* in the order of the O_* values; also read by `kferry completion` (commands.h) */
+const cli_opt cutover_cli_opts[] = {
+    {"--config", "-c", 1},          {"--group", NULL, 1},   {"--groups", NULL, 1},
+    {"--topics", NULL, 1},          {"--timeout", NULL, 1}, {"--quiet-seconds", NULL, 1},
+    {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
+    {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
+
+/* what `cutover producers` refuses; also read by `kferry completion` */
+const int cutover_producers_refused[] = {O_GROUP, O_GROUPS, O_STATUS, O_JSON, O_PF, O_NWM, -1};
+
 static int parse(int argc, char **argv, opts *o) {
-    static const cli_opt table[] = {
-        {"--config", "-c", 1},          {"--group", NULL, 1},   {"--groups", NULL, 1},
-        {"--topics", NULL, 1},          {"--timeout", NULL, 1}, {"--quiet-seconds", NULL, 1},
-        {"--status", NULL, 0},          {"--json", NULL, 0},    {"--producers-first", NULL, 0},
-        {"--no-wait-members", NULL, 0}, {"--restart", NULL, 0}, {NULL, NULL, 0}};
+    const cli_opt *table = cutover_cli_opts;
     memset(o, 0, sizeof(*o));
     o->timeout_s = 600;
     o->quiet_s = 5;
@@ -117,7 +124,7 @@ static int parse(int argc, char **argv, opts *o) {
         }
     }
     /* options another form of the command takes are refused, not ignored */
-    static const int not_producers[] = {O_GROUP, O_GROUPS, O_STATUS, O_JSON, O_PF, O_NWM, -1};
+    const int *not_producers = cutover_producers_refused;
     static const int not_status[] = {O_GROUPS, O_TOPICS, O_TIMEOUT, O_QUIET,
                                      O_PF,     O_NWM,    O_RESTART, -1};
     static const int not_group[] = {O_TOPICS, -1};

@@ -18,6 +18,7 @@
 #include "migrate/demo.h"
 
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 
 #include "common/buf.h"
 #include "common/util.h"
@@ -707,12 +708,15 @@ static int run(demo *d, demo_app *app) {
     return ok ? 0 : 1;
 }
 
+/* also read by `kferry completion` (commands.h) */
+const cli_opt demo_cli_opts[] = {
+    {"--rate", NULL, 1}, {"--keep", NULL, 0}, {"--secure", NULL, 0}, {NULL, NULL, 0}};
+
 int demo_main(int argc, char **argv) {
     demo d;
     memset(&d, 0, sizeof(d));
     d.rate = 500;
-    static const cli_opt opts[] = {
-        {"--rate", NULL, 1}, {"--keep", NULL, 0}, {"--secure", NULL, 0}, {NULL, NULL, 0}};
+    const cli_opt *opts = demo_cli_opts;
     int i = 0, k;
     const char *v;
     while ((k = cli_next("demo", opts, argc, argv, &i, &v)) != CLI_END) {

@@ -12,6 +12,7 @@
 #include "mirror/groupsync.h"
 #include "mirror/grouptr.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -120,9 +121,15 @@ static int status_one(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map
     return 0;
 }
 
+/* also read by `kferry completion` (commands.h) */
+const cli_opt groups_cli_opts[] = {
+    {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+
+/* what `groups sync` refuses (--json); also read by `kferry completion` */
+const int groups_sync_refused[] = {2, -1};
+
 int groups_main(int argc, char **argv) {
-    static const cli_opt opts[] = {
-        {"--config", "-c", 1}, {"--group", NULL, 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
+    const cli_opt *opts = groups_cli_opts;
     const char *config = NULL, *group = NULL, *v;
     int json = 0;
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
@@ -148,7 +155,7 @@ int groups_main(int argc, char **argv) {
             config = v;
         else if (k == 1)
             group = v;
-        else if (sync) {
+        else if (sync) { /* k == groups_sync_refused[0] */
             fprintf(stderr, "kferry groups sync: --json is only for groups status\n");
             return 2;
         } else

@@ -7,6 +7,7 @@
 #include "mirror/clients.h"
 #include "mirror/config.h"
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 #include "migrate/cutover.h"
 #include "migrate/aclcmd.h"
 #include "migrate/demo.h"
@@ -21,6 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef KFERRY_VERSION
+#define KFERRY_VERSION "0.1.0"
+#endif
 
 static const char *g_usage =
     "usage: kferry <command> [options]\n"
@@ -49,6 +54,7 @@ static const char *g_usage =
     "                                sync the source's topic and group ACLs to the target\n"
     "                                (docs/SECURITY.md)\n"
     "  config-reference              every configuration key (Markdown)\n"
+    "  completion bash|list          bash completion script; the commands' options\n"
     "\n"
     "global options (every command):\n"
     "  --log-format text|json        the log on stderr: text lines (default) or one JSON\n"
@@ -129,21 +135,14 @@ typedef struct args {
 /* sub: 0 mirror, 1 status, 2 offsets translate, 3 offsets dump; each
  * accepts only its own options. */
 static int parse_args(int argc, char **argv, int first, int sub, args *a) {
-    static const cli_opt all[] = {{"--config", "-c", 1}, {"--json", NULL, 0},
-                                  {"--topic", NULL, 1},  {"--partition", NULL, 1},
-                                  {"--offset", NULL, 1}, {NULL, NULL, 0}};
-    static const cli_opt mirror_opts[] = {{"--config", "-c", 1}, {NULL, NULL, 0}};
-    static const cli_opt status_opts[] = {
-        {"--config", "-c", 1}, {"--json", NULL, 0}, {NULL, NULL, 0}};
-    static const cli_opt dump_opts[] = {
-        {"--config", "-c", 1}, {"--topic", NULL, 1}, {NULL, NULL, 0}};
+    /* the tables are in commands.c, where `kferry completion` reads them */
     static const char *names[] = {"mirror", "status", "offsets translate", "offsets dump"};
     static const char *const *usages[] = {&g_mirror_usage, &g_status_usage, &g_translate_usage,
                                           &g_dump_usage};
-    const cli_opt *opts = sub == 0   ? mirror_opts
-                          : sub == 1 ? status_opts
-                          : sub == 2 ? all
-                                     : dump_opts;
+    const cli_opt *opts = sub == 0   ? cli_mirror_opts
+                          : sub == 1 ? cli_status_opts
+                          : sub == 2 ? cli_translate_opts
+                                     : cli_dump_opts;
     memset(a, 0, sizeof(*a));
     int i = first, k;
     const char *v;
@@ -227,7 +226,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("kferry 0.1.0 (librdkafka %s)\n", rd_kafka_version_str());
+        printf("kferry %s (librdkafka %s)\n", KFERRY_VERSION, rd_kafka_version_str());
         return 0;
     }
     const char *cmd = argv[1];
@@ -245,6 +244,8 @@ int main(int argc, char **argv) {
         return acls_main(argc - 2, argv + 2); /* its own options */
     if (!strcmp(cmd, "verify"))
         return verify_main(argc - 2, argv + 2); /* its own options */
+    if (!strcmp(cmd, "completion"))
+        return completion_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "config-reference")) {
         if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
             printf("usage: kferry config-reference\n\nPrints every mm2.properties key kferry "

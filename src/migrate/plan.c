@@ -8,6 +8,7 @@
 #include "migrate/plan.h"
 
 #include "migrate/cli.h"
+#include "migrate/commands.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -254,9 +255,12 @@ static void summarize(plan_ctx *p) {
                                   block == 0, "exit_code", block ? 1 : 0));
 }
 
+/* also read by `kferry completion` (commands.h) */
+const cli_opt plan_cli_opts[] = {
+    {"--config", "-c", 1}, {"--json", NULL, 0}, {"--timeout", NULL, 1}, {NULL, NULL, 0}};
+
 static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s) {
-    static const cli_opt opts[] = {
-        {"--config", "-c", 1}, {"--json", NULL, 0}, {"--timeout", NULL, 1}, {NULL, NULL, 0}};
+    const cli_opt *opts = plan_cli_opts;
     int i = 2, k;
     const char *v;
     while ((k = cli_next("plan", opts, argc, argv, &i, &v)) != CLI_END) {

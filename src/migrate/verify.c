@@ -7,6 +7,7 @@
  * stays bounded whatever the partition sizes.
  */
 #include "migrate/verify.h"
+#include "migrate/commands.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -532,8 +533,8 @@ static const char *g_verify_usage =
     "mismatch, missing or extra record, a read error, records not mirrored yet\n"
     "(unless --allow-unmirrored) or nothing selected, 2 usage or configuration error.\n";
 
-static int parse(int argc, char **argv, vargs *a) {
-    static const cli_opt opts[] = {{"--config", "-c", 1},
+/* also read by `kferry completion` (commands.h) */
+const cli_opt verify_cli_opts[] = {{"--config", "-c", 1},
                                    {"--json", NULL, 0},
                                    {"--topic", NULL, 1},
                                    {"--require-complete", NULL, 0},
@@ -541,6 +542,9 @@ static int parse(int argc, char **argv, vargs *a) {
                                    {"--parallel", NULL, 1},
                                    {"--max-problems", NULL, 1},
                                    {NULL, NULL, 0}};
+
+static int parse(int argc, char **argv, vargs *a) {
+    const cli_opt *opts = verify_cli_opts;
     memset(a, 0, sizeof(*a));
     a->parallel = 4;
     a->max_problems = 10;
