@@ -7,6 +7,7 @@ PKGS=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libssl-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libxml2-dev libcurl4-openssl-dev
       kcat python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka
       python3-snappy python3-lz4 python3-zstandard python3-botocore
+      chromium  # web view test (tests/integration/test_webview.py): headless DOM dump and screenshot
       openjdk-17-jre-headless libzstd-jni-java libzstd-jni1)  # the last three: real Kafka (tests/realkafka)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -21,6 +21,7 @@
 #include "mirror/topics.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@ typedef struct prow {
     char tgt[256];
     int32_t partition;
     int64_t src_lo, src_hi, mirrored, lag, gap, first_unmirrored_ts, skipped;
-    int ok;
+    int64_t retention_ms; /* the source topic's retention.ms (-1: no time limit) */
+    int ok, have_retention;
 } prow;
 
 /* a number of the status record, 0 when absent */
@@ -58,6 +60,58 @@ static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
         r->first_unmirrored_ts = rd_kafka_message_timestamp(msg, NULL);
     s->end = msg->offset; /* one record is enough */
     return 0;
+}
+
+/* retention.ms of every selected source topic, in one DescribeConfigs round
+ * (rows come grouped by topic); rows of topics not answered keep
+ * have_retention = 0 and show null */
+static void load_retention(rd_kafka_t *src, prow *rows, size_t nrows) {
+    size_t nt = 0;
+    for (size_t i = 0; i < nrows; i++)
+        nt += i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0;
+    if (!nt)
+        return;
+    rd_kafka_ConfigResource_t **res = calloc(nt, sizeof(*res));
+    if (!res)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < nrows; i++)
+        if (i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0)
+            res[k++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, rows[i].topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(src);
+    rd_kafka_DescribeConfigs(src, res, nt, NULL, q);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 10000);
+    size_t nres = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        ev && !rd_kafka_event_error(ev)
+            ? rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
+                                                        &nres)
+            : NULL;
+    for (size_t i = 0; rs && i < nres; i++) {
+        if (rd_kafka_ConfigResource_error(rs[i]))
+            continue;
+        size_t ncfg = 0;
+        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
+        int64_t ms = 0;
+        int have = 0;
+        for (size_t e = 0; e < ncfg && !have; e++) {
+            const char *v = rd_kafka_ConfigEntry_value(ents[e]);
+            if (!strcmp(rd_kafka_ConfigEntry_name(ents[e]), "retention.ms") && v &&
+                kf_parse_i64(v, -1, INT64_MAX, &ms) == 0)
+                have = 1;
+        }
+        const char *name = rd_kafka_ConfigResource_name(rs[i]);
+        for (size_t r = 0; have && r < nrows; r++)
+            if (!strcmp(rows[r].topic, name)) {
+                rows[r].retention_ms = ms;
+                rows[r].have_retention = 1;
+            }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy_array(res, nt);
+    free(res);
 }
 
 /* Everything one status computation found (rows point into tl's names). */
@@ -212,6 +266,7 @@ static int collect(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, sdata *d)
         d->total += rows[i].ok ? rows[i].lag : 0;
         d->gaps += rows[i].ok ? rows[i].gap : 0;
     }
+    load_retention(src, rows, nrows);
     /* who holds the flow (read-only: DescribeConsumerGroups on the lock group) */
     d->lock_ok = fl_describe(tgt, c, &d->lv, d->lerr, sizeof(d->lerr)) == 0;
     free(specs);
@@ -240,6 +295,8 @@ static json_t *to_json(const mirror_config *c, const sdata *d) {
                              "loop_skipped", (json_int_t)r->skipped, "lag_bytes_approx",
                              round0(lag_bytes), "lag_seconds", round1(lag_s),
                              "eta_seconds_approx", round0(eta)));
+        json_object_set_new(json_array_get(parts, json_array_size(parts) - 1), "retention_ms",
+                            r->have_retention ? json_integer(r->retention_ms) : json_null());
     }
     json_t *o = json_object();
     json_object_set_new(o, "flow", json_sprintf("%s->%s", c->src.alias, c->tgt.alias));
