@@ -211,12 +211,12 @@ void progress_status(mirror *m, int running, int clean) {
     /* what the web view and `kferry status --json` show about the sync side jobs */
     const mirror_config *c = m->cfg;
     if (o)
-        json_object_set_new(
-            o, "config_sync",
-            json_pack("{s:b,s:i,s:I,s:i,s:i,s:i}", "enabled",
-                      c->sync_topic_configs && c->sync_configs_s > 0, "interval_s",
-                      c->sync_configs_s, "last_ms", (json_int_t)m->csync_ms, "topics",
-                      m->csync_topics, "changed", m->csync_changed, "failed", m->csync_failed));
+        json_object_set_new(o, "config_sync",
+                            json_pack("{s:b,s:i,s:I,s:i,s:i,s:i}", "enabled",
+                                      c->sync_topic_configs && c->sync_configs_s > 0, "interval_s",
+                                      c->sync_configs_s, "last_ms", (json_int_t)m->csync_ms,
+                                      "topics", m->csync_topics, "changed", m->csync_changed,
+                                      "failed", m->csync_failed));
     gs_summary gs;
     groupsync_summary(&gs);
     if (o)

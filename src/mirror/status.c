@@ -83,10 +83,9 @@ static void load_retention(rd_kafka_t *src, prow *rows, size_t nrows) {
     rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 10000);
     size_t nres = 0;
     const rd_kafka_ConfigResource_t **rs =
-        ev && !rd_kafka_event_error(ev)
-            ? rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
-                                                        &nres)
-            : NULL;
+        ev && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConfigs_result_resources(
+                                              rd_kafka_event_DescribeConfigs_result(ev), &nres)
+                                        : NULL;
     for (size_t i = 0; rs && i < nres; i++) {
         if (rd_kafka_ConfigResource_error(rs[i]))
             continue;
@@ -148,8 +147,7 @@ static int collect(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, sdata *d)
     size_t nspecs = 0;
     char err[512];
     int found = 0;
-    if (mapstore_load(tgt, c->map_topic, &d->m, &found, d->st, sizeof(d->st), err,
-                      sizeof(err))) {
+    if (mapstore_load(tgt, c->map_topic, &d->m, &found, d->st, sizeof(d->st), err, sizeof(err))) {
         kf_err("status", "cannot load the offset map: %s", err);
         goto fail;
     }
@@ -287,14 +285,14 @@ static json_t *to_json(const mirror_config *c, const sdata *d) {
                            : 0;
         double eta = d->rps > 0 ? (double)r->lag / d->rps : (r->lag ? -1 : 0);
         json_array_append_new(
-            parts, json_pack("{s:s,s:s,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "topic",
-                             r->topic, "target_topic", r->tgt, "partition", (int)r->partition,
-                             "ok", r->ok, "source_start", (json_int_t)r->src_lo, "source_end",
-                             (json_int_t)r->src_hi, "mirrored", (json_int_t)r->mirrored,
-                             "lag_records", (json_int_t)r->lag, "gap_records", (json_int_t)r->gap,
-                             "loop_skipped", (json_int_t)r->skipped, "lag_bytes_approx",
-                             round0(lag_bytes), "lag_seconds", round1(lag_s),
-                             "eta_seconds_approx", round0(eta)));
+            parts,
+            json_pack("{s:s,s:s,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "topic", r->topic,
+                      "target_topic", r->tgt, "partition", (int)r->partition, "ok", r->ok,
+                      "source_start", (json_int_t)r->src_lo, "source_end", (json_int_t)r->src_hi,
+                      "mirrored", (json_int_t)r->mirrored, "lag_records", (json_int_t)r->lag,
+                      "gap_records", (json_int_t)r->gap, "loop_skipped", (json_int_t)r->skipped,
+                      "lag_bytes_approx", round0(lag_bytes), "lag_seconds", round1(lag_s),
+                      "eta_seconds_approx", round0(eta)));
         json_object_set_new(json_array_get(parts, json_array_size(parts) - 1), "retention_ms",
                             r->have_retention ? json_integer(r->retention_ms) : json_null());
     }
@@ -348,10 +346,11 @@ static void print_text(const mirror_config *c, const sdata *d) {
                d->lv.members);
     json_int_t nt = json_integer_value(json_object_get(stj, "transient_retries"));
     if (nt > 0)
-        printf("\ntransient conditions retried: %lld (last, %.0fs ago: %s)", (long long)nt,
-               (double)(kf_wall_ms() - json_integer_value(json_object_get(stj, "last_transient_ms"))) /
-                   1000.0,
-               json_string_value(json_object_get(stj, "last_transient")));
+        printf(
+            "\ntransient conditions retried: %lld (last, %.0fs ago: %s)", (long long)nt,
+            (double)(kf_wall_ms() - json_integer_value(json_object_get(stj, "last_transient_ms"))) /
+                1000.0,
+            json_string_value(json_object_get(stj, "last_transient")));
     printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
            "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
     for (size_t i = 0; i < d->nrows; i++) {

@@ -21,10 +21,10 @@
 extern const unsigned char km_web_index_html[], km_web_app_js[], km_web_app_css[];
 extern const size_t km_web_index_html_len, km_web_app_js_len, km_web_app_css_len;
 
-#define WV_REFRESH_MS 2000  /* a document younger than this is served as is */
-#define WV_WATCH_MS 10000   /* keep refreshing this long after the last request */
-#define WV_WAIT_MS 15000    /* a request with no fresh document waits at most this */
-#define WV_RING 720         /* lag samples kept (2 h at the tests' 10 s interval) */
+#define WV_REFRESH_MS 2000 /* a document younger than this is served as is */
+#define WV_WATCH_MS 10000  /* keep refreshing this long after the last request */
+#define WV_WAIT_MS 15000   /* a request with no fresh document waits at most this */
+#define WV_RING 720        /* lag samples kept (2 h at the tests' 10 s interval) */
 
 static struct {
     pthread_mutex_t mu;
@@ -33,9 +33,9 @@ static struct {
     int started;
     int stop;
     mirror_config *c;
-    char *doc;       /* the last status document ("" never) */
-    int64_t doc_ms;  /* monotonic time it was finished */
-    uint64_t gen;    /* documents computed, failures included */
+    char *doc;      /* the last status document ("" never) */
+    int64_t doc_ms; /* monotonic time it was finished */
+    uint64_t gen;   /* documents computed, failures included */
     int64_t last_req_ms;
     int want;
     /* lag ring */
