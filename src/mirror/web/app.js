@@ -110,8 +110,10 @@
       setText("mirror-rate", "");
     } else {
       setText("mirror-state", m.running ? "running" : "stopped", m.running ? "ok" : "warn");
-      setText("mirror-rate", group3(Math.round(int(m.recent_records_per_s))) + " records/s recently, " +
-        bytes(int(m.bytes_per_s)) + "/s; " + group3(int(m.records_total)) + " mirrored; report " + ago(m.updated_ms));
+      const rps = int(m.recent_records_per_s);
+      setText("mirror-rate", group3(Math.round(rps)) + " records/s recently (~" +
+        bytes(Math.round(rps * int(m.avg_record_bytes))) + "/s); " + group3(int(m.records_total)) +
+        " mirrored by this run; last report " + ago(m.updated_ms));
     }
     setText("total-lag", group3(int(s.total_lag_records)), s.total_lag_records > 0 ? "warn" : "ok");
     setText("eta", s.eta_seconds < 0 ? (s.total_lag_records > 0 ? "unknown" : "–") : duration(s.eta_seconds));
@@ -154,11 +156,11 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // a y-axis top with four round steps: 4, 8, 2400, 60000, ...
   function niceMax(v) {
-    if (v <= 0) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const f of [1, 2, 5, 10]) if (f * p >= v) return f * p;
-    return 10 * p;
+    const step = Math.max(1, v / 4);
+    const unit = Math.pow(10, Math.floor(Math.log10(step)));
+    return Math.max(4, Math.ceil(v / (4 * unit)) * 4 * unit);
   }
   function hhmmss(t) {
     const d = new Date(t);
