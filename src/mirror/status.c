@@ -5,7 +5,11 @@
  * target end (written but not yet mapped); exact unless the source has
  * holes in that short stretch.  Byte lag and ETA use the running mirror's
  * last status record (average record size, throughput); lag seconds come
- * from the timestamp of the first unmirrored source record.
+ * from the timestamp of the first unmirrored source record; retention_ms
+ * is the source topic's (one DescribeConfigs round), for the web view's
+ * retention risk.  collect() gathers it all once; the JSON document
+ * (status_document, also the web view's /api/status) and the text report
+ * are both rendered from that.
  */
 #include "mirror/status.h"
 #include "mirror/retry.h"
