@@ -113,10 +113,10 @@ int metrics_start(mirror_config *c) {
 }
 
 void metrics_stop(void) {
+    webview_stop(); /* first: it wakes requests waiting for a status document */
     if (g_mhd)
         MHD_stop_daemon(g_mhd);
     g_mhd = NULL;
-    webview_stop();
     free(g_text);
     g_text = NULL;
     g_len = 0;

@@ -148,7 +148,9 @@ int webview_start(mirror_config *c) {
         kf_err("webview", "cannot start the web view's status thread: %s", strerror(e));
         return -1;
     }
+    pthread_mutex_lock(&g_wv.mu);
     g_wv.started = 1;
+    pthread_mutex_unlock(&g_wv.mu);
     return 0;
 }
 
@@ -161,8 +163,8 @@ void webview_stop(void) {
     pthread_cond_broadcast(&g_wv.done_cv);
     pthread_mutex_unlock(&g_wv.mu);
     pthread_join(g_wv.th, NULL);
-    g_wv.started = 0;
     pthread_mutex_lock(&g_wv.mu);
+    g_wv.started = 0;
     free(g_wv.doc);
     g_wv.doc = NULL;
     g_wv.doc_ms = 0;
