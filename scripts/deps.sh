@@ -8,6 +8,7 @@ PKGS=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       man-db systemd dpkg-dev binutils  # tests/integration/test_packaging.py: man -l, systemd-analyze, cpack DEB (dpkg-shlibdeps), objdump
       kcat python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka
       python3-snappy python3-lz4 python3-zstandard python3-botocore
+      chromium  # web view test (tests/integration/test_webview.py): headless DOM dump and screenshot
       openjdk-17-jre-headless libzstd-jni-java libzstd-jni1
       prometheus python3-yaml)  # openjdk..libzstd-jni1: real Kafka (tests/realkafka); prometheus (promtool), python3-yaml: tests/integration/test_monitoring.py
 missing=()

@@ -161,6 +161,15 @@ static void sync_group(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const
 /* Groups that failed in the last pass and whether anything was committed
  * (read by the thread to notice a pass that keeps failing). */
 static int g_last_failed, g_last_committed;
+/* the last full pass, for groupsync_summary (read by the main thread) */
+static pthread_mutex_t g_sum_lock = PTHREAD_MUTEX_INITIALIZER;
+static gs_summary g_sum;
+
+void groupsync_summary(gs_summary *out) {
+    pthread_mutex_lock(&g_sum_lock);
+    *out = g_sum;
+    pthread_mutex_unlock(&g_sum_lock);
+}
 
 /* For /metrics (read by the progress thread): passes and their outcome. */
 static _Atomic long long g_m_passes_ok, g_m_passes_failed, g_m_failed_groups, g_m_synced_groups,
@@ -221,6 +230,16 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
              pass.failed);
     if (!(stop && atomic_load(stop)) && changed(st, "", sum)) /* not for a cut-short pass */
         kf_info("groupsync", "%s", sum);
+    if (!(stop && atomic_load(stop))) {
+        pthread_mutex_lock(&g_sum_lock);
+        g_sum.last_ms = kf_wall_ms();
+        g_sum.groups = pass.groups;
+        g_sum.committed = pass.committed;
+        g_sum.active = pass.active;
+        g_sum.cut_over = pass.cut_over;
+        g_sum.failed = pass.failed;
+        pthread_mutex_unlock(&g_sum_lock);
+    }
     g_last_failed = pass.failed;
     g_last_committed = pass.committed;
     atomic_store(&g_m_failed_groups, pass.failed);
@@ -319,6 +338,10 @@ int groupsync_start(mirror_config *c) {
     }
     g_gs.started = 1;
     pthread_setname_np(g_gs.th, "kf:groupsync"); /* the json log's "thread" */
+    pthread_mutex_lock(&g_sum_lock);
+    g_sum.enabled = 1;
+    g_sum.interval_s = g_gs.interval_s;
+    pthread_mutex_unlock(&g_sum_lock);
     kf_info("groupsync", "group offset sync every %ds", g_gs.interval_s);
     return 0;
 }

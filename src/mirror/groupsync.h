@@ -41,4 +41,12 @@ int groupsync_once(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, gt_map *m
                    const char *pattern, gs_state **state, const atomic_int *stop);
 void groupsync_state_free(gs_state *s);
 
+/* The last pass of the sync thread, for the status record (progress.c). */
+typedef struct gs_summary {
+    int enabled, interval_s;
+    int64_t last_ms; /* wall clock at the end of the last full pass, 0 if none */
+    int groups, committed, active, cut_over, failed;
+} gs_summary;
+void groupsync_summary(gs_summary *out);
+
 #endif

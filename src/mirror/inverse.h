@@ -23,7 +23,7 @@ typedef struct inv_range {
 typedef struct inv_map {
     offmap m;          /* the opposite flow's map as last loaded */
     int found;         /* its topic exists on the source */
-    char status[1024]; /* its last status record ("" if none) */
+    char status[4096]; /* its last status record ("" if none) */
     int64_t hwm;       /* the map topic's high watermark when loaded */
     int64_t pos;       /* next map-topic offset to read (inv_update) */
 } inv_map;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 /* Starts the endpoint if configured. 0, or -1 if the port cannot be bound. */
-int metrics_start(const mirror_config *c);
+int metrics_start(mirror_config *c);
 /* Replaces the published snapshot (copied). */
 void metrics_publish(const char *text, size_t len);
 void metrics_stop(void);

@@ -87,6 +87,10 @@ typedef struct mirror {
     int lock_ended;        /* it stopped holding: hand nothing more to the producer */
     int discarding;        /* lost the lock: purged records are not failures */
     const char *holder_id; /* the lock's client id, in the status record */
+    /* the last topic-config sync round (wall clock ms, 0 if none; topics
+     * compared, changed, failed), for the status record */
+    int64_t csync_ms;
+    int csync_topics, csync_changed, csync_failed;
 } mirror;
 
 /* Stops the mirror with exit status code (first call wins) and logs why. */

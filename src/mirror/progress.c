@@ -14,6 +14,7 @@
 #include "mirror/metrics.h"
 #include "mirror/mirror.h"
 #include "mirror/retry.h"
+#include "mirror/webview.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -21,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms;
+static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms, g_sample_ms;
 static double g_rps, g_bps;
 /* The rate an ETA can trust: exponentially weighted over about the last
  * 10 s, counting only the seconds in which the mirror had work (lag or
@@ -50,7 +51,7 @@ static void recent_update(mirror *m, int64_t now, int64_t lag) {
 }
 
 void progress_reset(void) {
-    g_last_ms = g_last_delivered = g_last_bytes = g_start_ms = 0;
+    g_last_ms = g_last_delivered = g_last_bytes = g_start_ms = g_sample_ms = 0;
     g_rps = g_bps = 0;
 }
 
@@ -181,8 +182,15 @@ void progress_tick(mirror *m, int64_t now, int final) {
         g_start_ms = g_last_ms = now;
         return;
     }
-    if (m->cfg->metrics_port)
+    if (m->cfg->metrics_port) {
         publish_metrics(m, lag);
+        /* the web view's lag chart: one sample per status interval (10 s if 0) */
+        int every = m->cfg->status_interval_s > 0 ? m->cfg->status_interval_s : 10;
+        if (!g_sample_ms || now - g_sample_ms >= (int64_t)every * 1000) {
+            g_sample_ms = now;
+            webview_lag_sample(kf_wall_ms(), lag, m->delivered);
+        }
+    }
     int interval = m->cfg->status_interval_s;
     if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000)) {
         if (lag > 0)
@@ -235,6 +243,24 @@ void progress_status(mirror *m, int running, int clean) {
         json_object_set_new(o, "last_transient", json_string(last));
         json_object_set_new(o, "last_transient_ms", json_integer((json_int_t)when));
     }
+    /* what the web view and `kferry status --json` show about the sync side jobs */
+    const mirror_config *c = m->cfg;
+    if (o)
+        json_object_set_new(o, "config_sync",
+                            json_pack("{s:b,s:i,s:I,s:i,s:i,s:i}", "enabled",
+                                      c->sync_topic_configs && c->sync_configs_s > 0, "interval_s",
+                                      c->sync_configs_s, "last_ms", (json_int_t)m->csync_ms,
+                                      "topics", m->csync_topics, "changed", m->csync_changed,
+                                      "failed", m->csync_failed));
+    gs_summary gs;
+    groupsync_summary(&gs);
+    if (o)
+        json_object_set_new(o, "group_sync",
+                            json_pack("{s:b,s:i,s:I,s:i,s:i,s:i,s:i,s:i}", "enabled", gs.enabled,
+                                      "interval_s", gs.interval_s, "last_ms",
+                                      (json_int_t)gs.last_ms, "groups", gs.groups, "committed",
+                                      gs.committed, "active", gs.active, "cut_over", gs.cut_over,
+                                      "failed", gs.failed));
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);

@@ -520,7 +520,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     m.brokers = tl.brokers;
     topics_list_free(&tl);
     int found = 0;
-    char own_status[1024];
+    char own_status[4096];
     if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status, sizeof(own_status),
                       err, sizeof(err))) {
         snprintf(start_err, sizeof(start_err),
@@ -661,9 +661,18 @@ static int run_holder(mirror_config *c, flowlock *fl) {
             next_refresh = kf_now_ms() + (int64_t)c->refresh_s * 1000;
         }
         if (c->sync_topic_configs && c->sync_configs_s > 0 && now >= next_sync) {
+            int nt = 0, nc = 0, nf = 0;
             for (size_t i = 0; i < m.ntopics && !g_stop; i++)
-                if (!m.topics[i]->gone)
-                    tconf_sync(m.src, m.prod, m.topics[i]->src, m.topics[i]->tgt);
+                if (!m.topics[i]->gone) {
+                    int r = tconf_sync(m.src, m.prod, m.topics[i]->src, m.topics[i]->tgt);
+                    nt++;
+                    nc += r > 0;
+                    nf += r < 0;
+                }
+            m.csync_ms = kf_wall_ms();
+            m.csync_topics = nt;
+            m.csync_changed = nc;
+            m.csync_failed = nf;
             next_sync = kf_now_ms() + (int64_t)c->sync_configs_s * 1000;
         }
         if (c->sync_acls && now >= next_acls) {

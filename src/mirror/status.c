@@ -5,7 +5,11 @@
  * target end (written but not yet mapped); exact unless the source has
  * holes in that short stretch.  Byte lag and ETA use the running mirror's
  * last status record (average record size, throughput); lag seconds come
- * from the timestamp of the first unmirrored source record.
+ * from the timestamp of the first unmirrored source record; retention_ms
+ * is the source topic's (one DescribeConfigs round), for the web view's
+ * retention risk.  collect() gathers it all once; the JSON document
+ * (status_document, also the web view's /api/status) and the text report
+ * are both rendered from that.
  */
 #include "mirror/status.h"
 #include "mirror/retry.h"
@@ -21,6 +25,7 @@
 #include "mirror/topics.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +35,8 @@ typedef struct prow {
     char tgt[256];
     int32_t partition;
     int64_t src_lo, src_hi, mirrored, lag, gap, first_unmirrored_ts, skipped;
-    int ok;
+    int64_t retention_ms; /* the source topic's retention.ms (-1: no time limit) */
+    int ok, have_retention;
 } prow;
 
 /* a number of the status record, 0 when absent */
@@ -60,53 +66,125 @@ static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
     return 0;
 }
 
-int status_run(mirror_config *c, int json) {
-    int rc = 1;
-    rd_kafka_t *src = clients_consumer(c, &c->src, "status", 1);
-    rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "status", 1);
+/* retention.ms of every selected source topic, in one DescribeConfigs round
+ * (rows come grouped by topic); rows of topics not answered keep
+ * have_retention = 0 and show null */
+static void load_retention(rd_kafka_t *src, prow *rows, size_t nrows) {
+    size_t nt = 0;
+    for (size_t i = 0; i < nrows; i++)
+        nt += i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0;
+    if (!nt)
+        return;
+    rd_kafka_ConfigResource_t **res = calloc(nt, sizeof(*res));
+    if (!res)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < nrows; i++)
+        if (i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0)
+            res[k++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, rows[i].topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(src);
+    rd_kafka_DescribeConfigs(src, res, nt, NULL, q);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 10000);
+    size_t nres = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        ev && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConfigs_result_resources(
+                                              rd_kafka_event_DescribeConfigs_result(ev), &nres)
+                                        : NULL;
+    for (size_t i = 0; rs && i < nres; i++) {
+        if (rd_kafka_ConfigResource_error(rs[i]))
+            continue;
+        size_t ncfg = 0;
+        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
+        int64_t ms = 0;
+        int have = 0;
+        for (size_t e = 0; e < ncfg && !have; e++) {
+            const char *v = rd_kafka_ConfigEntry_value(ents[e]);
+            if (!strcmp(rd_kafka_ConfigEntry_name(ents[e]), "retention.ms") && v &&
+                kf_parse_i64(v, -1, INT64_MAX, &ms) == 0)
+                have = 1;
+        }
+        const char *name = rd_kafka_ConfigResource_name(rs[i]);
+        for (size_t r = 0; have && r < nrows; r++)
+            if (!strcmp(rows[r].topic, name)) {
+                rows[r].retention_ms = ms;
+                rows[r].have_retention = 1;
+            }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy_array(res, nt);
+    free(res);
+}
+
+/* Everything one status computation found (rows point into tl's names). */
+typedef struct sdata {
+    topic_list tl;
     offmap m;
-    offmap_init(&m);
     inv_map inv;
-    inv_init(&inv);
-    topic_list tl = {0};
-    prow *rows = NULL;
+    prow *rows;
+    size_t nrows;
+    char st[4096]; /* the status record as stored ("" if none) */
+    json_t *stj;   /* ... parsed (NULL if none or unreadable) */
+    double rps, avg, updated;
+    int64_t now, total, gaps;
+    fl_view lv;
+    int lock_ok;
+    char lerr[512];
+} sdata;
+
+static void sdata_free(sdata *d) {
+    free(d->rows);
+    topics_list_free(&d->tl);
+    offmap_free(&d->m);
+    inv_free(&d->inv);
+    json_decref(d->stj);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Reads both clusters (read-only).  0, or -1 (logged; d freed). */
+static int collect(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, sdata *d) {
+    memset(d, 0, sizeof(*d));
+    offmap_init(&d->m);
+    inv_init(&d->inv);
     reader_spec *specs = NULL;
-    size_t nrows = 0, nspecs = 0;
-    char err[512], st[1024] = "";
-    if (!src || !tgt || clients_probe_both(c, src, tgt, NULL, 0))
-        goto out;
+    size_t nspecs = 0;
+    char err[512];
     int found = 0;
-    if (mapstore_load(tgt, c->map_topic, &m, &found, st, sizeof(st), err, sizeof(err))) {
+    if (mapstore_load(tgt, c->map_topic, &d->m, &found, d->st, sizeof(d->st), err, sizeof(err))) {
         kf_err("status", "cannot load the offset map: %s", err);
-        goto out;
+        goto fail;
     }
     /* the opposite flow's map: its records on the target are not lag */
-    if (inv_load(c, src, &inv, err, sizeof(err)))
+    if (inv_load(c, src, &d->inv, err, sizeof(err)))
         kf_warn("status",
                 "opposite flow's map unreadable (%s): unmapped target records are "
                 "all counted as mirrored",
                 err);
-    if (topics_list(src, &tl, 15000)) {
+    if (topics_list(src, &d->tl, 15000)) {
         kf_err("status", "cannot list topics of %s", c->src.alias);
-        goto out;
+        goto fail;
     }
+    topic_list *tl = &d->tl;
     size_t cap = 0;
-    for (size_t i = 0; i < tl.n; i++) {
+    for (size_t i = 0; i < tl->n; i++) {
         const char *why;
-        if (mc_topic_selected(c, tl.t[i].name, &why))
-            cap += (size_t)tl.t[i].partitions;
+        if (mc_topic_selected(c, tl->t[i].name, &why))
+            cap += (size_t)tl->t[i].partitions;
     }
-    rows = calloc(cap + 1, sizeof(*rows));
+    d->rows = calloc(cap + 1, sizeof(*d->rows));
     specs = calloc(cap + 1, sizeof(*specs));
-    if (!rows || !specs)
-        goto out;
-    for (size_t i = 0; i < tl.n; i++) {
+    if (!d->rows || !specs)
+        goto fail;
+    prow *rows = d->rows;
+    size_t nrows = 0;
+    for (size_t i = 0; i < tl->n; i++) {
         const char *why;
-        if (!mc_topic_selected(c, tl.t[i].name, &why))
+        if (!mc_topic_selected(c, tl->t[i].name, &why))
             continue;
-        for (int k = 0; k < tl.t[i].partitions; k++) {
+        for (int k = 0; k < tl->t[i].partitions; k++) {
             prow *r = &rows[nrows++];
-            r->topic = tl.t[i].name;
+            r->topic = tl->t[i].name;
             r->partition = k;
             r->first_unmirrored_ts = -1;
             mc_target_topic(c, r->topic, r->tgt, sizeof(r->tgt));
@@ -136,7 +214,7 @@ int status_run(mirror_config *c, int json) {
         if ((r->src_lo < 0 || r->src_hi < 0) &&
             retry_watermarks(src, r->topic, k, &r->src_lo, &r->src_hi, 10000))
             continue;
-        om_part *p = offmap_get(&m, r->topic, r->tgt, k, 0);
+        om_part *p = offmap_get(&d->m, r->topic, r->tgt, k, 0);
         int64_t snext = p ? om_src_next(p) : -1, tnext = p ? om_tgt_write_pos(p) : -1;
         int64_t tlo = wm[2][i], thi = wm[3][i];
         int64_t tail = 0;
@@ -145,7 +223,7 @@ int status_run(mirror_config *c, int json) {
             inv_range *fr = NULL;
             size_t nfr = 0;
             tail = thi - from;
-            if (inv_foreign_ranges(&inv, r->tgt, k, &fr, &nfr) == 0)
+            if (inv_foreign_ranges(&d->inv, r->tgt, k, &fr, &nfr) == 0)
                 tail -= inv_count_in(fr, nfr, from, thi);
             free(fr);
         }
@@ -176,122 +254,162 @@ int status_run(mirror_config *c, int json) {
         kf_warn("status", "lag seconds unavailable: %s", err);
 
     /* the status record as the mirror wrote it (null if none or unreadable) */
-    json_t *stj = st[0] ? json_loads(st, 0, NULL) : NULL;
+    d->nrows = nrows;
+    d->stj = d->st[0] ? json_loads(d->st, 0, NULL) : NULL;
+    json_t *stj = d->stj;
     /* the ETA uses the mirror's recent working rate (older mirrors: the last interval's) */
-    double rps = json_num(stj, "recent_records_per_s"), avg = json_num(stj, "avg_record_bytes");
-    if (!(rps > 0))
-        rps = json_num(stj, "records_per_s");
-    double updated = json_num(stj, "updated_ms");
-    int64_t now = kf_wall_ms(), total = 0, gaps = 0;
+    d->rps = json_num(stj, "recent_records_per_s");
+    d->avg = json_num(stj, "avg_record_bytes");
+    if (!(d->rps > 0))
+        d->rps = json_num(stj, "records_per_s");
+    d->updated = json_num(stj, "updated_ms");
+    d->now = kf_wall_ms();
     for (size_t i = 0; i < nrows; i++) {
-        total += rows[i].ok ? rows[i].lag : 0;
-        gaps += rows[i].ok ? rows[i].gap : 0;
+        d->total += rows[i].ok ? rows[i].lag : 0;
+        d->gaps += rows[i].ok ? rows[i].gap : 0;
     }
+    load_retention(src, rows, nrows);
     /* who holds the flow (read-only: DescribeConsumerGroups on the lock group) */
-    fl_view lv;
-    char lerr[512] = "";
-    int lock_ok = fl_describe(tgt, c, &lv, lerr, sizeof(lerr)) == 0;
-    json_t *parts = NULL;
-    if (json) {
-        parts = json_array();
-    } else {
-        printf("flow %s->%s; mirror %s", c->src.alias, c->tgt.alias,
-               st[0] ? (json_is_true(json_object_get(stj, "running")) ? "running" : "stopped")
-                     : "never ran");
-        if (st[0])
-            printf(" (last report %.0fs ago, %.0f records/s)", (double)(now - updated) / 1000.0,
-                   rps);
-        if (!lock_ok)
-            printf("\nflow lock (group %s): unknown (%s)", c->lock_group, lerr);
-        else if (lv.found)
-            printf("\nflow lock (group %s): held by %s (host %s)%s%s", c->lock_group, lv.holder,
-                   lv.host, lv.standbys[0] ? "; standby: " : "", lv.standbys);
-        else
-            printf("\nflow lock (group %s): no holder (%s, %d member(s))", c->lock_group, lv.state,
-                   lv.members);
-        json_int_t nt = json_integer_value(json_object_get(stj, "transient_retries"));
-        if (nt > 0)
-            printf("\ntransient conditions retried: %lld (last, %.0fs ago: %s)", (long long)nt,
-                   (double)(kf_wall_ms() -
-                            json_integer_value(json_object_get(stj, "last_transient_ms"))) /
-                       1000.0,
-                   json_string_value(json_object_get(stj, "last_transient")));
-        printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
-               "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
-    }
-    for (size_t i = 0; i < nrows; i++) {
-        prow *r = &rows[i];
-        double lag_bytes = avg * (double)r->lag;
+    d->lock_ok = fl_describe(tgt, c, &d->lv, d->lerr, sizeof(d->lerr)) == 0;
+    free(specs);
+    return 0;
+fail:
+    free(specs);
+    sdata_free(d);
+    return -1;
+}
+
+static json_t *to_json(const mirror_config *c, const sdata *d) {
+    json_t *parts = json_array();
+    for (size_t i = 0; i < d->nrows; i++) {
+        const prow *r = &d->rows[i];
+        double lag_bytes = d->avg * (double)r->lag;
         double lag_s = r->lag > 0 && r->first_unmirrored_ts > 0
-                           ? (double)(now - r->first_unmirrored_ts) / 1e3
+                           ? (double)(d->now - r->first_unmirrored_ts) / 1e3
                            : 0;
-        double eta = rps > 0 ? (double)r->lag / rps : (r->lag ? -1 : 0);
-        if (json)
-            json_array_append_new(
-                parts,
-                json_pack("{s:s,s:s,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "topic",
-                          r->topic, "target_topic", r->tgt, "partition", (int)r->partition, "ok",
-                          r->ok, "source_start", (json_int_t)r->src_lo, "source_end",
-                          (json_int_t)r->src_hi, "mirrored", (json_int_t)r->mirrored, "lag_records",
-                          (json_int_t)r->lag, "gap_records", (json_int_t)r->gap, "loop_skipped",
-                          (json_int_t)r->skipped, "lag_bytes_approx", round0(lag_bytes),
-                          "lag_seconds", round1(lag_s), "eta_seconds_approx", round0(eta)));
-        else if (r->ok)
+        double eta = d->rps > 0 ? (double)r->lag / d->rps : (r->lag ? -1 : 0);
+        json_array_append_new(
+            parts,
+            json_pack("{s:s,s:s,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "topic", r->topic,
+                      "target_topic", r->tgt, "partition", (int)r->partition, "ok", r->ok,
+                      "source_start", (json_int_t)r->src_lo, "source_end", (json_int_t)r->src_hi,
+                      "mirrored", (json_int_t)r->mirrored, "lag_records", (json_int_t)r->lag,
+                      "gap_records", (json_int_t)r->gap, "loop_skipped", (json_int_t)r->skipped,
+                      "lag_bytes_approx", round0(lag_bytes), "lag_seconds", round1(lag_s),
+                      "eta_seconds_approx", round0(eta)));
+        json_object_set_new(json_array_get(parts, json_array_size(parts) - 1), "retention_ms",
+                            r->have_retention ? json_integer(r->retention_ms) : json_null());
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "flow", json_sprintf("%s->%s", c->src.alias, c->tgt.alias));
+    json_object_set_new(o, "map_topic", json_string(c->map_topic));
+    json_object_set_new(o, "mirror", d->stj ? json_incref(d->stj) : json_null());
+    json_object_set_new(o, "total_lag_records", json_integer(d->total));
+    json_object_set_new(o, "gap_records", json_integer(d->gaps));
+    json_object_set_new(o, "eta_seconds",
+                        json_integer(d->rps > 0 ? round0((double)d->total / d->rps) : -1));
+    json_t *lk = json_object();
+    json_object_set_new(lk, "group", json_string(c->lock_group));
+    json_object_set_new(lk, "topic", json_string(c->lock_topic));
+    if (d->lock_ok) {
+        json_object_set_new(lk, "state", json_string(d->lv.state));
+        json_object_set_new(
+            lk, "holder",
+            d->lv.found ? json_pack("{s:s,s:s}", "client_id", d->lv.holder, "host", d->lv.host)
+                        : json_null());
+        json_t *sb = json_array();
+        char tmp[sizeof(d->lv.standbys)];
+        snprintf(tmp, sizeof(tmp), "%s", d->lv.standbys);
+        char *save = NULL;
+        for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            json_array_append_new(sb, json_string(t));
+        json_object_set_new(lk, "standbys", sb);
+    } else {
+        json_object_set_new(lk, "error", json_string(d->lerr));
+    }
+    json_object_set_new(o, "lock", lk);
+    json_object_set_new(o, "partitions", parts);
+    return o;
+}
+
+static void print_text(const mirror_config *c, const sdata *d) {
+    const json_t *stj = d->stj;
+    printf("flow %s->%s; mirror %s", c->src.alias, c->tgt.alias,
+           d->st[0] ? (json_is_true(json_object_get(stj, "running")) ? "running" : "stopped")
+                    : "never ran");
+    if (d->st[0])
+        printf(" (last report %.0fs ago, %.0f records/s)", (double)(d->now - d->updated) / 1000.0,
+               d->rps);
+    if (!d->lock_ok)
+        printf("\nflow lock (group %s): unknown (%s)", c->lock_group, d->lerr);
+    else if (d->lv.found)
+        printf("\nflow lock (group %s): held by %s (host %s)%s%s", c->lock_group, d->lv.holder,
+               d->lv.host, d->lv.standbys[0] ? "; standby: " : "", d->lv.standbys);
+    else
+        printf("\nflow lock (group %s): no holder (%s, %d member(s))", c->lock_group, d->lv.state,
+               d->lv.members);
+    json_int_t nt = json_integer_value(json_object_get(stj, "transient_retries"));
+    if (nt > 0)
+        printf(
+            "\ntransient conditions retried: %lld (last, %.0fs ago: %s)", (long long)nt,
+            (double)(kf_wall_ms() - json_integer_value(json_object_get(stj, "last_transient_ms"))) /
+                1000.0,
+            json_string_value(json_object_get(stj, "last_transient")));
+    printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
+           "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
+    for (size_t i = 0; i < d->nrows; i++) {
+        const prow *r = &d->rows[i];
+        double lag_bytes = d->avg * (double)r->lag;
+        double lag_s = r->lag > 0 && r->first_unmirrored_ts > 0
+                           ? (double)(d->now - r->first_unmirrored_ts) / 1e3
+                           : 0;
+        double eta = d->rps > 0 ? (double)r->lag / d->rps : (r->lag ? -1 : 0);
+        if (r->ok)
             printf("%-32s %5d %12lld %12lld %12lld %10lld %12.0f %8.1f %8.0f\n", r->topic,
                    r->partition, (long long)r->src_lo, (long long)r->src_hi, (long long)r->mirrored,
                    (long long)r->lag, lag_bytes, lag_s, eta);
         else
             printf("%-32s %5d (source watermarks unavailable)\n", r->topic, r->partition);
-        if (!json && r->ok && r->gap)
+        if (r->ok && r->gap)
             printf("%-32s %5d GAP: source offsets [%lld, %lld) deleted before being mirrored\n",
                    r->topic, r->partition, (long long)r->mirrored, (long long)r->src_lo);
     }
+    printf("total lag: %lld records%s\n", (long long)d->total,
+           d->gaps ? " (and a retention gap: see GAP lines)" : "");
+}
+
+char *status_document(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt) {
+    sdata d;
+    if (collect(c, src, tgt, &d))
+        return NULL;
+    json_t *o = to_json(c, &d);
+    char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(o);
+    sdata_free(&d);
+    return txt;
+}
+
+int status_run(mirror_config *c, int json) {
+    int rc = 1;
+    rd_kafka_t *src = clients_consumer(c, &c->src, "status", 1);
+    rd_kafka_t *tgt = clients_consumer(c, &c->tgt, "status", 1);
+    if (!src || !tgt || clients_probe_both(c, src, tgt, NULL, 0))
+        goto out;
     if (json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "flow", json_sprintf("%s->%s", c->src.alias, c->tgt.alias));
-        json_object_set_new(o, "map_topic", json_string(c->map_topic));
-        json_object_set_new(o, "mirror", stj ? json_incref(stj) : json_null());
-        json_object_set_new(o, "total_lag_records", json_integer(total));
-        json_object_set_new(o, "gap_records", json_integer(gaps));
-        json_object_set_new(o, "eta_seconds",
-                            json_integer(rps > 0 ? round0((double)total / rps) : -1));
-        json_t *lk = json_object();
-        json_object_set_new(lk, "group", json_string(c->lock_group));
-        json_object_set_new(lk, "topic", json_string(c->lock_topic));
-        if (lock_ok) {
-            json_object_set_new(lk, "state", json_string(lv.state));
-            json_object_set_new(
-                lk, "holder",
-                lv.found ? json_pack("{s:s,s:s}", "client_id", lv.holder, "host", lv.host)
-                         : json_null());
-            json_t *sb = json_array();
-            char tmp[sizeof(lv.standbys)];
-            snprintf(tmp, sizeof(tmp), "%s", lv.standbys);
-            char *save = NULL;
-            for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                json_array_append_new(sb, json_string(t));
-            json_object_set_new(lk, "standbys", sb);
-        } else {
-            json_object_set_new(lk, "error", json_string(lerr));
-        }
-        json_object_set_new(o, "lock", lk);
-        json_object_set_new(o, "partitions", parts);
-        char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        printf("%s\n", txt ? txt : "{}");
+        char *txt = status_document(c, src, tgt);
+        if (!txt)
+            goto out;
+        printf("%s\n", txt);
         free(txt);
-        json_decref(o);
     } else {
-        printf("total lag: %lld records%s\n", (long long)total,
-               gaps ? " (and a retention gap: see GAP lines)" : "");
+        sdata d;
+        if (collect(c, src, tgt, &d))
+            goto out;
+        print_text(c, &d);
+        sdata_free(&d);
     }
-    json_decref(stj);
     rc = 0;
 out:
-    free(rows);
-    free(specs);
-    topics_list_free(&tl);
-    offmap_free(&m);
-    inv_free(&inv);
     if (src)
         rd_kafka_destroy(src);
     if (tgt)

@@ -8,6 +8,14 @@
 
 #include "mirror/config.h"
 
+#include <librdkafka/rdkafka.h>
+
 int status_run(mirror_config *c, int json);
+
+/* The document `kferry status --json` prints (compact JSON, malloc'd), computed
+ * with the caller's read-only consumers on the source (src) and the target
+ * (tgt); NULL on failure (logged).  Also served as /api/status by the web
+ * view (webview.c), so both always show the same thing. */
+char *status_document(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt);
 
 #endif

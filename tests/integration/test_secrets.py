@@ -3,7 +3,7 @@ puts one (a SCRAM password in sasl.jaas.config, the password of an
 encrypted client key, the broker's SCRAM credential), then every output
 kferry and kferry-broker produce is scanned for them: stdout and stderr of
 each command (human and --json), the mirror's log, `status --json`,
-/metrics, /proc/PID/cmdline of every process, and every file either
+/metrics and the web view's page and APIs, /proc/PID/cmdline of every process, and every file either
 broker or kferry wrote.
 """
 
@@ -114,8 +114,10 @@ def test_canaries_found_nowhere(broker_factory, broker_binary, tmp_path):
         run("status")
         run("status", "--json")
         run("offsets", "dump")
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read()
-        outputs.append(("/metrics", body))
+        for path in ("/metrics", "/", "/app.js", "/api/status", "/api/lag-history"):
+            body = urllib.request.urlopen("http://127.0.0.1:%d%s" % (mport, path),
+                                          timeout=30).read()
+            outputs.append((path, body))
         for name, pid in (("kferry mirror", kf.proc.pid), ("source broker", src.proc.pid),
                           ("target broker", tgt.proc.pid)):
             with open("/proc/%d/cmdline" % pid, "rb") as f:
