@@ -16,6 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 JOBS=$(nproc)
+# CI artifacts (the web view's screenshot, tests/integration/test_webview.py)
+export KFERRY_ARTIFACTS_DIR=${KFERRY_ARTIFACTS_DIR:-$PWD/ci-artifacts}
+mkdir -p "$KFERRY_ARTIFACTS_DIR"
 step() { printf '\n==== %s ====\n' "$*"; }
 
 step "format check"
