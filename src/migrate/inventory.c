@@ -105,6 +105,16 @@ static void describe_topics(rd_kafka_t *rk, int timeout_ms, json_t *topics, json
                 json_object_set_new(t, "max_message_bytes",
                                     config_int(val) >= 0 ? json_integer(config_int(val))
                                                          : json_null());
+            /* effective retention, for the migration estimate (plan_estimate.c);
+             * -1 is Kafka's "no limit", which config_int would call odd */
+            if (!strcmp(name, "retention.ms") || !strcmp(name, "retention.bytes")) {
+                int64_t r;
+                int ok = val && kf_parse_i64(val, -1, INT64_MAX, &r) == 0;
+                json_object_set_new(t, name[10] == 'm' ? "retention_ms" : "retention_bytes",
+                                    ok ? json_integer((json_int_t)r) : json_null());
+            }
+            if (!strcmp(name, "cleanup.policy") && val)
+                json_object_set_new(t, "cleanup_policy", json_string(val));
             int source = rd_kafka_ConfigEntry_source(ce);
             /* the same test as tconf_describe: what the mirror copies */
             int set_on_topic = source == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG ||

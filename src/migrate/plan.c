@@ -18,23 +18,35 @@
 #include "migrate/inventory.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 static const char *g_plan_usage =
-    "usage: kferry plan --config FILE [--json] [--timeout SECONDS]\n"
+    "usage: kferry plan --config FILE [--json] [--timeout SECONDS] [--rate RATE]\n"
+    "                   [--measure-seconds N]\n"
     "\n"
     "Inventories the source and target clusters of the enabled flow and checks\n"
     "that `kferry mirror` can run: connectivity, API support, replication factor,\n"
     "topic name collisions, configs the target rejects or changes, message size\n"
-    "limits.  Nothing is written to either cluster.\n"
+    "limits.  It also estimates the migration: bytes and records to copy per\n"
+    "topic and in total, the catch-up time, and the topics whose retention\n"
+    "would delete records before the mirror reaches them (a blocker).\n"
+    "Nothing is written to either cluster.\n"
     "\n"
     "  --config FILE      the mirror's mm2.properties\n"
     "  --json             the plan as JSON (schema: docs/PLAN.md)\n"
     "  --timeout SECONDS  bound of each request to a cluster (default 10)\n"
+    "  --rate RATE        the mirror's copy rate for the estimate, in key+value\n"
+    "                     bytes per second: 80MB/s, 500kB, 1GiB/s, 2000000\n"
+    "                     (kferry_mirror_bytes_total's rate on a running mirror)\n"
+    "  --measure-seconds N  without --rate: read the source for N seconds and\n"
+    "                     use that read rate (default 3; 0: no estimate of time)\n"
     "\n"
-    "Example: kferry plan --config mm2.properties --json > plan.json\n"
+    "Examples:\n"
+    "  kferry plan --config mm2.properties --json > plan.json\n"
+    "  kferry plan --config mm2.properties --rate 50MB/s\n"
     "\n"
     "Exit status: 0 no blocker, 1 at least one blocker, 2 usage or config error.\n";
 
@@ -256,10 +268,38 @@ static void summarize(plan_ctx *p) {
 }
 
 /* also read by `kferry completion` (commands.h) */
-const cli_opt plan_cli_opts[] = {
-    {"--config", "-c", 1}, {"--json", NULL, 0}, {"--timeout", NULL, 1}, {NULL, NULL, 0}};
+const cli_opt plan_cli_opts[] = {{"--config", "-c", 1},          {"--json", NULL, 0},
+                                 {"--timeout", NULL, 1},         {"--rate", NULL, 1},
+                                 {"--measure-seconds", NULL, 1}, {NULL, NULL, 0}};
 
-static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s) {
+/* "80MB/s", "500kB", "1.5GiB/s", "2000000": bytes per second, > 0 */
+static int parse_rate(const char *v, double *out) {
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (end == v || !(x > 0) || x > 1e15)
+        return -1;
+    while (*end == ' ')
+        end++;
+    static const struct {
+        const char *unit;
+        double mul;
+    } units[] = {{"", 1},         {"B", 1},           {"kB", 1e3},
+                 {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},
+                 {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+                 {"k", 1e3},      {"M", 1e6},         {"G", 1e9}};
+    size_t ul = strcspn(end, "/");
+    if (end[ul] && strcmp(end + ul, "/s"))
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strlen(units[i].unit) == ul && !strncmp(units[i].unit, end, ul)) {
+            *out = x * units[i].mul;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse(int argc, char **argv, const char **config, int *json, int *timeout_s,
+                 plan_ctx *p) {
     const cli_opt *opts = plan_cli_opts;
     int i = 2, k;
     const char *v;
@@ -275,6 +315,21 @@ static int parse(int argc, char **argv, const char **config, int *json, int *tim
             *config = v;
         } else if (k == 1) {
             *json = 1;
+        } else if (k == 3) {
+            if (parse_rate(v, &p->rate_bps)) {
+                fprintf(stderr,
+                        "kferry plan: --rate %s: expected bytes per second, e.g. 80MB/s, 500kB, "
+                        "1GiB/s or 2000000\n",
+                        v);
+                return -1;
+            }
+        } else if (k == 4) {
+            if (kf_parse_i64(v, 0, 600, &n)) {
+                fprintf(stderr, "kferry plan: --measure-seconds %s: expected seconds in [0, 600]\n",
+                        v);
+                return -1;
+            }
+            p->measure_s = (int)n;
         } else {
             if (kf_parse_i64(v, 1, 600, &n)) {
                 fprintf(stderr, "kferry plan: --timeout %s: expected seconds in [1, 600]\n", v);
@@ -293,7 +348,8 @@ static int parse(int argc, char **argv, const char **config, int *json, int *tim
 int plan_main(int argc, char **argv) {
     const char *config = NULL;
     int json = 0, timeout_s = 10;
-    int pr = parse(argc, argv, &config, &json, &timeout_s);
+    plan_ctx opt = {.measure_s = 3};
+    int pr = parse(argc, argv, &config, &json, &timeout_s, &opt);
     if (pr)
         return pr > 0 ? 0 : 2;
     kf_log_set_level(KF_LOG_WARNING); /* stdout is the answer */
@@ -303,7 +359,10 @@ int plan_main(int argc, char **argv) {
         return 2;
     }
     clients_setup_debug(&cfg);
-    plan_ctx p = {.cfg = &cfg, .timeout_ms = timeout_s * 1000};
+    plan_ctx p = {.cfg = &cfg,
+                  .timeout_ms = timeout_s * 1000,
+                  .rate_bps = opt.rate_bps,
+                  .measure_s = opt.measure_s};
     p.doc = json_object();
     p.checks = json_array();
     json_object_set_new(p.doc, "kferry_plan", json_integer(1));

@@ -19,6 +19,8 @@ typedef struct plan_ctx {
     json_t *doc;           /* the document; owns everything below */
     json_t *src_inv, *tgt_inv;
     json_t *checks;
+    double rate_bps; /* --rate: bytes per second for the estimate (0: measure) */
+    int measure_s;   /* --measure-seconds: read-rate measurement (0: none) */
 } plan_ctx;
 
 /* `kferry plan ...` with argv[1] == "plan".  Exit status: 0 no blocker,
@@ -58,6 +60,14 @@ void plan_api(plan_ctx *p, const mc_cluster *cl, const char *role, json_t *inv);
 /* plan_topics.c: doc "topics" (every source topic and its fate) and the
  * topic checks; needs both inventories. */
 void plan_topics(plan_ctx *p);
+/* plan_estimate.c: doc "estimate" (bytes and records to copy per topic
+ * and in total, the catch-up time at the given or measured rate, the
+ * topics whose retention would delete records before the mirror reaches
+ * them) and its checks; m is the flow's offset map (empty if none). */
+struct offmap;
+void plan_estimate(plan_ctx *p, const struct offmap *m);
+/* "3 h 20 min" (never for infinity or a negative) */
+void plan_duration(double seconds, char *out, size_t len);
 /* plan_groups.c: doc "groups" (source groups, selected or not, with
  * target state) and group checks. */
 void plan_groups(plan_ctx *p);

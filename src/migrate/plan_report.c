@@ -65,6 +65,79 @@ static const char *num(const json_t *o, const char *k, char *buf, size_t len) {
     return buf;
 }
 
+/* "1.2 GB" for an integer field, "-" when null or absent */
+static const char *bytes(const json_t *o, const char *k, char *buf, size_t len) {
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v))
+        return "-";
+    double b = (double)json_integer_value(v);
+    static const char *unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (b >= 1000 && u < 5) {
+        b /= 1000;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+    return buf;
+}
+
+/* a duration field in seconds: "2 h 5 min", "never", "-" when null */
+static const char *secs(const json_t *o, const char *k, char *buf, size_t len) {
+    const json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (!json_is_integer(v))
+        return "-";
+    plan_duration((double)json_integer_value(v), buf, len);
+    return buf;
+}
+
+/* The migration estimate (plan_estimate.c). */
+static void estimate(FILE *out, const json_t *doc) {
+    const json_t *e = json_object_get(doc, "estimate");
+    if (!e)
+        return;
+    const json_t *tot = json_object_get(e, "total");
+    char b1[64], b2[64], b3[64];
+    fprintf(out, "\nESTIMATE (rate %s/s, %s: %s)\n", bytes(e, "rate_bytes_per_s", b1, sizeof(b1)),
+            str(e, "rate_source", ""), str(e, "rate_note", ""));
+    json_t *t = json_array(), *r = row(t);
+    const char *hdr[] = {"SOURCE TOPIC", "RECORDS",   "BYTES (~)", "IN/S (~)",
+                         "OLDEST",       "RETENTION", "ALONE (~)", "RETENTION RISK"};
+    for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++)
+        cell(r, "%s", hdr[i]);
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(e, "topics"), i, x) {
+        char n1[32], c1[64], c2[64], c3[64], c4[64], c5[64], ret[96];
+        r = row(t);
+        cell(r, "%s", str(x, "topic", ""));
+        cell(r, "%s", num(x, "records", n1, sizeof(n1)));
+        cell(r, "%s", bytes(x, "bytes_approx", c1, sizeof(c1)));
+        cell(r, "%s", bytes(x, "incoming_bytes_per_s", c2, sizeof(c2)));
+        cell(r, "%s", secs(x, "oldest_unmirrored_age_s", c3, sizeof(c3)));
+        if (json_is_integer(json_object_get(x, "retention_s")))
+            snprintf(ret, sizeof(ret), "%s (%s)", secs(x, "retention_s", c4, sizeof(c4)),
+                     str(x, "retention_by", ""));
+        else
+            snprintf(ret, sizeof(ret), "none");
+        cell(r, "%s", ret);
+        cell(r, "%s", secs(x, "catch_up_alone_s", c5, sizeof(c5)));
+        const char *risk = str(x, "retention_risk", "");
+        cell(r, "%s",
+             !strcmp(risk, "at_risk") ? "AT RISK: records deleted before they are mirrored"
+             : !strcmp(risk, "tight") ? "tight: over half of the retention"
+                                      : risk);
+    }
+    print_table(out, t, "  ");
+    char d[64];
+    const char *T = secs(tot, "catch_up_s", d, sizeof(d));
+    fprintf(out, "  total: %s record(s), about %s to copy, producers add %s/s; catch-up: %s%s\n",
+            num(tot, "records", b1, sizeof(b1)), bytes(tot, "bytes_approx", b2, sizeof(b2)),
+            bytes(tot, "incoming_bytes_per_s", b3, sizeof(b3)),
+            strcmp(T, "-") && strcmp(T, "never") ? "about " : "", strcmp(T, "-") ? T : "unknown");
+}
+
 static void clusters(FILE *out, const json_t *doc) {
     fprintf(out, "CLUSTERS\n");
     json_t *t = json_array(), *r = row(t);
@@ -380,6 +453,7 @@ void plan_report(const json_t *doc, FILE *out) {
     connections(out, doc);
     brokers(out, doc);
     topics(out, doc);
+    estimate(out, doc);
     target_topics(out, doc);
     groups(out, doc);
     acls(out, doc);

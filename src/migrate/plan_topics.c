@@ -390,5 +390,7 @@ void plan_topics(plan_ctx *p) {
                    "'topics.exclude' (each listed with its reason); check the patterns",
                    nexcl, p->cfg->src.alias);
     json_decref(owner);
+    if (nsel) /* the source alone is enough: with no map, everything is to copy */
+        plan_estimate(p, &m);
     offmap_free(&m);
 }

@@ -52,7 +52,8 @@ typedef struct mpart {
     size_t nloop, loop_i, nforeign;
     int baseline_wait; /* baseline record not acknowledged yet */
     int64_t delivered, delivered_bytes, reconciled, skipped;
-    int last_err; /* rate-limits consumer error logs */
+    int64_t last_ts; /* timestamp of the last record handed over (0: none yet) */
+    int last_err;    /* rate-limits consumer error logs */
     int64_t last_err_ms;
 } mpart;
 
@@ -62,6 +63,7 @@ typedef struct mtopic {
     int nparts;
     mpart **parts;
     int gone;
+    int64_t retention_ms; /* the source topic's (-1: none, INT64_MIN: not known yet) */
 } mtopic;
 
 typedef struct mirror {

@@ -170,6 +170,30 @@ static void publish_metrics(mirror *m, int64_t lag) {
                      "%lld\n",
                      p->t->src, k, (long long)l);
         }
+    /* retention risk: how much of the source's retention.ms the records
+     * still waiting have used up, from the age of the last record handed
+     * over (the next to copy is at most that old); 0 when caught up, no
+     * sample while the retention or that age is unknown */
+    addf(&b, "# HELP kferry_mirror_partition_retention_used_ratio Age of the records waiting "
+             "to be mirrored over the source topic's retention.ms (1: the source deletes "
+             "them now).\n# TYPE kferry_mirror_partition_retention_used_ratio gauge\n");
+    int64_t wall = kf_wall_ms();
+    for (size_t i = 0; i < m->ntopics; i++) {
+        mtopic *t = m->topics[i];
+        if (t->gone || t->retention_ms <= 0)
+            continue;
+        for (int k = 0; k < t->nparts; k++) {
+            mpart *p = t->parts[k];
+            int64_t l = part_lag(m, p);
+            if (l < 0 || (l > 0 && p->last_ts <= 0))
+                continue;
+            double age = l > 0 && wall > p->last_ts ? (double)(wall - p->last_ts) : 0;
+            addf(&b,
+                 "kferry_mirror_partition_retention_used_ratio{topic=\"%s\",partition=\"%d\"} "
+                 "%.4f\n",
+                 t->src, k, age / (double)t->retention_ms);
+        }
+    }
     if (kf_buf_ok(&b))
         metrics_publish((const char *)b.data, b.len);
     kf_buf_free(&b);

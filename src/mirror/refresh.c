@@ -42,6 +42,7 @@ static mtopic *add_topic(mirror *m, const char *src, const char *tgt) {
         return NULL;
     t->src = kf_strdup(src);
     t->tgt = kf_strdup(tgt);
+    t->retention_ms = INT64_MIN;
     /* the topic opaque lets the consume loop find its mtopic in O(1) */
     rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(m->src);
     rd_kafka_topic_conf_set_opaque(tc, t);

@@ -359,6 +359,30 @@ static void handle(mirror *m, const rd_kafka_message_t *msg) {
     }
     produce_one(m, p, msg);
     p->next_src = msg->offset + 1;
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+    if (ts > 0)
+        p->last_ts = ts;
+}
+
+/* The source topics' retention.ms, for the retention-risk metric
+ * (progress.c); a topic not answered keeps what it had. */
+static void load_retention(mirror *m) {
+    const char **names = calloc(m->ntopics + 1, sizeof(*names));
+    int64_t *ms = calloc(m->ntopics + 1, sizeof(*ms));
+    size_t n = 0;
+    for (size_t i = 0; names && ms && i < m->ntopics; i++)
+        if (!m->topics[i]->gone)
+            names[n++] = m->topics[i]->src;
+    if (n)
+        topics_retention(m->src, names, n, ms, 5000);
+    for (size_t i = 0, k = 0; n && i < m->ntopics; i++)
+        if (!m->topics[i]->gone) {
+            if (ms[k] != INT64_MIN)
+                m->topics[i]->retention_ms = ms[k];
+            k++;
+        }
+    free(names);
+    free(ms);
 }
 
 /* --- setup and shutdown ---------------------------------------------------------- */
@@ -632,7 +656,8 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     int64_t next_refresh = now + (int64_t)c->refresh_s * 1000;
     int64_t next_tick = now + 1000;
     int64_t next_sync = now + (int64_t)c->sync_configs_s * 1000;
-    int64_t next_acls = now + 1000; /* sync.topic.acls.enabled: soon after start */
+    int64_t next_acls = now + 1000;      /* sync.topic.acls.enabled: soon after start */
+    int64_t next_retention = now + 1000; /* metrics: the source topics' retention.ms */
     rd_kafka_message_t *msgs[10000];
     while (!g_stop && !m.fatal && !m.lock_ended) {
         /* the lock first: a revoked or lost holder hands over nothing more */
@@ -678,6 +703,10 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         if (c->sync_acls && now >= next_acls) {
             acl_sync_once(&m);
             next_acls = kf_now_ms() + (int64_t)c->sync_acls_s * 1000;
+        }
+        if (c->metrics_port && now >= next_retention) {
+            load_retention(&m);
+            next_retention = kf_now_ms() + 60000;
         }
         if (now >= next_tick) {
             progress_tick(&m, now, 0);

@@ -70,51 +70,24 @@ static int ts_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
  * (rows come grouped by topic); rows of topics not answered keep
  * have_retention = 0 and show null */
 static void load_retention(rd_kafka_t *src, prow *rows, size_t nrows) {
+    const char **names = calloc(nrows + 1, sizeof(*names));
+    int64_t *ms = calloc(nrows + 1, sizeof(*ms));
     size_t nt = 0;
-    for (size_t i = 0; i < nrows; i++)
-        nt += i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0;
-    if (!nt)
-        return;
-    rd_kafka_ConfigResource_t **res = calloc(nt, sizeof(*res));
-    if (!res)
-        return;
-    size_t k = 0;
-    for (size_t i = 0; i < nrows; i++)
+    for (size_t i = 0; names && ms && i < nrows; i++)
         if (i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0)
-            res[k++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, rows[i].topic);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(src);
-    rd_kafka_DescribeConfigs(src, res, nt, NULL, q);
-    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, 10000);
-    size_t nres = 0;
-    const rd_kafka_ConfigResource_t **rs =
-        ev && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConfigs_result_resources(
-                                              rd_kafka_event_DescribeConfigs_result(ev), &nres)
-                                        : NULL;
-    for (size_t i = 0; rs && i < nres; i++) {
-        if (rd_kafka_ConfigResource_error(rs[i]))
-            continue;
-        size_t ncfg = 0;
-        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
-        int64_t ms = 0;
-        int have = 0;
-        for (size_t e = 0; e < ncfg && !have; e++) {
-            const char *v = rd_kafka_ConfigEntry_value(ents[e]);
-            if (!strcmp(rd_kafka_ConfigEntry_name(ents[e]), "retention.ms") && v &&
-                kf_parse_i64(v, -1, INT64_MAX, &ms) == 0)
-                have = 1;
+            names[nt++] = rows[i].topic;
+    if (nt)
+        topics_retention(src, names, nt, ms, 10000);
+    for (size_t i = 0, k = 0; nt && i < nrows; i++) {
+        if (i > 0 && strcmp(rows[i].topic, rows[i - 1].topic) != 0)
+            k++;
+        if (ms[k] != INT64_MIN) {
+            rows[i].retention_ms = ms[k];
+            rows[i].have_retention = 1;
         }
-        const char *name = rd_kafka_ConfigResource_name(rs[i]);
-        for (size_t r = 0; have && r < nrows; r++)
-            if (!strcmp(rows[r].topic, name)) {
-                rows[r].retention_ms = ms;
-                rows[r].have_retention = 1;
-            }
     }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_ConfigResource_destroy_array(res, nt);
-    free(res);
+    free(names);
+    free(ms);
 }
 
 /* Everything one status computation found (rows point into tl's names). */

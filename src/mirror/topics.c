@@ -93,6 +93,50 @@ rd_kafka_event_t *topics_admin_wait(rd_kafka_queue_t *q, int type, int timeout_m
     return NULL;
 }
 
+void topics_retention(rd_kafka_t *rk, const char *const *topics, size_t n, int64_t *out,
+                      int timeout_ms) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = INT64_MIN;
+    rd_kafka_ConfigResource_t **res = calloc(n ? n : 1, sizeof(*res));
+    if (!res || !n) {
+        free(res);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        res[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topics[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, res, n, NULL, q);
+    rd_kafka_event_t *ev = topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout_ms);
+    size_t nres = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        ev && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConfigs_result_resources(
+                                              rd_kafka_event_DescribeConfigs_result(ev), &nres)
+                                        : NULL;
+    for (size_t i = 0; rs && i < nres; i++) {
+        if (rd_kafka_ConfigResource_error(rs[i]))
+            continue;
+        size_t ncfg = 0;
+        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
+        int64_t ms = INT64_MIN;
+        for (size_t e = 0; e < ncfg && ms == INT64_MIN; e++) {
+            const char *v = rd_kafka_ConfigEntry_value(ents[e]);
+            int64_t x;
+            if (!strcmp(rd_kafka_ConfigEntry_name(ents[e]), "retention.ms") && v &&
+                kf_parse_i64(v, -1, INT64_MAX, &x) == 0)
+                ms = x;
+        }
+        const char *name = rd_kafka_ConfigResource_name(rs[i]);
+        for (size_t k = 0; k < n; k++)
+            if (!strcmp(topics[k], name))
+                out[k] = ms;
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy_array(res, n);
+    free(res);
+}
+
 /* Adds src's explicitly set configs to nt. Failure to describe is logged
  * and the topic is created with the target's defaults (the log says so). */
 static void copy_configs(rd_kafka_t *src_rk, const char *src, rd_kafka_NewTopic_t *nt) {

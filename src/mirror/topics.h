@@ -26,6 +26,10 @@ typedef struct topic_list {
 
 /* Waits for one admin result event of the given type (NULL on timeout). */
 rd_kafka_event_t *topics_admin_wait(rd_kafka_queue_t *q, int type, int timeout_ms);
+/* The effective retention.ms of n distinct topics in one DescribeConfigs
+ * round: out[i] = the value (-1: no limit), INT64_MIN where unknown. */
+void topics_retention(rd_kafka_t *rk, const char *const *topics, size_t n, int64_t *out,
+                      int timeout_ms);
 /* Partition count of one topic: >0, -1 if it does not exist, -2 on error. */
 int topics_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
 /* All topics of the cluster (sorted by name). 0 or -1. */

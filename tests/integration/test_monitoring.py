@@ -7,8 +7,10 @@ A metric renamed in the code, or a label dropped, fails this test."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import time
 import urllib.request
 
 import yaml
@@ -32,7 +34,7 @@ LEGEND = re.compile(r"\{\{\s*\$?labels?\.?([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}|\{\{([
 def test_promtool_checks_and_unit_tests_the_rules():
     out = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 7 rules found" in out.stdout, out.stdout
+    assert "SUCCESS: 8 rules found" in out.stdout, out.stdout
     out = subprocess.run(["promtool", "test", "rules", os.path.basename(RULE_TESTS)],
                          capture_output=True, text=True, cwd=os.path.dirname(RULE_TESTS))
     assert out.returncode == 0 and "SUCCESS" in out.stdout, out.stdout + out.stderr
@@ -125,3 +127,44 @@ def test_every_metric_and_label_used_is_exported(broker_factory, tmp_path):
                 problems.append("%s: no metric of %r has label %r" % (where, expr, label))
     assert used >= 15, "the kit uses only %d metric references?" % used
     assert not problems, "\n".join(problems)
+
+
+def test_retention_used_ratio_follows_the_waiting_records(broker_factory, tmp_path):
+    """kferry_mirror_partition_retention_used_ratio is the age of the records
+    still waiting over the source's retention.ms: records stamped 8 minutes
+    ago on a topic keeping 10 wait while the target is frozen (SIGSTOP), so
+    the ratio is about 0.8; once the target is back and they are mirrored, 0."""
+    src, tgt = broker_factory(), broker_factory()
+    t = cf_create_topic(src.bootstrap, unique("ret"), 1, config={"retention.ms": "600000"})
+    port = free_port()
+    cfg = write_config(tmp_path / "mm2.properties", src, tgt, identity=True,
+                       extra={"kferry.metrics.port": str(port)})
+    kf = KferryProc(cfg, tmp_path).start()
+    series = 'kferry_mirror_partition_retention_used_ratio{topic="%s",partition="0"}' % t
+
+    def ratio():
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+        for line in body.decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+        return None
+    frozen = False
+    try:
+        cf_produce(src.bootstrap, t, [dict(key=b"a%d" % i, value=b"v") for i in range(10)])
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t, t, 1)
+        assert wait_until(lambda: ratio() == 0.0 and "zero", 30, "ratio 0 while caught up")
+        tgt.proc.send_signal(signal.SIGSTOP)
+        frozen = True
+        stamp = int(time.time() * 1000) - 480000
+        cf_produce(src.bootstrap, t, [dict(key=b"k%d" % i, value=b"v", timestamp=stamp)
+                                      for i in range(50)])
+        r = wait_until(lambda: (ratio() or 0) > 0.5 and ratio(), 30, "the ratio to rise")
+        assert 0.79 <= r <= 0.9, r
+        tgt.proc.send_signal(signal.SIGCONT)
+        frozen = False
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t, t, 1)
+        assert wait_until(lambda: ratio() == 0.0 and "zero", 30, "ratio 0 once mirrored")
+    finally:
+        if frozen:
+            tgt.proc.send_signal(signal.SIGCONT)
+        kf.stop(expect=0)

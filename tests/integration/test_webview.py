@@ -169,9 +169,13 @@ def test_webview(broker_factory, tmp_path):
         assert ms["config_sync"]["enabled"] and ms["config_sync"]["topics"] >= 1, ms
         assert ms["config_sync"]["failed"] == 0 and "group_sync" in ms, ms
 
-        status, h, body = get(base + "/api/lag-history")
-        assert status == 200 and h["Content-Type"] == "application/json; charset=utf-8", h
-        hist = json.loads(body)
+        # one sample a second: the mirror can be idle before the second one is taken
+        def history():
+            status, h, body = get(base + "/api/lag-history")
+            assert status == 200 and h["Content-Type"] == "application/json; charset=utf-8", h
+            hist = json.loads(body)
+            return hist if len(hist["samples"]) >= 2 else None
+        hist = wait_until(history, 10, "two lag-history samples", interval=0.5)
         assert hist["interval_s"] == 1 and hist["capacity"] > 0, hist
         assert len(hist["samples"]) >= 2, hist
         ts = [s["t"] for s in hist["samples"]]
