@@ -351,6 +351,35 @@ def test_plan_real_pair(real, ns, tmp_path):
     assert len(c) == 1 and "2 partition" in c[0]["message"] and "has 1" in c[0]["message"], c
 
 
+def test_plan_estimate_real(real, ns, tmp_path):
+    """The migration estimate on real Kafka: exact records and key+value
+    bytes per topic, producers' rate 0 for records stamped five minutes
+    ago, and at 5 kB/s the topic keeping 10 minutes is at risk (a blocker),
+    the one keeping 30 minutes tight (see tests/integration/test_plan_estimate.py)."""
+    src = real.src.bootstrap
+    short = cf_create_topic(src, ns.topic("short"), 2, config={"retention.ms": "600000"})
+    mid = cf_create_topic(src, ns.topic("mid"), 1, config={"retention.ms": "1800000"})
+    safe = cf_create_topic(src, ns.topic("safe"), 3, config={"retention.ms": "604800000"})
+    old = int(time.time() * 1000) - 300000
+    for t, n, parts in ((short, 2000, 2), (mid, 1000, 1), (safe, 2000, 3)):
+        cf_produce(src, t, [dict(partition=i % parts, key=b"k%05d" % i, value=b"v" * 1000,
+                                 timestamp=old) for i in range(n)])
+    cfg = ns.config(tmp_path / "mm2.properties")
+    doc = plan_json(cfg, "--rate", "5kB/s", expect_rc=1)
+    est = {e["topic"]: e for e in doc["estimate"]["topics"]}
+    for t, n, risk in ((short, 2000, "at_risk"), (mid, 1000, "tight"), (safe, 2000, "none")):
+        e = est[t]
+        assert e["records"] == n and e["bytes_approx"] == n * 1006, e
+        assert e["incoming_bytes_per_s"] == 0 and e["retention_risk"] == risk, e
+    assert est[short]["retention_s"] == 600 and est[mid]["retention_s"] == 1800
+    assert doc["estimate"]["total"]["catch_up_s"] == 1006, doc["estimate"]["total"]
+    assert [c["object"] for c in checks(doc, "retention_risk", "blocker")] == [short]
+    # measured on the real source
+    doc = plan_json(cfg, "--measure-seconds", "2", expect_rc=0)
+    assert doc["estimate"]["rate_source"] == "measured", doc["estimate"]
+    assert doc["estimate"]["rate_bytes_per_s"] > 5000
+
+
 def test_plan_reaches_every_real_broker(real, ns, tmp_path):
     """Per-broker reachability on the real pair: the target's three
     brokers share one host on different ports and must be three separate
