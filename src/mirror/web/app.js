@@ -44,7 +44,9 @@
     if (typeof r !== "number") return { text: "n/a", cls: "" };
     if (r < 0) return { text: "none (no time limit)", cls: "ok" };
     const used = (p.lag_seconds * 1000) / r;
-    const pct = Math.round(used * 100) + "% of retention";
+    // how long until the source may delete the oldest record still waiting
+    const left = Math.max(0, (r - p.lag_seconds * 1000) / 1000);
+    const pct = Math.round(used * 100) + "% of retention, deleted in " + duration(left);
     if (used >= 0.8) return { text: "HIGH " + pct, cls: "bad" };
     if (used >= 0.5) return { text: "watch " + pct, cls: "warn" };
     return { text: "low " + pct, cls: "ok" };
