@@ -207,7 +207,7 @@ void plan_estimate(plan_ctx *p, const offmap *m) {
     }
     double rate = p->rate_bps;
     const char *rate_source = rate > 0 ? "given" : "none";
-    char rate_note[256] = "";
+    char rate_note[768] = "";
     if (rate > 0)
         snprintf(rate_note, sizeof(rate_note), "given with --rate");
     if (nspecs) {
