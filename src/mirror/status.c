@@ -19,6 +19,7 @@
 #include "mirror/clients.h"
 #include "mirror/flowlock.h"
 #include "mirror/inverse.h"
+#include "mirror/journal.h"
 #include "mirror/mapstore.h"
 #include "mirror/offmap.h"
 #include "mirror/reader.h"
@@ -104,6 +105,7 @@ typedef struct sdata {
     fl_view lv;
     int lock_ok;
     char lerr[512];
+    json_t *cutover; /* the cutover journal, latest generation per group / gate */
 } sdata;
 
 static void sdata_free(sdata *d) {
@@ -112,7 +114,57 @@ static void sdata_free(sdata *d) {
     offmap_free(&d->m);
     inv_free(&d->inv);
     json_decref(d->stj);
+    json_decref(d->cutover);
     memset(d, 0, sizeof(*d));
+}
+
+/* The cutover journal (journal.h) as the latest generation of every group
+ * cutover ("group") and producer gate ("producers"), with its steps in the
+ * order they were taken; {"readable": false, "error"} when unreadable. */
+static json_t *load_cutover(mirror_config *c, rd_kafka_t *tgt) {
+    journal j;
+    char err[512];
+    if (journal_open(&j, c, tgt, 0, 10000, err, sizeof(err))) {
+        journal_close(&j);
+        return json_pack("{s:b,s:s,s:[]}", "readable", 0, "error", err, "entries");
+    }
+    json_t *entries = json_array();
+    for (size_t i = 0; i < j.n; i++) {
+        const jr_entry *e = &j.v[i];
+        if (journal_gen(&j, e->kind, e->name) != e->gen)
+            continue; /* an older generation */
+        const char *kind = e->kind == 'C' ? "group" : "producers";
+        json_t *it = NULL;
+        size_t k;
+        json_t *x;
+        json_array_foreach(entries, k, x) {
+            if (!strcmp(json_string_value(json_object_get(x, "kind")), kind) &&
+                !strcmp(json_string_value(json_object_get(x, "name")), e->name))
+                it = x;
+        }
+        if (!it) {
+            it =
+                json_pack("{s:s,s:s,s:i,s:[],s:s,s:I}", "kind", kind, "name", e->name, "generation",
+                          e->gen, "steps", "last_step", e->step, "last_ms", (json_int_t)e->ts_ms);
+            json_array_append_new(entries, it);
+        }
+        json_array_append_new(json_object_get(it, "steps"),
+                              json_pack("{s:s,s:I}", "step", e->step, "ms", (json_int_t)e->ts_ms));
+        if (e->ts_ms >= json_integer_value(json_object_get(it, "last_ms"))) {
+            json_object_set_new(it, "last_step", json_string(e->step));
+            json_object_set_new(it, "last_ms", json_integer((json_int_t)e->ts_ms));
+        }
+    }
+    size_t k;
+    json_t *x;
+    json_array_foreach(entries, k, x) {
+        const char *last = json_string_value(json_object_get(x, "last_step"));
+        int group = !strcmp(json_string_value(json_object_get(x, "kind")), "group");
+        json_object_set_new(x, "done",
+                            json_boolean(!strcmp(last, group ? "verified" : "source-mirrored")));
+    }
+    journal_close(&j);
+    return json_pack("{s:b,s:n,s:o}", "readable", 1, "error", "entries", entries);
 }
 
 /* Reads both clusters (read-only).  0, or -1 (logged; d freed). */
@@ -244,6 +296,7 @@ static int collect(mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, sdata *d)
     load_retention(src, rows, nrows);
     /* who holds the flow (read-only: DescribeConsumerGroups on the lock group) */
     d->lock_ok = fl_describe(tgt, c, &d->lv, d->lerr, sizeof(d->lerr)) == 0;
+    d->cutover = load_cutover(c, tgt);
     free(specs);
     return 0;
 fail:
@@ -301,6 +354,7 @@ static json_t *to_json(const mirror_config *c, const sdata *d) {
         json_object_set_new(lk, "error", json_string(d->lerr));
     }
     json_object_set_new(o, "lock", lk);
+    json_object_set(o, "cutover", d->cutover ? d->cutover : json_null());
     json_object_set_new(o, "partitions", parts);
     return o;
 }
@@ -328,6 +382,18 @@ static void print_text(const mirror_config *c, const sdata *d) {
             (double)(kf_wall_ms() - json_integer_value(json_object_get(stj, "last_transient_ms"))) /
                 1000.0,
             json_string_value(json_object_get(stj, "last_transient")));
+    size_t ci;
+    json_t *ce;
+    json_array_foreach(json_object_get(d->cutover, "entries"), ci, ce) {
+        char ts[32];
+        journal_time(json_integer_value(json_object_get(ce, "last_ms")), ts, sizeof(ts));
+        printf("\ncutover %s %s (generation %lld): %s at %s%s",
+               json_string_value(json_object_get(ce, "kind")),
+               json_string_value(json_object_get(ce, "name")),
+               (long long)json_integer_value(json_object_get(ce, "generation")),
+               json_string_value(json_object_get(ce, "last_step")), ts,
+               json_is_true(json_object_get(ce, "done")) ? " (done)" : " (in progress)");
+    }
     printf("\n%-32s %5s %12s %12s %12s %10s %12s %8s %8s\n", "TOPIC", "PART", "SRC_START",
            "SRC_END", "MIRRORED", "LAG", "LAG_BYTES~", "LAG_S", "ETA_S~");
     for (size_t i = 0; i < d->nrows; i++) {

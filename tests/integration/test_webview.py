@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 from kf_util import cf_create_topic, cf_produce, unique, wait_until
+from test_cutover import commit_standalone, run_kferry
 from test_mirror_util import KferryProc, wait_mirrored, write_config
 
 PARTS = 3
@@ -59,6 +60,7 @@ class Rows(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.rows, self.ids, self.row, self.cell, self.text = {}, {}, None, None, ""
+        self.cutover = {}  # (kind, name) -> {field: (text, value)}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -67,6 +69,9 @@ class Rows(html.parser.HTMLParser):
         if tag == "tr" and "partition" in (a.get("class") or "").split():
             self.row = {}
             self.rows[(a["data-topic"], int(a["data-partition"]))] = self.row
+        elif tag == "tr" and "cutover" in (a.get("class") or "").split():
+            self.row = {}
+            self.cutover[(a["data-kind"], a["data-name"])] = self.row
         elif tag == "td" and self.row is not None and "data-field" in a:
             self.cell = (a["data-field"], a.get("data-value"))
             self.text = ""
@@ -116,6 +121,11 @@ def test_webview(broker_factory, tmp_path):
         cf_produce(src.bootstrap, t, [dict(partition=i % PARTS, value=b"w%d" % i)
                                       for i in range(900)])
         wait_mirrored(kf, src.bootstrap, tgt.bootstrap, t, t, PARTS)
+
+        # a group cut over: its journal shows in the status and on the page
+        group = unique("webgrp")
+        commit_standalone(src.bootstrap, group, t, {0: 100, 1: 200})
+        run_kferry(kf, "cutover", "--group", group, "--timeout", "60", check=0)
 
         def idle():
             st = kf.status()
@@ -200,6 +210,16 @@ def test_webview(broker_factory, tmp_path):
         assert 'data-loaded="1"' in dom, dom[:2000]
         assert parsed.ids["lag-line"]["class"] == "line" and \
             int(parsed.ids["lag-line"]["data-samples"]) >= 2, parsed.ids.get("lag-line")
+        cut = [e for e in cli["cutover"]["entries"] if e["name"] == group]
+        assert cli["cutover"]["readable"] and len(cut) == 1, cli["cutover"]
+        assert cut[0]["kind"] == "group" and cut[0]["done"] and cut[0]["generation"] == 1, cut
+        steps = [x["step"] for x in cut[0]["steps"]]
+        assert steps == ["started", "members-drained", "mirror-caught-up", "committed",
+                         "verified"], steps
+        row = parsed.cutover[("group", group)]
+        assert row["state"][0] == "done" and row["generation"][0] == "1", row
+        assert row["steps"][0] == " → ".join(steps), row
+        assert row["last_step"][0].startswith("verified ("), row
         assert ">src-&gt;dst<" in dom or ">src->dst<" in dom, dom[:2000]
         assert re.search(r'id="config-sync"[^>]*>in sync<', dom), dom
         assert re.search(r'id="total-lag"[^>]*>0<', dom), dom

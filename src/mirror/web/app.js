@@ -104,6 +104,37 @@
     for (const r of Array.from(body.children)) if (!seen.has(r.dataset.key)) r.remove();
   }
 
+  // the cutover journal: one row per group cutover and producer gate,
+  // its latest generation (as `kferry status --json` "cutover")
+  function renderCutover(c) {
+    const body = $("cutover-rows");
+    while (body.firstChild) body.removeChild(body.firstChild);
+    const entries = (c && c.entries) || [];
+    $("cutover-note").textContent = c && c.readable === false ? "journal unreadable: " + c.error :
+      entries.length ? "" : "no cutover yet (kferry cutover writes its steps here)";
+    for (const e of entries) {
+      const tr = document.createElement("tr");
+      tr.className = "cutover " + (e.done ? "done" : "running");
+      tr.dataset.kind = e.kind;
+      tr.dataset.name = e.name;
+      const cells = [
+        ["kind", e.kind], ["name", e.name], ["generation", String(e.generation)],
+        ["state", e.done ? "done" : "in progress"],
+        ["last_step", e.last_step + " (" + ago(e.last_ms) + ")"],
+        ["steps", e.steps.map((x) => x.step).join(" → ")],
+      ];
+      for (const [f, text] of cells) {
+        const td = document.createElement("td");
+        td.dataset.field = f;
+        td.textContent = text;
+        if (f === "generation") td.className = "num";
+        if (f === "state") td.className = e.done ? "ok" : "warn";
+        tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  }
+
   function renderSummary(s) {
     setText("flow", s.flow || "?");
     const m = s.mirror;
@@ -211,6 +242,7 @@
       const s = await getJSON("/api/status");
       renderSummary(s);
       renderRows(s.partitions || []);
+      renderCutover(s.cutover);
       document.body.dataset.loaded = "1";
       $("error").hidden = true;
       setText("updated", "updated " + new Date().toLocaleTimeString());
