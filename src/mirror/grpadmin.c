@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "mirror/topics.h"
+#include "proto/wire.h"
 
 #include <pthread.h>
 #include <regex.h>
@@ -166,59 +167,99 @@ int ga_idle(const ga_group *g) {
 
 static char *dup_or_empty(const char *s) { return kf_strdup(s ? s : ""); }
 
+rd_kafka_topic_partition_list_t *ga_parse_assignment(const void *p, size_t n) {
+    if (!p || n == 0)
+        return NULL;
+    kf_rd r;
+    kf_rd_init(&r, p, n);
+    (void)kf_rd_i16(&r); /* ConsumerProtocolAssignment version: v0-v3 share this layout */
+    int32_t nt = kf_rd_arr(&r, 0, 6);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nt > 0 ? nt : 1);
+    for (int32_t i = 0; i < nt && kf_rd_ok(&r); i++) {
+        char topic[256];
+        if (kf_rd_str_copy(&r, 0, topic, sizeof(topic), 0) < 0)
+            break;
+        int32_t np = kf_rd_arr(&r, 0, 4);
+        for (int32_t k = 0; k < np && kf_rd_ok(&r); k++) {
+            int32_t part = kf_rd_i32(&r);
+            if (kf_rd_ok(&r))
+                rd_kafka_topic_partition_list_add(l, topic, part);
+        }
+    }
+    if (!kf_rd_ok(&r)) { /* not the consumer protocol's layout: report none */
+        rd_kafka_topic_partition_list_destroy(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* Through the classic ListGroups + DescribeGroups calls (rd_kafka_list_groups)
+ * rather than the admin API's DescribeConsumerGroups: librdkafka 2.0.2's
+ * admin path releases its request twice when the coordinator's connection
+ * drops between the coordinator lookup and the send (rdkafka_admin.c,
+ * rd_kafka_admin_coord_request), and the process aborts on an assertion
+ * (`eonce->refcnt > 0`); it was seen when a target froze long enough for a
+ * standby to describe the flow-lock group while the target reconnected.
+ * rd_kafka_list_groups sends DescribeGroups itself and handles a failed
+ * send. */
 int ga_describe(rd_kafka_t *rk, const char *group, int timeout_ms, ga_group *out, char *err,
                 size_t errlen) {
     memset(out, 0, sizeof(*out));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
-    const char *ids[1] = {group};
-    rd_kafka_DescribeConsumerGroups(rk, ids, 1, o, q);
-    rd_kafka_event_t *ev =
-        topics_admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT, timeout_ms + 2000);
+    const struct rd_kafka_group_list *gl = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &gl, timeout_ms);
+    if (e == RD_KAFKA_RESP_ERR__PARTIAL) {
+        /* the group was found; a broker that did not answer cannot know it */
+        e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    if (e) {
+        snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_err2str(e));
+        if (gl)
+            rd_kafka_group_list_destroy(gl);
+        return -1;
+    }
+    const struct rd_kafka_group_info *gi = NULL;
+    for (int i = 0; gl && i < gl->group_cnt; i++)
+        if (gl->groups[i].group && !strcmp(gl->groups[i].group, group))
+            gi = &gl->groups[i];
     int rc = -1;
-    size_t nd = 0;
-    const rd_kafka_ConsumerGroupDescription_t **d = NULL;
-    if (ev && !rd_kafka_event_error(ev))
-        d = rd_kafka_DescribeConsumerGroups_result_groups(
-            rd_kafka_event_DescribeConsumerGroups_result(ev), &nd);
-    if (!d || nd != 1) {
-        snprintf(err, errlen, "describe group %s: %s", group,
-                 ev ? (rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "no answer")
-                    : "timed out");
+    if (!gi) { /* no broker lists it: the cluster does not know the group */
+        out->state = RD_KAFKA_CONSUMER_GROUP_STATE_DEAD;
+        rc = 0;
         goto out;
     }
-    const rd_kafka_error_t *ge = rd_kafka_ConsumerGroupDescription_error(d[0]);
-    if (ge) {
-        if (rd_kafka_error_code(ge) == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
-            out->state = RD_KAFKA_CONSUMER_GROUP_STATE_DEAD;
-            rc = 0;
-        } else {
-            snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_error_string(ge));
-        }
+    if (gi->err == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
+        out->state = RD_KAFKA_CONSUMER_GROUP_STATE_DEAD;
+        rc = 0;
         goto out;
     }
-    out->state = rd_kafka_ConsumerGroupDescription_state(d[0]);
-    size_t nm = rd_kafka_ConsumerGroupDescription_member_count(d[0]);
-    out->members = calloc(nm + 1, sizeof(*out->members));
-    if (!out->members)
+    if (gi->err) {
+        snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_err2str(gi->err));
         goto out;
-    for (size_t i = 0; i < nm; i++) {
-        const rd_kafka_MemberDescription_t *md = rd_kafka_ConsumerGroupDescription_member(d[0], i);
+    }
+    out->state = (int)rd_kafka_consumer_group_state_code(gi->state ? gi->state : "");
+    out->members = calloc((size_t)gi->member_cnt + 1, sizeof(*out->members));
+    if (!out->members) {
+        snprintf(err, errlen, "describe group %s: out of memory", group);
+        goto out;
+    }
+    int consumer = gi->protocol_type && !strcmp(gi->protocol_type, "consumer");
+    for (int i = 0; i < gi->member_cnt; i++) {
+        const struct rd_kafka_group_member_info *mi = &gi->members[i];
         ga_member *m = &out->members[out->nmembers++];
-        m->member_id = dup_or_empty(rd_kafka_MemberDescription_consumer_id(md));
-        m->client_id = dup_or_empty(rd_kafka_MemberDescription_client_id(md));
-        m->host = dup_or_empty(rd_kafka_MemberDescription_host(md));
-        const rd_kafka_MemberAssignment_t *ma = rd_kafka_MemberDescription_assignment(md);
-        const rd_kafka_topic_partition_list_t *pl =
-            ma ? rd_kafka_MemberAssignment_partitions(ma) : NULL;
-        m->assignment = pl ? rd_kafka_topic_partition_list_copy(pl) : NULL;
+        m->member_id = dup_or_empty(mi->member_id);
+        m->client_id = dup_or_empty(mi->client_id);
+        m->host = dup_or_empty(mi->client_host);
+        m->assignment =
+            consumer
+                ? ga_parse_assignment(
+                      mi->member_assignment,
+                      (size_t)(mi->member_assignment_size > 0 ? mi->member_assignment_size : 0))
+                : NULL;
     }
     rc = 0;
 out:
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_queue_destroy(q);
+    if (gl)
+        rd_kafka_group_list_destroy(gl);
     return rc;
 }
 

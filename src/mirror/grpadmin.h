@@ -45,6 +45,10 @@ void ga_list_free(char **ids, size_t n);
 int ga_describe(rd_kafka_t *rk, const char *group, int timeout_ms, ga_group *out, char *err,
                 size_t errlen);
 void ga_group_free(ga_group *g);
+/* A member's assignment in the consumer protocol's layout (version, then
+ * topics with their partitions, then user data); NULL if empty or not that
+ * layout.  Exposed for the unit tests. */
+rd_kafka_topic_partition_list_t *ga_parse_assignment(const void *p, size_t n);
 /* 1 if no consumer is active in the group (Empty or Dead, no members). */
 int ga_idle(const ga_group *g);
 /* Committed offsets (partitions with nothing committed are left out). */

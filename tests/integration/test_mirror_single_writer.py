@@ -149,3 +149,44 @@ def test_sigterm_of_holder_hands_over_promptly(broker_factory, tmp_path):
     b.stop(expect=0)
     assert check_exact(b, src.bootstrap, tgt.bootstrap, topic, PARTS) == 8000
     no_errors(a.log_text() + b.log_text())
+
+
+def test_target_frozen_past_the_session_lock_lost_then_regained(broker_factory, tmp_path):
+    """The target stops answering (SIGSTOP) for longer than the flow lock's
+    session, twice: the mirror loses the lock, stops writing, waits as a
+    standby describing the lock group while the target reconnects, takes the
+    flow back when the target answers again, and the target ends with exactly
+    the source's records.  (A CI run once saw kferry abort here inside
+    librdkafka's admin DescribeConsumerGroups; see grpadmin.c ga_describe.)"""
+    import signal
+    src, tgt = broker_factory(), broker_factory(overrides=TGT_OVERRIDES)
+    topic = cf_create_topic(src.bootstrap, unique("frz"), PARTS)
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True,
+                       extra={"kferry.lock.session.timeout.ms": str(SESSION_MS),
+                              "kferry.status.interval.seconds": "2"})
+    kf = KferryProc(cfg, tmp_path).start()
+    total = 0
+    try:
+        produce(src.bootstrap, topic, 3000)
+        total += 3000
+        wait_holder(kf)
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS)
+        for round_ in range(2):
+            tgt.proc.send_signal(signal.SIGSTOP)
+            try:
+                produce(src.bootstrap, topic, 2000, start=total)
+                total += 2000
+                wait_until(lambda: kf.log_text(last_only=True).count("assignment LOST")
+                           >= round_ + 1 or not kf.alive(), 60, "the lock to be lost")
+                time.sleep(12)  # standby describes while the target is still frozen
+                assert kf.alive(), kf.log_text(last_only=True)[-4000:]
+            finally:
+                tgt.proc.send_signal(signal.SIGCONT)
+            wait_until(lambda: kf.log_text(last_only=True).count("now holds flow") >= round_ + 2
+                       or not kf.alive(), 120, "the flow taken back")
+            assert kf.alive(), kf.log_text(last_only=True)[-4000:]
+        wait_mirrored(kf, src.bootstrap, tgt.bootstrap, topic, topic, PARTS, timeout=120)
+        assert check_exact(kf, src.bootstrap, tgt.bootstrap, topic, PARTS) == total
+    finally:
+        tgt.proc.send_signal(signal.SIGCONT)
+        kf.stop(expect=0)

@@ -120,9 +120,39 @@ static void test_transient_classification(void **state) {
     }
 }
 
+/* ga_describe reads members' assignments in the consumer protocol's layout
+ * (it goes through DescribeGroups itself, see grpadmin.c). */
+static void test_parse_assignment(void **state) {
+    (void)state;
+    /* v1: [orders: 0, 2], [audit: 1], 3 bytes of user data */
+    static const unsigned char a[] = {0,   1,   0, 0, 0,   2,   0,   6,   'o', 'r', 'd', 'e',
+                                      'r', 's', 0, 0, 0,   2,   0,   0,   0,   0,   0,   0,
+                                      0,   2,   0, 5, 'a', 'u', 'd', 'i', 't', 0,   0,   0,
+                                      1,   0,   0, 0, 1,   0,   0,   0,   3,   'x', 'y', 'z'};
+    rd_kafka_topic_partition_list_t *l = ga_parse_assignment(a, sizeof(a));
+    assert_non_null(l);
+    assert_int_equal(l->cnt, 3);
+    assert_string_equal(l->elems[0].topic, "orders");
+    assert_int_equal(l->elems[0].partition, 0);
+    assert_string_equal(l->elems[1].topic, "orders");
+    assert_int_equal(l->elems[1].partition, 2);
+    assert_string_equal(l->elems[2].topic, "audit");
+    assert_int_equal(l->elems[2].partition, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+    /* every truncation is refused, never read past the end */
+    for (size_t n = 1; n < 41; n++)
+        assert_null(ga_parse_assignment(a, n));
+    assert_null(ga_parse_assignment(a, 0));
+    assert_null(ga_parse_assignment(NULL, 5));
+    /* a topic count larger than the bytes can hold */
+    static const unsigned char big[] = {0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 1, 'x'};
+    assert_null(ga_parse_assignment(big, sizeof(big)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transient_classification),
+        cmocka_unit_test(test_parse_assignment),
         cmocka_unit_test_setup_teardown(test_committed_not_coordinator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks_not_leader, setup, teardown),
     };
