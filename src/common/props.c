@@ -123,7 +123,7 @@ int kf_props_parse(kf_props *p, const char *text, size_t len, char *err, size_t 
     size_t pos = 0;
     int lineno = 0;
     /* Keys and values are C strings: a NUL would silently cut one. */
-    const char *nul = memchr(text, '\0', len);
+    const char *nul = len ? memchr(text, '\0', len) : NULL;
     if (nul) {
         int line = 1;
         for (const char *c = text; c < nul; c++)
@@ -311,16 +311,20 @@ static void escape_into(kf_buf *b, const char *s, int is_key) {
     }
 }
 
+int kf_props_format(const kf_props *p, kf_buf *out) {
+    for (size_t i = 0; i < p->count; i++) {
+        escape_into(out, p->items[i].key, 1);
+        kf_buf_append(out, "=", 1);
+        escape_into(out, p->items[i].value, 0);
+        kf_buf_append(out, "\n", 1);
+    }
+    return kf_buf_ok(out) ? 0 : -1;
+}
+
 int kf_props_save(const kf_props *p, const char *path) {
     kf_buf b;
     kf_buf_init(&b, 0);
-    for (size_t i = 0; i < p->count; i++) {
-        escape_into(&b, p->items[i].key, 1);
-        kf_buf_append(&b, "=", 1);
-        escape_into(&b, p->items[i].value, 0);
-        kf_buf_append(&b, "\n", 1);
-    }
-    if (!kf_buf_ok(&b)) {
+    if (kf_props_format(p, &b) != 0) {
         kf_buf_free(&b);
         errno = ENOMEM;
         return -1;

@@ -10,6 +10,8 @@
 #ifndef KF_PROPS_H
 #define KF_PROPS_H
 
+#include "common/buf.h"
+
 #include <stddef.h>
 
 typedef struct kf_prop {
@@ -41,5 +43,8 @@ const char *kf_props_get(kf_props *p, const char *key);
 kf_prop *kf_props_find(kf_props *p, const char *key);
 /* Writes "key=value" lines with escaping. Returns 0 or -1 (errno set). */
 int kf_props_save(const kf_props *p, const char *path);
+/* The same text appended to out (what kf_props_save writes). 0, or -1 when
+ * out failed (out of memory or over its cap). */
+int kf_props_format(const kf_props *p, kf_buf *out);
 
 #endif

@@ -104,8 +104,14 @@ int kf_read_file(const char *path, kf_buf *out, size_t max) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
+    /* one allocation of the file's size (+1 to see the end in one read),
+     * not 64 KiB steps: most files read here are a few hundred bytes */
+    struct stat st;
+    size_t step = 65536;
+    if (fstat(fd, &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size < step)
+        step = (size_t)st.st_size + 1;
     for (;;) {
-        if (kf_buf_reserve(out, 65536) != 0) {
+        if (out->len == out->cap && kf_buf_reserve(out, step) != 0) {
             close(fd);
             kf_buf_free(out);
             errno = EFBIG;
@@ -124,6 +130,7 @@ int kf_read_file(const char *path, kf_buf *out, size_t max) {
         if (r == 0)
             break;
         out->len += (size_t)r;
+        step = 65536;
     }
     close(fd);
     return 0;

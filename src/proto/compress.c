@@ -107,28 +107,39 @@ static int gzip_decompress(const uint8_t *in, size_t inlen, kf_buf *out, size_t 
     return rc;
 }
 
+/* Reused deflate state, as for inflate above: deflateInit2 allocates about
+ * 256 KB and clears it, which cost more than compressing a small batch (the
+ * log cleaner and recompression build many); deflateReset clears only the
+ * hash heads. */
+static _Thread_local z_stream gz_dstream;
+static _Thread_local int gz_dready;
+
 static int gzip_compress(const uint8_t *in, size_t inlen, kf_buf *out) {
     if (inlen > (1u << 30))
         return -1;
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
-        return -1;
-    size_t bound = deflateBound(&zs, (uLong)inlen) + 32;
-    size_t start = out->len;
-    uint8_t *dst = kf_buf_extend(out, bound);
-    if (!dst) {
-        deflateEnd(&zs);
+    z_stream *zs = &gz_dstream;
+    if (!gz_dready) {
+        memset(zs, 0, sizeof(*zs));
+        if (deflateInit2(zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+            Z_OK)
+            return -1;
+        gz_dready = 1;
+    } else if (deflateReset(zs) != Z_OK) {
         return -1;
     }
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)inlen;
-    zs.next_out = dst;
-    zs.avail_out = (uInt)bound;
-    int zr = deflate(&zs, Z_FINISH);
-    size_t got = bound - zs.avail_out;
-    deflateEnd(&zs);
+    size_t bound = deflateBound(zs, (uLong)inlen) + 32;
+    size_t start = out->len;
+    uint8_t *dst = kf_buf_extend(out, bound);
+    if (!dst)
+        return -1;
+    zs->next_in = (Bytef *)(uintptr_t)in;
+    zs->avail_in = (uInt)inlen;
+    zs->next_out = dst;
+    zs->avail_out = (uInt)bound;
+    int zr = deflate(zs, Z_FINISH);
+    size_t got = bound - zs->avail_out;
+    zs->next_in = zs->next_out = NULL; /* point at nothing between calls */
+    zs->avail_in = zs->avail_out = 0;
     out->len = start + (zr == Z_STREAM_END ? got : 0);
     return zr == Z_STREAM_END ? 0 : -1;
 }
@@ -357,6 +368,10 @@ void kf_compress_thread_cleanup(void) {
     if (gz_ready) {
         inflateEnd(&gz_stream);
         gz_ready = 0;
+    }
+    if (gz_dready) {
+        deflateEnd(&gz_dstream);
+        gz_dready = 0;
     }
     if (lz4_dctx) {
         LZ4F_freeDecompressionContext(lz4_dctx);
