@@ -48,7 +48,7 @@ int fl_poll(flowlock *fl, int timeout_ms);
  * fresh (youngest) member.  0, or -1 if the new member could not be made. */
 int fl_after_end(flowlock *fl, const volatile sig_atomic_t *stop);
 
-/* Who holds the flow, from DescribeConsumerGroups on the lock group. */
+/* Who holds the flow, from DescribeGroups on the lock group (ga_describe). */
 typedef struct fl_view {
     int found;          /* a member holds partition 0 */
     char holder[320];   /* its client id */
