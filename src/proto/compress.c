@@ -347,13 +347,18 @@ static int zstd_decompress(const uint8_t *in, size_t inlen, kf_buf *out, size_t 
     return rc;
 }
 
+/* Reused compression context: ZSTD_compress builds and frees one per call. */
+static _Thread_local ZSTD_CCtx *zstd_cctx;
+
 static int zstd_compress(const uint8_t *in, size_t inlen, kf_buf *out) {
+    if (!zstd_cctx && !(zstd_cctx = ZSTD_createCCtx()))
+        return -1;
     size_t bound = ZSTD_compressBound(inlen);
     size_t start = out->len;
     uint8_t *dst = kf_buf_extend(out, bound);
     if (!dst)
         return -1;
-    size_t n = ZSTD_compress(dst, bound, in, inlen, 3);
+    size_t n = ZSTD_compressCCtx(zstd_cctx, dst, bound, in, inlen, 3);
     if (ZSTD_isError(n)) {
         out->len = start;
         return -1;
@@ -380,6 +385,10 @@ void kf_compress_thread_cleanup(void) {
     if (zstd_dctx) {
         ZSTD_freeDCtx(zstd_dctx);
         zstd_dctx = NULL;
+    }
+    if (zstd_cctx) {
+        ZSTD_freeCCtx(zstd_cctx);
+        zstd_cctx = NULL;
     }
 }
 
