@@ -243,6 +243,20 @@ rd_kafka_t *clients_producer(const mirror_config *c,
     set(conf, "enable.idempotence", "true");
     set(conf, "acks", "all");
     set(conf, "enable.gapless.guarantee", "true");
+    if (c->txn) {
+        /* Transactions mode: every write of this producer is in a
+         * transaction; the next holder's InitProducerId with the same id
+         * aborts this one's open transaction and fences it.  librdkafka
+         * needs a finite message timeout no longer than the transaction
+         * timeout: a record not acknowledged by then aborts the
+         * transaction, and the run restarts from the committed map. */
+        char tt[32];
+        int t = c->txn_interval_ms * 4 < 60000 ? 60000 : c->txn_interval_ms * 4;
+        snprintf(tt, sizeof(tt), "%d", t);
+        set(conf, "transactional.id", c->txn_id);
+        set(conf, "transaction.timeout.ms", tt);
+        set(conf, "message.timeout.ms", tt);
+    }
     rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_conf_set_opaque(conf, opaque);
     char eb[512];

@@ -126,6 +126,16 @@ static const key_def g_keys[] = {
      "Session timeout of the lock group: after a holder dies (`kill -9`) a standby takes over "
      "about this long later, plus the same again as a safety delay when the holder did not "
      "stop cleanly. Must lie within the target's `group.min/max.session.timeout.ms`."},
+    {"kferry.transactions.enabled", T_BOOL, "false", 0, 0, NULL, 0,
+     "Write the target in Kafka transactions (a `transactional.id` per flow, the offset map in the "
+     "same transactions as the records): a new holder's InitProducerId fences the previous one, "
+     "so a holder that was frozen (SIGSTOP, a VM pause) and resumes writes nothing. Consumers of "
+     "the target must then read with `isolation.level=read_committed` (librdkafka's default, not "
+     "the Java client's), or they also see records of aborted transactions."},
+    {"kferry.transaction.interval.ms", T_INT, "5000", 100, 300000, NULL, 0,
+     "With `kferry.transactions.enabled`: how long one transaction collects records before it is "
+     "committed. Records become visible to read_committed consumers at the commit; every commit "
+     "also starts a new run in the offset map (a commit marker takes one target offset)."},
     {"kferry.startup.timeout.seconds", T_INT, "600", 10, 86400, NULL, 0,
      "How long `kferry mirror` keeps retrying its start-up (target metadata, the offset map, the "
      "opposite flow's map on the source) while a cluster is unreachable, restarting or electing "
@@ -165,8 +175,8 @@ static const mm2_key g_mm2_keys[] = {
     {"offset-syncs.topic.location", 0, MM2_MAP " (kferry.map.topic)"},
     {"offset.lag.max", 0, MM2_MAP ": there is no lag threshold"},
     {"exactly.once.support", 0,
-     "no record is written twice thanks to the exact offset map and restart reconciliation, "
-     "without transactions (docs/MIRROR.md)"},
+     "no record is written twice thanks to the exact offset map and restart reconciliation "
+     "(docs/MIRROR.md); kferry.transactions.enabled=true also fences a frozen holder"},
     {"refresh.topics.enabled", 0,
      "kferry always follows new topics and partitions, every refresh.topics.interval.seconds"},
     {"refresh.groups.enabled", 0,
@@ -218,7 +228,8 @@ static const forced g_forced[] = {
     {"acks", "all|-1", MC_CLIENT_PRODUCER, "records must be on all in-sync replicas"},
     {"request.required.acks", "all|-1", MC_CLIENT_PRODUCER, "records must be fully acknowledged"},
     {"enable.gapless.guarantee", "true", MC_CLIENT_PRODUCER, "the offset map relies on it"},
-    {"transactional.id", "", MC_CLIENT_PRODUCER, "kferry mirror does not use transactions yet"},
+    {"transactional.id", "", MC_CLIENT_PRODUCER,
+     "kferry derives it from the lock group when kferry.transactions.enabled=true"},
     {"enable.auto.commit", "false", MC_CLIENT_CONSUMER, "kferry never writes to the source"},
 };
 
@@ -1020,6 +1031,10 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
             cerr(e, line, "%s: must be a topic name of 1..249 characters", name);
     } else if (!strcmp(name, "kferry.lock.session.timeout.ms"))
         c->lock_session_ms = (int)n;
+    else if (!strcmp(name, "kferry.transactions.enabled"))
+        c->txn = b;
+    else if (!strcmp(name, "kferry.transaction.interval.ms"))
+        c->txn_interval_ms = (int)n;
     else if (!strcmp(name, "kferry.startup.timeout.seconds"))
         c->startup_timeout_s = (int)n;
     else if (!strcmp(name, "kferry.debug"))
@@ -1190,6 +1205,9 @@ int mc_load(mirror_config *c, const char *path) {
     if (!c->lock_group[0] && c->src.alias && c->tgt.alias)
         snprintf(c->lock_group, sizeof(c->lock_group), "__kferry.flow.%s->%s", c->src.alias,
                  c->tgt.alias);
+    /* one transactional.id per flow: whoever holds the flow next fences
+     * whoever held it (transactions mode) */
+    snprintf(c->txn_id, sizeof(c->txn_id), "%s.txn", c->lock_group);
     if (!c->opposite_map_topic[0] && c->tgt.alias)
         snprintf(c->opposite_map_topic, sizeof(c->opposite_map_topic), "__kferry.offset-map.%s",
                  c->tgt.alias);

@@ -82,6 +82,9 @@ typedef struct mirror_config {
     char lock_group[300];         /* the flow lock (flowlock.h) */
     char lock_topic[250];
     int lock_session_ms;
+    int txn;               /* kferry.transactions.enabled */
+    int txn_interval_ms;   /* kferry.transaction.interval.ms */
+    char txn_id[320];      /* the producer's transactional.id (derived from the lock group) */
     int startup_timeout_s; /* kferry.startup.timeout.seconds */
     char debug[128];
     char **secrets; /* texts substituted for ${provider:...} references */

@@ -89,6 +89,10 @@ typedef struct mirror {
     int lock_ended;        /* it stopped holding: hand nothing more to the producer */
     int discarding;        /* lost the lock: purged records are not failures */
     const char *holder_id; /* the lock's client id, in the status record */
+    /* kferry.transactions.enabled: a transaction is open; one failed (the
+     * run ends and restarts from the committed map) */
+    int txn_open, txn_failed;
+    int64_t txn_commits;
     /* the last topic-config sync round (wall clock ms, 0 if none; topics
      * compared, changed, failed), for the status record */
     int64_t csync_ms;

@@ -156,6 +156,12 @@ static int plan(mirror *m, mpart *p, const int64_t wm[4], int64_t *resume) {
                      p->t->src, p->partition, p->t->tgt, (long long)thi, (long long)mapped_tgt);
         return -2;
     }
+    /* Transactions mode: the map is committed with the records it maps, so
+     * nothing committed is unmapped; what lies past the map's end is
+     * aborted records and commit markers, invisible to read_committed
+     * readers.  Nothing to reconcile. */
+    if (m->cfg->txn)
+        p->tail_n = 0;
     /* target records the opposite flow mirrored are not ours: leave the
      * leading and trailing ones out of the tail, flag those in between */
     for (size_t i = 0; i < p->nforeign; i++)

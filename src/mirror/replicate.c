@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t g_stop;
 
@@ -145,6 +146,111 @@ int mirror_loop_skip(mirror *m, mpart *p, int64_t off, int at_start) {
     return 1;
 }
 
+/* --- transactions (kferry.transactions.enabled) ---------------------------------- */
+
+/* A transaction cannot complete: nothing of it may be mapped, so the run
+ * ends and the next one resumes from the committed map (the records of
+ * this transaction are aborted and written again). */
+static void txn_fail(mirror *m, const char *what, const char *why) {
+    if (!m->txn_failed)
+        kf_warn("txn",
+                "%s: %s; the open transaction is abandoned and the flow restarts from the "
+                "committed offset map (its records are written again, aborted ones are "
+                "invisible to read_committed consumers)",
+                what, why);
+    m->txn_failed = 1;
+}
+
+/* rd_kafka_error_t to a message; destroys it.  1 if it was retriable. */
+static int txn_err(rd_kafka_error_t *e, char *out, size_t len) {
+    snprintf(out, len, "%s", rd_kafka_error_string(e));
+    int retriable = rd_kafka_error_is_retriable(e);
+    rd_kafka_error_destroy(e);
+    return retriable;
+}
+
+/* InitProducerId with the flow's transactional.id: aborts whatever
+ * transaction the previous holder left open and fences it, then opens the
+ * first transaction.  0, or -1 with start_err-style text in err. */
+static int txn_start(mirror *m, char *err, size_t errlen) {
+    int64_t deadline = kf_now_ms() + 60000;
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(m->prod, 30000);
+        if (!e)
+            break;
+        char why[512];
+        int retriable = txn_err(e, why, sizeof(why));
+        if (!retriable || kf_now_ms() >= deadline || g_stop) {
+            snprintf(err, errlen, "target cluster %s (%s): InitProducerId for %s: %s",
+                     m->cfg->tgt.alias, mc_bootstrap(&m->cfg->tgt), m->cfg->txn_id, why);
+            return -1;
+        }
+        kf_warn("txn", "InitProducerId for %s: %s (retrying)", m->cfg->txn_id, why);
+        usleep((useconds_t)retry_backoff_ms(attempt) * 1000);
+    }
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(m->prod);
+    if (e) {
+        char why[512];
+        txn_err(e, why, sizeof(why));
+        snprintf(err, errlen, "begin transaction: %s", why);
+        return -1;
+    }
+    m->txn_open = 1;
+    kf_notice("txn",
+              "writing %s in transactions as %s (previous holders fenced; committed every %d ms)",
+              m->cfg->tgt.alias, m->cfg->txn_id, m->cfg->txn_interval_ms);
+    return 0;
+}
+
+/* Commits the open transaction with the offset map of everything in it:
+ * waits for every record's acknowledgement (so its target offset is in the
+ * map), queues the map, commits.  Opens the next one unless last.  0, or -1
+ * (txn_failed set: the run must end). */
+static int txn_commit(mirror *m, int last) {
+    if (!m->txn_open || m->txn_failed)
+        return -1;
+    int64_t deadline = kf_now_ms() + 120000;
+    while (rd_kafka_outq_len(m->prod) > 0 && !m->txn_failed && kf_now_ms() < deadline)
+        rd_kafka_poll(m->prod, 10);
+    if (m->txn_failed)
+        return -1;
+    if (rd_kafka_outq_len(m->prod) > 0) {
+        txn_fail(m, "commit", "records still unacknowledged after 120 s");
+        return -1;
+    }
+    if (mapstore_persist(m->prod, m->map_rkt, &m->map) < 0) {
+        txn_fail(m, "commit", "cannot queue the offset-map records");
+        return -1;
+    }
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(m->prod, 60000);
+        if (!e)
+            break;
+        int abort = rd_kafka_error_txn_requires_abort(e);
+        char why[512];
+        int retriable = txn_err(e, why, sizeof(why));
+        if (!retriable || abort || attempt >= 5) {
+            m->txn_open = 0;
+            txn_fail(m, "commit", why);
+            return -1;
+        }
+        kf_warn("txn", "commit: %s (retrying)", why);
+    }
+    m->txn_open = 0;
+    m->txn_commits++;
+    if (last)
+        return 0;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(m->prod);
+    if (e) {
+        char why[512];
+        txn_err(e, why, sizeof(why));
+        txn_fail(m, "begin transaction", why);
+        return -1;
+    }
+    m->txn_open = 1;
+    return 0;
+}
+
 /* --- delivery reports ---------------------------------------------------------- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
@@ -152,7 +258,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (m->discarding)
         return; /* lost the flow lock: nothing more may be written or mapped */
     if (msg->_private == &mapstore_opaque || msg->_private == &mapstore_baseline_opaque) {
-        if (msg->err)
+        if (msg->err && m->cfg->txn)
+            txn_fail(m, "offset-map write failed", rd_kafka_err2str(msg->err));
+        else if (msg->err)
             mirror_fatal(m, 1, "offset-map write failed: %s", rd_kafka_err2str(msg->err));
         else if (msg->_private == &mapstore_baseline_opaque)
             m->baseline_pending--;
@@ -165,6 +273,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     int64_t src = e.off;
     if (p->failed)
         return;
+    if (msg->err && m->cfg->txn) {
+        char what[512];
+        snprintf(what, sizeof(what), "delivery of %s/%d source offset %lld failed", p->t->src,
+                 p->partition, (long long)src);
+        txn_fail(m, what, rd_kafka_err2str(msg->err));
+        return;
+    }
     if (msg->err) {
         p->failed = 1;
         mirror_fatal(m, 1, "delivery of %s/%d source offset %lld failed: %s", p->t->src,
@@ -446,6 +561,11 @@ static void shutdown_flush(mirror *m) {
     int complete = (!m->fatal || m->exit_code == 3) && !inflight && !left;
     progress_status(m, 0, complete);
     rd_kafka_flush(m->prod, 10000);
+    if (m->cfg->txn && txn_commit(m, 1) != 0) {
+        kf_warn("txn", "the last transaction was not committed: the next start resumes from the "
+                       "committed offset map and writes its records again");
+        return;
+    }
     if (inflight || left)
         kf_warn("mirror",
                 "%d record(s) still in flight at shutdown; the next start reconciles them "
@@ -459,7 +579,7 @@ static void shutdown_flush(mirror *m) {
 /* run_holder's answers besides an exit code: the lock ended (back to
  * standby), or a start-up step met a condition that may clear by itself
  * (cluster unreachable or restarting); the cause is in start_err. */
-enum { RUN_LOCK_ENDED = -1, RUN_START_RETRY = -2 };
+enum { RUN_LOCK_ENDED = -1, RUN_START_RETRY = -2, RUN_RESTART = -3 };
 static char start_err[1024];
 
 /* 1 if the status record says its writer was running when it last wrote
@@ -533,6 +653,13 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         goto out;
     }
     m.q = rd_kafka_queue_new(m.src);
+    /* transactions mode: fence the previous holder (its open transaction
+     * is aborted) before reading the map, which then holds only what was
+     * committed */
+    if (c->txn && txn_start(&m, start_err, sizeof(start_err)) != 0) {
+        rc = RUN_START_RETRY;
+        goto out;
+    }
 
     topic_list tl;
     if (topics_list(m.prod, &tl, 30000) != 0) {
@@ -593,6 +720,13 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     int was_clean = inv_status_clean(own_status);
     progress_status(&m, 1, 0);
     rd_kafka_flush(m.prod, 30000);
+    if (c->txn && txn_commit(&m, 0) != 0) {
+        snprintf(start_err, sizeof(start_err),
+                 "target cluster %s (%s): the first transaction failed", c->tgt.alias,
+                 mc_bootstrap(&c->tgt));
+        rc = RUN_START_RETRY;
+        goto out;
+    }
     char why[1536] = "";
     if (inv_load(c, m.src_reader, &m.inv, err, sizeof(err))) {
         snprintf(start_err, sizeof(start_err),
@@ -658,8 +792,9 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     int64_t next_sync = now + (int64_t)c->sync_configs_s * 1000;
     int64_t next_acls = now + 1000;      /* sync.topic.acls.enabled: soon after start */
     int64_t next_retention = now + 1000; /* metrics: the source topics' retention.ms */
+    int64_t next_commit = now + c->txn_interval_ms;
     rd_kafka_message_t *msgs[10000];
-    while (!g_stop && !m.fatal && !m.lock_ended) {
+    while (!g_stop && !m.fatal && !m.lock_ended && !m.txn_failed) {
         /* the lock first: a revoked or lost holder hands over nothing more */
         if (!fl_poll(fl, 0)) {
             m.lock_ended = 1;
@@ -675,7 +810,11 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         if (m.lock_ended)
             break;
         now = kf_now_ms();
-        if (now >= next_persist) {
+        if (c->txn && now >= next_commit) {
+            if (txn_commit(&m, 0) != 0)
+                break;
+            next_commit = kf_now_ms() + c->txn_interval_ms;
+        } else if (!c->txn && now >= next_persist) {
             if (mapstore_persist(m.prod, m.map_rkt, &m.map) < 0)
                 mirror_fatal(&m, 1, "cannot queue offset-map records");
             next_persist = now + c->map_persist_ms;
@@ -714,10 +853,22 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         }
         char fe[512];
         rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(m.prod, fe, sizeof(fe));
-        if (ferr)
+        if (ferr && c->txn)
+            txn_fail(&m, "target producer", fe); /* e.g. fenced: the lock decides who goes on */
+        else if (ferr)
             mirror_fatal(&m, 1, "target producer failed: %s", fe);
     }
     groupsync_stop(); /* it writes to the target too */
+    if (m.txn_failed && !m.lock_ended && !g_stop && !m.fatal) {
+        /* nothing of the failed transaction is kept: drop what is queued and
+         * start again from the committed map (the lock is still held) */
+        m.discarding = 1;
+        stop_consuming(&m);
+        rd_kafka_purge(m.prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(m.prod, 0);
+        rc = RUN_RESTART;
+        goto out;
+    }
     if (m.lock_ended && fl->lost) {
         /* Another process may hold the flow now: write nothing more, not
          * even the map.  What reached the target unmapped is reconciled by
@@ -837,6 +988,10 @@ int replicate_run(mirror_config *c) {
         if (!standby_wait(c, &fl))
             break;
         rc = run_holder(c, &fl);
+        if (rc != RUN_START_RETRY) { /* a run that started: later retries get their own deadline */
+            start_deadline = 0;
+            attempt = 0;
+        }
         if (rc == RUN_START_RETRY) {
             int64_t now = kf_now_ms();
             if (!start_deadline)
@@ -858,6 +1013,12 @@ int replicate_run(mirror_config *c) {
             for (int64_t end = now + ms; !g_stop && kf_now_ms() < end;)
                 fl_poll(&fl, 100); /* keeps the lock's session alive */
             rc = 0;
+            continue;
+        }
+        if (rc == RUN_RESTART) { /* a transaction failed; the lock is still ours */
+            rc = 0;
+            for (int64_t end = kf_now_ms() + 1000; !g_stop && kf_now_ms() < end;)
+                fl_poll(&fl, 100); /* keeps the lock's session alive */
             continue;
         }
         if (rc != RUN_LOCK_ENDED)

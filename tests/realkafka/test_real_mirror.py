@@ -117,7 +117,7 @@ TOTAL = 60_000
 PARTS = 4
 
 
-def produce_slowly(bootstrap, topic, done, total=TOTAL):
+def produce_slowly(bootstrap, topic, done, total=TOTAL, every=2000, pause=0.1):
     p = cf_producer(bootstrap, **{"linger.ms": 20, "compression.type": "lz4"})
     for i in range(total):
         while True:
@@ -127,9 +127,9 @@ def produce_slowly(bootstrap, topic, done, total=TOTAL):
                 break
             except BufferError:
                 p.poll(0.05)
-        if i % 2000 == 0:
+        if i % every == 0:
             p.poll(0)
-            time.sleep(0.1)
+            time.sleep(pause)
     assert p.flush(60) == 0
     done.set()
 
@@ -194,3 +194,50 @@ def test_two_processes_one_writer(real, ns, tmp_path):
                    "exact copy, nothing twice", interval=1)
     finally:
         b.stop(expect=0)
+
+
+def test_transactions_frozen_holder_is_fenced(real, ns, tmp_path):
+    """kferry.transactions.enabled on a real Kafka target: the holder is
+    frozen (SIGSTOP) with records queued and a transaction open until the
+    standby has taken over, then resumed: the new holder's InitProducerId
+    fenced it, so it writes nothing; the target's read_committed view holds
+    every source record once, at its mapped offset (record by record)."""
+    import signal
+    from test_mirror_transactions import check_exact_committed, wait_mapped
+    src, tgt = real.src.bootstrap, real.tgt.bootstrap
+    topic = cf_create_topic(src, ns.topic("txz"), PARTS)
+    cfg = ns.config(tmp_path / "m.properties", extra={
+        "kferry.transactions.enabled": "true", "kferry.transaction.interval.ms": "300"})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = KferryProc(cfg, tmp_path / "a"), KferryProc(cfg, tmp_path / "b")
+    done = threading.Event()
+    # about 90 s of production: the freeze and the takeover happen in the middle
+    th = threading.Thread(target=produce_slowly, args=(src, topic, done, 60_000, 100, 0.15),
+                          daemon=True)
+    th.start()
+    frozen = False
+    try:
+        a.start()
+        wait_until(lambda: "mirroring " in a.log_text(), 90, "first kferry to mirror")
+        b.start()
+        wait_until(lambda: "standby: flow" in b.log_text(), 60, "second kferry as a standby")
+        time.sleep(2)
+        assert not done.is_set(), "production finished before the freeze"
+        a.proc.send_signal(signal.SIGSTOP)
+        frozen = True
+        wait_until(lambda: "mirroring " in b.log_text(), 90, "standby to take over")
+        time.sleep(3)
+        a.proc.send_signal(signal.SIGCONT)
+        frozen = False
+        th.join(180)
+        assert done.is_set()
+        wait_until(lambda: "old epoch" in a.log_text() or "fenced" in a.log_text()
+                   or "assignment LOST" in a.log_text(), 60, "the frozen holder to learn it lost")
+        wait_mapped(b, src, topic, timeout=180, parts=PARTS)
+        assert check_exact_committed(b, src, tgt, topic, PARTS) == 60_000
+    finally:
+        if frozen:
+            a.proc.send_signal(signal.SIGCONT)
+        b.stop(expect=0)
+        a.stop(expect=0)
