@@ -135,7 +135,10 @@ static const key_def g_keys[] = {
     {"kferry.transaction.interval.ms", T_INT, "5000", 100, 300000, NULL, 0,
      "With `kferry.transactions.enabled`: how long one transaction collects records before it is "
      "committed. Records become visible to read_committed consumers at the commit; every commit "
-     "also starts a new run in the offset map (a commit marker takes one target offset)."},
+     "also starts a new run in the offset map (a commit marker takes one target offset). The "
+     "transaction timeout, and the producer's message timeout, is 4 times this, at least 60 s: a "
+     "record not acknowledged by then fails the transaction, and the flow restarts from the "
+     "committed map."},
     {"kferry.startup.timeout.seconds", T_INT, "600", 10, 86400, NULL, 0,
      "How long `kferry mirror` keeps retrying its start-up (target metadata, the offset map, the "
      "opposite flow's map on the source) while a cluster is unreachable, restarting or electing "

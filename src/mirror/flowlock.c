@@ -165,7 +165,14 @@ int fl_poll(flowlock *fl, int timeout_ms) {
     do {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(fl->rk, timeout_ms > 0 ? 50 : 0);
         if (msg) {
-            if (msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (msg->err == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT && !fl->refused) {
+                kf_err("lock",
+                       "the target refuses kferry.lock.session.timeout.ms=%d for the flow-lock "
+                       "group %s (%s): set it within the target's group.min.session.timeout.ms "
+                       "and group.max.session.timeout.ms (Kafka's defaults: 6000 and 1800000)",
+                       fl->c->lock_session_ms, fl->c->lock_group, rd_kafka_message_errstr(msg));
+                fl->refused = 1;
+            } else if (msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 int64_t now = kf_now_ms();
                 if (msg->err != fl->last_err || now - fl->last_err_ms > 30000)
                     kf_warn("lock", "flow-lock consumer: %s (retrying)",

@@ -30,6 +30,7 @@ typedef struct flowlock {
     int lost;            /* ... without a clean hand-over: another may hold now */
     int release_pending; /* revoked while holding: assign(NULL) deferred */
     int closing;
+    int refused; /* the target refuses the lock group's settings: cannot ever hold */
     int last_err;
     int64_t last_err_ms;
 } flowlock;

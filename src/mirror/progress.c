@@ -116,6 +116,13 @@ static void publish_metrics(mirror *m, int64_t lag) {
          "# TYPE kferry_mirror_transient_retries_total counter\n"
          "kferry_mirror_transient_retries_total %lld\n",
          (long long)retry_noted(NULL, 0, NULL));
+    if (m->cfg->txn)
+        addf(&b,
+             "# HELP kferry_mirror_transactions_committed_total Transactions this holder "
+             "committed on the target (kferry.transactions.enabled).\n"
+             "# TYPE kferry_mirror_transactions_committed_total counter\n"
+             "kferry_mirror_transactions_committed_total %lld\n",
+             (long long)m->txn_commits);
     addf(&b, "# HELP kferry_mirror_flow_holder 1 while this process holds the flow lock "
              "(writes), 0 as a standby.\n# TYPE kferry_mirror_flow_holder gauge\n"
              "kferry_mirror_flow_holder 1\n");
@@ -285,6 +292,11 @@ void progress_status(mirror *m, int running, int clean) {
                                       (json_int_t)gs.last_ms, "groups", gs.groups, "committed",
                                       gs.committed, "active", gs.active, "cut_over", gs.cut_over,
                                       "failed", gs.failed));
+    if (o)
+        json_object_set_new(o, "transactions",
+                            json_pack("{s:b,s:s,s:I}", "enabled", c->txn, "transactional_id",
+                                      c->txn ? c->txn_id : "", "commits",
+                                      (json_int_t)m->txn_commits));
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
         mapstore_put_status(m->prod, m->map_rkt, m->flow, json);

@@ -171,7 +171,9 @@ static int txn_err(rd_kafka_error_t *e, char *out, size_t len) {
 
 /* InitProducerId with the flow's transactional.id: aborts whatever
  * transaction the previous holder left open and fences it, then opens the
- * first transaction.  0, or -1 with start_err-style text in err. */
+ * first transaction.  0; -1 with start_err-style text in err when it may
+ * clear by itself (coordinator loading, cluster restarting); -2 when it
+ * cannot (not authorized, transactions unsupported). */
 static int txn_start(mirror *m, char *err, size_t errlen) {
     int64_t deadline = kf_now_ms() + 60000;
     for (int attempt = 0;; attempt++) {
@@ -183,7 +185,7 @@ static int txn_start(mirror *m, char *err, size_t errlen) {
         if (!retriable || kf_now_ms() >= deadline || g_stop) {
             snprintf(err, errlen, "target cluster %s (%s): InitProducerId for %s: %s",
                      m->cfg->tgt.alias, mc_bootstrap(&m->cfg->tgt), m->cfg->txn_id, why);
-            return -1;
+            return retriable || g_stop ? -1 : -2;
         }
         kf_warn("txn", "InitProducerId for %s: %s (retrying)", m->cfg->txn_id, why);
         usleep((useconds_t)retry_backoff_ms(attempt) * 1000);
@@ -356,6 +358,8 @@ static void on_out_of_range(mirror *m, mpart *p) {
 /* --- the copy ------------------------------------------------------------------ */
 
 static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
+    if (m->txn_failed)
+        return; /* the run is ending; nothing more goes into a lost transaction */
     rd_kafka_headers_t *hdrs = NULL, *copy = NULL;
     if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
         copy = rd_kafka_headers_copy(hdrs);
@@ -405,6 +409,15 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
                 rd_kafka_poll(m->prod, retry_backoff_ms(unknown_tries++));
                 continue;
             }
+        }
+        if (e && m->cfg->txn) { /* e.g. fenced: the transaction is lost, not the flow */
+            if (copy)
+                rd_kafka_headers_destroy(copy);
+            char what[512];
+            snprintf(what, sizeof(what), "%s/%d: cannot produce to %s", p->t->src, p->partition,
+                     p->t->tgt);
+            txn_fail(m, what, rd_kafka_err2str(e));
+            return;
         }
         if (e) {
             if (copy)
@@ -547,6 +560,11 @@ static void free_topics(mirror *m) {
 
 /* Flushes data, then persists the map, then flushes the map records. */
 static void shutdown_flush(mirror *m) {
+    if (m->cfg->txn && m->txn_failed) {
+        kf_warn("txn", "the open transaction failed: nothing more is written; the next start "
+                       "resumes from the committed offset map");
+        return;
+    }
     int64_t deadline = kf_now_ms() + (int64_t)m->cfg->shutdown_timeout_s * 1000;
     while (rd_kafka_outq_len(m->prod) > 0 && kf_now_ms() < deadline)
         rd_kafka_poll(m->prod, 50);
@@ -656,9 +674,20 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     /* transactions mode: fence the previous holder (its open transaction
      * is aborted) before reading the map, which then holds only what was
      * committed */
-    if (c->txn && txn_start(&m, start_err, sizeof(start_err)) != 0) {
-        rc = RUN_START_RETRY;
-        goto out;
+    if (c->txn) {
+        int t = txn_start(&m, start_err, sizeof(start_err));
+        if (t == -2) {
+            kf_err("txn",
+                   "%s (kferry.transactions.enabled=true needs a target with transactions and "
+                   "Write on the TransactionalId %s for kferry's principal)",
+                   start_err, c->txn_id);
+            rc = 1;
+            goto out;
+        }
+        if (t != 0) {
+            rc = RUN_START_RETRY;
+            goto out;
+        }
     }
 
     topic_list tl;
@@ -923,7 +952,8 @@ static void publish_standby_metrics(const mirror_config *c) {
 }
 
 /* Waits as a standby (writing nothing) until this process holds the flow;
- * logs who holds it.  1 once holding, 0 on a stop signal or failure. */
+ * logs who holds it.  1 once holding, 0 on a stop signal or failure, -1 when
+ * the target refuses the lock group's settings (logged). */
 static int standby_wait(const mirror_config *c, flowlock *fl) {
     int interval = c->status_interval_s > 0 ? c->status_interval_s : 30;
     int64_t next_log = kf_now_ms() + 1500; /* alone, the lock comes within a moment */
@@ -932,6 +962,8 @@ static int standby_wait(const mirror_config *c, flowlock *fl) {
     while (!g_stop) {
         if (fl_poll(fl, 200))
             return 1;
+        if (fl->refused)
+            return -1;
         if (fl->ended) { /* the lock consumer failed: rejoin */
             if (fl_after_end(fl, &g_stop) != 0)
                 return 0;
@@ -985,7 +1017,12 @@ int replicate_run(mirror_config *c) {
     int64_t start_deadline = 0;
     int attempt = 0;
     while (!g_stop) {
-        if (!standby_wait(c, &fl))
+        int sw = standby_wait(c, &fl);
+        if (sw < 0) {
+            rc = 2; /* a configuration the target refuses */
+            break;
+        }
+        if (!sw)
             break;
         rc = run_holder(c, &fl);
         if (rc != RUN_START_RETRY) { /* a run that started: later retries get their own deadline */

@@ -190,3 +190,18 @@ def test_target_frozen_past_the_session_lock_lost_then_regained(broker_factory, 
     finally:
         tgt.proc.send_signal(signal.SIGCONT)
         kf.stop(expect=0)
+
+
+def test_session_timeout_the_target_refuses_is_a_clear_error(broker_factory, tmp_path):
+    """kferry.lock.session.timeout.ms below the target's
+    group.min.session.timeout.ms (6000, Kafka's default): kferry mirror
+    exits 2 naming the setting and the target's bounds, instead of waiting
+    as a standby for ever."""
+    src, tgt = broker_factory(), broker_factory()
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True,
+                       extra={"kferry.lock.session.timeout.ms": "2000"})
+    kf = KferryProc(cfg, tmp_path).start()
+    assert kf.proc.wait(60) == 2
+    log = kf.log_text()
+    assert "the target refuses kferry.lock.session.timeout.ms=2000" in log, log[-3000:]
+    assert "group.min.session.timeout.ms" in log

@@ -16,7 +16,9 @@ import time
 
 import confluent_kafka as ck
 
-from kf_util import cf_consumer, cf_create_topic, unique, wait_until
+from kf_util import cf_consumer, cf_create_topic, cf_produce, unique, wait_until
+from test_acls import AUTHORIZER, acls
+from test_admin_apis import tool  # noqa: F401
 from test_mirror_single_writer import PARTS, TGT_OVERRIDES, produce, wait_holder
 from test_mirror_util import KferryProc, end_offsets, kp_all, map_lookup, write_config
 
@@ -95,6 +97,11 @@ def test_transactions_mirror_exact_across_sigterm_and_kill9(broker_factory, tmp_
     wait_mapped(kf, src.bootstrap, topic)
     kf.stop(expect=0)
     assert "writing dst in transactions as __kferry.flow.src->dst.txn" in kf.log_text()
+    txn = kf.status()["mirror"]["transactions"]
+    assert txn["enabled"] is True and txn["transactional_id"] == "__kferry.flow.src->dst.txn"
+    assert txn["commits"] >= 1, txn
+    # the target holds commit markers: its high watermark is past the records
+    assert sum(end_offsets(tgt.bootstrap, topic, PARTS).values()) > 6000
     produce(src.bootstrap, topic, 6000, start=6000)
     kf.start()
     done = threading.Event()
@@ -158,3 +165,30 @@ def test_transactions_frozen_holder_is_fenced(broker_factory, tmp_path):
         a.stop(expect=0)
     alog = a.log_text()
     assert "assignment LOST" in alog, alog[-3000:]
+
+
+def test_transactions_not_authorized_is_a_clear_error(broker_factory, tool, tmp_path):
+    """The target refuses the flow's transactional id (a DENY ACL): kferry
+    mirror exits 1 at once, naming the id and what it needs, and writes no
+    record."""
+    src = broker_factory()
+    tgt = broker_factory(overrides=dict(TGT_OVERRIDES, **{
+        "authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true"}))
+    topic = cf_create_topic(src.bootstrap, unique("txa"), 1)
+    cf_produce(src.bootstrap, topic, [dict(value=b"v%d" % i) for i in range(10)])
+    acls(tool, tgt, "--add", "--deny-principal", "User:ANONYMOUS", "--operation", "All",
+         "--transactional-id", "__kferry.flow.src->dst.txn")
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True, extra=TXN)
+    kf = KferryProc(cfg, tmp_path).start()
+    assert kf.proc.wait(120) == 1
+    log = kf.log_text()
+    assert "InitProducerId for __kferry.flow.src->dst.txn" in log, log[-3000:]
+    assert "Write on the TransactionalId __kferry.flow.src->dst.txn" in log, log[-3000:]
+    # refused before the map was read: no topic of the flow on the target
+    names = tgt_topics(tgt)
+    assert topic not in names and "__kferry.offset-map.src" not in names, names
+
+
+def tgt_topics(b):
+    from confluent_kafka.admin import AdminClient
+    return set(AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).topics)
