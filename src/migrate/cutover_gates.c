@@ -165,14 +165,28 @@ static int rows_ready(cut_ctx *x, const char *group, const gt_group *rows, int s
             return -1;
         }
         if (tr_committable(&r->tr)) {
-            if (r->tr.foreign > 0) {
+            int64_t foreign = r->tr.foreign;
+            if (foreign > 0 && x->c->txn) {
+                /* commit markers and aborted records are not skipped records */
+                int64_t v = gt_foreign_visible(x->tgt, &x->map.m, r);
+                if (v < 0) {
+                    if (say)
+                        cut_say("group %s: %s/%d: cannot read the target between the map's "
+                                "runs yet: waiting",
+                                group, r->tgt_topic, (int)r->partition);
+                    ready = 0;
+                    continue;
+                }
+                foreign = v;
+            }
+            if (foreign > 0) {
                 snprintf(x->reason, sizeof(x->reason),
                          "%s/%d: %lld record(s) on the target below target offset %lld were "
                          "not written by kferry (a producer wrote to %s before the mirror had "
                          "copied everything the group consumed): consumers would skip them, "
                          "so no exact offset exists",
-                         r->tgt_topic, (int)r->partition, (long long)r->tr.foreign,
-                         (long long)r->tr.tgt, r->tgt_topic);
+                         r->tgt_topic, (int)r->partition, (long long)foreign, (long long)r->tr.tgt,
+                         r->tgt_topic);
                 return -1;
             }
             continue;

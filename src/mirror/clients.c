@@ -220,9 +220,9 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
     return rk;
 }
 
-rd_kafka_t *clients_producer(const mirror_config *c,
-                             void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
-                             void *opaque) {
+static rd_kafka_t *producer(const mirror_config *c, int txn,
+                            void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                            void *opaque) {
     const mc_cluster *cl = &c->tgt;
     rd_kafka_conf_t *conf = base_conf(cl, "producer");
     char v[32];
@@ -243,7 +243,7 @@ rd_kafka_t *clients_producer(const mirror_config *c,
     set(conf, "enable.idempotence", "true");
     set(conf, "acks", "all");
     set(conf, "enable.gapless.guarantee", "true");
-    if (c->txn) {
+    if (txn) {
         /* Transactions mode: every write of this producer is in a
          * transaction; the next holder's InitProducerId with the same id
          * aborts this one's open transaction and fences it.  librdkafka
@@ -267,6 +267,18 @@ rd_kafka_t *clients_producer(const mirror_config *c,
         rd_kafka_conf_destroy(conf);
     }
     return rk;
+}
+
+rd_kafka_t *clients_producer(const mirror_config *c,
+                             void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                             void *opaque) {
+    return producer(c, 0, dr, opaque);
+}
+
+rd_kafka_t *clients_flow_producer(const mirror_config *c,
+                                  void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque) {
+    return producer(c, c->txn, dr, opaque);
 }
 
 rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,

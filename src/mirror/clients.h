@@ -19,6 +19,12 @@ rd_kafka_t *clients_consumer(const mirror_config *c, const mc_cluster *cl, const
 rd_kafka_t *clients_producer(const mirror_config *c,
                              void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                              void *opaque);
+/* The producer of the flow's holder (replicate.c): as clients_producer, and
+ * with kferry.transactions.enabled the flow's transactional.id.  No other
+ * handle may carry that id: its InitProducerId would fence the holder. */
+rd_kafka_t *clients_flow_producer(const mirror_config *c,
+                                  void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque);
 /* The flow-lock consumer on the target (flowlock.c): group kferry.lock.group,
  * session kferry.lock.session.timeout.ms, range assignor, no commits. */
 rd_kafka_t *clients_lock_consumer(const mirror_config *c, const char *client_id,

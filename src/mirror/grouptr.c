@@ -95,6 +95,52 @@ void gt_translate(rd_kafka_t *src, const om_part *p, const char *src_topic, int3
     r->next_src = c;
 }
 
+typedef struct gapcount {
+    const om_part *p;
+    int64_t n;
+} gapcount;
+
+static int gap_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
+    gapcount *gc = ctx;
+    if (msg->offset >= s->start && msg->offset < s->end &&
+        !om_origin_covered(gc->p, msg->offset, msg->offset + 1))
+        gc->n++;
+    return 0;
+}
+
+/* Transactions mode: the target offsets between the map's runs below tgt
+ * are mostly kferry's own commit markers and aborted records, which a
+ * read_committed consumer never sees.  Counts the records such a consumer
+ * does see there (another producer's): the foreign records that matter.
+ * -1 if the target could not be read. */
+static int64_t visible_in_gaps(rd_kafka_t *tgt, const om_part *p, const char *topic,
+                               int32_t partition, int64_t below, int64_t tgt_lo) {
+    gapcount gc = {p, 0};
+    for (size_t i = 1; i < p->nruns; i++) {
+        int64_t from = p->runs[i - 1].tgt + p->runs[i - 1].len, to = p->runs[i].tgt;
+        if (from >= below)
+            break;
+        if (to > below)
+            to = below;
+        if (from < tgt_lo)
+            from = tgt_lo;
+        if (to <= from)
+            continue;
+        reader_spec spec = {.topic = topic, .partition = partition, .start = from, .end = to};
+        char err[256];
+        if (reader_run(tgt, &spec, 1, gap_cb, &gc, 10000, err, sizeof(err)) != 0)
+            return -1;
+    }
+    return gc.n;
+}
+
+int64_t gt_foreign_visible(rd_kafka_t *tgt, const offmap *m, const gt_row *r) {
+    const om_part *p = offmap_get((offmap *)m, r->src_topic, r->tgt_topic, r->partition, 0);
+    if (!p || r->tr.foreign <= 0)
+        return r->tr.foreign > 0 ? r->tr.foreign : 0;
+    return visible_in_gaps(tgt, p, r->tgt_topic, r->partition, r->tr.tgt, r->tgt_lo);
+}
+
 void gt_group_free(gt_group *g) {
     for (size_t i = 0; i < g->n; i++) {
         free(g->rows[i].src_topic);

@@ -56,6 +56,11 @@ void gt_translate(rd_kafka_t *src, const om_part *p, const char *src_topic, int3
 /* Builds the rows of group from its committed offsets on the source. */
 int gt_build(const mirror_config *c, rd_kafka_t *src, rd_kafka_t *tgt, const offmap *m,
              const char *group, int timeout_ms, gt_group *out, char *err, size_t errlen);
+/* For a flow written in transactions: of r's foreign target offsets (the
+ * gaps between the map's runs below its translated offset: commit markers,
+ * aborted records, other producers' records), the records a read_committed
+ * consumer sees, read from the target; -1 if it could not be read. */
+int64_t gt_foreign_visible(rd_kafka_t *tgt, const offmap *m, const gt_row *r);
 void gt_group_free(gt_group *g);
 /* Rows whose translation may be committed and moves the target forward,
  * as offsets to commit (metadata carried over).  *behind counts rows where

@@ -659,7 +659,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     m.src = clients_consumer(c, &c->src, "mirror", 1); /* EOF: see handle() */
     m.tgt_reader = clients_consumer(c, &c->tgt, "reader", 1);
     m.src_reader = clients_consumer(c, &c->src, "loop", 1);
-    m.prod = clients_producer(c, on_delivery, &m);
+    m.prod = clients_flow_producer(c, on_delivery, &m);
     if (!m.src || !m.tgt_reader || !m.src_reader || !m.prod)
         goto out;
     /* both clusters answer, or the start-up is retried naming the one that

@@ -192,3 +192,46 @@ def test_transactions_not_authorized_is_a_clear_error(broker_factory, tool, tmp_
 def tgt_topics(b):
     from confluent_kafka.admin import AdminClient
     return set(AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).topics)
+
+
+def test_transactions_group_cutover_exact(broker_factory, tmp_path):
+    """A group cut over from a flow written in transactions (commit markers
+    between the runs of the map): its offsets on the target are exactly the
+    translated ones, and a read_committed member there resumes at exactly
+    the source record after the last one it had committed."""
+    from test_cutover import commit_standalone, run_kferry, target_committed
+    src, tgt = broker_factory(), broker_factory(overrides=TGT_OVERRIDES)
+    topic = cf_create_topic(src.bootstrap, unique("txc"), PARTS)
+    cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True, extra=dict(
+        TXN, **{"sync.group.offsets.interval.seconds": "1"}))
+    kf = KferryProc(cfg, tmp_path).start()
+    group = unique("app")
+    try:
+        for k in range(5):  # five bursts: several transactions, several map runs
+            produce(src.bootstrap, topic, 600, start=600 * k)
+            time.sleep(0.5)
+        wait_mapped(kf, src.bootstrap, topic)
+        runs = {p: len(kf.dump()[(topic, p)]["runs"]) for p in range(PARTS)}
+        assert all(n >= 2 for n in runs.values()), runs  # the markers split the runs
+        committed = {0: 17, 1: 503, 2: 999}
+        commit_standalone(src.bootstrap, group, topic, committed)
+        cp = run_kferry(kf, "cutover", "--group", group, "--timeout", "120", check=0)
+        assert "done" in cp.stdout.decode(), cp.stdout.decode()
+        want = {(topic, p): kf.translate(topic, p, o)["target_offset"]
+                for p, o in committed.items()}
+        assert target_committed(tgt.bootstrap, group) == want
+        src_recs = {p: {r[0]: r for r in kp_all(src.bootstrap, topic, p)} for p in range(PARTS)}
+        c = cf_consumer(tgt.bootstrap, group=group, **{"isolation.level": "read_committed"})
+        try:
+            c.assign([ck.TopicPartition(topic, p, want[(topic, p)]) for p in range(PARTS)])
+            first = {}
+            deadline = time.monotonic() + 30
+            while len(first) < PARTS and time.monotonic() < deadline:
+                m = c.poll(0.2)
+                if m is not None and m.error() is None and m.partition() not in first:
+                    first[m.partition()] = (m.key(), m.value())
+        finally:
+            c.close()
+        assert first == {p: src_recs[p][o][1:3] for p, o in committed.items()}
+    finally:
+        kf.stop(expect=0)
