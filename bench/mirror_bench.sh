@@ -153,6 +153,7 @@ broker_part() {
   bpids=${#PIDS[@]}
   start_broker src; SRC=127.0.0.1:$PORT
   start_broker dst; DST=127.0.0.1:$PORT
+  start_broker dst-txn; DSTX=127.0.0.1:$PORT # the copy in transactions goes here
   echo "kferry mirror vs kcat pipe, two kferry-broker processes, $N records, $PARTS partitions"
   printf '%-6s %14s %10s   %14s %10s   %s\n' size kferry-rec/s MB/s kcat-rec/s MB/s ratio
   for SIZE in 100 1024; do
@@ -177,6 +178,21 @@ PEOF
     t1=$(now)
     kill -TERM "$KP"; wait "$KP" || { echo "kferry exited non-zero"; tail "$WORK/kferry.$SIZE.log"; exit 1; }
 
+    # the same copy written in transactions (kferry.transactions.enabled, 1 s
+    # commits) to a third broker: what fencing costs
+    sed -e "s/^d.bootstrap.servers = .*/d.bootstrap.servers = $DSTX/" "$WORK/m.properties" \
+      >"$WORK/mt.properties"
+    cat >>"$WORK/mt.properties" <<PEOF
+kferry.transactions.enabled = true
+kferry.transaction.interval.ms = 1000
+PEOF
+    tt0=$(now)
+    "$BUILD/kferry" mirror --config "$WORK/mt.properties" 2>"$WORK/kferry-txn.$SIZE.log" &
+    KP=$!; PIDS+=("$KP")
+    wait_total "$DSTX" "s.$T" "$N"
+    tt1=$(now)
+    kill -TERM "$KP"; wait "$KP" || { echo "kferry (transactions) exited non-zero"; tail "$WORK/kferry-txn.$SIZE.log"; exit 1; }
+
     t2=$(now)
     "${KCAT[@]}" -C -b "$SRC" -t "$T" -o beginning -e -D '\n' |
       "${KCAT[@]}" -P -b "$DST" -t "pipe.$T" -D '\n' -X linger.ms=10 -X batch.num.messages=100000 -z lz4
@@ -186,13 +202,16 @@ PEOF
     t4=$(now)
     "${KCAT[@]}" -C -b "$SRC" -t "$T" -o beginning -e >/dev/null
     t5=$(now)
-    $PY - "$SIZE" "$N" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" <<'PYEOF'
+    $PY - "$SIZE" "$N" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$tt0" "$tt1" <<'PYEOF'
 import sys
 size, n = int(sys.argv[1]), int(sys.argv[2])
 t = [float(x) for x in sys.argv[3:]]
 k, c, r = n / (t[1] - t[0]), n / (t[3] - t[2]), n / (t[5] - t[4])
+x = n / (t[7] - t[6])
 print("%-6s %14.0f %10.1f   %14.0f %10.1f   %.2fx (kferry/kcat)   [kcat -C alone: %.0f rec/s]" % (
     "%dB" % size, k, k * size / 1e6, c, c * size / 1e6, k / c, r))
+print("%-6s %14.0f %10.1f   in transactions (1 s commits): %.2fx of kferry without, %.2fx of kcat" % (
+    "", x, x * size / 1e6, x / k, x / c))
 PYEOF
   done
   # the brokers are idle from here on, but would still hold memory and CPU
