@@ -473,7 +473,9 @@ def test_rollback_no_gap_no_duplicate_no_ping_pong(real, ns, tmp_path):
         # 1. forward mirror; the application runs on onprem
         app.produce(onprem, 300)
         fwd.start()
-        app.consume(onprem, 100)
+        # 200 of the 300 (150 per partition): both partitions have a committed
+        # offset to move (with 100, one fetch of a single partition can be all)
+        app.consume(onprem, 200)
         drained(onprem, cloud, -OLD)
         # 2. consumers first
         move_group(fwd, onprem, cloud)
