@@ -212,8 +212,8 @@ def test_transactions_frozen_holder_is_fenced(real, ns, tmp_path):
     (tmp_path / "b").mkdir()
     a, b = KferryProc(cfg, tmp_path / "a"), KferryProc(cfg, tmp_path / "b")
     done = threading.Event()
-    # about 90 s of production: the freeze and the takeover happen in the middle
-    th = threading.Thread(target=produce_slowly, args=(src, topic, done, 60_000, 100, 0.15),
+    # about 45 s of production: the freeze and the takeover happen in the middle
+    th = threading.Thread(target=produce_slowly, args=(src, topic, done, 30_000, 100, 0.15),
                           daemon=True)
     th.start()
     frozen = False
@@ -235,7 +235,7 @@ def test_transactions_frozen_holder_is_fenced(real, ns, tmp_path):
         wait_until(lambda: "old epoch" in a.log_text() or "fenced" in a.log_text()
                    or "assignment LOST" in a.log_text(), 60, "the frozen holder to learn it lost")
         wait_mapped(b, src, topic, timeout=180, parts=PARTS)
-        assert check_exact_committed(b, src, tgt, topic, PARTS) == 60_000
+        assert check_exact_committed(b, src, tgt, topic, PARTS) == 30_000
     finally:
         if frozen:
             a.proc.send_signal(signal.SIGCONT)
