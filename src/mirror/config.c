@@ -132,6 +132,15 @@ static const key_def g_keys[] = {
      "so a holder that was frozen (SIGSTOP, a VM pause) and resumes writes nothing. Consumers of "
      "the target must then read with `isolation.level=read_committed` (librdkafka's default, not "
      "the Java client's), or they also see records of aborted transactions."},
+    {"kferry.workers", T_INT, "1", 1, 256, NULL, 0,
+     "Units of work the flow is split into. Every source partition belongs to one unit (by its "
+     "topic name and number); each unit runs in its own thread with its own clients, its own part "
+     "of the offset map and, in transactions mode, its own `transactional.id` "
+     "(`<lock group>.txn.<unit>`). Every `kferry mirror` started with the same config joins the "
+     "lock group and runs the units it is assigned, so processes share the flow (docs/MIRROR.md, "
+     "\"Scale-out\"). All processes of a flow must use the same value; the lock topic is created "
+     "with one partition per unit and a different value is refused. Above 1, "
+     "`kferry.transactions.enabled=true` is required (a zombie process must be fenced)."},
     {"kferry.transaction.interval.ms", T_INT, "5000", 100, 300000, NULL, 0,
      "With `kferry.transactions.enabled`: how long one transaction collects records before it is "
      "committed. Records become visible to read_committed consumers at the commit; every commit "
@@ -1036,6 +1045,8 @@ static void apply_key(mirror_config *c, const key_def *k, const char *v, int lin
         c->lock_session_ms = (int)n;
     else if (!strcmp(name, "kferry.transactions.enabled"))
         c->txn = b;
+    else if (!strcmp(name, "kferry.workers"))
+        c->workers = (int)n;
     else if (!strcmp(name, "kferry.transaction.interval.ms"))
         c->txn_interval_ms = (int)n;
     else if (!strcmp(name, "kferry.startup.timeout.seconds"))
@@ -1211,6 +1222,11 @@ int mc_load(mirror_config *c, const char *path) {
     /* one transactional.id per flow: whoever holds the flow next fences
      * whoever held it (transactions mode) */
     snprintf(c->txn_id, sizeof(c->txn_id), "%s.txn", c->lock_group);
+    if (c->workers > 1 && !c->txn)
+        cerr(&e, 0,
+             "kferry.workers=%d needs kferry.transactions.enabled=true: with several units a "
+             "process paused while its units moved must be fenced by its transactional.id",
+             c->workers);
     if (!c->opposite_map_topic[0] && c->tgt.alias)
         snprintf(c->opposite_map_topic, sizeof(c->opposite_map_topic), "__kferry.offset-map.%s",
                  c->tgt.alias);

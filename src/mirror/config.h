@@ -85,6 +85,8 @@ typedef struct mirror_config {
     int txn;               /* kferry.transactions.enabled */
     int txn_interval_ms;   /* kferry.transaction.interval.ms */
     char txn_id[320];      /* the producer's transactional.id (derived from the lock group) */
+    int workers;           /* kferry.workers: units of work of the flow */
+    int unit;              /* the unit a replication engine runs (0 when workers == 1) */
     int startup_timeout_s; /* kferry.startup.timeout.seconds */
     char debug[128];
     char **secrets; /* texts substituted for ${provider:...} references */

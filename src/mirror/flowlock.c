@@ -20,11 +20,28 @@
 #include <string.h>
 #include <unistd.h>
 
-static int has_lock_partition(const flowlock *fl, const rd_kafka_topic_partition_list_t *parts) {
-    for (int i = 0; parts && i < parts->cnt; i++)
-        if (parts->elems[i].partition == 0 && !strcmp(parts->elems[i].topic, fl->c->lock_topic))
-            return 1;
-    return 0;
+/* Records which units (lock-topic partitions) parts assigns; 1 if any. */
+static int has_lock_partition(flowlock *fl, const rd_kafka_topic_partition_list_t *parts) {
+    memset(fl->units, 0, sizeof(fl->units));
+    int n = 0;
+    for (int i = 0; parts && i < parts->cnt; i++) {
+        int32_t k = parts->elems[i].partition;
+        if (k >= 0 && k < fl->nunits && !strcmp(parts->elems[i].topic, fl->c->lock_topic)) {
+            fl->units[k] = 1;
+            n++;
+        }
+    }
+    return n > 0;
+}
+
+uint32_t fl_unit_of(const char *topic, int32_t partition, int units) {
+    /* FNV-1a of the topic name: a fixed function every process of the
+     * flow, whatever its version, computes alike (a library's hash may
+     * change its output between releases) */
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)topic; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return units > 1 ? (h + (uint32_t)partition) % (uint32_t)units : 0;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -32,9 +49,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     flowlock *fl = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int has = has_lock_partition(fl, parts);
-        if (has && !fl->held && !fl->ended)
+        if (has && !fl->held && !fl->ended && fl->nunits == 1)
             kf_notice("lock", "this process (%s) now holds flow %s->%s (group %s)", fl->client_id,
                       fl->c->src.alias, fl->c->tgt.alias, fl->c->lock_group);
+        else if (has && !fl->held && !fl->ended) {
+            char list[800];
+            size_t l = 0;
+            list[0] = 0;
+            for (int k = 0; k < fl->nunits && l + 8 < sizeof(list); k++)
+                if (fl->units[k]) {
+                    int w = snprintf(list + l, sizeof(list) - l, "%s%d", l ? "," : "", k);
+                    l += w > 0 ? (size_t)w : 0;
+                }
+            kf_notice("lock",
+                      "this process (%s) now holds unit(s) %s of %d of flow %s->%s (group %s)",
+                      fl->client_id, list, fl->nunits, fl->c->src.alias, fl->c->tgt.alias,
+                      fl->c->lock_group);
+        }
         fl->held = has && !fl->ended;
         /* The group's assignment stands whatever we fetch: assign nothing,
          * so the lock consumer never reads a record. */
@@ -104,6 +135,7 @@ static void nap(flowlock *fl, int ms, const volatile sig_atomic_t *stop) {
 int fl_open(flowlock *fl, const mirror_config *c, const volatile sig_atomic_t *stop) {
     memset(fl, 0, sizeof(*fl));
     fl->c = c;
+    fl->nunits = c->workers > 0 ? c->workers : 1;
     /* the lock consumer itself checks and creates the topic: it never
      * auto-creates topics and it is the handle that will subscribe */
     snprintf(fl->client_id, sizeof(fl->client_id), "kferry-flow-setup");
@@ -134,15 +166,27 @@ int fl_open(flowlock *fl, const mirror_config *c, const volatile sig_atomic_t *s
             }
         }
         /* a new topic's leader is elected asynchronously: wait for it */
-        if (rc == 0 && topics_partition_count(rk, c->lock_topic, 10000) > 0)
+        int np = rc == 0 ? topics_partition_count(rk, c->lock_topic, 10000) : 0;
+        if (np > 0 && np != c->workers) {
+            kf_err("lock",
+                   "flow-lock topic %s on %s has %d partition(s), one per unit of the flow, but "
+                   "kferry.workers=%d: every process of a flow must use the value the flow was "
+                   "started with; to change it, stop every process of the flow with SIGTERM, "
+                   "delete %s, and start them all with the new value",
+                   c->lock_topic, c->tgt.alias, np, c->workers, c->lock_topic);
+            rd_kafka_destroy(rk);
+            fl->refused = 1;
+            return -1;
+        }
+        if (np > 0)
             break;
         if (kf_now_ms() >= deadline) {
             kf_err("lock",
                    "%s; still failing after %d s of retries (kferry.startup.timeout.seconds): "
                    "check that the address is right and reachable from this host and that the "
                    "cluster is up (`kferry plan` tests both clusters); if the target refuses "
-                   "CreateTopics, create %s with 1 partition",
-                   cause, c->startup_timeout_s, c->lock_topic);
+                   "CreateTopics, create %s with %d partition(s)",
+                   cause, c->startup_timeout_s, c->lock_topic, c->workers);
             rd_kafka_destroy(rk);
             return -1;
         }
@@ -247,8 +291,10 @@ int fl_describe(rd_kafka_t *rk, const mirror_config *c, fl_view *v, char *err, s
         const ga_member *m = &g.members[i];
         int holds = 0;
         for (int k = 0; m->assignment && k < m->assignment->cnt; k++)
-            holds |= m->assignment->elems[k].partition == 0 &&
-                     !strcmp(m->assignment->elems[k].topic, c->lock_topic);
+            if (!strcmp(m->assignment->elems[k].topic, c->lock_topic)) {
+                holds |= m->assignment->elems[k].partition == 0;
+                v->units_held++;
+            }
         if (holds && !v->found) {
             v->found = 1;
             snprintf(v->holder, sizeof(v->holder), "%s", m->client_id);

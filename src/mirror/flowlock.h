@@ -10,6 +10,10 @@
  * commits.  Client ids start with the join time, so the range assignor
  * keeps the lock with the oldest member and a new standby does not take it.
  *
+ * With kferry.workers=N the lock topic has N partitions, one per unit of the
+ * flow: a member holds the units whose partitions it is assigned
+ * (flowlock.units) and runs each in a thread (replicate.c).
+ *
  * Threading: main thread only; the rebalance callback runs inside fl_poll.
  */
 #ifndef KF_MIRROR_FLOWLOCK_H
@@ -30,7 +34,9 @@ typedef struct flowlock {
     int lost;            /* ... without a clean hand-over: another may hold now */
     int release_pending; /* revoked while holding: assign(NULL) deferred */
     int closing;
-    int refused; /* the target refuses the lock group's settings: cannot ever hold */
+    int refused;              /* the target refuses the lock group's settings: cannot ever hold */
+    int nunits;               /* kferry.workers: the lock topic's partitions, one per unit */
+    unsigned char units[256]; /* the units assigned in the current generation */
     int last_err;
     int64_t last_err_ms;
 } flowlock;
@@ -49,12 +55,18 @@ int fl_poll(flowlock *fl, int timeout_ms);
  * fresh (youngest) member.  0, or -1 if the new member could not be made. */
 int fl_after_end(flowlock *fl, const volatile sig_atomic_t *stop);
 
+/* The unit of the flow a source partition belongs to (0..units-1): a
+ * fixed function of the topic name and partition, the same in every
+ * process. */
+uint32_t fl_unit_of(const char *topic, int32_t partition, int units);
+
 /* Who holds the flow, from DescribeGroups on the lock group (ga_describe). */
 typedef struct fl_view {
     int found;          /* a member holds partition 0 */
     char holder[320];   /* its client id */
     char host[128];     /* its host as the coordinator sees it */
     int members;        /* members of the lock group */
+    int units_held;     /* units (lock-topic partitions) assigned to members */
     char state[32];     /* group state */
     char standbys[512]; /* client ids of the others, comma-separated */
 } fl_view;

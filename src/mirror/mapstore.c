@@ -12,18 +12,89 @@
 #include "mirror/reader.h"
 #include "mirror/topics.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 char mapstore_opaque;
 char mapstore_baseline_opaque;
 
+/* The status records read: one per unit of the flow (key "S <flow>" for
+ * one unit, "S <flow>#<unit>" with kferry.workers > 1), the last of each. */
 typedef struct load_ctx {
     offmap *m;
     char *status;
     size_t statuslen;
     long bad;
+    char *unit_status[257]; /* [0]: no unit suffix; [1 + u]: unit u */
+    int nunits;
 } load_ctx;
+
+static void keep_status(load_ctx *lc, const rd_kafka_message_t *msg) {
+    const char *k = msg->key;
+    int slot = 0;
+    const char *hash = memchr(k, '#', msg->key_len);
+    if (hash) {
+        long u = 0;
+        const char *d = hash + 1, *end = k + msg->key_len;
+        for (; d < end && *d >= '0' && *d <= '9' && u < 1000; d++)
+            u = u * 10 + (*d - '0');
+        if (d != end || d == hash + 1 || u > 255)
+            return; /* not a key kferry writes */
+        slot = 1 + (int)u;
+    }
+    char *v = malloc(msg->len + 1);
+    if (!v)
+        return;
+    memcpy(v, msg->payload, msg->len);
+    v[msg->len] = 0;
+    if (!lc->unit_status[slot])
+        lc->nunits++;
+    free(lc->unit_status[slot]);
+    lc->unit_status[slot] = v;
+}
+
+/* One status record for readers (`kferry status`, loop prevention, the
+ * next holder): with several units, running if any unit runs, clean only
+ * if every unit stopped cleanly, and each unit's record under "units". */
+static void merge_status(load_ctx *lc) {
+    const char *only = NULL;
+    for (int i = 0; i < 257 && lc->nunits == 1; i++)
+        if (lc->unit_status[i])
+            only = lc->unit_status[i];
+    if (only) {
+        snprintf(lc->status, lc->statuslen, "%s", only);
+        return;
+    }
+    json_t *units = json_array(), *first = NULL;
+    int running = 0, clean = 1;
+    for (int i = 0; i < 257; i++) {
+        json_t *o = lc->unit_status[i] ? json_loads(lc->unit_status[i], 0, NULL) : NULL;
+        if (!o)
+            continue;
+        running |= json_is_true(json_object_get(o, "running"));
+        clean &= json_is_true(json_object_get(o, "clean"));
+        if (i > 0 && !json_object_get(o, "unit"))
+            json_object_set_new(o, "unit", json_integer(i - 1));
+        if (!first)
+            first = json_deep_copy(o);
+        json_array_append_new(units, o);
+    }
+    json_t *doc = first ? first : json_object();
+    json_object_set_new(doc, "running", json_boolean(running));
+    json_object_set_new(doc, "clean", json_boolean(clean));
+    json_object_del(doc, "unit");
+    json_object_set_new(doc, "units", units);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (text && strlen(text) < lc->statuslen)
+        snprintf(lc->status, lc->statuslen, "%s", text);
+    else /* too long for the caller: the aggregate alone */
+        snprintf(lc->status, lc->statuslen, "{\"running\":%s,\"clean\":%s}",
+                 running ? "true" : "false", clean ? "true" : "false");
+    free(text);
+    json_decref(doc);
+}
 
 static int load_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
     load_ctx *lc = ctx;
@@ -31,11 +102,8 @@ static int load_cb(const rd_kafka_message_t *msg, reader_spec *s, void *ctx) {
         return 0;
     const char *k = msg->key;
     if (msg->key_len > 2 && k[0] == 'S' && k[1] == ' ') {
-        if (lc->status && msg->payload) {
-            size_t n = msg->len < lc->statuslen - 1 ? msg->len : lc->statuslen - 1;
-            memcpy(lc->status, msg->payload, n);
-            lc->status[n] = 0;
-        }
+        if (lc->status && msg->payload)
+            keep_status(lc, msg);
         return 0;
     }
     if (offmap_apply(lc->m, k, msg->key_len, msg->payload, msg->len) < 0) {
@@ -71,8 +139,17 @@ int mapstore_load_more(rd_kafka_t *reader, const char *topic, offmap *m, int64_t
     }
     int64_t from = *pos > lo ? *pos : lo;
     reader_spec spec = {.topic = topic, .partition = 0, .start = from, .end = hi};
-    load_ctx lc = {m, status, statuslen, 0};
-    if (reader_run(reader, &spec, 1, load_cb, &lc, 120000, err, errlen) != 0)
+    load_ctx lc;
+    memset(&lc, 0, sizeof(lc));
+    lc.m = m;
+    lc.status = status;
+    lc.statuslen = statuslen;
+    int rrc = reader_run(reader, &spec, 1, load_cb, &lc, 120000, err, errlen);
+    if (rrc == 0 && lc.nunits && status && statuslen)
+        merge_status(&lc);
+    for (int i = 0; i < 257; i++)
+        free(lc.unit_status[i]);
+    if (rrc != 0)
         return -1;
     *pos = hi;
     for (size_t i = 0; i < m->n; i++) {

@@ -7,6 +7,7 @@
  */
 #include "mirror/metrics.h"
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "mirror/webview.h"
 
@@ -14,6 +15,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,8 @@ static struct MHD_Daemon *g_mhd;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *g_text;
 static size_t g_len;
+/* kferry.workers > 1: each unit's last snapshot, merged into g_text */
+static char *g_unit_text[256];
 
 void metrics_publish(const char *text, size_t len) {
     if (!g_mhd)
@@ -34,6 +38,125 @@ void metrics_publish(const char *text, size_t len) {
     free(g_text);
     g_text = copy;
     g_len = len;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* One metric family of the merge: its HELP/TYPE lines once, then the
+ * samples of every unit. */
+typedef struct family {
+    char name[128];
+    int head_from; /* the unit whose HELP/TYPE lines head holds (-1: none yet) */
+    kf_buf head, samples;
+} family;
+
+static family *family_get(family **fams, size_t *n, size_t *cap, const char *name, size_t len) {
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*fams)[i].name) == len && !memcmp((*fams)[i].name, name, len))
+            return &(*fams)[i];
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        family *nf = realloc(*fams, nc * sizeof(*nf));
+        if (!nf)
+            return NULL;
+        *fams = nf;
+        *cap = nc;
+    }
+    family *f = &(*fams)[(*n)++];
+    snprintf(f->name, sizeof(f->name), "%.*s", (int)len, name);
+    f->head_from = -1;
+    kf_buf_init(&f->head, 0);
+    kf_buf_init(&f->samples, 0);
+    return f;
+}
+
+/* Prometheus wants each family's lines together: regroups the units'
+ * snapshots by family and labels every sample with its unit. */
+static void merge_units(kf_buf *out) {
+    family *fams = NULL;
+    size_t n = 0, cap = 0;
+    for (int u = 0; u < 256; u++) {
+        const char *t = g_unit_text[u];
+        family *cur = NULL;
+        while (t && *t) {
+            const char *nl = strchr(t, '\n');
+            size_t ll = nl ? (size_t)(nl - t) : strlen(t);
+            if (ll > 7 && (!strncmp(t, "# HELP ", 7) || !strncmp(t, "# TYPE ", 7))) {
+                const char *nm = t + 7, *sp = memchr(nm, ' ', ll - 7);
+                size_t nl2 = sp ? (size_t)(sp - nm) : ll - 7;
+                cur = family_get(&fams, &n, &cap, nm, nl2);
+                if (cur && (cur->head_from < 0 || cur->head_from == u)) {
+                    cur->head_from = u; /* the first unit's HELP and TYPE */
+                    kf_buf_append(&cur->head, t, ll);
+                    kf_buf_append(&cur->head, "\n", 1);
+                }
+            } else if (ll && t[0] != '#') {
+                size_t nl2 = strcspn(t, "{ ");
+                if (!cur || strlen(cur->name) != nl2 || strncmp(cur->name, t, nl2))
+                    cur = family_get(&fams, &n, &cap, t, nl2 < ll ? nl2 : ll);
+                if (cur) {
+                    char lab[32];
+                    int lablen = snprintf(lab, sizeof(lab), "unit=\"%d\"", u);
+                    kf_buf_append(&cur->samples, t, nl2);
+                    if (nl2 < ll && t[nl2] == '{') {
+                        kf_buf_append(&cur->samples, "{", 1);
+                        kf_buf_append(&cur->samples, lab, (size_t)lablen);
+                        kf_buf_append(&cur->samples, ",", 1);
+                        kf_buf_append(&cur->samples, t + nl2 + 1, ll - nl2 - 1);
+                    } else {
+                        kf_buf_append(&cur->samples, "{", 1);
+                        kf_buf_append(&cur->samples, lab, (size_t)lablen);
+                        kf_buf_append(&cur->samples, "}", 1);
+                        kf_buf_append(&cur->samples, t + nl2, ll - nl2);
+                    }
+                    kf_buf_append(&cur->samples, "\n", 1);
+                }
+            }
+            t = nl ? nl + 1 : t + ll;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        kf_buf_append(out, fams[i].head.data, fams[i].head.len);
+        kf_buf_append(out, fams[i].samples.data, fams[i].samples.len);
+        kf_buf_free(&fams[i].head);
+        kf_buf_free(&fams[i].samples);
+    }
+    free(fams);
+}
+
+void metrics_publish_unit(int unit, int units, const char *text, size_t len) {
+    if (units <= 1) {
+        metrics_publish(text, len);
+        return;
+    }
+    if (!g_mhd || unit < 0 || unit > 255)
+        return;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    pthread_mutex_lock(&g_lock);
+    free(g_unit_text[unit]);
+    g_unit_text[unit] = copy;
+    merge_units(&b);
+    if (kf_buf_ok(&b)) {
+        free(g_text);
+        g_text = (char *)b.data;
+        g_len = b.len;
+        b.data = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+    kf_buf_free(&b);
+}
+
+void metrics_unit_ended(int unit) {
+    if (unit < 0 || unit > 255)
+        return;
+    pthread_mutex_lock(&g_lock);
+    free(g_unit_text[unit]);
+    g_unit_text[unit] = NULL;
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -120,4 +243,8 @@ void metrics_stop(void) {
     free(g_text);
     g_text = NULL;
     g_len = 0;
+    for (int u = 0; u < 256; u++) {
+        free(g_unit_text[u]);
+        g_unit_text[u] = NULL;
+    }
 }

@@ -15,6 +15,12 @@
 int metrics_start(mirror_config *c);
 /* Replaces the published snapshot (copied). */
 void metrics_publish(const char *text, size_t len);
+/* kferry.workers > 1: replaces unit's snapshot; /metrics serves every
+ * unit's samples, labelled unit="<n>", grouped by family.  units <= 1 is
+ * metrics_publish. */
+void metrics_publish_unit(int unit, int units, const char *text, size_t len);
+/* The unit stopped in this process: its samples go. */
+void metrics_unit_ended(int unit);
 void metrics_stop(void);
 
 #endif

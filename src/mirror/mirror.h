@@ -2,8 +2,10 @@
  * mirror.h - state shared by the replication files (replicate.c, refresh.c,
  * reconcile.c, progress.c).  Internal to `kferry mirror`.
  *
- * Threading: everything here is touched only by the main thread; librdkafka
- * delivery reports run inside rd_kafka_poll() on that thread too.
+ * Threading: one engine (struct mirror) per unit of the flow
+ * (kferry.workers), each on its own thread (replicate.c) with its own
+ * librdkafka handles; everything here is touched only by that thread, and
+ * delivery reports run inside rd_kafka_poll() on it too.
  * Invariant: for a running partition, fifo holds, in produce order, the
  * source offsets of records handed to the producer and not yet reported.
  */
@@ -66,6 +68,17 @@ typedef struct mtopic {
     int64_t retention_ms; /* the source topic's (-1: none, INT64_MIN: not known yet) */
 } mtopic;
 
+/* progress.c's rates, per replication engine */
+typedef struct progress_state {
+    int64_t last_ms, last_delivered, last_bytes, start_ms;
+    double rps, bps;
+    int64_t recent_ms, recent_delivered;
+    double recent_rps;
+    int64_t prev_delivered, last_progress_ms;
+} progress_state;
+
+struct unit_run;
+
 typedef struct mirror {
     mirror_config *cfg;
     rd_kafka_t *src, *tgt_reader, *prod;
@@ -85,7 +98,9 @@ typedef struct mirror {
     int fatal;
     int exit_code;
     char flow[128];
-    struct flowlock *fl;   /* the flow lock this run holds (flowlock.h) */
+    char status_key[160]; /* the flow, plus "#<unit>" with kferry.workers > 1 */
+    struct unit_run *u;   /* the unit this engine runs (replicate.c) */
+    progress_state pg;
     int lock_ended;        /* it stopped holding: hand nothing more to the producer */
     int discarding;        /* lost the lock: purged records are not failures */
     const char *holder_id; /* the lock's client id, in the status record */
@@ -127,7 +142,7 @@ uint64_t reconcile_hash(const void *key, size_t klen, const void *val, size_t vl
 int reconcile_match(mirror *m, mpart *p, const rd_kafka_message_t *msg);
 
 /* progress.c */
-void progress_reset(void); /* before each run of one process */
+void progress_unit_ended(int unit); /* its lag no longer counts in this process */
 void progress_tick(mirror *m, int64_t now_ms, int final);
 /* Writes the status record now (running, and clean = nothing in flight). */
 void progress_status(mirror *m, int running, int clean);

@@ -17,42 +17,67 @@
 #include "mirror/webview.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t g_last_ms, g_last_delivered, g_last_bytes, g_start_ms, g_sample_ms;
-static double g_rps, g_bps;
 /* The rate an ETA can trust: exponentially weighted over about the last
  * 10 s, counting only the seconds in which the mirror had work (lag or
  * deliveries).  The progress line's rate covers the whole status interval,
  * idle seconds included, so right after a burst it was a stale, tiny
  * number and `kferry status` promised hours for a catch-up of seconds. */
 #define RECENT_TAU_MS 10000.0
-static int64_t g_recent_ms, g_recent_delivered;
-static double g_recent_rps;
+
+/* The web view's lag chart is one series per process: every unit running
+ * here (kferry.workers) stores its lag and count, and whichever ticks when
+ * a sample is due records their sums. */
+static pthread_mutex_t g_chart_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_chart_ms, g_unit_lag[256], g_unit_delivered[256];
+
+static void chart_sample(mirror *m, int64_t now, int64_t lag) {
+    int every = m->cfg->status_interval_s > 0 ? m->cfg->status_interval_s : 10;
+    int u = m->cfg->unit & 255;
+    int64_t sum_lag = 0, sum_delivered = 0;
+    int due;
+    pthread_mutex_lock(&g_chart_mu);
+    g_unit_lag[u] = lag;
+    g_unit_delivered[u] = m->delivered;
+    due = !g_chart_ms || now - g_chart_ms >= (int64_t)every * 1000;
+    if (due) {
+        g_chart_ms = now;
+        for (int i = 0; i < 256; i++) {
+            sum_lag += g_unit_lag[i];
+            sum_delivered += g_unit_delivered[i];
+        }
+    }
+    pthread_mutex_unlock(&g_chart_mu);
+    if (due)
+        webview_lag_sample(kf_wall_ms(), sum_lag, sum_delivered);
+}
+
+void progress_unit_ended(int unit) {
+    pthread_mutex_lock(&g_chart_mu);
+    g_unit_lag[unit & 255] = 0; /* its lag is another process's now */
+    pthread_mutex_unlock(&g_chart_mu);
+}
 
 static void recent_update(mirror *m, int64_t now, int64_t lag) {
-    if (!g_recent_ms) { /* the first tick, a second after start: count from 0 */
-        g_recent_ms = now - 1000;
-        g_recent_delivered = 0;
+    if (!m->pg.recent_ms) { /* the first tick, a second after start: count from 0 */
+        m->pg.recent_ms = now - 1000;
+        m->pg.recent_delivered = 0;
     }
-    int64_t dt = now - g_recent_ms, d = m->delivered - g_recent_delivered;
+    int64_t dt = now - m->pg.recent_ms, d = m->delivered - m->pg.recent_delivered;
     if (dt < 1000)
         return;
-    g_recent_ms = now;
-    g_recent_delivered = m->delivered;
+    m->pg.recent_ms = now;
+    m->pg.recent_delivered = m->delivered;
     if (d <= 0 && lag <= 0)
         return; /* idle: says nothing about how fast the mirror catches up */
     double r = (double)d * 1000.0 / (double)dt;
     double alpha = (double)dt / (RECENT_TAU_MS + (double)dt);
-    g_recent_rps = g_recent_rps > 0 ? g_recent_rps + alpha * (r - g_recent_rps) : r;
-}
-
-void progress_reset(void) {
-    g_last_ms = g_last_delivered = g_last_bytes = g_start_ms = g_sample_ms = 0;
-    g_rps = g_bps = 0;
+    m->pg.recent_rps = m->pg.recent_rps > 0 ? m->pg.recent_rps + alpha * (r - m->pg.recent_rps) : r;
 }
 
 static int64_t part_lag(mirror *m, mpart *p) {
@@ -132,17 +157,16 @@ static void publish_metrics(mirror *m, int64_t lag) {
          (long long)lag);
     /* the last time the acknowledged count moved: a mirror with lag whose
      * count stands still is stalled (monitoring/prometheus/kferry-alerts.yml) */
-    static int64_t prev_delivered = -1, last_progress_ms;
-    if (m->delivered != prev_delivered || !last_progress_ms) {
-        prev_delivered = m->delivered;
-        last_progress_ms = kf_wall_ms();
+    if (m->delivered != m->pg.prev_delivered || !m->pg.last_progress_ms) {
+        m->pg.prev_delivered = m->delivered;
+        m->pg.last_progress_ms = kf_wall_ms();
     }
     addf(&b,
          "# HELP kferry_mirror_last_progress_timestamp_seconds When the count of mirrored "
          "records last moved (or the mirror started).\n"
          "# TYPE kferry_mirror_last_progress_timestamp_seconds gauge\n"
          "kferry_mirror_last_progress_timestamp_seconds %.3f\n",
-         (double)last_progress_ms / 1000.0);
+         (double)m->pg.last_progress_ms / 1000.0);
     addf(&b,
          "# HELP kferry_mirror_info The flow this process mirrors.\n"
          "# TYPE kferry_mirror_info gauge\nkferry_mirror_info{source=\"%s\",target=\"%s\"} 1\n",
@@ -202,47 +226,43 @@ static void publish_metrics(mirror *m, int64_t lag) {
         }
     }
     if (kf_buf_ok(&b))
-        metrics_publish((const char *)b.data, b.len);
+        metrics_publish_unit(m->cfg->unit, m->cfg->workers, (const char *)b.data, b.len);
     kf_buf_free(&b);
 }
 
 void progress_tick(mirror *m, int64_t now, int final) {
     int64_t lag = progress_total_lag(m);
     recent_update(m, now, lag);
-    if (!g_start_ms) {
-        g_start_ms = g_last_ms = now;
+    if (!m->pg.start_ms) {
+        m->pg.start_ms = m->pg.last_ms = now;
         return;
     }
     if (m->cfg->metrics_port) {
         publish_metrics(m, lag);
         /* the web view's lag chart: one sample per status interval (10 s if 0) */
-        int every = m->cfg->status_interval_s > 0 ? m->cfg->status_interval_s : 10;
-        if (!g_sample_ms || now - g_sample_ms >= (int64_t)every * 1000) {
-            g_sample_ms = now;
-            webview_lag_sample(kf_wall_ms(), lag, m->delivered);
-        }
+        chart_sample(m, now, lag);
     }
     int interval = m->cfg->status_interval_s;
-    if (!final && (interval == 0 || now - g_last_ms < (int64_t)interval * 1000)) {
+    if (!final && (interval == 0 || now - m->pg.last_ms < (int64_t)interval * 1000)) {
         if (lag > 0)
             progress_status(m, 1, 0); /* while catching up, `kferry status` sees a fresh rate */
         return;
     }
     /* the final line reports the average of the whole run */
-    int64_t since = final ? g_start_ms : g_last_ms;
+    int64_t since = final ? m->pg.start_ms : m->pg.last_ms;
     double dt = (double)(now - since) / 1000.0;
     if (dt <= 0)
         dt = 1;
-    g_rps = (double)(m->delivered - (final ? 0 : g_last_delivered)) / dt;
-    g_bps = (double)(m->delivered_bytes - (final ? 0 : g_last_bytes)) / dt;
-    g_last_ms = now;
-    g_last_delivered = m->delivered;
-    g_last_bytes = m->delivered_bytes;
+    m->pg.rps = (double)(m->delivered - (final ? 0 : m->pg.last_delivered)) / dt;
+    m->pg.bps = (double)(m->delivered_bytes - (final ? 0 : m->pg.last_bytes)) / dt;
+    m->pg.last_ms = now;
+    m->pg.last_delivered = m->delivered;
+    m->pg.last_bytes = m->delivered_bytes;
     if (interval > 0 || final)
         kf_info("progress",
                 "%s%.0f records/s, %.2f MB/s, lag %lld records, mirrored %lld records (%lld "
                 "reconciled), gaps %lld, role holder",
-                final ? "run average: " : "", g_rps, g_bps / 1e6, (long long)lag,
+                final ? "run average: " : "", m->pg.rps, m->pg.bps / 1e6, (long long)lag,
                 (long long)m->delivered, (long long)m->reconciled, (long long)m->gaps);
     progress_status(m, !final, 0);
 }
@@ -262,8 +282,8 @@ void progress_status(mirror *m, int running, int clean) {
     /* compact, so readers can look for "running":true (inverse.c) */
     json_t *o = json_pack(
         "{s:s,s:s,s:I,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b}", "flow", m->flow, "holder",
-        m->holder_id, "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s", round1(g_rps),
-        "recent_records_per_s", round1(g_recent_rps), "bytes_per_s", round1(g_bps),
+        m->holder_id, "updated_ms", (json_int_t)kf_wall_ms(), "records_per_s", round1(m->pg.rps),
+        "recent_records_per_s", round1(m->pg.recent_rps), "bytes_per_s", round1(m->pg.bps),
         "avg_record_bytes", round1(avg), "records_total", (json_int_t)m->delivered, "gaps",
         (json_int_t)m->gaps, "gap_records", (json_int_t)m->gap_records, "loop_skipped",
         (json_int_t)m->skipped, "running", running, "clean", clean);
@@ -292,6 +312,10 @@ void progress_status(mirror *m, int running, int clean) {
                                       (json_int_t)gs.last_ms, "groups", gs.groups, "committed",
                                       gs.committed, "active", gs.active, "cut_over", gs.cut_over,
                                       "failed", gs.failed));
+    if (o && c->workers > 1) {
+        json_object_set_new(o, "unit", json_integer(c->unit));
+        json_object_set_new(o, "workers", json_integer(c->workers));
+    }
     if (o)
         json_object_set_new(o, "transactions",
                             json_pack("{s:b,s:s,s:I}", "enabled", c->txn, "transactional_id",
@@ -299,7 +323,7 @@ void progress_status(mirror *m, int running, int clean) {
                                       (json_int_t)m->txn_commits));
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (json)
-        mapstore_put_status(m->prod, m->map_rkt, m->flow, json);
+        mapstore_put_status(m->prod, m->map_rkt, m->status_key, json);
     free(json);
     json_decref(o);
 }

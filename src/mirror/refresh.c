@@ -7,6 +7,7 @@
  */
 #include "common/log.h"
 #include "common/util.h"
+#include "mirror/flowlock.h"
 #include "mirror/mirror.h"
 #include "mirror/topics.h"
 
@@ -118,6 +119,13 @@ void refresh_opposite(mirror *m) {
                  m->cfg->tgt.alias, m->cfg->src.alias, m->cfg->opposite_map_topic, why);
 }
 
+/* With kferry.workers > 1 this engine runs only its unit's partitions;
+ * the others stay idle here (another thread or process runs them). */
+static int owned(const mirror *m, const mpart *p) {
+    return m->cfg->workers <= 1 ||
+           (int)fl_unit_of(p->t->src, p->partition, m->cfg->workers) == m->cfg->unit;
+}
+
 int refresh_topics(mirror *m) {
     topic_list src, tgt;
     if (topics_list(m->src, &src, 15000) != 0)
@@ -174,6 +182,8 @@ int refresh_topics(mirror *m) {
             break;
         }
         for (int k = first; k < t->nparts; k++) {
+            if (!owned(m, t->parts[k]))
+                continue;
             if (nstart == cap) {
                 mpart **ns = realloc(start, cap * 2 * sizeof(*ns));
                 if (!ns)
@@ -214,7 +224,7 @@ int refresh_topics(mirror *m) {
             int listed = 0;
             for (size_t j = 0; j < nstart; j++)
                 listed |= start[j] == p;
-            if (p->state == P_IDLE && !listed && !t->gone && nstart < cap)
+            if (p->state == P_IDLE && !listed && !t->gone && nstart < cap && owned(m, p))
                 start[nstart++] = p;
         }
     }

@@ -23,7 +23,9 @@
 #include "mirror/topics.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,31 @@ static void on_signal(int sig) {
     (void)sig;
     g_stop = 1;
 }
+
+/* One unit of the flow (kferry.workers) held by this process, run by its
+ * own thread: a replication engine with its own librdkafka handles, its
+ * part of the offset map and its transactional.id.  The main thread serves
+ * the lock consumer and tells the unit when the group took it away. */
+typedef struct unit_run {
+    mirror_config cfg; /* the process's config, with unit and txn_id of this unit */
+    const char *holder_id;
+    pthread_t th;
+    atomic_int revoked; /* the group revoked the unit: stop writing now */
+    atomic_int lost;    /* ... without a clean hand-over: write nothing more at all */
+    atomic_int done;    /* the thread finished; rc is its answer */
+    int rc;
+    char start_err[1024];
+} unit_run;
+
+/* " (unit 3 of 12)" for logs; static storage per thread. */
+static const char *unit_note(const mirror_config *c) {
+    static _Thread_local char note[48];
+    snprintf(note, sizeof(note), " (unit %d of %d)", c->unit, c->workers);
+    return note;
+}
+
+/* 1 while this engine's unit is still held. */
+static int unit_held(mirror *m) { return !atomic_load(&m->u->revoked); }
 
 void mirror_fatal(mirror *m, int code, const char *fmt, ...) {
     char msg[1024];
@@ -377,7 +404,7 @@ static void produce_one(mirror *m, mpart *p, const rd_kafka_message_t *msg) {
             RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(m->prod, 5); /* backpressure: the target is the limit */
-            if (!m->lock_ended && !fl_poll(m->fl, 0))
+            if (!m->lock_ended && !unit_held(m))
                 m->lock_ended = 1;
             if (m->fatal || m->lock_ended) {
                 if (copy)
@@ -593,12 +620,11 @@ static void shutdown_flush(mirror *m) {
         kf_notice("map", "offset map persisted");
 }
 
-/* Returned by run_holder when this process stopped holding the flow lock. */
 /* run_holder's answers besides an exit code: the lock ended (back to
  * standby), or a start-up step met a condition that may clear by itself
- * (cluster unreachable or restarting); the cause is in start_err. */
+ * (cluster unreachable or restarting; the cause is in the unit's
+ * start_err), or a transaction failed and the run restarts. */
 enum { RUN_LOCK_ENDED = -1, RUN_START_RETRY = -2, RUN_RESTART = -3 };
-static char start_err[1024];
 
 /* 1 if the status record says its writer was running when it last wrote
  * (it did not stop cleanly); holder gets the writer's lock client id. */
@@ -612,14 +638,38 @@ static int status_running(const char *status, char *holder, size_t holderlen) {
     return running;
 }
 
-/* Serves the lock for ms; 0 if it was held throughout. */
+/* With kferry.workers > 1: narrows the flow's status (mapstore.c merges
+ * every unit's) to this unit's own record, or "" if it has none yet. */
+static void own_unit_status(char *status, size_t len, const mirror_config *c) {
+    if (c->workers <= 1 || !status[0])
+        return;
+    json_t *o = json_loads(status, 0, NULL), *units = json_object_get(o, "units"), *x;
+    json_t *mine = NULL;
+    size_t i;
+    json_array_foreach(units, i, x) {
+        if (json_integer_value(json_object_get(x, "unit")) == c->unit &&
+            json_object_get(x, "workers"))
+            mine = x;
+    }
+    if (!units && json_integer_value(json_object_get(o, "unit")) == c->unit &&
+        json_object_get(o, "workers"))
+        mine = o;
+    char *text = mine ? json_dumps(mine, JSON_COMPACT) : NULL;
+    snprintf(status, len, "%s", text ? text : "");
+    free(text);
+    json_decref(o);
+}
+
+/* Waits ms while the unit is held; 0 if it was held throughout. */
 static int hold_for(mirror *m, int ms) {
     int64_t end = kf_now_ms() + ms;
-    while (!g_stop && kf_now_ms() < end)
-        if (!fl_poll(m->fl, 100)) {
+    while (!g_stop && kf_now_ms() < end) {
+        if (!unit_held(m)) {
             m->lock_ended = 1;
             return -1;
         }
+        usleep(50000);
+    }
     return g_stop ? -1 : 0;
 }
 
@@ -643,15 +693,19 @@ static void acl_sync_once(mirror *m) {
     as_result_free(&r);
 }
 
-static int run_holder(mirror_config *c, flowlock *fl) {
+static int run_holder(unit_run *u) {
+    mirror_config *c = &u->cfg;
     mirror m;
     memset(&m, 0, sizeof(m));
     m.cfg = c;
-    m.fl = fl;
-    m.holder_id = fl->client_id;
+    m.u = u;
+    m.holder_id = u->holder_id;
     snprintf(m.flow, sizeof(m.flow), "%s->%s", c->src.alias, c->tgt.alias);
+    if (c->workers > 1)
+        snprintf(m.status_key, sizeof(m.status_key), "%s#%d", m.flow, c->unit);
+    else
+        snprintf(m.status_key, sizeof(m.status_key), "%s", m.flow);
     offmap_init(&m.map);
-    progress_reset();
     char err[512];
     int rc = 1;
 
@@ -664,9 +718,10 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         goto out;
     /* both clusters answer, or the start-up is retried naming the one that
      * does not (a cluster restarting or still booting) */
-    if (clients_probe(m.src, &c->src, CLIENTS_PROBE_TIMEOUT_MS, start_err, sizeof(start_err)) ||
-        clients_probe(m.tgt_reader, &c->tgt, CLIENTS_PROBE_TIMEOUT_MS, start_err,
-                      sizeof(start_err))) {
+    if (clients_probe(m.src, &c->src, CLIENTS_PROBE_TIMEOUT_MS, u->start_err,
+                      sizeof(u->start_err)) ||
+        clients_probe(m.tgt_reader, &c->tgt, CLIENTS_PROBE_TIMEOUT_MS, u->start_err,
+                      sizeof(u->start_err))) {
         rc = RUN_START_RETRY;
         goto out;
     }
@@ -675,12 +730,12 @@ static int run_holder(mirror_config *c, flowlock *fl) {
      * is aborted) before reading the map, which then holds only what was
      * committed */
     if (c->txn) {
-        int t = txn_start(&m, start_err, sizeof(start_err));
+        int t = txn_start(&m, u->start_err, sizeof(u->start_err));
         if (t == -2) {
             kf_err("txn",
                    "%s (kferry.transactions.enabled=true needs a target with transactions and "
                    "Write on the TransactionalId %s for kferry's principal)",
-                   start_err, c->txn_id);
+                   u->start_err, c->txn_id);
             rc = 1;
             goto out;
         }
@@ -692,18 +747,19 @@ static int run_holder(mirror_config *c, flowlock *fl) {
 
     topic_list tl;
     if (topics_list(m.prod, &tl, 30000) != 0) {
-        snprintf(start_err, sizeof(start_err), "cannot read metadata from target cluster %s (%s)",
-                 c->tgt.alias, mc_bootstrap(&c->tgt));
+        snprintf(u->start_err, sizeof(u->start_err),
+                 "cannot read metadata from target cluster %s (%s)", c->tgt.alias,
+                 mc_bootstrap(&c->tgt));
         rc = RUN_START_RETRY;
         goto out;
     }
     m.brokers = tl.brokers;
     topics_list_free(&tl);
     int found = 0;
-    char own_status[4096];
+    char own_status[65536];
     if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status, sizeof(own_status),
                       err, sizeof(err))) {
-        snprintf(start_err, sizeof(start_err),
+        snprintf(u->start_err, sizeof(u->start_err),
                  "target cluster %s (%s): cannot load the offset map: %s", c->tgt.alias,
                  mc_bootstrap(&c->tgt), err);
         rc = RUN_START_RETRY;
@@ -713,6 +769,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
      * off from the group coordinator): it stops writing once its own session
      * times out.  Wait that long before the first write, then read the map
      * again with whatever it persisted meanwhile. */
+    own_unit_status(own_status, sizeof(own_status), c);
     char prev[320];
     if (status_running(own_status, prev, sizeof(prev))) {
         kf_notice("lock",
@@ -728,7 +785,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         offmap_init(&m.map);
         if (mapstore_load(m.tgt_reader, c->map_topic, &m.map, &found, own_status,
                           sizeof(own_status), err, sizeof(err))) {
-            snprintf(start_err, sizeof(start_err),
+            snprintf(u->start_err, sizeof(u->start_err),
                      "target cluster %s (%s): cannot load the offset map: %s", c->tgt.alias,
                      mc_bootstrap(&c->tgt), err);
             rc = RUN_START_RETRY;
@@ -736,7 +793,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         }
     }
     if (!found && topics_ensure_map_topic(c, m.prod, m.tgt_reader, m.brokers) != 0) {
-        snprintf(start_err, sizeof(start_err),
+        snprintf(u->start_err, sizeof(u->start_err),
                  "target cluster %s (%s): cannot create or find the offset-map topic %s",
                  c->tgt.alias, mc_bootstrap(&c->tgt), c->map_topic);
         rc = RUN_START_RETRY;
@@ -746,11 +803,12 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     /* Loop prevention: the opposite flow's map, on our source.  Saying
      * "running" (acknowledged) before looking at the opposite flow's status
      * means two flows started at once cannot both miss each other. */
+    own_unit_status(own_status, sizeof(own_status), c);
     int was_clean = inv_status_clean(own_status);
     progress_status(&m, 1, 0);
     rd_kafka_flush(m.prod, 30000);
     if (c->txn && txn_commit(&m, 0) != 0) {
-        snprintf(start_err, sizeof(start_err),
+        snprintf(u->start_err, sizeof(u->start_err),
                  "target cluster %s (%s): the first transaction failed", c->tgt.alias,
                  mc_bootstrap(&c->tgt));
         rc = RUN_START_RETRY;
@@ -758,7 +816,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     }
     char why[1536] = "";
     if (inv_load(c, m.src_reader, &m.inv, err, sizeof(err))) {
-        snprintf(start_err, sizeof(start_err),
+        snprintf(u->start_err, sizeof(u->start_err),
                  "source cluster %s (%s): cannot read the opposite flow's offset map %s: %s",
                  c->src.alias, mc_bootstrap(&c->src), c->opposite_map_topic, err);
         progress_status(&m, 0, was_clean); /* this run wrote nothing */
@@ -803,16 +861,16 @@ static int run_holder(mirror_config *c, flowlock *fl) {
                   "loop prevention: records the opposite flow %s->%s wrote (offset map %s) are "
                   "not mirrored back",
                   c->tgt.alias, c->src.alias, c->opposite_map_topic);
-    if (!fl_poll(fl, 0))
+    if (!unit_held(&m))
         m.lock_ended = 1;
-    else
+    else if (c->unit == 0)
         groupsync_start(c); /* own thread and clients (groupsync.c); failure is logged */
 
     if (!m.lock_ended && refresh_topics(&m) != 0 && !m.fatal)
         kf_warn("mirror", "initial topic discovery failed; retrying every %ds", c->refresh_s);
     if (!m.lock_ended)
-        kf_notice("mirror", "mirroring %s (%zu topic(s)) as the flow's holder %s", m.flow,
-                  m.ntopics, fl->client_id);
+        kf_notice("mirror", "mirroring %s (%zu topic(s)) as the flow's holder %s%s", m.flow,
+                  m.ntopics, u->holder_id, c->workers > 1 ? unit_note(c) : "");
 
     int64_t now = kf_now_ms();
     int64_t next_persist = now + c->map_persist_ms;
@@ -825,7 +883,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     rd_kafka_message_t *msgs[10000];
     while (!g_stop && !m.fatal && !m.lock_ended && !m.txn_failed) {
         /* the lock first: a revoked or lost holder hands over nothing more */
-        if (!fl_poll(fl, 0)) {
+        if (!unit_held(&m)) {
             m.lock_ended = 1;
             break;
         }
@@ -853,7 +911,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
             refresh_topics(&m);
             next_refresh = kf_now_ms() + (int64_t)c->refresh_s * 1000;
         }
-        if (c->sync_topic_configs && c->sync_configs_s > 0 && now >= next_sync) {
+        if (c->unit == 0 && c->sync_topic_configs && c->sync_configs_s > 0 && now >= next_sync) {
             int nt = 0, nc = 0, nf = 0;
             for (size_t i = 0; i < m.ntopics && !g_stop; i++)
                 if (!m.topics[i]->gone) {
@@ -868,7 +926,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
             m.csync_failed = nf;
             next_sync = kf_now_ms() + (int64_t)c->sync_configs_s * 1000;
         }
-        if (c->sync_acls && now >= next_acls) {
+        if (c->unit == 0 && c->sync_acls && now >= next_acls) {
             acl_sync_once(&m);
             next_acls = kf_now_ms() + (int64_t)c->sync_acls_s * 1000;
         }
@@ -887,7 +945,8 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         else if (ferr)
             mirror_fatal(&m, 1, "target producer failed: %s", fe);
     }
-    groupsync_stop(); /* it writes to the target too */
+    if (c->unit == 0)
+        groupsync_stop(); /* it writes to the target too */
     if (m.txn_failed && !m.lock_ended && !g_stop && !m.fatal) {
         /* nothing of the failed transaction is kept: drop what is queued and
          * start again from the committed map (the lock is still held) */
@@ -898,7 +957,7 @@ static int run_holder(mirror_config *c, flowlock *fl) {
         rc = RUN_RESTART;
         goto out;
     }
-    if (m.lock_ended && fl->lost) {
+    if (m.lock_ended && atomic_load(&u->lost)) {
         /* Another process may hold the flow now: write nothing more, not
          * even the map.  What reached the target unmapped is reconciled by
          * the next holder. */
@@ -923,7 +982,10 @@ static int run_holder(mirror_config *c, flowlock *fl) {
     shutdown_flush(&m);
     rc = m.fatal ? m.exit_code : m.lock_ended && !g_stop ? RUN_LOCK_ENDED : 0;
 out:
-    groupsync_stop();
+    if (c->unit == 0)
+        groupsync_stop();
+    if (c->metrics_port)
+        metrics_unit_ended(c->unit);
     if (m.q)
         rd_kafka_queue_destroy(m.q);
     free_topics(&m);
@@ -978,6 +1040,12 @@ static int standby_wait(const mirror_config *c, flowlock *fl) {
         if (fl_describe(fl->rk, c, &v, err, sizeof(err)) != 0) {
             kf_warn("lock", "standby: cannot describe flow-lock group %s yet: %s (retrying)",
                     c->lock_group, err);
+        } else if (c->workers > 1) {
+            kf_info("lock",
+                    "standby: flow-lock group %s is %s with %d member(s) holding %d of the flow's "
+                    "%d unit(s); this process (%s) holds none and writes nothing (more processes "
+                    "than units, or a rebalance in progress)",
+                    c->lock_group, v.state, v.members, v.units_held, c->workers, fl->client_id);
         } else if (v.found) {
             kf_log(strcmp(last, v.holder) ? KF_LOG_NOTICE : KF_LOG_INFO, "lock",
                    "standby: flow %s->%s is held by %s (host %s); this process (%s) writes "
@@ -995,36 +1063,22 @@ static int standby_wait(const mirror_config *c, flowlock *fl) {
     return 0;
 }
 
-int replicate_run(mirror_config *c) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+/* Waits ms while the unit is held and the process runs. */
+static void unit_nap(unit_run *u, int ms) {
+    for (int64_t end = kf_now_ms() + ms; !g_stop && !atomic_load(&u->revoked) && kf_now_ms() < end;)
+        usleep(50000);
+}
 
-    /* Nothing is written to the target before this process holds the flow
-     * lock, except creating the (empty) lock topic if it is missing. */
-    flowlock fl;
-    if (fl_open(&fl, c, &g_stop) != 0) {
-        fl_close(&fl);
-        return g_stop ? 0 : 1;
-    }
-    int rc = 1;
-    if (metrics_start(c) != 0)
-        goto out;
-    rc = 0;
+/* A unit's thread: runs it, retrying a start-up that may clear by itself
+ * and restarting after a failed transaction, until the unit is revoked, the
+ * process stops, or a run ends with an exit status. */
+static void *unit_main(void *arg) {
+    unit_run *u = arg;
+    const mirror_config *c = &u->cfg;
     int64_t start_deadline = 0;
-    int attempt = 0;
-    while (!g_stop) {
-        int sw = standby_wait(c, &fl);
-        if (sw < 0) {
-            rc = 2; /* a configuration the target refuses */
-            break;
-        }
-        if (!sw)
-            break;
-        rc = run_holder(c, &fl);
+    int attempt = 0, rc = 0;
+    while (!g_stop && !atomic_load(&u->revoked)) {
+        rc = run_holder(u);
         if (rc != RUN_START_RETRY) { /* a run that started: later retries get their own deadline */
             start_deadline = 0;
             attempt = 0;
@@ -1039,25 +1093,140 @@ int replicate_run(mirror_config *c) {
                        "(kferry.startup.timeout.seconds): check that the address is right and "
                        "reachable from this host and that the cluster is up (`kferry plan` "
                        "tests both clusters)",
-                       start_err, c->startup_timeout_s);
+                       u->start_err, c->startup_timeout_s);
                 rc = 1;
                 break;
             }
-            retry_note("start-up: %s", start_err);
+            retry_note("start-up: %s", u->start_err);
             int ms = retry_backoff_ms(attempt + 4); /* 1.6 s, then 2 s */
-            kf_warn("mirror", "start-up: %s (attempt %d; retrying in %.1f s, giving up in %lld s)",
-                    start_err, ++attempt, ms / 1000.0, (long long)((start_deadline - now) / 1000));
-            for (int64_t end = now + ms; !g_stop && kf_now_ms() < end;)
-                fl_poll(&fl, 100); /* keeps the lock's session alive */
+            kf_warn("mirror",
+                    "start-up%s: %s (attempt %d; retrying in %.1f s, giving up in %lld s)",
+                    c->workers > 1 ? unit_note(c) : "", u->start_err, ++attempt, ms / 1000.0,
+                    (long long)((start_deadline - now) / 1000));
+            unit_nap(u, ms);
             rc = 0;
             continue;
         }
-        if (rc == RUN_RESTART) { /* a transaction failed; the lock is still ours */
+        if (rc == RUN_RESTART) { /* a transaction failed; the unit is still ours */
             rc = 0;
-            for (int64_t end = kf_now_ms() + 1000; !g_stop && kf_now_ms() < end;)
-                fl_poll(&fl, 100); /* keeps the lock's session alive */
+            unit_nap(u, 1000);
             continue;
         }
+        break;
+    }
+    if (rc == RUN_LOCK_ENDED)
+        rc = 0;
+    progress_unit_ended(c->unit);
+    u->rc = rc;
+    atomic_store(&u->done, 1);
+    return NULL;
+}
+
+/* Runs every unit this process holds, one thread each, while the main
+ * thread serves the lock consumer.  When the group revokes (or this member
+ * loses) the units, every unit stops writing, flushes what it may and ends
+ * before the revocation is answered (fl_after_end).  Returns an exit status
+ * (a unit failed for good, or the process stops), or RUN_LOCK_ENDED. */
+static int run_units(mirror_config *c, flowlock *fl) {
+    int n = 0;
+    unit_run *us = calloc((size_t)fl->nunits, sizeof(*us));
+    if (!us) {
+        kf_err("mirror", "out of memory");
+        return 1;
+    }
+    for (int k = 0; k < fl->nunits; k++) {
+        if (!fl->units[k])
+            continue;
+        unit_run *u = &us[n];
+        u->cfg = *c;
+        u->cfg.unit = k;
+        if (c->workers > 1) { /* one transactional.id per unit: a unit's next holder fences it */
+            char id[sizeof(c->txn_id) + 8];
+            snprintf(id, sizeof(id), "%s.%d", c->txn_id, k);
+            kf_strlcpy(u->cfg.txn_id, id, sizeof(u->cfg.txn_id));
+        }
+        u->holder_id = fl->client_id;
+        atomic_init(&u->revoked, 0);
+        atomic_init(&u->lost, 0);
+        atomic_init(&u->done, 0);
+        /* signals stay with the main thread (its poll loop is short) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int e = pthread_create(&u->th, NULL, unit_main, u);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (e != 0) {
+            kf_err("mirror", "cannot start the thread of unit %d: %s", k, strerror(e));
+            g_stop = 1;
+            break;
+        }
+        n++;
+    }
+    int rc = 0, revoked = 0;
+    for (;;) {
+        int alive = 0;
+        for (int i = 0; i < n; i++)
+            if (!atomic_load(&us[i].done))
+                alive++;
+            else if (us[i].rc > 0 && !rc) {
+                rc = us[i].rc; /* a unit cannot go on: the process stops, as with one unit */
+                g_stop = 1;
+            }
+        if (!alive)
+            break;
+        if (!g_stop)
+            fl_poll(fl, 100);
+        else
+            usleep(50000);
+        if ((fl->ended || !fl->held) && !revoked) {
+            revoked = 1;
+            for (int i = 0; i < n; i++) {
+                atomic_store(&us[i].lost, fl->lost);
+                atomic_store(&us[i].revoked, 1);
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(us[i].th, NULL);
+        if (us[i].rc > 0 && !rc)
+            rc = us[i].rc;
+    }
+    free(us);
+    if (rc)
+        return rc;
+    return revoked && !g_stop ? RUN_LOCK_ENDED : 0;
+}
+
+int replicate_run(mirror_config *c) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Nothing is written to the target before this process holds the flow
+     * lock (a unit of it), except creating the (empty) lock topic if it is
+     * missing. */
+    flowlock fl;
+    if (fl_open(&fl, c, &g_stop) != 0) {
+        int refused = fl.refused;
+        fl_close(&fl);
+        return g_stop ? 0 : refused ? 2 : 1;
+    }
+    int rc = 1;
+    if (metrics_start(c) != 0)
+        goto out;
+    rc = 0;
+    while (!g_stop) {
+        int sw = standby_wait(c, &fl);
+        if (sw < 0) {
+            rc = 2; /* a configuration the target refuses */
+            break;
+        }
+        if (!sw)
+            break;
+        rc = run_units(c, &fl);
         if (rc != RUN_LOCK_ENDED)
             break;
         rc = 0;

@@ -98,8 +98,8 @@ typedef struct sdata {
     inv_map inv;
     prow *rows;
     size_t nrows;
-    char st[4096]; /* the status record as stored ("" if none) */
-    json_t *stj;   /* ... parsed (NULL if none or unreadable) */
+    char st[65536]; /* the status record as stored ("" if none) */
+    json_t *stj;    /* ... parsed (NULL if none or unreadable) */
     double rps, avg, updated;
     int64_t now, total, gaps;
     fl_view lv;

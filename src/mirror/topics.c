@@ -253,10 +253,10 @@ int topics_create(const mirror_config *c, rd_kafka_t *src_rk, rd_kafka_t *tgt_rk
     return rc;
 }
 
-/* Creates the single-partition internal topic name (compacted or not) if
+/* Creates the internal topic name (nparts partitions, compacted or not) if
  * the reader does not see it: 0 it exists, 1 created, -1 error. */
 static int ensure_internal(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
-                           int brokers, const char *name, int compact) {
+                           int brokers, const char *name, int nparts, int compact) {
     /* ask through the reader: a producer's metadata request could
      * auto-create the topic without cleanup.policy=compact */
     int np = topics_partition_count(tgt_reader, name, 10000);
@@ -266,7 +266,7 @@ static int ensure_internal(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_
         return -1;
     char eb[512];
     rd_kafka_NewTopic_t *nt =
-        rd_kafka_NewTopic_new(name, 1, capped_rf(c, brokers, name), eb, sizeof(eb));
+        rd_kafka_NewTopic_new(name, nparts, capped_rf(c, brokers, name), eb, sizeof(eb));
     if (!nt)
         return -1;
     if (compact)
@@ -278,14 +278,14 @@ static int ensure_internal(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_
 
 int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
                             int brokers) {
-    int rc = ensure_internal(c, tgt_rk, tgt_reader, brokers, c->map_topic, 1);
+    int rc = ensure_internal(c, tgt_rk, tgt_reader, brokers, c->map_topic, 1, 1);
     if (rc > 0)
         kf_notice("map", "created offset-map topic %s", c->map_topic);
     return rc < 0 ? -1 : 0;
 }
 
 int topics_ensure_lock_topic(const mirror_config *c, rd_kafka_t *rk, int brokers) {
-    int rc = ensure_internal(c, rk, rk, brokers, c->lock_topic, 0);
+    int rc = ensure_internal(c, rk, rk, brokers, c->lock_topic, c->workers > 0 ? c->workers : 1, 0);
     if (rc > 0)
         kf_notice("lock", "created flow-lock topic %s", c->lock_topic);
     return rc < 0 ? -1 : 0;

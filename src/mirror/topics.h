@@ -51,8 +51,8 @@ int topics_grow(rd_kafka_t *tgt_rk, const char *tgt, int total);
 /* Creates the compacted offset-map topic if missing. 0 or -1. */
 int topics_ensure_map_topic(const mirror_config *c, rd_kafka_t *tgt_rk, rd_kafka_t *tgt_reader,
                             int brokers);
-/* Creates the one-partition flow-lock topic (kferry.lock.topic) if missing,
- * through rk (which must not auto-create topics). 0 or -1. */
+/* Creates the flow-lock topic (one partition per unit, kferry.workers) (kferry.lock.topic) if
+ * missing, through rk (which must not auto-create topics). 0 or -1. */
 int topics_ensure_lock_topic(const mirror_config *c, rd_kafka_t *rk, int brokers);
 
 #endif
