@@ -139,7 +139,8 @@ static const key_def g_keys[] = {
      "(`<lock group>.txn.<unit>`). Every `kferry mirror` started with the same config joins the "
      "lock group and runs the units it is assigned, so processes share the flow (docs/MIRROR.md, "
      "\"Scale-out\"). All processes of a flow must use the same value; the lock topic is created "
-     "with one partition per unit and a different value is refused. Above 1, "
+     "with one partition per unit and a different value is refused; the default lock topic is then "
+     "`__kferry.flow-lock.<source alias>.<target alias>`, the flow's own. Above 1, "
      "`kferry.transactions.enabled=true` is required (a zombie process must be fenced)."},
     {"kferry.transaction.interval.ms", T_INT, "5000", 100, 300000, NULL, 0,
      "With `kferry.transactions.enabled`: how long one transaction collects records before it is "
@@ -1222,6 +1223,18 @@ int mc_load(mirror_config *c, const char *path) {
     /* one transactional.id per flow: whoever holds the flow next fences
      * whoever held it (transactions mode) */
     snprintf(c->txn_id, sizeof(c->txn_id), "%s.txn", c->lock_group);
+    /* several units: the lock topic's partitions are the flow's units, so
+     * the flow needs a lock topic of its own (others may share the default) */
+    if (c->workers > 1 && !strcmp(c->lock_topic, "__kferry.flow-lock") && c->src.alias &&
+        c->tgt.alias) {
+        char name[sizeof(c->lock_topic)];
+        snprintf(name, sizeof(name), "__kferry.flow-lock.%s.%s", c->src.alias, c->tgt.alias);
+        for (char *q = name; *q; q++)
+            if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                  (*q >= '0' && *q <= '9') || *q == '.' || *q == '_' || *q == '-'))
+                *q = '_';
+        kf_strlcpy(c->lock_topic, name, sizeof(c->lock_topic));
+    }
     if (c->workers > 1 && !c->txn)
         cerr(&e, 0,
              "kferry.workers=%d needs kferry.transactions.enabled=true: with several units a "

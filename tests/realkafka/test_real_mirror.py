@@ -241,3 +241,63 @@ def test_transactions_frozen_holder_is_fenced(real, ns, tmp_path):
             a.proc.send_signal(signal.SIGCONT)
         b.stop(expect=0)
         a.stop(expect=0)
+
+
+def test_scaleout_three_processes_kill9_join_and_a_paused_one(real, ns, tmp_path):
+    """kferry.workers=12 on a real Kafka target: three processes share the
+    flow's units through the lock group; one is killed with -9, one joins,
+    and one is paused (SIGSTOP) until its units moved, then resumed.  The
+    target's read_committed view holds every source record once, at its
+    mapped offset: the paused process wrote nothing after it resumed."""
+    import signal
+    from test_mirror_scaleout import UNITS, holds_count, produce
+    from test_mirror_transactions import check_exact_committed, wait_mapped
+    src, tgt = real.src.bootstrap, real.tgt.bootstrap
+    topic = cf_create_topic(src, ns.topic("sco"), UNITS)
+    cfg = ns.config(tmp_path / "m.properties", extra={
+        "kferry.transactions.enabled": "true", "kferry.transaction.interval.ms": "300",
+        "kferry.workers": str(UNITS)})
+    ps = {}
+    for n in "abcd":
+        (tmp_path / n).mkdir()
+        ps[n] = KferryProc(cfg, tmp_path / n)
+    a, b, c, d = ps["a"], ps["b"], ps["c"], ps["d"]
+    total = 60_000
+    done = threading.Event()
+    th = threading.Thread(target=produce, daemon=True,
+                          args=(src, topic, total, 0, 200, 0.05, done))
+    th.start()
+    frozen = False
+    try:
+        a.start()
+        wait_until(lambda: holds_count(a, UNITS), 90, "a alone runs every unit")
+        b.start()
+        c.start()
+        wait_until(lambda: all(holds_count(k, 4) for k in (a, b, c)), 120,
+                   "three processes with four units each")
+        b.kill9()
+        wait_until(lambda: holds_count(a, 6) and holds_count(c, 6), 120,
+                   "a and c take over b's units")
+        d.start()
+        wait_until(lambda: all(holds_count(k, 4) for k in (a, c, d)), 120, "d joins with four")
+        assert not done.is_set(), "production finished before the freeze"
+        c.proc.send_signal(signal.SIGSTOP)  # transactions open, records queued
+        frozen = True
+        wait_until(lambda: holds_count(a, 6) and holds_count(d, 6), 120,
+                   "a and d take over c's units")
+        time.sleep(3)
+        c.proc.send_signal(signal.SIGCONT)
+        frozen = False
+        th.join(300)
+        assert done.is_set()
+        wait_mapped(a, src, topic, timeout=240, parts=UNITS)
+        assert check_exact_committed(a, src, tgt, topic, UNITS) == total
+        units = {u["unit"]: u for u in a.status()["mirror"]["units"]}
+        assert set(units) == set(range(UNITS)), units
+    finally:
+        if frozen:
+            c.proc.send_signal(signal.SIGCONT)
+        for k in (a, c, d):
+            if k.alive():
+                k.stop(expect=0)
+    assert "assignment LOST" in c.log_text(), c.log_text()[-3000:]
