@@ -10,11 +10,14 @@ the offset the map gives, however the units moved.
 
 import re
 import signal
+import subprocess
 import threading
 import time
+import urllib.request
 
 from kf_util import cf_create_topic, cf_producer, unique, wait_until
 from test_mirror_single_writer import TGT_OVERRIDES
+from test_monitoring import free_port
 from test_mirror_transactions import TXN, check_exact_committed, wait_mapped
 from test_mirror_util import KferryProc, end_offsets, write_config
 
@@ -67,7 +70,10 @@ def test_three_processes_share_a_flow_through_kill9_and_a_join(broker_factory, t
     src, tgt = broker_factory(), broker_factory(overrides=TGT_OVERRIDES)
     topic = cf_create_topic(src.bootstrap, unique("sco"), UNITS)
     cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True, extra=SCALE)
-    a, b, c, d = procs(cfg, tmp_path, "abcd")
+    a, b, c = procs(cfg, tmp_path, "abc")
+    port = free_port()  # d also serves /metrics
+    (d,) = procs(write_config(tmp_path / "d.properties", src, tgt, identity=True, extra=dict(
+        SCALE, **{"kferry.metrics.port": str(port)})), tmp_path, "d")
     total = 120000
     done = threading.Event()
     th = threading.Thread(target=produce, daemon=True,
@@ -89,6 +95,7 @@ def test_three_processes_share_a_flow_through_kill9_and_a_join(broker_factory, t
                    "a and c take over b's units")
         d.start()
         wait_until(lambda: all(holds_count(k, 4) for k in (a, c, d)), 60, "d joins with four")
+        check_unit_metrics(port, held_units(d))
         th.join(300)
         assert done.is_set()
         wait_mapped(a, src.bootstrap, topic, timeout=180, parts=UNITS)
@@ -111,6 +118,24 @@ def test_three_processes_share_a_flow_through_kill9_and_a_join(broker_factory, t
                 k.stop(expect=0)
     st = a.status()["mirror"]
     assert st["running"] is False and st["clean"] is True, st
+
+
+def check_unit_metrics(port, units):
+    """/metrics of a process running several units: valid for Prometheus
+    (promtool), every sample labelled with its unit, the units held."""
+    def scrape():
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+        held = set(int(u) for u in re.findall(rb'kferry_mirror_flow_holder\{unit="(\d+)"\} 1', body))
+        return held == units and body
+    body = wait_until(scrape, 30, "/metrics to show units %s" % sorted(units))
+    out = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            assert 'unit="' in line, line
+    lag = re.findall(r'kferry_mirror_partition_lag_records\{unit="(\d+)",topic="[^"]*",'
+                     r'partition="(\d+)"\}', body.decode())
+    assert lag and {int(u) for u, _ in lag} == units, lag
 
 
 def test_paused_process_writes_nothing_after_its_units_moved(broker_factory, tmp_path):
