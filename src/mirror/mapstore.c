@@ -67,6 +67,11 @@ static void merge_status(load_ctx *lc) {
         snprintf(lc->status, lc->statuslen, "%s", only);
         return;
     }
+    static const char *const sums[] = {
+        "records_per_s", "recent_records_per_s", "bytes_per_s", "records_total",
+        "gaps",          "gap_records",          "loop_skipped"};
+    double sum[7] = {0};
+    json_int_t updated = 0;
     json_t *units = json_array(), *first = NULL;
     int running = 0, clean = 1;
     for (int i = 0; i < 257; i++) {
@@ -79,12 +84,23 @@ static void merge_status(load_ctx *lc) {
             json_object_set_new(o, "unit", json_integer(i - 1));
         if (!first)
             first = json_deep_copy(o);
+        int unit_running = json_is_true(json_object_get(o, "running"));
+        for (int k = 0; k < 7; k++) /* rates of units that stopped are not current */
+            if (unit_running || k >= 3)
+                sum[k] += json_number_value(json_object_get(o, sums[k]));
+        json_int_t up = json_integer_value(json_object_get(o, "updated_ms"));
+        updated = up > updated ? up : updated;
         json_array_append_new(units, o);
     }
     json_t *doc = first ? first : json_object();
     json_object_set_new(doc, "running", json_boolean(running));
     json_object_set_new(doc, "clean", json_boolean(clean));
     json_object_del(doc, "unit");
+    json_object_del(doc, "holder"); /* each unit names its own */
+    for (int k = 0; k < 7; k++)
+        json_object_set_new(doc, sums[k],
+                            k < 3 ? json_real(sum[k]) : json_integer((json_int_t)sum[k]));
+    json_object_set_new(doc, "updated_ms", json_integer(updated));
     json_object_set_new(doc, "units", units);
     char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (text && strlen(text) < lc->statuslen)

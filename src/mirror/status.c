@@ -369,12 +369,28 @@ static void print_text(const mirror_config *c, const sdata *d) {
                d->rps);
     if (!d->lock_ok)
         printf("\nflow lock (group %s): unknown (%s)", c->lock_group, d->lerr);
+    else if (c->workers > 1)
+        printf("\nflow lock (group %s): %d member(s) hold %d of the flow's %d unit(s) (%s)",
+               c->lock_group, d->lv.members, d->lv.units_held, c->workers, d->lv.state);
     else if (d->lv.found)
         printf("\nflow lock (group %s): held by %s (host %s)%s%s", c->lock_group, d->lv.holder,
                d->lv.host, d->lv.standbys[0] ? "; standby: " : "", d->lv.standbys);
     else
         printf("\nflow lock (group %s): no holder (%s, %d member(s))", c->lock_group, d->lv.state,
                d->lv.members);
+    /* kferry.workers > 1: who runs which unit (mapstore.c merged their records) */
+    const json_t *units = json_object_get(stj, "units");
+    size_t ui;
+    json_t *ue;
+    if (json_array_size(units))
+        printf("\nunits: %zu", json_array_size(units));
+    json_array_foreach(units, ui, ue) {
+        printf("\n  unit %lld: %s, %s", (long long)json_integer_value(json_object_get(ue, "unit")),
+               json_is_true(json_object_get(ue, "running")) ? "running" : "stopped",
+               json_string_value(json_object_get(ue, "holder"))
+                   ? json_string_value(json_object_get(ue, "holder"))
+                   : "?");
+    }
     json_int_t nt = json_integer_value(json_object_get(stj, "transient_retries"));
     if (nt > 0)
         printf(

@@ -118,6 +118,9 @@ def test_three_processes_share_a_flow_through_kill9_and_a_join(broker_factory, t
                 k.stop(expect=0)
     st = a.status()["mirror"]
     assert st["running"] is False and st["clean"] is True, st
+    assert st["records_total"] == sum(u["records_total"] for u in st["units"]), st
+    text = a.cmd("status").stdout.decode()
+    assert "units: %d" % UNITS in text and "unit 11: stopped" in text, text
 
 
 def check_unit_metrics(port, units):
