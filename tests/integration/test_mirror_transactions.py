@@ -15,6 +15,7 @@ import threading
 import time
 
 import confluent_kafka as ck
+import pytest
 
 from kf_util import cf_consumer, cf_create_topic, cf_produce, unique, wait_until
 from test_acls import AUTHORIZER, acls
@@ -194,16 +195,19 @@ def tgt_topics(b):
     return set(AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).topics)
 
 
-def test_transactions_group_cutover_exact(broker_factory, tmp_path):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_transactions_group_cutover_exact(broker_factory, tmp_path, workers):
     """A group cut over from a flow written in transactions (commit markers
     between the runs of the map): its offsets on the target are exactly the
     translated ones, and a read_committed member there resumes at exactly
-    the source record after the last one it had committed."""
+    the source record after the last one it had committed.  With
+    kferry.workers=3 each partition is another unit's, with its own
+    transactional.id, and group sync runs in unit 0."""
     from test_cutover import commit_standalone, run_kferry, target_committed
     src, tgt = broker_factory(), broker_factory(overrides=TGT_OVERRIDES)
     topic = cf_create_topic(src.bootstrap, unique("txc"), PARTS)
     cfg = write_config(tmp_path / "m.properties", src, tgt, identity=True, extra=dict(
-        TXN, **{"sync.group.offsets.interval.seconds": "1"}))
+        TXN, **{"sync.group.offsets.interval.seconds": "1", "kferry.workers": str(workers)}))
     kf = KferryProc(cfg, tmp_path).start()
     group = unique("app")
     try:
