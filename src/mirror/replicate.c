@@ -1141,7 +1141,7 @@ static int run_units(mirror_config *c, flowlock *fl) {
         u->cfg = *c;
         u->cfg.unit = k;
         if (c->workers > 1) { /* one transactional.id per unit: a unit's next holder fences it */
-            char id[sizeof(c->txn_id) + 8];
+            char id[sizeof(c->txn_id) + 16];
             snprintf(id, sizeof(id), "%s.%d", c->txn_id, k);
             kf_strlcpy(u->cfg.txn_id, id, sizeof(u->cfg.txn_id));
         }
