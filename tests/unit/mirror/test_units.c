@@ -66,10 +66,13 @@ static void test_workers_need_transactions(void **state) {
     mirror_config c;
     write_file(BASE "kferry.workers = 4\n");
     assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
     write_file(BASE "kferry.workers = 0\n");
     assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
     write_file(BASE "kferry.workers = 257\nkferry.transactions.enabled = true\n");
     assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
 }
 
 static void test_workers_get_the_flows_own_lock_topic(void **state) {
