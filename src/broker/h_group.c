@@ -335,6 +335,87 @@ static kb_member *member_new(kb_req *r, char *id, const char *iid, int32_t ilen,
     return m;
 }
 
+/* KIP-345 static membership: the member of g with group.instance.id iid. */
+static kb_member *static_member(kb_group *g, const char *iid, int32_t ilen) {
+    for (int i = 0; g && ilen > 0 && i < g->nmembers; i++) {
+        kb_member *m = g->members[i];
+        if (m->instance_id && strlen(m->instance_id) == (size_t)ilen &&
+            !memcmp(m->instance_id, iid, (size_t)ilen))
+            return m;
+    }
+    return NULL;
+}
+
+/* A request naming static instance iid with a member id that is not the
+ * instance's current one: an older incarnation, fenced by the newer one. */
+static int instance_fenced(kb_group *g, const char *iid, int32_t ilen, const char *mid,
+                           int32_t mlen) {
+    const kb_member *m = static_member(g, iid, ilen);
+    return m && mlen > 0 && (strlen(m->id) != (size_t)mlen || memcmp(m->id, mid, (size_t)mlen));
+}
+
+/* 1 if the group's selected protocol is among protos. */
+static int keeps_protocol(const kb_group *g, const kb_gproto *protos, int np) {
+    for (int i = 0; g->protocol && i < np; i++)
+        if (!strcmp(protos[i].name, g->protocol))
+            return 1;
+    return 0;
+}
+
+/* A static member rejoins with an unknown member id (a restarted
+ * process): it takes the place of its previous incarnation under a new
+ * member id.  In a Stable group whose protocol it still supports nothing
+ * is rebalanced: it gets the current generation and, at SyncGroup, the
+ * assignment it had (Kafka answers with the old leader id, so that a
+ * rejoining leader does not compute an assignment the Stable group would
+ * ignore).  Otherwise it joins the rebalance like any member. */
+static int static_rejoin(kb_broker *b, kb_groups *gs, kb_req *r, kb_group *g, kb_member *m,
+                         kb_gproto *protos, int np, int32_t session, int32_t rebalance,
+                         kf_buf *out) {
+    int16_t v = r->api_version;
+    char *nid = kb_group_new_member_id(r->client_id, r->client_id_len);
+    if (!nid) {
+        protos_free(protos, np);
+        return KB_CLOSE;
+    }
+    int64_t now = kf_now_ms();
+    int was_leader = g->leader && !strcmp(g->leader, m->id);
+    kf_info("group", "group %s: static member %s (instance %s) rejoined as %s", g->id, m->id,
+            m->instance_id, nid);
+    free(m->id);
+    m->id = nid;
+    m->wait_ticket =
+        0; /* a request of the old incarnation still parked is answered with an error */
+    m->session_ms = session;
+    m->rebalance_ms = rebalance;
+    m->deadline = now + session;
+    kb_groups_note_deadline(gs, m->deadline);
+    if (g->state == KB_GS_STABLE && keeps_protocol(g, protos, np)) {
+        kb_member_set_protos(m, protos, np);
+        kb_write_join_resp(out, v, KF_ERR_NONE, g, m->id, 0); /* leader: still the old id */
+        if (was_leader) {
+            free(g->leader);
+            g->leader = kf_strdup(m->id);
+        }
+        return KB_OK;
+    }
+    if (was_leader) {
+        free(g->leader);
+        g->leader = kf_strdup(m->id);
+    }
+    if (!park(gs, r, g, m, KB_WAIT_JOIN)) {
+        protos_free(protos, np);
+        return KB_CLOSE;
+    }
+    kb_member_set_protos(m, protos, np);
+    m->awaiting_join = 1;
+    if (g->state == KB_GS_PREPARING)
+        kb_group_try_complete(gs, g, now);
+    else
+        kb_group_prepare_rebalance(gs, g, now);
+    return collect(b, r, out);
+}
+
 int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
     kb_groups *gs = b->groups;
     if (!gs)
@@ -408,6 +489,15 @@ int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
         return KB_OK;
     }
 
+    kb_member *sm = static_member(g, iid, ilen);
+    if (sm && mlen > 0 && instance_fenced(g, iid, ilen, mid, mlen)) {
+        protos_free(protos, np);
+        join_error(out, v, KF_ERR_FENCED_INSTANCE_ID, mid, mlen);
+        return KB_OK;
+    }
+    if (sm && mlen == 0)
+        return static_rejoin(b, gs, r, g, sm, protos, np, session, rebalance, out);
+
     kb_member *m = NULL;
     int pidx = mlen > 0 ? kb_group_pending_find(g, mid, (size_t)mlen) : -1;
     if (mlen == 0 || pidx >= 0) {
@@ -423,8 +513,9 @@ int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
             protos_free(protos, np);
             return KB_CLOSE;
         }
-        if (mlen == 0 && v >= 4) {
-            /* KIP-394: hand out the id first; the member joins with it. */
+        if (mlen == 0 && v >= 4 && ilen <= 0) {
+            /* KIP-394: hand out the id first; the member joins with it
+             * (static members are known by their instance id instead). */
             int rc = kb_group_pending_add(gs, g, id, now + session);
             kb_write_join_resp(
                 out, v, rc == 0 ? KF_ERR_MEMBER_ID_REQUIRED : KF_ERR_COORDINATOR_NOT_AVAILABLE,
@@ -493,12 +584,11 @@ int kb_h_sync_group(kb_broker *b, kb_req *r, kf_buf *out) {
     int flex = r->flex;
     kf_rd rd;
     kb_req_body(r, &rd);
-    const char *gid, *mid, *iid;
+    const char *gid, *mid, *iid = NULL;
     int32_t glen = kf_rd_str(&rd, flex, &gid);
     int32_t gen = kf_rd_i32(&rd);
     int32_t mlen = kf_rd_str(&rd, flex, &mid);
-    if (v >= 3)
-        kf_rd_str(&rd, flex, &iid);
+    int32_t ilen = v >= 3 ? kf_rd_str(&rd, flex, &iid) : -1;
     int32_t n = kf_rd_arr(&rd, flex, 2 + 4);
     kf_rd asg = rd; /* re-read by the leader's completion */
     for (int32_t i = 0; i < n && kf_rd_ok(&rd); i++) {
@@ -521,6 +611,8 @@ int kb_h_sync_group(kb_broker *b, kb_req *r, kf_buf *out) {
         err = KF_ERR_GROUP_AUTHORIZATION_FAILED;
     else if (glen == 0)
         err = KF_ERR_INVALID_GROUP_ID;
+    else if (g && instance_fenced(g, iid, ilen, mid, mlen))
+        err = KF_ERR_FENCED_INSTANCE_ID;
     else if (!m)
         err = KF_ERR_UNKNOWN_MEMBER_ID;
     else if (gen != g->generation)
@@ -569,12 +661,11 @@ int kb_h_heartbeat(kb_broker *b, kb_req *r, kf_buf *out) {
     int16_t v = r->api_version;
     kf_rd rd;
     kb_req_body(r, &rd);
-    const char *gid, *mid, *iid;
+    const char *gid, *mid, *iid = NULL;
     int32_t glen = kf_rd_str(&rd, r->flex, &gid);
     int32_t gen = kf_rd_i32(&rd);
     int32_t mlen = kf_rd_str(&rd, r->flex, &mid);
-    if (v >= 3)
-        kf_rd_str(&rd, r->flex, &iid);
+    int32_t ilen = v >= 3 ? kf_rd_str(&rd, r->flex, &iid) : -1;
     kf_rd_tags(&rd, r->flex);
     if (!kf_rd_ok(&rd) || glen < 0 || mlen < 0)
         return KB_CLOSE;
@@ -583,7 +674,9 @@ int kb_h_heartbeat(kb_broker *b, kb_req *r, kf_buf *out) {
     int16_t err = group_ok(b, r, gid, glen, KB_OP_READ) ? group_ref_err(glen, g)
                                                         : KF_ERR_GROUP_AUTHORIZATION_FAILED;
     if (!err) {
-        if (!m || g->state == KB_GS_EMPTY)
+        if (instance_fenced(g, iid, ilen, mid, mlen))
+            err = KF_ERR_FENCED_INSTANCE_ID;
+        else if (!m || g->state == KB_GS_EMPTY)
             err = KF_ERR_UNKNOWN_MEMBER_ID;
         else if (gen != g->generation)
             err = KF_ERR_ILLEGAL_GENERATION;
@@ -662,12 +755,11 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
     int flex = r->flex;
     kf_rd rd;
     kb_req_body(r, &rd);
-    const char *gid, *mid = "", *iid;
+    const char *gid, *mid = "", *iid = NULL;
     int32_t glen = kf_rd_str(&rd, flex, &gid);
     int32_t gen = v >= 1 ? kf_rd_i32(&rd) : -1;
     int32_t mlen = v >= 1 ? kf_rd_str(&rd, flex, &mid) : 0;
-    if (v >= 7)
-        kf_rd_str(&rd, flex, &iid);
+    int32_t ilen = v >= 7 ? kf_rd_str(&rd, flex, &iid) : -1;
     if (v >= 2 && v <= 4)
         (void)kf_rd_i64(&rd); /* retention_time_ms: broker config rules */
     int32_t nt = kf_rd_arr(&rd, flex, 2 + 4);
@@ -735,7 +827,9 @@ int kb_h_offset_commit(kb_broker *b, kb_req *r, kf_buf *out) {
         gerr = KF_ERR_REBALANCE_IN_PROGRESS;
     } else {
         kb_member *m = kb_group_member(g, mid, (size_t)mlen);
-        if (!m)
+        if (instance_fenced(g, iid, ilen, mid, mlen))
+            gerr = KF_ERR_FENCED_INSTANCE_ID;
+        else if (!m)
             gerr = KF_ERR_UNKNOWN_MEMBER_ID;
         else if (gen != g->generation)
             gerr = KF_ERR_ILLEGAL_GENERATION;

@@ -713,3 +713,13 @@ def test_demo_application_check(real, ns, tmp_path):
     rc, out, err = verify(kf)  # [7/7]
     assert rc == 0 and "RESULT: OK" in out, out[-4000:] + err[-2000:]
     assert app.check() > 0
+
+
+def test_static_membership_real(real, ns):
+    """The static-membership checks kferry-broker passes
+    (tests/integration/test_static_membership.py), against real Kafka: a
+    restarted static member gets its partitions back without a rebalance,
+    and a duplicate instance id fences the older consumer."""
+    from test_static_membership import PARTS, static_membership_checks
+    topic = cf_create_topic(real.src.bootstrap, ns.topic("static"), PARTS)
+    static_membership_checks(real.src.bootstrap, topic)
