@@ -307,6 +307,28 @@ static void validate_creates(plan_ctx *p, json_t *entries, int rf) {
     free(nts);
 }
 
+/* kferry.workers: the flow's lock topic has one partition per unit, and a
+ * mirror started with another count is refused (flowlock.c). */
+static void check_units(plan_ctx *p) {
+    const mirror_config *c = p->cfg;
+    const char *tgt = c->tgt.alias;
+    json_t *lt = inv_topic(p->tgt_inv, c->lock_topic);
+    int have = lt ? (int)jint(lt, "partitions", 0) : 0;
+    if (lt && have != c->workers)
+        plan_check(p, "flow_units", "blocker", tgt, "topic", c->lock_topic,
+                   "flow-lock topic %s has %d partition(s), one per unit, but kferry.workers=%d: "
+                   "`kferry mirror` would refuse to start; use kferry.workers=%d, or stop every "
+                   "process of the flow, delete %s and start them with the new value",
+                   c->lock_topic, have, c->workers, have, c->lock_topic);
+    else if (lt)
+        plan_check(p, "flow_units", "ok", tgt, "topic", c->lock_topic,
+                   "flow-lock topic %s has the flow's %d unit(s)", c->lock_topic, have);
+    else
+        plan_check(p, "flow_units", "ok", tgt, "topic", c->lock_topic,
+                   "flow-lock topic %s will be created with %d partition(s), one per unit",
+                   c->lock_topic, c->workers);
+}
+
 void plan_topics(plan_ctx *p) {
     json_t *entries = json_array();
     json_object_set_new(p->doc, "topics", entries);
@@ -315,8 +337,10 @@ void plan_topics(plan_ctx *p) {
     /* with the target unreachable the source side is still listed, with
      * action "unknown" */
     int brokers = p->tgt_inv ? (int)jint(p->tgt_inv, "broker_count", 0) : 0;
-    if (p->tgt_inv)
+    if (p->tgt_inv) {
         check_rf(p, brokers);
+        check_units(p);
+    }
     offmap m;
     offmap_init(&m);
     int have_map = 0;

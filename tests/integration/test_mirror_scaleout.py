@@ -8,6 +8,7 @@ target's read_committed view holds every source record exactly once, at
 the offset the map gives, however the units moved.
 """
 
+import json
 import re
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import urllib.request
 from kf_util import cf_create_topic, cf_producer, unique, wait_until
 from test_mirror_single_writer import TGT_OVERRIDES
 from test_monitoring import free_port
+from test_plan import checks, run_plan
 from test_mirror_transactions import TXN, check_exact_committed, wait_mapped
 from test_mirror_util import KferryProc, end_offsets, write_config
 
@@ -207,6 +209,13 @@ def test_a_different_unit_count_is_refused(broker_factory, tmp_path):
     assert b.wait_exit(60) == 2
     log = b.log_text()
     assert "has 4 partition(s), one per unit of the flow, but kferry.workers=2" in log, log[-2000:]
+    # `kferry plan` says so before anything starts
+    cp, _ = run_plan(cfg2, "--json")
+    found = checks(json.loads(cp.stdout), "flow_units")
+    assert [c["status"] for c in found] == ["blocker"] and cp.returncode != 0, found
+    assert "kferry.workers=2" in found[0]["message"], found
+    cp, _ = run_plan(cfg, "--json")
+    assert [c["status"] for c in checks(json.loads(cp.stdout), "flow_units")] == ["ok"]
     a.stop(expect=0)
 
 
