@@ -335,6 +335,25 @@ static kb_member *member_new(kb_req *r, char *id, const char *iid, int32_t ilen,
     return m;
 }
 
+/* A known member (re)joins the rebalance, starting one unless the group
+ * is already preparing; its JoinGroup is answered when the rebalance
+ * completes.  Takes ownership of protos. */
+static int join_rebalance(kb_broker *b, kb_req *r, kb_group *g, kb_member *m, kb_gproto *protos,
+                          int np, int64_t now, kf_buf *out) {
+    kb_groups *gs = b->groups;
+    if (!park(gs, r, g, m, KB_WAIT_JOIN)) {
+        protos_free(protos, np);
+        return KB_CLOSE;
+    }
+    kb_member_set_protos(m, protos, np);
+    m->awaiting_join = 1;
+    if (g->state == KB_GS_PREPARING)
+        kb_group_try_complete(gs, g, now);
+    else
+        kb_group_prepare_rebalance(gs, g, now);
+    return collect(b, r, out);
+}
+
 /* KIP-345 static membership: the member of g with group.instance.id iid. */
 static kb_member *static_member(kb_group *g, const char *iid, int32_t ilen) {
     for (int i = 0; g && ilen > 0 && i < g->nmembers; i++) {
@@ -403,17 +422,7 @@ static int static_rejoin(kb_broker *b, kb_groups *gs, kb_req *r, kb_group *g, kb
         free(g->leader);
         g->leader = kf_strdup(m->id);
     }
-    if (!park(gs, r, g, m, KB_WAIT_JOIN)) {
-        protos_free(protos, np);
-        return KB_CLOSE;
-    }
-    kb_member_set_protos(m, protos, np);
-    m->awaiting_join = 1;
-    if (g->state == KB_GS_PREPARING)
-        kb_group_try_complete(gs, g, now);
-    else
-        kb_group_prepare_rebalance(gs, g, now);
-    return collect(b, r, out);
+    return join_rebalance(b, r, g, m, protos, np, now, out);
 }
 
 int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
@@ -556,19 +565,9 @@ int kb_h_join_group(kb_broker *b, kb_req *r, kf_buf *out) {
                            g->state == KB_GS_COMPLETING && is_leader);
         return KB_OK;
     }
-    if (!park(gs, r, g, m, KB_WAIT_JOIN)) {
-        protos_free(protos, np);
-        return KB_CLOSE;
-    }
-    kb_member_set_protos(m, protos, np);
     m->session_ms = session;
     m->rebalance_ms = rebalance;
-    m->awaiting_join = 1;
-    if (g->state == KB_GS_PREPARING)
-        kb_group_try_complete(gs, g, now);
-    else
-        kb_group_prepare_rebalance(gs, g, now);
-    return collect(b, r, out);
+    return join_rebalance(b, r, g, m, protos, np, now, out);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -26,14 +26,22 @@ static size_t g_len;
 /* kferry.workers > 1: each unit's last snapshot, merged into g_text */
 static char *g_unit_text[256];
 
+/* A NUL-terminated copy of text[0..len), or NULL. */
+static char *text_copy(const char *text, size_t len) {
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, text, len);
+        copy[len] = 0;
+    }
+    return copy;
+}
+
 void metrics_publish(const char *text, size_t len) {
     if (!g_mhd)
         return;
-    char *copy = malloc(len + 1);
+    char *copy = text_copy(text, len);
     if (!copy)
         return;
-    memcpy(copy, text, len);
-    copy[len] = 0;
     pthread_mutex_lock(&g_lock);
     free(g_text);
     g_text = copy;
@@ -130,11 +138,9 @@ void metrics_publish_unit(int unit, int units, const char *text, size_t len) {
     }
     if (!g_mhd || unit < 0 || unit > 255)
         return;
-    char *copy = malloc(len + 1);
+    char *copy = text_copy(text, len);
     if (!copy)
         return;
-    memcpy(copy, text, len);
-    copy[len] = 0;
     kf_buf b;
     kf_buf_init(&b, 0);
     pthread_mutex_lock(&g_lock);

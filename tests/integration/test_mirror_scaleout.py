@@ -16,8 +16,9 @@ import threading
 import time
 import urllib.request
 
-from kf_util import cf_create_topic, cf_producer, unique, wait_until
+from kf_util import cf_create_topic, unique, wait_until
 from test_mirror_single_writer import TGT_OVERRIDES
+from test_mirror_single_writer import produce as produce_parts
 from test_monitoring import free_port
 from test_plan import checks, run_plan
 from test_mirror_transactions import TXN, check_exact_committed, wait_mapped
@@ -28,21 +29,8 @@ SCALE = dict(TXN, **{"kferry.workers": str(UNITS)})
 
 
 def produce(bootstrap, topic, n, start=0, pause_every=0, pause_s=0.0, done=None, parts=UNITS):
-    p = cf_producer(bootstrap, **{"linger.ms": 5})
-    for i in range(start, start + n):
-        while True:
-            try:
-                p.produce(topic, key=b"k%d" % i, value=b"v-%d-" % i + b"x" * (i % 50),
-                          partition=i % parts, headers=[("seq", b"%d" % i)])
-                break
-            except BufferError:
-                p.poll(0.05)
-        if pause_every and i % pause_every == 0:
-            p.poll(0)
-            time.sleep(pause_s)
-    assert p.flush(60) == 0
-    if done is not None:
-        done.set()
+    """Keyed, headered records spread over the UNITS partitions."""
+    produce_parts(bootstrap, topic, n, start, pause_every, pause_s, done, parts)
 
 
 def held_units(kf):

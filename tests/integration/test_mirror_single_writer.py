@@ -22,13 +22,13 @@ SESSION_MS = 2000
 TGT_OVERRIDES = {"group.min.session.timeout.ms": "1000"}
 
 
-def produce(bootstrap, topic, n, start=0, pause_every=0, pause_s=0.0, done=None):
+def produce(bootstrap, topic, n, start=0, pause_every=0, pause_s=0.0, done=None, parts=PARTS):
     p = cf_producer(bootstrap, **{"linger.ms": 5})
     for i in range(start, start + n):
         while True:
             try:
                 p.produce(topic, key=b"k%d" % i, value=b"v-%d-" % i + b"x" * (i % 50),
-                          partition=i % PARTS, headers=[("seq", b"%d" % i)])
+                          partition=i % parts, headers=[("seq", b"%d" % i)])
                 break
             except BufferError:
                 p.poll(0.05)

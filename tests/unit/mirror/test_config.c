@@ -208,9 +208,46 @@ static void test_duplicate_keys_named(void **state) {
     mc_free(&c);
 }
 
+static void test_workers_need_transactions(void **state) {
+    (void)state;
+    mirror_config c;
+    write_file(BASE "kferry.workers = 4\n");
+    assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
+    write_file(BASE "kferry.workers = 0\n");
+    assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
+    write_file(BASE "kferry.workers = 257\nkferry.transactions.enabled = true\n");
+    assert_int_equal(mc_load(&c, g_path), -1);
+    mc_free(&c);
+}
+
+static void test_workers_get_the_flows_own_lock_topic(void **state) {
+    (void)state;
+    mirror_config c;
+    write_file(BASE);
+    assert_int_equal(mc_load(&c, g_path), 0);
+    assert_int_equal(c.workers, 1);
+    assert_string_equal(c.lock_topic, "__kferry.flow-lock");
+    assert_string_equal(c.txn_id, "__kferry.flow.a->b.txn");
+    mc_free(&c);
+    write_file(BASE "kferry.workers = 8\nkferry.transactions.enabled = true\n");
+    assert_int_equal(mc_load(&c, g_path), 0);
+    assert_int_equal(c.workers, 8);
+    assert_string_equal(c.lock_topic, "__kferry.flow-lock.a.b");
+    mc_free(&c);
+    write_file(BASE "kferry.workers = 8\nkferry.transactions.enabled = true\n"
+                    "kferry.lock.topic = team.lock\n");
+    assert_int_equal(mc_load(&c, g_path), 0);
+    assert_string_equal(c.lock_topic, "team.lock");
+    mc_free(&c);
+}
+
 int main(void) {
     kf_log_set_level(KF_LOG_ERR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_workers_need_transactions),
+        cmocka_unit_test(test_workers_get_the_flows_own_lock_topic),
         cmocka_unit_test(test_defaults_and_policy),
         cmocka_unit_test(test_flow_overrides_and_identity),
         cmocka_unit_test(test_errors),
