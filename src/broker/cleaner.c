@@ -52,6 +52,7 @@
 
 #define CLEAN_MAX_DIRTY ((int64_t)64 << 20) /* dirty bytes mapped per pass */
 #define CLEAN_MAX_UNCOMPRESSED (256u * 1024 * 1024)
+#define CLEAN_WRITE_CHUNK (1024u * 1024) /* .cleaned bytes buffered before a write */
 
 /* Test hook: KFERRY_TEST_CLEANER_CRASH=cleaned|swap|partial makes the
  * broker SIGKILL itself at that point of the first swap (crash tests). */
@@ -231,9 +232,9 @@ typedef struct pass {
     int64_t now;
     omap map;
     pmap pids;
-    kf_buf batch; /* one batch read from disk */
-    kf_buf recs;  /* kept records of the current batch, uncompressed */
-    kf_buf out;   /* the rebuilt batch */
+    kf_buf wbuf; /* the end of the .cleaned file, not yet written */
+    kf_buf recs; /* kept records of the current batch, uncompressed */
+    kf_buf out;  /* the rebuilt batch */
     int err;
     /* per segment */
     kb_seg *g;
@@ -255,21 +256,6 @@ static int io_fail(const char *what, const char *path) {
     return -1;
 }
 
-static int read_batch(pass *c, kb_seg *g, int64_t pos, const kf_batch_hdr *h) {
-    size_t n = kf_batch_size(h);
-    kf_buf_reset(&c->batch);
-    uint8_t *dst = kf_buf_extend(&c->batch, n);
-    if (!dst)
-        return -1;
-    if (kb_seg_log_fd(g) < 0 || kb_pread_full(g->fd_log, dst, n, pos) != (long long)n) {
-        char path[KB_PATH_MAX];
-        kb_seg_path(g, ".log", path, sizeof(path));
-        kf_err("store", "cleaner: short read of %s at %" PRId64, path, pos);
-        return -1;
-    }
-    return 0;
-}
-
 static int keeps_whole(const kf_batch_hdr *h) {
     return (h->attributes & (KF_BATCH_ATTR_CONTROL | KF_BATCH_ATTR_TRANSACTIONAL)) != 0;
 }
@@ -281,15 +267,14 @@ static int map_rec_cb(const kf_batch_hdr *h, const kf_record *rec, void *opaque)
     return omap_put(&c->map, rec->key, rec->key_len, rec->offset) != 0 ? 2 : 0;
 }
 
-static int map_batch_cb(kb_seg *g, int64_t pos, const kf_batch_hdr *h, void *opaque) {
+static int map_batch_cb(kb_seg *g, int64_t pos, const kf_batch_hdr *h, const uint8_t *batch,
+                        size_t n, void *opaque) {
+    (void)g;
+    (void)pos;
     pass *c = opaque;
     if (keeps_whole(h) || h->record_count <= 0)
         return 0;
-    if (read_batch(c, g, pos, h) != 0) {
-        c->err = 1;
-        return 1;
-    }
-    int rc = kf_batch_foreach(c->batch.data, c->batch.len, CLEAN_MAX_UNCOMPRESSED, map_rec_cb, c);
+    int rc = kf_batch_foreach(batch, n, CLEAN_MAX_UNCOMPRESSED, map_rec_cb, c);
     if (rc != 0) {
         kf_err("store", "cleaner: %s: cannot read the records of the batch at offset %" PRId64,
                c->l->dir, h->base_offset);
@@ -318,17 +303,29 @@ static void tim_add(pass *c) {
     c->last_tim_ts = c->max_ts;
 }
 
+/* Writes out the buffered end of the .cleaned file, creating the file on
+ * first use: a segment the pass leaves unchanged never gets one. */
+static int flush_out(pass *c) {
+    char path[KB_PATH_MAX];
+    kb_seg_path(c->g, ".log.cleaned", path, sizeof(path));
+    if (c->fd < 0 && (c->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return io_fail("create", path);
+    if (c->wbuf.len > 0 &&
+        kb_pwrite_all(c->fd, c->wbuf.data, c->wbuf.len, c->pos - (int64_t)c->wbuf.len) != 0)
+        return io_fail("write", path);
+    kf_buf_reset(&c->wbuf);
+    return 0;
+}
+
 /* Appends a batch to the .cleaned file with the index entries Kafka (and
  * kb_seg_rebuild) would make for it. */
 static int emit(pass *c, const uint8_t *b, size_t n) {
     kf_batch_hdr h;
     if (kf_batch_parse_hdr(b, n, &h) != 0)
         return -1;
-    if (kb_pwrite_all(c->fd, b, n, c->pos) != 0) {
-        char path[KB_PATH_MAX];
-        kb_seg_path(c->g, ".log.cleaned", path, sizeof(path));
-        return io_fail("write", path);
-    }
+    kf_buf_append(&c->wbuf, b, n);
+    if (!kf_buf_ok(&c->wbuf))
+        return -1;
     int64_t last = kf_batch_last_offset(&h);
     if (c->pos == 0)
         c->first_ts = h.max_timestamp;
@@ -344,6 +341,8 @@ static int emit(pass *c, const uint8_t *b, size_t n) {
         c->last_entry_pos = c->pos;
     }
     c->pos += (int64_t)n;
+    if (c->wbuf.len >= CLEAN_WRITE_CHUNK && flush_out(c) != 0)
+        return -1;
     return kf_buf_ok(&c->idx) && kf_buf_ok(&c->tim) ? 0 : -1;
 }
 
@@ -370,12 +369,11 @@ static int filter_rec_cb(const kf_batch_hdr *h, const kf_record *rec, void *opaq
     return kf_buf_ok(&c->recs) ? 0 : 2;
 }
 
-static int filter_batch_cb(kb_seg *g, int64_t pos, const kf_batch_hdr *h, void *opaque) {
+static int filter_batch_cb(kb_seg *g, int64_t pos, const kf_batch_hdr *h, const uint8_t *orig,
+                           size_t n, void *opaque) {
+    (void)g;
+    (void)pos;
     pass *c = opaque;
-    if (read_batch(c, g, pos, h) != 0)
-        goto fail;
-    const uint8_t *orig = c->batch.data;
-    size_t n = c->batch.len;
     if (keeps_whole(h) || h->record_count <= 0) {
         if (emit(c, orig, n) != 0)
             goto fail;
@@ -520,20 +518,18 @@ static int clean_segment(pass *c, kb_seg *g, int tomb_ok) {
     c->first_ts = -1;
     kf_buf_reset(&c->idx);
     kf_buf_reset(&c->tim);
-    c->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (c->fd < 0)
-        return io_fail("create", path);
+    c->fd = -1;
+    kf_buf_reset(&c->wbuf);
     c->err = 0;
-    int rc = kb_seg_walk(g, 0, filter_batch_cb, c);
-    if (rc < 0 || c->err) {
-        close(c->fd);
-        discard_cleaned(dir, g->base);
-        return -1;
-    }
-    if (!c->changed) {
-        close(c->fd);
-        discard_cleaned(dir, g->base);
-        return 0;
+    int rc = kb_seg_walk_batches(g, 0, filter_batch_cb, c);
+    if (rc >= 0 && !c->err && c->changed && flush_out(c) != 0)
+        rc = -1;
+    if (rc < 0 || c->err || !c->changed) {
+        if (c->fd >= 0) {
+            close(c->fd);
+            discard_cleaned(dir, g->base);
+        }
+        return rc < 0 || c->err ? -1 : 0;
     }
     if (tim_wants(c))
         tim_add(c);
@@ -622,7 +618,7 @@ static int clean_partition(kb_store *s, struct kb_plog *l, const plan *pl, int64
     c.cfg = &l->part->topic->cfg;
     c.now = now;
     kf_buf_init(&c.map.keys, 0);
-    kf_buf_init(&c.batch, 0);
+    kf_buf_init(&c.wbuf, 0);
     kf_buf_init(&c.recs, 0);
     kf_buf_init(&c.out, 0);
     kf_buf_init(&c.idx, 0);
@@ -633,7 +629,7 @@ static int clean_partition(kb_store *s, struct kb_plog *l, const plan *pl, int64
     int64_t before = 0, after = 0;
     int rc = -1;
     for (size_t i = pl->first; i < pl->end; i++)
-        if (kb_seg_walk(l->segs[i], 0, map_batch_cb, &c) < 0 || c.err)
+        if (kb_seg_walk_batches(l->segs[i], 0, map_batch_cb, &c) < 0 || c.err)
             goto out;
     for (size_t i = 0; i < l->nsegs; i++)
         if (kb_seg_walk(l->segs[i], 0, pid_batch_cb, &c) < 0 || c.err)
@@ -666,7 +662,7 @@ out:
         kb_seg_close_fds(l->segs[i]);
     omap_free(&c.map);
     free(c.pids.e);
-    kf_buf_free(&c.batch);
+    kf_buf_free(&c.wbuf);
     kf_buf_free(&c.recs);
     kf_buf_free(&c.out);
     kf_buf_free(&c.idx);

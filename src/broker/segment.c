@@ -365,15 +365,21 @@ static int hr_hdr(hreader *r, int64_t pos, kf_batch_hdr *h) {
     return 1;
 }
 
-int kb_seg_walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn cb, void *opaque) {
+static int walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn hcb, kb_seg_batch_fn bcb, void *opaque) {
     if (kb_seg_log_fd(g) < 0)
         return -1;
     hreader r;
-    hr_init(&r, g, g->size, HDR_CHUNK);
+    hr_init(&r, g, g->size, bcb ? CRC_CHUNK : HDR_CHUNK);
     int ret = 0;
     for (;;) {
         kf_batch_hdr h;
         int rc = hr_hdr(&r, pos, &h);
+        if (rc == 1 && bcb) {
+            rc = hr_fill(&r, pos, kf_batch_size(&h));
+            if (rc == -2)
+                r.why = "file shorter than expected";
+            rc = rc == 0 ? 1 : rc;
+        }
         if (rc == 0)
             break;
         if (rc < 0) {
@@ -386,7 +392,8 @@ int kb_seg_walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn cb, void *opaque) {
             ret = -1;
             break;
         }
-        int c = cb(g, pos, &h, opaque);
+        int c = bcb ? bcb(g, pos, &h, r.buf + (pos - r.bpos), kf_batch_size(&h), opaque)
+                    : hcb(g, pos, &h, opaque);
         if (c) {
             ret = c;
             break;
@@ -395,6 +402,14 @@ int kb_seg_walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn cb, void *opaque) {
     }
     hr_free(&r);
     return ret;
+}
+
+int kb_seg_walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn cb, void *opaque) {
+    return walk(g, pos, cb, NULL, opaque);
+}
+
+int kb_seg_walk_batches(kb_seg *g, int64_t pos, kb_seg_batch_fn cb, void *opaque) {
+    return walk(g, pos, NULL, cb, opaque);
 }
 
 typedef struct find_ctx {

@@ -134,7 +134,18 @@ static void ckpt_free(kb_ckpt *c) {
     for (size_t i = 0; i < c->n; i++)
         free(c->e[i].topic);
     free(c->e);
+    free(c->raw);
     memset(c, 0, sizeof(*c));
+}
+
+static int ckpt_cmp(const void *a, const void *b) {
+    const kb_ckpt_ent *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (c)
+        return c;
+    if (x->part != y->part)
+        return x->part < y->part ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int ckpt_load(const char *path, kb_ckpt *c, char *err, size_t errlen) {
@@ -148,8 +159,10 @@ static int ckpt_load(const char *path, kb_ckpt *c, char *err, size_t errlen) {
     }
     int rc = -1;
     char *text = kf_strndup((const char *)b.data, b.len);
-    kf_buf_free(&b);
+    c->raw = b.data; /* kept: an unchanged checkpoint is not rewritten */
+    c->rawlen = b.len;
     if (!text) {
+        ckpt_free(c);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -205,6 +218,7 @@ static int ckpt_load(const char *path, kb_ckpt *c, char *err, size_t errlen) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
+        c->e[c->n].seq = c->n;
         c->n++;
     }
     if (lineno < 2 || count != (int64_t)c->n) {
@@ -213,6 +227,9 @@ static int ckpt_load(const char *path, kb_ckpt *c, char *err, size_t errlen) {
                  path, c->n, count);
         goto out;
     }
+    /* Sorted for ckpt_get: a broker with many partitions looks each up. */
+    if (c->n > 1)
+        qsort(c->e, c->n, sizeof(*c->e), ckpt_cmp);
     rc = 0;
 out:
     free(text);
@@ -222,9 +239,17 @@ out:
 }
 
 static int64_t ckpt_get(const kb_ckpt *c, const char *topic, int32_t part) {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->e[i].part == part && strcmp(c->e[i].topic, topic) == 0)
-            return c->e[i].offset;
+    kb_ckpt_ent key = {.topic = (char *)topic, .part = part, .seq = 0};
+    size_t lo = 0, hi = c->n; /* first entry not below (topic, part, 0) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ckpt_cmp(&c->e[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->n && c->e[lo].part == part && strcmp(c->e[lo].topic, topic) == 0)
+        return c->e[lo].offset;
     return -1;
 }
 
@@ -255,10 +280,19 @@ static int write_ckpt(kb_store *s, const char *name, int which) {
     }
     char path[KB_PATH_MAX];
     int rc = -1;
-    if (kf_buf_ok(&b) && path2(path, sizeof(path), s->dir, name) == 0) {
+    if (kf_buf_ok(&b) && s->ckpt_last[which] && s->ckpt_len[which] == b.len &&
+        memcmp(s->ckpt_last[which], b.data, b.len) == 0) {
+        rc = 0; /* the file already holds exactly this, durably */
+    } else if (kf_buf_ok(&b) && path2(path, sizeof(path), s->dir, name) == 0) {
+        free(s->ckpt_last[which]);
+        s->ckpt_last[which] = NULL;
         rc = kf_write_file_atomic(path, b.data, b.len);
         if (rc != 0)
             kf_err("store", "write %s: %s", path, strerror(errno));
+        else if ((s->ckpt_last[which] = malloc(b.len ? b.len : 1)) != NULL) {
+            memcpy(s->ckpt_last[which], b.data, b.len);
+            s->ckpt_len[which] = b.len;
+        }
     }
     kf_buf_free(&b);
     return rc;
@@ -559,6 +593,8 @@ static void store_free(kb_store *s) {
         topic_free(s->topics[i]);
     free(s->topics);
     kf_props_free(&s->state);
+    for (int i = 0; i < 3; i++)
+        free(s->ckpt_last[i]);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s->dir);
@@ -622,7 +658,7 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
     if (ckpt_load(path, &cc, err, errlen) != 0) {
         /* Only an optimisation: a lost checkpoint means a full re-clean. */
         kf_warn("store", "%s; ignoring it", err);
-        memset(&cc, 0, sizeof(cc));
+        ckpt_free(&cc);
     }
     if (load_all_meta(s, err, errlen) != 0)
         goto fail;
@@ -658,6 +694,12 @@ int kb_store_open(kb_store **out, const char *data_dir, const kb_log_cfg *defaul
         goto fail;
     }
     kf_fsync_dir(s->dir);
+    kb_ckpt *loaded[3] = {&rp, &ls, &cc};
+    for (int i = 0; i < 3; i++) {
+        s->ckpt_last[i] = loaded[i]->raw;
+        s->ckpt_len[i] = loaded[i]->rawlen;
+        loaded[i]->raw = NULL;
+    }
     if (kb_store_write_checkpoints(s) != 0) {
         snprintf(err, errlen, "cannot write checkpoints in %s: %s", s->dir, strerror(errno));
         goto fail;

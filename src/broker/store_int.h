@@ -66,11 +66,14 @@ typedef struct kb_ckpt_ent {
     char *topic;
     int32_t part;
     int64_t offset;
+    size_t seq; /* line order: the first of duplicate entries wins */
 } kb_ckpt_ent;
 
 typedef struct kb_ckpt {
     kb_ckpt_ent *e;
     size_t n, cap;
+    uint8_t *raw; /* the file's bytes, when it parsed */
+    size_t rawlen;
 } kb_ckpt;
 
 struct kb_store {
@@ -88,6 +91,10 @@ struct kb_store {
     int rp_dirty;            /* a recovery point moved since the last checkpoint */
     int ls_dirty;            /* a log start moved since the last checkpoint */
     int64_t cleaner_idle_ms; /* when the cleaner last found nothing to do (0 = never) */
+    /* What each checkpoint file (recovery point, log start, cleaner) last
+     * got from this process: an unchanged one is not written again. */
+    uint8_t *ckpt_last[3];
+    size_t ckpt_len[3];
 };
 
 /* ---- segment.c ---- */
@@ -118,6 +125,11 @@ int kb_seg_find(kb_seg *g, int64_t target, int64_t *pos, kf_batch_hdr *h);
 /* Header-by-header walk from pos. cb returns non-zero to stop (returned). */
 typedef int (*kb_seg_hdr_fn)(kb_seg *g, int64_t pos, const kf_batch_hdr *h, void *opaque);
 int kb_seg_walk(kb_seg *g, int64_t pos, kb_seg_hdr_fn cb, void *opaque);
+/* The same walk with each whole batch's bytes (valid during the call),
+ * read in chunks of about 1 MiB rather than a read per batch. */
+typedef int (*kb_seg_batch_fn)(kb_seg *g, int64_t pos, const kf_batch_hdr *h, const uint8_t *batch,
+                               size_t n, void *opaque);
+int kb_seg_walk_batches(kb_seg *g, int64_t pos, kb_seg_batch_fn cb, void *opaque);
 int kb_seg_fsync(kb_seg *g);
 /* Index full (segment.index.bytes) for either index. */
 int kb_seg_index_full(const kb_seg *g, int64_t index_bytes);

@@ -205,7 +205,9 @@ int kf_mkdirs(const char *path, unsigned mode) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    for (char *p = tmp + 1; *p; p++) {
+    /* Usually the parent exists: one mkdir, not one per path component. */
+    int made = mkdir(tmp, mode) == 0 || errno == EEXIST;
+    for (char *p = tmp + 1; !made && *p; p++) {
         if (*p == '/') {
             *p = '\0';
             if (mkdir(tmp, mode) != 0 && errno != EEXIST)
@@ -213,7 +215,7 @@ int kf_mkdirs(const char *path, unsigned mode) {
             *p = '/';
         }
     }
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+    if (!made && mkdir(tmp, mode) != 0 && errno != EEXIST)
         return -1;
     struct stat st;
     if (stat(tmp, &st) != 0)
@@ -239,8 +241,11 @@ int kf_rmtree(const char *path) {
             rc = -1;
             continue;
         }
+        /* d_type saves an lstat per file; some file systems leave it unknown */
         struct stat st;
-        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+        int is_dir = de->d_type == DT_DIR ||
+                     (de->d_type == DT_UNKNOWN && lstat(sub, &st) == 0 && S_ISDIR(st.st_mode));
+        if (is_dir) {
             if (kf_rmtree(sub) != 0)
                 rc = -1;
         } else if (unlink(sub) != 0) {

@@ -13,8 +13,9 @@
  *   batch: codec = (batch & 7) % 5; bit 3: idempotent producer id
  *          (batch >> 4), sequences counted per producer.
  *   nrec: 1 + nrec % 16.
- *   key: one of 24 keys (key % 24); rec bit 0: tombstone, rec >> 1: value
- *        length 0-127 (the value is the record's own offset, repeated).
+ *   key: one of 24 keys (key % 24); rec bit 0: tombstone, bits 1-6: value
+ *        length 0-63 (the value is the record's own offset, repeated).
+ *   Bytes past the first MAXIN (256) are ignored.
  *
  * Oracles: no crash; reading the partition gives records whose offsets
  * strictly increase; below the cleaner checkpoint every kept record is the
@@ -40,8 +41,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAXREC 2048
-#define MAXBATCH 256
+/* Inputs are cut at MAXIN bytes (at most 127 records): every record costs
+ * appends, segment rolls and cleaner renames on disk, and a hundred
+ * records over 512 B-4 KiB segments already make several segments, several
+ * producers and tombstones. smoke.sh passes the same -max_len. */
+#define MAXIN 256
+#define MAXREC 256
+#define MAXBATCH 128
 #define NKEYS 24
 
 typedef struct rec {
@@ -115,11 +121,32 @@ static const rec *written_at(int64_t off) {
     return NULL;
 }
 
+/* "<offset>," repeated to vlen bytes (offsets here are small and >= 0). */
 static void value_of(int64_t off, uint8_t vlen, uint8_t *out) {
+    char rev[24];
+    int n = 0;
+    do {
+        rev[n++] = (char)('0' + off % 10);
+        off /= 10;
+    } while (off > 0 && n < 22);
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%" PRId64 ",", off);
-    for (int i = 0; i < vlen; i++)
-        out[i] = (uint8_t)digits[i % n];
+    for (int i = 0; i < n; i++)
+        digits[i] = rev[n - 1 - i];
+    digits[n++] = ',';
+    for (int i = 0, j = 0; i < vlen; i++, j = j + 1 == n ? 0 : j + 1)
+        out[i] = (uint8_t)digits[j];
+}
+
+/* Key k as the record carries it: "k<k>". */
+static int key_of(uint8_t k, char *out) {
+    out[0] = 'k';
+    if (k < 10) {
+        out[1] = (char)('0' + k);
+        return 2;
+    }
+    out[1] = (char)('0' + k / 10);
+    out[2] = (char)('0' + k % 10);
+    return 3;
 }
 
 typedef struct reader {
@@ -136,7 +163,7 @@ static int rec_cb(const kf_batch_hdr *h, const kf_record *r, void *opaque) {
     if (!w)
         abort(); /* a record at an offset never appended */
     char key[8];
-    int kl = snprintf(key, sizeof(key), "k%u", w->key);
+    int kl = key_of(w->key, key);
     if (r->key_len != kl || memcmp(r->key, key, (size_t)kl) != 0)
         abort(); /* the key moved */
     if (w->tomb ? r->value_len != -1 : r->value_len != w->vlen)
@@ -208,21 +235,20 @@ static int64_t cleaner_point(void) {
     return cp;
 }
 
-/* Is w[i] the last record of its key below cp? */
-static int latest_below(int i, int64_t cp) {
-    for (int j = i + 1; j < g_nw && g_w[j].off < cp; j++)
-        if (g_w[j].key == g_w[i].key)
-            return 0;
-    return 1;
-}
-
 static void check_model(const rec *got, int ngot, int64_t cp, int tomb_may_go) {
+    /* last[k]: index in g_w of key k's last record below cp */
+    int last[NKEYS];
+    for (int k = 0; k < NKEYS; k++)
+        last[k] = -1;
+    for (int i = 0; i < g_nw && g_w[i].off < cp; i++)
+        last[g_w[i].key] = i;
     int g = 0;
     for (int i = 0; i < g_nw; i++) {
         const rec *w = &g_w[i];
+        int latest = last[w->key] == i; /* the last of its key below cp */
         int present = g < ngot && got[g].off == w->off;
-        int must = w->off >= cp || (latest_below(i, cp) && !(tomb_may_go && w->tomb));
-        int may = w->off >= cp || latest_below(i, cp);
+        int must = w->off >= cp || (latest && !(tomb_may_go && w->tomb));
+        int may = w->off >= cp || latest;
         if (present && !may)
             abort(); /* kept a record a later one of its key replaced */
         if (!present && must)
@@ -237,6 +263,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
+    if (size > MAXIN)
+        size = MAXIN;
     uint8_t flags = data[0];
     size_t pos = 1;
     char segbytes[16];
@@ -279,7 +307,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rec *r = &pend[i];
             r->key = (uint8_t)(data[pos] % NKEYS);
             r->tomb = data[pos + 1] & 1;
-            r->vlen = r->tomb ? 0 : (uint8_t)(data[pos + 1] >> 1);
+            r->vlen = r->tomb ? 0 : (uint8_t)((data[pos + 1] >> 1) & 63);
             /* The value names the record's offset: known only after the
              * append, so use the log end (the builder's offsets are
              * relative, the store assigns base = log end). */
@@ -287,7 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             uint8_t v[128];
             value_of(off, r->vlen, v);
             char key[8];
-            int kl = snprintf(key, sizeof(key), "k%u", r->key);
+            int kl = key_of(r->key, key);
             if (kf_batch_builder_add(&b, now + g_nw + i, key, kl, r->tomb ? NULL : v,
                                      r->tomb ? -1 : r->vlen, NULL, 0) != 0)
                 die("builder", "add");

@@ -29,6 +29,7 @@
 #include "broker/store.h"
 #include "broker/txn.h"
 #include "common/log.h"
+#include "common/props.h"
 #include "common/util.h"
 #include "proto/batch.h"
 
@@ -171,6 +172,24 @@ static size_t read_all(kb_broker *b, int full_recovery, offsets *out, size_t max
     return n;
 }
 
+/* A topic file naming more than MAX_PARTS partitions is skipped: each
+ * partition is a directory with its own segment files, created, recovered,
+ * closed and removed per input, while only t-0 has files the input wrote.
+ * A hundred empty partitions test nothing eight do not, at a tenth of the
+ * speed. Values that do not parse still go to the broker (it must refuse). */
+#define MAX_PARTS 8
+static int too_many_partitions(const uint8_t *text, size_t len) {
+    kf_props p;
+    kf_props_init(&p);
+    char err[256];
+    int64_t n = 0;
+    int skip = kf_props_parse(&p, (const char *)text, len, err, sizeof(err)) == 0 &&
+               kf_props_get(&p, "partitions") &&
+               kf_parse_i64(kf_props_get(&p, "partitions"), MAX_PARTS + 1, INT64_MAX, &n) == 0;
+    kf_props_free(&p);
+    return skip;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *slot[NFILES] = {0};
@@ -189,6 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pos += len;
     }
 
+    if (given[SLOT_TOPIC] && too_many_partitions(slot[SLOT_TOPIC], slot_len[SLOT_TOPIC]))
+        return 0;
     kf_rmtree(g_dir);
     if (mkdir(g_dir, 0700) != 0)
         die("mkdir", g_dir);
