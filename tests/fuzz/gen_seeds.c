@@ -1206,11 +1206,12 @@ static void cleaner_seed(const char *name, uint8_t flags, int nbatches, int per_
     kf_buf_free(&in);
 }
 
+/* Each within the harness's 256-byte input (MAXIN in fuzz_cleaner.c). */
 static void cleaner_seeds(void) {
-    cleaner_seed("few_keys_clean_stop", 0x00, 30, 6, 4, 0);
-    cleaner_seed("tombstones_unclean_stop", 0x01, 30, 8, 10, 5);
-    cleaner_seed("tombstones_removed", 0x02, 40, 4, 6, 3);
-    cleaner_seed("big_segments_many_keys", 0x0d, 20, 16, 24, 7);
+    cleaner_seed("few_keys_clean_stop", 0x00, 18, 6, 4, 0);
+    cleaner_seed("tombstones_unclean_stop", 0x01, 14, 8, 10, 5);
+    cleaner_seed("tombstones_removed", 0x02, 25, 4, 6, 3);
+    cleaner_seed("big_segments_many_keys", 0x0d, 7, 16, 24, 7);
 }
 
 /* ---- properties files (fuzz_props) --------------------------------------- */

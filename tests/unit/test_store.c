@@ -694,6 +694,49 @@ static void test_unclean_without_damage(void **state) {
     assert_int_equal(access(path, F_OK), 0);
 }
 
+/* Checkpoint entries in any order, with duplicates (the first wins) and
+ * entries of unknown topics, are found for every partition; a checkpoint
+ * whose content did not change is not rewritten. */
+static void test_checkpoint_lookup_and_rewrite(void **state) {
+    (void)state;
+    kb_store *s = open_store();
+    kb_topic *t = create(s, "ck", 40, NULL);
+    for (int32_t j = 0; j < 40; j++)
+        append(t->parts[j], NULL, 3, T0, 10);
+    kb_store_close(s);
+
+    kf_buf b;
+    kf_buf_init(&b, 0);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "0\n%d\n", 40 + 2);
+    kf_buf_append(&b, line, (size_t)n);
+    n = snprintf(line, sizeof(line), "ck 7 2\nzz 7 1\n"); /* 7: first wins */
+    kf_buf_append(&b, line, (size_t)n);
+    for (int32_t j = 39; j >= 0; j--) {
+        n = snprintf(line, sizeof(line), "ck %d %d\n", (int)j, (int)(j % 3));
+        kf_buf_append(&b, line, (size_t)n);
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "%s/log-start-offset-checkpoint", dir);
+    assert_int_equal(kf_write_file_atomic(path, b.data, b.len), 0);
+    kf_buf_free(&b);
+
+    s = open_store();
+    for (int32_t j = 0; j < 40; j++)
+        assert_int_equal(kb_part_log_start(kb_store_part(s, "ck", 2, j)), j == 7 ? 2 : j % 3);
+    snprintf(path, sizeof(path), "%s/recovery-point-offset-checkpoint", dir);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(kb_store_flush(s), 0); /* nothing moved */
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    append(kb_store_part(s, "ck", 2, 5), NULL, 1, T0, 10);
+    assert_int_equal(kb_store_flush(s), 0); /* a recovery point moved */
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_not_equal(before.st_ino, after.st_ino);
+    kb_store_close(s);
+}
+
 static void test_log_append_time(void **state) {
     (void)state;
     kb_store *s = open_store();
@@ -1044,6 +1087,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_delete_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_torn_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unclean_without_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_lookup_and_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topic_admin, setup, teardown),
